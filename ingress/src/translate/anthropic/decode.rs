@@ -1,0 +1,164 @@
+//! Anthropic wire to IR.
+
+use super::wire;
+use crate::translate::ir::{
+    Block, Extra, ImageSource, InstructionRole, Message, Reasoning, Request, Response, Role,
+    SamplingParams, SystemBlock, Tool, ToolChoice, Usage,
+};
+use crate::translate::json::{parse_request, parse_upstream, unknown_fields};
+use crate::translate::{Dialect, TranslateError};
+
+pub fn request(body: &[u8]) -> Result<Request, TranslateError> {
+    let wire: wire::MessagesRequest = parse_request(body)?;
+    let extra = unknown_fields(body, wire::REQUEST_FIELDS)?;
+    let system = match wire.system {
+        None => Vec::new(),
+        Some(wire::System::Text(text)) => {
+            vec![SystemBlock { role: InstructionRole::System, text, cache_control: None }]
+        }
+        Some(wire::System::Blocks(blocks)) => blocks
+            .into_iter()
+            .map(|block| SystemBlock {
+                role: InstructionRole::System,
+                text: block.text,
+                cache_control: block.cache_control,
+            })
+            .collect(),
+    };
+    let messages = wire
+        .messages
+        .into_iter()
+        .map(|message| Message {
+            role: match message.role {
+                wire::MessageRole::User => Role::User,
+                wire::MessageRole::Assistant => Role::Assistant,
+            },
+            content: content(message.content),
+        })
+        .collect();
+    let tools = wire
+        .tools
+        .unwrap_or_default()
+        .into_iter()
+        .map(|tool| match tool {
+            wire::ToolParam::Custom(tool) => Tool::Function {
+                name: tool.name,
+                description: tool.description,
+                parameters: tool.input_schema,
+                strict: None,
+                cache_control: tool.cache_control,
+            },
+            wire::ToolParam::Unknown(raw) => Tool::Unknown { dialect: Dialect::Anthropic, raw },
+        })
+        .collect();
+    let (tool_choice, disable_parallel) = match wire.tool_choice {
+        None => (None, None),
+        Some(wire::ToolChoiceParam::Auto { disable_parallel_tool_use }) => {
+            (Some(ToolChoice::Auto), disable_parallel_tool_use)
+        }
+        Some(wire::ToolChoiceParam::Any { disable_parallel_tool_use }) => {
+            (Some(ToolChoice::Required), disable_parallel_tool_use)
+        }
+        Some(wire::ToolChoiceParam::Tool { name, disable_parallel_tool_use }) => {
+            (Some(ToolChoice::Named(name)), disable_parallel_tool_use)
+        }
+        Some(wire::ToolChoiceParam::None {}) => (Some(ToolChoice::None), None),
+    };
+    let reasoning = match wire.thinking {
+        None => None,
+        Some(wire::ThinkingParam::Enabled { budget_tokens }) => Some(Reasoning::Budget(budget_tokens)),
+        Some(wire::ThinkingParam::Disabled {}) => Some(Reasoning::Disabled),
+    };
+    let stream = wire.stream.unwrap_or(false);
+    Ok(Request {
+        model: wire.model,
+        system,
+        messages,
+        params: SamplingParams {
+            max_tokens: wire.max_tokens,
+            temperature: wire.temperature,
+            top_p: wire.top_p,
+            top_k: wire.top_k,
+            stop: wire.stop_sequences.unwrap_or_default(),
+            seed: None,
+            user: wire.metadata.and_then(|metadata| metadata.user_id),
+            metadata: None,
+            response_format: None,
+        },
+        tools,
+        tool_choice,
+        parallel_tool_calls: disable_parallel.map(|disable| !disable),
+        reasoning,
+        stream,
+        include_usage: stream,
+        extra: Extra::new(Dialect::Anthropic, extra),
+    })
+}
+
+fn content(content: wire::MessageContent) -> Vec<Block> {
+    match content {
+        wire::MessageContent::Text(text) => vec![Block::text(text)],
+        wire::MessageContent::Blocks(blocks) => blocks.into_iter().map(block).collect(),
+    }
+}
+
+pub fn block(block: wire::ContentBlock) -> Block {
+    match block {
+        wire::ContentBlock::Text { text, cache_control } => Block::Text { text, cache_control },
+        wire::ContentBlock::Image { source, cache_control } => Block::Image {
+            source: match source {
+                wire::ImageSource::Base64 { media_type, data } => {
+                    ImageSource::Base64 { media_type, data }
+                }
+                wire::ImageSource::Url { url } => ImageSource::Url { url },
+            },
+            detail: None,
+            cache_control,
+        },
+        wire::ContentBlock::ToolUse { id, name, input, cache_control } => {
+            Block::ToolUse { id, name, input, cache_control }
+        }
+        wire::ContentBlock::ToolResult { tool_use_id, content, is_error, cache_control } => {
+            Block::ToolResult {
+                tool_use_id,
+                content: match content {
+                    None => Vec::new(),
+                    Some(wire::ToolResultContent::Text(text)) => vec![Block::text(text)],
+                    Some(wire::ToolResultContent::Blocks(blocks)) => {
+                        blocks.into_iter().map(self::block).collect()
+                    }
+                },
+                is_error: is_error.unwrap_or(false),
+                cache_control,
+            }
+        }
+        wire::ContentBlock::Thinking { thinking, signature } => Block::Thinking {
+            thinking,
+            // An empty signature is what a translated answer carries; it is no signature.
+            signature: signature.filter(|signature| !signature.is_empty()),
+        },
+        wire::ContentBlock::RedactedThinking { data } => Block::RedactedThinking { data },
+        wire::ContentBlock::Unknown(raw) => Block::Unknown { dialect: Dialect::Anthropic, raw },
+    }
+}
+
+pub fn usage(usage: &wire::WireUsage) -> Usage {
+    Usage {
+        input_tokens: usage.input_tokens.unwrap_or(0),
+        output_tokens: usage.output_tokens.unwrap_or(0),
+        cache_read_tokens: usage.cache_read_input_tokens.unwrap_or(0),
+        cache_write_tokens: usage.cache_creation_input_tokens.unwrap_or(0),
+        reasoning_tokens: None,
+    }
+}
+
+pub fn response(body: &[u8]) -> Result<Response, TranslateError> {
+    let wire: wire::MessageResponse = parse_upstream(body)?;
+    Ok(Response {
+        id: wire.id,
+        model: wire.model,
+        content: wire.content.into_iter().map(block).collect(),
+        stop_reason: super::stop_reason_from_wire(wire.stop_reason.as_deref(), wire.stop_sequence),
+        usage: usage(&wire.usage),
+    })
+}

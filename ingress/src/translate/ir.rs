@@ -1,0 +1,417 @@
+//! The protocol-neutral representation every dialect decodes to and encodes from.
+//!
+//! It is shaped after the richest of the three dialects (Anthropic Messages) because that one can
+//! say the most: tool results are blocks inside a user turn, thinking blocks carry signatures and
+//! cache markers sit on blocks. The OpenAI dialects map onto it without loss for everything they
+//! can express; what a target cannot express is dropped by its encoder with a [`Warning`].
+
+use serde_json::{Map, Value};
+
+use super::Dialect;
+
+/// A request as the client meant it, before any upstream model is chosen.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Request {
+    /// The model name the client asked for (an AxonGate alias).
+    pub model: String,
+    /// Leading system and developer instructions, in order.
+    pub system: Vec<SystemBlock>,
+    /// The conversation, oldest first.
+    pub messages: Vec<Message>,
+    pub params: SamplingParams,
+    pub tools: Vec<Tool>,
+    pub tool_choice: Option<ToolChoice>,
+    /// `Some(false)` when the client asked for at most one tool call per turn.
+    pub parallel_tool_calls: Option<bool>,
+    pub reasoning: Option<Reasoning>,
+    pub stream: bool,
+    /// The client wants usage in the stream (always true for Anthropic and Responses clients).
+    pub include_usage: bool,
+    /// Top-level fields the client's dialect has and the representation does not model. They are
+    /// forwarded only to an upstream of the same dialect and dropped with a warning otherwise.
+    pub extra: Extra,
+}
+
+/// Unknown fields together with the dialect they came from.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Extra {
+    pub dialect: Option<Dialect>,
+    pub fields: Map<String, Value>,
+}
+
+impl Extra {
+    pub fn new(dialect: Dialect, fields: Map<String, Value>) -> Self {
+        Self { dialect: Some(dialect), fields }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstructionRole {
+    System,
+    Developer,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SystemBlock {
+    pub role: InstructionRole,
+    pub text: String,
+    pub cache_control: Option<Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Assistant,
+    /// A system or developer message in the middle of the conversation (OpenAI dialects only);
+    /// Anthropic encoding hoists it into `system` with a warning.
+    System,
+    Developer,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub role: Role,
+    pub content: Vec<Block>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImageSource {
+    Base64 { media_type: String, data: String },
+    Url { url: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Block {
+    Text {
+        text: String,
+        cache_control: Option<Value>,
+    },
+    Image {
+        source: ImageSource,
+        /// OpenAI's `detail` hint; Anthropic has no equivalent.
+        detail: Option<String>,
+        cache_control: Option<Value>,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        /// The arguments. OpenAI sends them as a JSON string; one that does not parse is kept as
+        /// `Value::String` with the raw text so it is never silently changed.
+        input: Value,
+        cache_control: Option<Value>,
+    },
+    ToolResult {
+        tool_use_id: String,
+        /// Text and image blocks.
+        content: Vec<Block>,
+        is_error: bool,
+        cache_control: Option<Value>,
+    },
+    Thinking {
+        thinking: String,
+        signature: Option<String>,
+    },
+    RedactedThinking {
+        data: String,
+    },
+    /// A block one dialect has and the representation does not model, kept as it came.
+    Unknown {
+        dialect: Dialect,
+        raw: Value,
+    },
+}
+
+impl Block {
+    pub fn text(text: impl Into<String>) -> Self {
+        Self::Text { text: text.into(), cache_control: None }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SamplingParams {
+    pub max_tokens: Option<u64>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub top_k: Option<u64>,
+    pub stop: Vec<String>,
+    pub seed: Option<i64>,
+    /// End-user identifier (OpenAI `user`, Anthropic `metadata.user_id`).
+    pub user: Option<String>,
+    /// Free-form metadata (OpenAI and Responses `metadata`).
+    pub metadata: Option<Map<String, Value>>,
+    pub response_format: Option<ResponseFormat>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResponseFormat {
+    Text,
+    JsonObject,
+    JsonSchema {
+        name: String,
+        schema: Value,
+        strict: Option<bool>,
+        description: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tool {
+    Function {
+        name: String,
+        description: Option<String>,
+        /// JSON Schema of the arguments.
+        parameters: Value,
+        strict: Option<bool>,
+        cache_control: Option<Value>,
+    },
+    /// A provider-hosted tool (web search, computer use…) kept as it came.
+    Unknown { dialect: Dialect, raw: Value },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolChoice {
+    Auto,
+    None,
+    /// OpenAI `required`, Anthropic `any`.
+    Required,
+    Named(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effort {
+    Minimal,
+    Low,
+    Medium,
+    High,
+}
+
+impl Effort {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Minimal => "minimal",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "minimal" => Some(Self::Minimal),
+            "low" => Some(Self::Low),
+            "medium" => Some(Self::Medium),
+            "high" => Some(Self::High),
+            _ => None,
+        }
+    }
+
+    /// The Anthropic thinking budget used for an OpenAI effort level (1024 is Anthropic's minimum).
+    pub fn budget_tokens(self) -> u64 {
+        match self {
+            Self::Minimal | Self::Low => 1024,
+            Self::Medium => 4096,
+            Self::High => 16384,
+        }
+    }
+
+    /// The effort level used for an Anthropic thinking budget.
+    pub fn from_budget(budget_tokens: u64) -> Self {
+        match budget_tokens {
+            0..=2047 => Self::Low,
+            2048..=8191 => Self::Medium,
+            _ => Self::High,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reasoning {
+    /// Thinking explicitly off (Anthropic `{"type":"disabled"}`).
+    Disabled,
+    Effort(Effort),
+    Budget(u64),
+}
+
+/// A complete (non-streamed) model answer.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Response {
+    pub id: String,
+    pub model: String,
+    pub content: Vec<Block>,
+    pub stop_reason: StopReason,
+    pub usage: Usage,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StopReason {
+    #[default]
+    EndTurn,
+    MaxTokens,
+    ToolUse,
+    /// Which sequence matched, when the upstream says.
+    StopSequence(Option<String>),
+    /// OpenAI `content_filter`, Anthropic `refusal`.
+    ContentFilter,
+    /// Anthropic `pause_turn`.
+    Pause,
+    Other(String),
+}
+
+/// Token counts. `input_tokens` never includes cached tokens (the Anthropic convention); the
+/// OpenAI encoders add them back because OpenAI counts them inside `prompt_tokens`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    /// Reasoning tokens, part of `output_tokens`, when the upstream reports them.
+    pub reasoning_tokens: Option<u64>,
+}
+
+impl Usage {
+    /// Everything the prompt cost, cached or not (what OpenAI calls `prompt_tokens`).
+    pub fn prompt_tokens(&self) -> u64 {
+        self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+    }
+
+    pub fn apply(&mut self, update: &UsageUpdate) {
+        if let Some(value) = update.input_tokens {
+            self.input_tokens = value;
+        }
+        if let Some(value) = update.output_tokens {
+            self.output_tokens = value;
+        }
+        if let Some(value) = update.cache_read_tokens {
+            self.cache_read_tokens = value;
+        }
+        if let Some(value) = update.cache_write_tokens {
+            self.cache_write_tokens = value;
+        }
+        if update.reasoning_tokens.is_some() {
+            self.reasoning_tokens = update.reasoning_tokens;
+        }
+    }
+}
+
+/// A usage report inside a stream: each field present replaces the running value (both
+/// dialects report cumulative counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UsageUpdate {
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub cache_read_tokens: Option<u64>,
+    pub cache_write_tokens: Option<u64>,
+    pub reasoning_tokens: Option<u64>,
+}
+
+impl From<Usage> for UsageUpdate {
+    fn from(usage: Usage) -> Self {
+        Self {
+            input_tokens: Some(usage.input_tokens),
+            output_tokens: Some(usage.output_tokens),
+            cache_read_tokens: Some(usage.cache_read_tokens),
+            cache_write_tokens: Some(usage.cache_write_tokens),
+            reasoning_tokens: usage.reasoning_tokens,
+        }
+    }
+}
+
+/// The stream vocabulary. Block indexes are the decoder's own, increasing from 0; encoders
+/// renumber as their dialect needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamEvent {
+    MessageStart { id: String, model: String },
+    BlockStart { index: usize, block: BlockStart },
+    BlockDelta { index: usize, delta: BlockDelta },
+    BlockStop { index: usize },
+    Usage(UsageUpdate),
+    MessageStop { stop_reason: StopReason },
+    Error(ApiError),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum BlockStart {
+    Text,
+    Thinking,
+    RedactedThinking { data: String },
+    ToolUse { id: String, name: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum BlockDelta {
+    Text(String),
+    Thinking(String),
+    Signature(String),
+    /// A fragment of the tool call's JSON arguments.
+    ToolArgs(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    InvalidRequest,
+    Authentication,
+    Permission,
+    NotFound,
+    RequestTooLarge,
+    RateLimit,
+    Api,
+    Overloaded,
+    Timeout,
+    Unavailable,
+}
+
+impl ErrorKind {
+    /// The kind an upstream HTTP status means when the body says nothing better.
+    pub fn from_status(status: u16) -> Self {
+        match status {
+            401 => Self::Authentication,
+            403 => Self::Permission,
+            404 => Self::NotFound,
+            413 => Self::RequestTooLarge,
+            429 => Self::RateLimit,
+            503 => Self::Unavailable,
+            504 | 408 => Self::Timeout,
+            529 => Self::Overloaded,
+            400..=499 => Self::InvalidRequest,
+            _ => Self::Api,
+        }
+    }
+}
+
+/// An error to show a client, whatever produced it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub message: String,
+    /// The offending request field, when known.
+    pub param: Option<String>,
+    /// A provider-specific code (OpenAI `code`), kept for same-dialect clients.
+    pub code: Option<String>,
+    /// Seconds the client should wait, from the upstream's `Retry-After`.
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into(), param: None, code: None, retry_after: None }
+    }
+}
+
+/// Something the target dialect cannot express and that was therefore dropped or changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// Where in the request, e.g. `messages[2].content[0].cache_control`.
+    pub field: String,
+    pub message: String,
+}
+
+impl Warning {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}

@@ -1,0 +1,157 @@
+//! Protocol translation between OpenAI Chat Completions, OpenAI Responses and Anthropic Messages,
+//! through one protocol-neutral representation ([`ir`]). No I/O, no clock, no randomness: ids and
+//! timestamps come in through [`Context`], so a recorded upstream transcript fully determines
+//! the bytes a client receives.
+//!
+//! Each dialect module has the same parts: `wire` (serde types of the public API), `decode`
+//! (wire to IR), `encode` (IR to wire) and `stream` (a stateful decoder and encoder of stream
+//! events). [`sse`] does the event-stream framing for all of them.
+//!
+//! The surface the ingress hot path calls:
+//!
+//! * [`decode_request`] — client body to [`ir::Request`]; a [`TranslateError`] renders as a 400 in
+//!   the client's dialect with the offending field named ([`TranslateError::to_api_error`]).
+//! * [`encode_request`] — IR to an upstream body for `upstream_model`, plus the [`ir::Warning`]s
+//!   for everything the upstream dialect cannot express.
+//! * [`decode_response`] / [`encode_response`] — a complete upstream answer to the client's dialect.
+//! * [`StreamTranslator`] — raw upstream SSE bytes in, client SSE bytes out, usage and stop reason
+//!   read on the way (also for same-dialect traffic, which passes through byte for byte).
+//! * [`decode_upstream_error`] / [`encode_error`] / [`encode_stream_error`] — errors, before and
+//!   after the first byte.
+//! * [`count_tokens`] — an estimate for `/v1/messages/count_tokens` with a bundled tokenizer.
+//!
+//! Upstreams may speak OpenAI Chat or Anthropic; every client dialect can be served by either.
+//! An OpenAI Responses upstream is supported for requests (encoding) only.
+
+pub mod anthropic;
+mod errors;
+pub mod ir;
+mod json;
+pub mod openai_chat;
+pub mod openai_responses;
+pub mod sse;
+mod stream;
+mod tokens;
+
+pub use errors::{decode_upstream_error, encode_error, encode_stream_error};
+pub use stream::StreamTranslator;
+pub use tokens::count_tokens;
+
+/// The three wire protocols the gateway speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    /// `POST /v1/chat/completions`
+    OpenAiChat,
+    /// `POST /v1/responses`
+    OpenAiResponses,
+    /// `POST /v1/messages`
+    Anthropic,
+}
+
+/// What the caller decides for a response: its id, its creation time (Unix seconds) and the
+/// model name shown to the client (normally the alias the client asked for).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Context {
+    pub response_id: String,
+    pub created: u64,
+    pub model: String,
+    /// OpenAI Chat clients only: they asked for `stream_options.include_usage`.
+    pub include_usage: bool,
+}
+
+/// An upstream request body and what could not be carried into it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EncodedRequest {
+    pub body: Vec<u8>,
+    pub warnings: Vec<ir::Warning>,
+}
+
+/// Why a translation failed, named for who is at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TranslateError {
+    /// The client sent something its own dialect does not allow.
+    #[error("invalid request: {}{message}", if field.is_empty() { String::new() } else { format!("{field}: ") })]
+    BadRequest { field: String, message: String },
+    /// The upstream sent something its dialect does not allow.
+    #[error("invalid upstream response: {0}")]
+    BadUpstream(String),
+    /// The operation is not available for this dialect.
+    #[error("{0:?} is not supported as an upstream dialect for this operation")]
+    UnsupportedUpstream(Dialect),
+}
+
+impl TranslateError {
+    pub fn bad_request(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::BadRequest { field: field.into(), message: message.into() }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::BadRequest { .. } => 400,
+            Self::BadUpstream(_) => 502,
+            Self::UnsupportedUpstream(_) => 500,
+        }
+    }
+
+    pub fn kind(&self) -> ir::ErrorKind {
+        match self {
+            Self::BadRequest { .. } => ir::ErrorKind::InvalidRequest,
+            Self::BadUpstream(_) | Self::UnsupportedUpstream(_) => ir::ErrorKind::Api,
+        }
+    }
+
+    /// The error as shown to a client; render it with [`encode_error`].
+    pub fn to_api_error(&self) -> ir::ApiError {
+        let mut error = ir::ApiError::new(self.kind(), self.to_string());
+        if let Self::BadRequest { field, .. } = self {
+            if !field.is_empty() {
+                error.param = Some(field.clone());
+            }
+        }
+        error
+    }
+}
+
+/// Decodes a client request body.
+pub fn decode_request(client: Dialect, body: &[u8]) -> Result<ir::Request, TranslateError> {
+    match client {
+        Dialect::OpenAiChat => openai_chat::decode::request(body),
+        Dialect::OpenAiResponses => openai_responses::decode::request(body),
+        Dialect::Anthropic => anthropic::decode::request(body),
+    }
+}
+
+/// Encodes a request for an upstream, naming `upstream_model` in it.
+pub fn encode_request(
+    upstream: Dialect,
+    request: &ir::Request,
+    upstream_model: &str,
+) -> Result<EncodedRequest, TranslateError> {
+    let mut warnings = Vec::new();
+    let body = match upstream {
+        Dialect::OpenAiChat => openai_chat::encode::request(request, upstream_model, &mut warnings),
+        Dialect::OpenAiResponses => {
+            openai_responses::encode::request(request, upstream_model, &mut warnings)
+        }
+        Dialect::Anthropic => anthropic::encode::request(request, upstream_model, &mut warnings),
+    };
+    Ok(EncodedRequest { body, warnings })
+}
+
+/// Decodes a complete (non-streamed) upstream answer.
+pub fn decode_response(upstream: Dialect, body: &[u8]) -> Result<ir::Response, TranslateError> {
+    match upstream {
+        Dialect::OpenAiChat => openai_chat::decode::response(body),
+        Dialect::Anthropic => anthropic::decode::response(body),
+        Dialect::OpenAiResponses => openai_responses::decode::response(body),
+    }
+}
+
+/// Encodes a complete answer for the client.
+pub fn encode_response(client: Dialect, response: &ir::Response, context: &Context) -> Vec<u8> {
+    match client {
+        Dialect::OpenAiChat => openai_chat::encode::response(response, context),
+        Dialect::OpenAiResponses => openai_responses::encode::response(response, context),
+        Dialect::Anthropic => anthropic::encode::response(response, context),
+    }
+}

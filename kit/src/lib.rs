@@ -1,0 +1,14 @@
+//! What every AxonGate service process needs, written once: loading its config (a file plus
+//! `AXONGATE_*` environment overrides, unknown keys rejected, validated before any port is
+//! bound), tracing, the `/health`, `/ready` and `/metrics` endpoints, connecting to NATS and
+//! creating or updating the JetStream streams, and a Postgres pool.
+//!
+//! This crate exists so that the three services do not each carry a copy of the same start-up
+//! code while still never depending on one another. It must hold no business logic: no event
+//! folding, no request handling, no authorization.
+
+pub mod config;
+pub mod health;
+pub mod nats;
+pub mod pg;
+pub mod telemetry;

@@ -1,0 +1,147 @@
+//! Connecting to NATS and creating or updating the JetStream streams.
+//!
+//! Every service creates the streams it uses at start, idempotently: a missing stream is
+//! created, one whose settings drifted from the spec is updated, one that matches is left
+//! alone. Streams use file storage and a de-duplication window (`Nats-Msg-Id`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+use shared::streams::StreamSpec;
+
+use crate::health::{Check, CheckFuture};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NatsError {
+    #[error("NATS at {url} does not answer: {message}")]
+    Unreachable { url: String, message: String },
+    #[error("JetStream stream {stream}: {message}")]
+    Stream { stream: String, message: String },
+}
+
+/// Durability settings for the streams (see docs/configuration.md).
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSettings {
+    /// Replicas per stream: 1 on a single server, 3 on a three-node cluster.
+    pub replicas: usize,
+    pub requests_max_age: Duration,
+    pub duplicate_window: Duration,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        Self {
+            replicas: 1,
+            requests_max_age: shared::streams::DEFAULT_REQUESTS_MAX_AGE,
+            duplicate_window: shared::streams::DEFAULT_DUPLICATE_WINDOW,
+        }
+    }
+}
+
+/// Connects to NATS, failing fast (no endless retry) if the server does not answer at start.
+/// After a successful start the client reconnects by itself forever.
+///
+/// # Errors
+/// When the server cannot be reached within a few seconds.
+pub async fn connect(url: &str, client_name: &str) -> Result<async_nats::Client, NatsError> {
+    async_nats::ConnectOptions::new()
+        .name(client_name)
+        .connection_timeout(Duration::from_secs(5))
+        .request_timeout(Some(Duration::from_secs(5)))
+        // Reconnect forever with a short, bounded delay; services keep their state meanwhile.
+        .reconnect_delay_callback(|attempts| {
+            Duration::from_millis((100 * attempts as u64).min(2_000))
+        })
+        .connect(url)
+        .await
+        .map_err(|error| NatsError::Unreachable {
+            url: url.to_owned(),
+            message: error.to_string(),
+        })
+}
+
+fn stream_config(spec: &StreamSpec, settings: StreamSettings) -> stream::Config {
+    stream::Config {
+        name: spec.name.to_owned(),
+        subjects: spec.subjects.clone(),
+        max_age: spec.max_age.unwrap_or(Duration::ZERO),
+        duplicate_window: spec.duplicate_window,
+        storage: stream::StorageType::File,
+        num_replicas: settings.replicas,
+        retention: stream::RetentionPolicy::Limits,
+        discard: stream::DiscardPolicy::Old,
+        ..Default::default()
+    }
+}
+
+/// Creates each stream if missing and updates it if its settings drifted.
+///
+/// # Errors
+/// When JetStream refuses a create or update (for instance, more replicas than servers).
+pub async fn ensure_streams(
+    context: &jetstream::Context,
+    specs: &[StreamSpec],
+    settings: StreamSettings,
+) -> Result<(), NatsError> {
+    for spec in specs {
+        let wanted = stream_config(spec, settings);
+        let stream_error = |message: String| NatsError::Stream {
+            stream: spec.name.to_owned(),
+            message,
+        };
+        let mut existing = context
+            .get_or_create_stream(wanted.clone())
+            .await
+            .map_err(|error| stream_error(error.to_string()))?;
+        let info = existing
+            .info()
+            .await
+            .map_err(|error| stream_error(error.to_string()))?;
+        let current = &info.config;
+        let drifted = current.subjects != wanted.subjects
+            || current.max_age != wanted.max_age
+            || current.duplicate_window != wanted.duplicate_window
+            || current.num_replicas != wanted.num_replicas;
+        if drifted {
+            tracing::info!(stream = spec.name, "updating stream settings");
+            context
+                .update_stream(wanted)
+                .await
+                .map_err(|error| stream_error(error.to_string()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Connects and ensures the three streams with the given settings.
+///
+/// # Errors
+/// As [`connect`] and [`ensure_streams`].
+pub async fn connect_and_ensure(
+    url: &str,
+    client_name: &str,
+    settings: StreamSettings,
+) -> Result<(async_nats::Client, jetstream::Context), NatsError> {
+    let client = connect(url, client_name).await?;
+    let context = jetstream::new(client.clone());
+    let specs = shared::streams::all_streams(settings.requests_max_age, settings.duplicate_window);
+    ensure_streams(&context, &specs, settings).await?;
+    Ok((client, context))
+}
+
+/// A `/ready` check that asks JetStream for the account info, so it fails when the server or
+/// JetStream is down, not only when the socket is closed.
+#[must_use]
+pub fn ready_check(context: jetstream::Context) -> Check {
+    Arc::new(move || -> CheckFuture {
+        let context = context.clone();
+        Box::pin(async move {
+            context
+                .query_account()
+                .await
+                .map(|_| ())
+                .map_err(|error| error.to_string())
+        })
+    })
+}

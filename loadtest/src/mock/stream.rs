@@ -1,0 +1,160 @@
+//! Building response bodies: SSE frames written into one buffer, then sent with the configured
+//! pacing, stalls and dropped connections.
+
+use std::convert::Infallible;
+use std::io;
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::stream;
+use serde::Serialize;
+use tokio::sync::watch;
+
+/// One SSE event, serialized. `content` marks the deltas that pacing and chunk counts refer to.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub bytes: Bytes,
+    pub content: bool,
+}
+
+/// Writes SSE events into one growing buffer and cuts a [`Frame`] per event; all frames share
+/// the buffer's allocation.
+pub struct SseWriter {
+    buffer: BytesMut,
+    frames: Vec<Frame>,
+}
+
+impl SseWriter {
+    pub fn with_capacity(events: usize, bytes_per_event: usize) -> Self {
+        Self {
+            buffer: BytesMut::with_capacity(events * bytes_per_event),
+            frames: Vec::with_capacity(events),
+        }
+    }
+
+    /// `event: <name>` (when given) and `data: <json>`, then the blank line.
+    pub fn event<T: Serialize>(&mut self, name: Option<&str>, data: &T, content: bool) {
+        if let Some(name) = name {
+            self.buffer.extend_from_slice(b"event: ");
+            self.buffer.extend_from_slice(name.as_bytes());
+            self.buffer.extend_from_slice(b"\n");
+        }
+        self.buffer.extend_from_slice(b"data: ");
+        // Serializing our own plain structs cannot fail; a failure would only truncate this one
+        // event, which the tests would catch.
+        let _ = serde_json::to_writer((&mut self.buffer).writer(), data);
+        self.buffer.extend_from_slice(b"\n\n");
+        self.cut(content);
+    }
+
+    /// A literal `data:` payload such as `[DONE]`.
+    pub fn data_line(&mut self, payload: &str) {
+        self.buffer.extend_from_slice(b"data: ");
+        self.buffer.extend_from_slice(payload.as_bytes());
+        self.buffer.extend_from_slice(b"\n\n");
+        self.cut(false);
+    }
+
+    fn cut(&mut self, content: bool) {
+        self.frames.push(Frame {
+            bytes: self.buffer.split().freeze(),
+            content,
+        });
+    }
+
+    pub fn finish(self) -> Vec<Frame> {
+        self.frames
+    }
+}
+
+/// How frames are sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pacing {
+    /// Before each content frame but the first.
+    pub chunk_delay: Duration,
+    /// Abort the connection once this many content frames were sent.
+    pub disconnect_after: Option<u32>,
+    /// Stop sending, keeping the connection open until shutdown, once this many content frames
+    /// were sent.
+    pub stall_after: Option<u32>,
+}
+
+impl Pacing {
+    fn is_immediate(&self) -> bool {
+        self.chunk_delay.is_zero() && self.disconnect_after.is_none() && self.stall_after.is_none()
+    }
+}
+
+struct Sender {
+    frames: std::vec::IntoIter<Frame>,
+    pacing: Pacing,
+    content_sent: u32,
+    shutdown: watch::Receiver<bool>,
+    failed: bool,
+}
+
+fn dropped(reason: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionAborted, reason.to_owned())
+}
+
+impl Sender {
+    async fn next(&mut self) -> Option<Result<Bytes, io::Error>> {
+        if self.failed {
+            return None;
+        }
+        let frame = self.frames.as_slice().first()?;
+        if self.pacing.disconnect_after.is_some_and(|limit| self.content_sent >= limit) {
+            self.failed = true;
+            return Some(Err(dropped("mock upstream dropped the connection")));
+        }
+        if self.pacing.stall_after.is_some_and(|limit| self.content_sent >= limit) {
+            let _ = self.shutdown.wait_for(|&stopping| stopping).await;
+            self.failed = true;
+            return Some(Err(dropped("mock upstream shut down during a stall")));
+        }
+        if frame.content && self.content_sent > 0 && !self.pacing.chunk_delay.is_zero() {
+            tokio::select! {
+                () = tokio::time::sleep(self.pacing.chunk_delay) => {}
+                _ = self.shutdown.wait_for(|&stopping| stopping) => {
+                    self.failed = true;
+                    return Some(Err(dropped("mock upstream shut down mid-stream")));
+                }
+            }
+        }
+        let frame = self.frames.next()?;
+        if frame.content {
+            self.content_sent += 1;
+        }
+        Some(Ok(frame.bytes))
+    }
+}
+
+/// A chunked body sending `frames` with `pacing`; a dropped connection is a body error, which
+/// makes the server abort the connection without the terminating chunk.
+pub fn paced_body(frames: Vec<Frame>, pacing: Pacing, shutdown: watch::Receiver<bool>) -> Body {
+    if pacing.is_immediate() {
+        return Body::from_stream(stream::iter(
+            frames.into_iter().map(|frame| Ok::<_, Infallible>(frame.bytes)),
+        ));
+    }
+    let sender = Sender {
+        frames: frames.into_iter(),
+        pacing,
+        content_sent: 0,
+        shutdown,
+        failed: false,
+    };
+    Body::from_stream(stream::unfold(sender, |mut sender| async move {
+        let item = sender.next().await?;
+        Some((item, sender))
+    }))
+}
+
+/// A body that ends in a dropped connection as soon as it is polled: used to close the
+/// connection of a hanging request at shutdown.
+pub fn aborted_body() -> Body {
+    Body::from_stream(stream::once(async {
+        Err::<Bytes, io::Error>(dropped("mock upstream shut down"))
+    }))
+}

@@ -1,0 +1,242 @@
+//! The live projections: one durable pull consumer per stream, fetching batches, writing them
+//! with retry, and acknowledging only after the write is durable.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::jetstream::{self, consumer::AckPolicy, consumer::DeliverPolicy, consumer::pull};
+use futures::StreamExt as _;
+use shared::audit::AuditEvent;
+use shared::config::ConfigEvent;
+use shared::request::RequestEvent;
+use shared::streams::{AUDIT_STREAM, CONFIG_STREAM, REQUESTS_STREAM};
+use shared::{Envelope, EventBody};
+
+use crate::config::ProjectorConfig;
+use crate::store::Stores;
+use crate::store::ch::RequestRow;
+use crate::store::pg::Item;
+
+/// Durable consumer names. Renaming one would replay its stream (harmlessly) from the start.
+pub const CONFIG_CONSUMER: &str = "projector-config";
+pub const AUDIT_CONSUMER: &str = "projector-audit";
+pub const REQUESTS_CONSUMER: &str = "projector-requests";
+
+/// Runs the three projections until one fails for good.
+///
+/// # Errors
+/// When a consumer cannot be created (the stream is missing, say).
+pub async fn run_all(
+    jetstream: jetstream::Context,
+    stores: Arc<Stores>,
+    config: ProjectorConfig,
+) -> anyhow::Result<()> {
+    let config_consumer = durable_consumer(&jetstream, CONFIG_STREAM, CONFIG_CONSUMER).await?;
+    let audit_consumer = durable_consumer(&jetstream, AUDIT_STREAM, AUDIT_CONSUMER).await?;
+    let requests_consumer =
+        durable_consumer(&jetstream, REQUESTS_STREAM, REQUESTS_CONSUMER).await?;
+    let wait = Duration::from_millis(config.batch_max_wait_ms);
+
+    let config_stores = stores.clone();
+    let config_task = run_projection("config", config_consumer, 256, wait, move |messages| {
+        let stores = config_stores.clone();
+        async move {
+            let items = decode_items::<ConfigEvent>(&messages);
+            stores
+                .pg
+                .apply_config_batch(&items)
+                .await
+                .map(|outcome| outcome.applied)
+        }
+    });
+    let audit_stores = stores.clone();
+    let audit_task = run_projection("audit", audit_consumer, 256, wait, move |messages| {
+        let stores = audit_stores.clone();
+        async move {
+            let items = decode_items::<AuditEvent>(&messages);
+            stores
+                .pg
+                .apply_audit_batch(&items)
+                .await
+                .map(|outcome| outcome.applied)
+        }
+    });
+    let request_stores = stores;
+    let requests_task = run_projection(
+        "requests",
+        requests_consumer,
+        config.batch_size,
+        wait,
+        move |messages| {
+            let stores = request_stores.clone();
+            async move {
+                let rows = request_rows(&messages);
+                stores
+                    .ch
+                    .insert_requests(&rows)
+                    .await
+                    .map(|written| written as u64)
+            }
+        },
+    );
+    tokio::try_join!(config_task, audit_task, requests_task)?;
+    Ok(())
+}
+
+/// A received message reduced to what the folds need.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub sequence: u64,
+    pub payload: bytes::Bytes,
+}
+
+/// Decodes messages into batch items; undecodable ones become poison items.
+#[must_use]
+pub fn decode_items<B: EventBody>(messages: &[Received]) -> Vec<Item<B>> {
+    messages
+        .iter()
+        .map(|message| match Envelope::<B>::from_bytes(&message.payload) {
+            Ok(envelope) => Item::Event { sequence: message.sequence, envelope: Box::new(envelope) },
+            Err(error) => {
+                tracing::error!(sequence = message.sequence, %error, "undecodable event, dead-lettering");
+                Item::Poison { sequence: message.sequence, reason: error.to_string(), payload: message.payload.to_vec() }
+            }
+        })
+        .collect()
+}
+
+/// Maps request events to rows; undecodable ones are counted and skipped (the stream keeps
+/// them, and `projector replay` shows them).
+#[must_use]
+pub fn request_rows(messages: &[Received]) -> Vec<RequestRow> {
+    messages
+        .iter()
+        .filter_map(|message| match Envelope::<RequestEvent>::from_bytes(&message.payload) {
+            Ok(envelope) => Some(RequestRow::from_event(message.sequence, &envelope)),
+            Err(error) => {
+                metrics::counter!("projector_dead_letters_total", "stream" => REQUESTS_STREAM).increment(1);
+                tracing::error!(sequence = message.sequence, %error, "undecodable request event skipped");
+                None
+            }
+        })
+        .collect()
+}
+
+async fn durable_consumer(
+    jetstream: &jetstream::Context,
+    stream_name: &str,
+    durable: &str,
+) -> anyhow::Result<jetstream::consumer::Consumer<pull::Config>> {
+    let stream = jetstream
+        .get_stream(stream_name)
+        .await
+        .with_context(|| format!("stream {stream_name}"))?;
+    stream
+        .get_or_create_consumer(
+            durable,
+            pull::Config {
+                durable_name: Some(durable.to_owned()),
+                deliver_policy: DeliverPolicy::All,
+                ack_policy: AckPolicy::All,
+                ack_wait: Duration::from_secs(60),
+                max_ack_pending: 100_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .with_context(|| format!("consumer {durable} on {stream_name}"))
+}
+
+/// Fetch, write (retrying with backoff until it succeeds), ack the batch's last message.
+async fn run_projection<W, Fut>(
+    name: &'static str,
+    consumer: jetstream::consumer::Consumer<pull::Config>,
+    batch_size: usize,
+    wait: Duration,
+    write: W,
+) -> anyhow::Result<()>
+where
+    W: Fn(Vec<Received>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<u64>>,
+{
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let batch = match consumer
+            .fetch()
+            .max_messages(batch_size)
+            .expires(wait)
+            .messages()
+            .await
+        {
+            Ok(batch) => batch,
+            Err(error) => {
+                tracing::warn!(projection = name, %error, "fetch failed, retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        let messages: Vec<_> = batch.collect().await;
+        let mut received = Vec::with_capacity(messages.len());
+        let mut last_message = None;
+        for message in messages {
+            match message {
+                Ok(message) => {
+                    let sequence = message.info().map(|info| info.stream_sequence).unwrap_or(0);
+                    received.push(Received {
+                        sequence,
+                        payload: message.payload.clone(),
+                    });
+                    last_message = Some(message);
+                }
+                Err(error) => tracing::warn!(projection = name, %error, "message error in batch"),
+            }
+        }
+        let Some(last_message) = last_message else {
+            update_lag(name, &consumer).await;
+            continue;
+        };
+        // Never ack before the write is durable: retry the write until it succeeds. While a
+        // store is down the batch waits here, and the stream keeps everything behind it.
+        let mut write_backoff = Duration::from_millis(100);
+        loop {
+            match write(received.clone()).await {
+                Ok(written) => {
+                    metrics::counter!("projector_events_applied_total", "projection" => name)
+                        .increment(written);
+                    break;
+                }
+                Err(error) => {
+                    metrics::counter!("projector_write_errors_total", "projection" => name)
+                        .increment(1);
+                    tracing::error!(
+                        projection = name,
+                        error = format!("{error:#}"),
+                        "write failed, retrying"
+                    );
+                    tokio::time::sleep(write_backoff).await;
+                    write_backoff = (write_backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        if let Err(error) = last_message.double_ack().await {
+            // The write is durable and idempotent, so a lost ack only means a harmless redelivery.
+            tracing::warn!(projection = name, %error, "ack failed; batch will be redelivered and skipped");
+        }
+        backoff = Duration::from_millis(100);
+        update_lag(name, &consumer).await;
+    }
+}
+
+async fn update_lag(name: &'static str, consumer: &jetstream::consumer::Consumer<pull::Config>) {
+    let mut consumer = consumer.clone();
+    if let Ok(info) = consumer.info().await {
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "a lag gauge does not need 53+ bits"
+        )]
+        metrics::gauge!("projector_lag_messages", "projection" => name)
+            .set(info.num_pending as f64);
+    }
+}

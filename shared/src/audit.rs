@@ -1,0 +1,92 @@
+//! Audit events: who logged in, who failed to, who revealed a token, who replayed a stream.
+//! Published on `axongate.audit.<kind>` and kept forever. Never carries a password or secret.
+
+use serde::{Deserialize, Serialize};
+
+use crate::envelope::EventBody;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginSucceeded {
+    pub user_id: String,
+    pub username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginFailed {
+    pub username: String,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRevealed {
+    pub token_id: String,
+    /// `created` or `rotated`: a secret is shown only at those two moments.
+    pub moment: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayRequested {
+    pub stream: String,
+    pub from: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionEnded {
+    pub user_id: String,
+}
+
+/// Every event on `AXONGATE_AUDIT`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "payload")]
+pub enum AuditEvent {
+    #[serde(rename = "login.succeeded")]
+    LoginSucceeded(LoginSucceeded),
+    #[serde(rename = "login.failed")]
+    LoginFailed(LoginFailed),
+    #[serde(rename = "logout")]
+    Logout(SessionEnded),
+    #[serde(rename = "password.changed")]
+    PasswordChanged(SessionEnded),
+    #[serde(rename = "token.revealed")]
+    TokenRevealed(TokenRevealed),
+    #[serde(rename = "replay.requested")]
+    ReplayRequested(ReplayRequested),
+}
+
+impl AuditEvent {
+    /// The subject token for this kind of audit event.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::LoginSucceeded(_) => "login_succeeded",
+            Self::LoginFailed(_) => "login_failed",
+            Self::Logout(_) => "logout",
+            Self::PasswordChanged(_) => "password_changed",
+            Self::TokenRevealed(_) => "token_revealed",
+            Self::ReplayRequested(_) => "replay_requested",
+        }
+    }
+}
+
+impl EventBody for AuditEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::LoginSucceeded(_) => "login.succeeded",
+            Self::LoginFailed(_) => "login.failed",
+            Self::Logout(_) => "logout",
+            Self::PasswordChanged(_) => "password.changed",
+            Self::TokenRevealed(_) => "token.revealed",
+            Self::ReplayRequested(_) => "replay.requested",
+        }
+    }
+
+    fn subject(&self) -> String {
+        format!("{}.{}", crate::streams::AUDIT_SUBJECT_PREFIX, self.kind())
+    }
+}

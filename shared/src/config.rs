@@ -1,0 +1,385 @@
+//! Config entities and the events that change them.
+//!
+//! A config event carries the entity's full new state (`*.put`) or its deletion (`*.deleted`),
+//! so the latest event on a subject is the entity's current state and a view is a plain fold.
+//! Subjects are `axongate.config.<entity>.<id>`; an update names the subject sequence it read
+//! (`Nats-Expected-Last-Subject-Sequence`) so two concurrent edits cannot overwrite each other.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::envelope::EventBody;
+use crate::money::{Nanos, Price};
+use crate::secret::EncryptedSecret;
+use crate::token::TokenHash;
+
+/// The wire protocol an upstream provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    #[serde(rename = "openai")]
+    OpenAi,
+    Anthropic,
+}
+
+/// The API dialect a client used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientProtocol {
+    OpenaiChat,
+    OpenaiResponses,
+    OpenaiEmbeddings,
+    Anthropic,
+}
+
+impl ClientProtocol {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenaiChat => "openai_chat",
+            Self::OpenaiResponses => "openai_responses",
+            Self::OpenaiEmbeddings => "openai_embeddings",
+            Self::Anthropic => "anthropic",
+        }
+    }
+}
+
+impl Protocol {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::Anthropic => "anthropic",
+        }
+    }
+}
+
+/// Per-attempt upstream timeouts, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Timeouts {
+    pub connect_ms: u32,
+    pub first_byte_ms: u32,
+    pub idle_ms: u32,
+    pub total_ms: u32,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect_ms: 5_000,
+            first_byte_ms: 60_000,
+            idle_ms: 60_000,
+            total_ms: 600_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provider {
+    pub id: String,
+    pub name: String,
+    pub protocol: Protocol,
+    pub base_url: String,
+    #[serde(default)]
+    pub extra_headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    pub enabled: bool,
+    /// Allows a base URL on a private, loopback or link-local address. Off by default so that a
+    /// provider cannot be pointed at cloud metadata endpoints by mistake.
+    #[serde(default)]
+    pub allow_private_network: bool,
+}
+
+/// An upstream API key. The secret is encrypted before it enters the event; only ingress
+/// decrypts it, in memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderKey {
+    pub id: String,
+    pub provider_id: String,
+    pub name: String,
+    pub secret: EncryptedSecret,
+    /// The last four characters of the secret, for display.
+    pub last_four: String,
+    pub enabled: bool,
+}
+
+/// One way to serve a model alias.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    pub provider_id: String,
+    pub upstream_model: String,
+    /// Keys of the provider this route may use; empty means every enabled key of the provider.
+    #[serde(default)]
+    pub key_ids: Vec<String>,
+    /// Lower tiers are tried first; a higher tier is used only when a lower one is exhausted.
+    #[serde(default)]
+    pub priority: u32,
+    /// Relative share of traffic among the healthy routes of one tier.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Model {
+    pub id: String,
+    /// The public name clients send as `model`.
+    pub alias: String,
+    pub enabled: bool,
+    pub routes: Vec<Route>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<Price>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetPeriod {
+    Daily,
+    Weekly,
+    Monthly,
+    Total,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    pub amount: Nanos,
+    pub currency: String,
+    pub period: BudgetPeriod,
+}
+
+/// A user token (an AxonGate API key). Only its keyed hash is ever stored or published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserToken {
+    pub id: String,
+    pub name: String,
+    pub owner_user_id: String,
+    pub hash: TokenHash,
+    pub last_four: String,
+    /// Glob patterns (`*` matches any run of characters) over model aliases; empty allows all.
+    #[serde(default)]
+    pub allowed_models: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub expires_at: Option<OffsetDateTime>,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Operator,
+    Viewer,
+    Member,
+}
+
+impl Role {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Operator => "operator",
+            Self::Viewer => "viewer",
+            Self::Member => "member",
+        }
+    }
+}
+
+/// An operator account. `password_hash` is an argon2id PHC string, never a password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    #[serde(default)]
+    pub display_name: String,
+    pub password_hash: String,
+    pub must_change_password: bool,
+    pub enabled: bool,
+}
+
+/// The role a user holds. One binding per user; the subject id is the user id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleBinding {
+    pub user_id: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Setting {
+    pub key: String,
+    pub value: serde_json::Value,
+}
+
+/// The body of a `*.deleted` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deleted {
+    pub id: String,
+}
+
+/// The kinds of config entity, and the subject token each is published under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfigEntity {
+    Provider,
+    ProviderKey,
+    Model,
+    Token,
+    User,
+    RoleBinding,
+    Setting,
+}
+
+impl ConfigEntity {
+    pub const ALL: [Self; 7] = [
+        Self::Provider,
+        Self::ProviderKey,
+        Self::Model,
+        Self::Token,
+        Self::User,
+        Self::RoleBinding,
+        Self::Setting,
+    ];
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Provider => "provider",
+            Self::ProviderKey => "provider_key",
+            Self::Model => "model",
+            Self::Token => "token",
+            Self::User => "user",
+            Self::RoleBinding => "role_binding",
+            Self::Setting => "setting",
+        }
+    }
+}
+
+/// Every event on `AXONGATE_CONFIG`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "payload")]
+pub enum ConfigEvent {
+    #[serde(rename = "provider.put")]
+    ProviderPut(Provider),
+    #[serde(rename = "provider.deleted")]
+    ProviderDeleted(Deleted),
+    #[serde(rename = "provider_key.put")]
+    ProviderKeyPut(ProviderKey),
+    #[serde(rename = "provider_key.deleted")]
+    ProviderKeyDeleted(Deleted),
+    #[serde(rename = "model.put")]
+    ModelPut(Model),
+    #[serde(rename = "model.deleted")]
+    ModelDeleted(Deleted),
+    #[serde(rename = "token.put")]
+    TokenPut(UserToken),
+    #[serde(rename = "token.deleted")]
+    TokenDeleted(Deleted),
+    #[serde(rename = "user.put")]
+    UserPut(User),
+    #[serde(rename = "user.deleted")]
+    UserDeleted(Deleted),
+    #[serde(rename = "role_binding.put")]
+    RoleBindingPut(RoleBinding),
+    #[serde(rename = "role_binding.deleted")]
+    RoleBindingDeleted(Deleted),
+    #[serde(rename = "setting.put")]
+    SettingPut(Setting),
+    #[serde(rename = "setting.deleted")]
+    SettingDeleted(Deleted),
+}
+
+impl ConfigEvent {
+    /// Which entity this event changes.
+    #[must_use]
+    pub fn entity(&self) -> ConfigEntity {
+        match self {
+            Self::ProviderPut(_) | Self::ProviderDeleted(_) => ConfigEntity::Provider,
+            Self::ProviderKeyPut(_) | Self::ProviderKeyDeleted(_) => ConfigEntity::ProviderKey,
+            Self::ModelPut(_) | Self::ModelDeleted(_) => ConfigEntity::Model,
+            Self::TokenPut(_) | Self::TokenDeleted(_) => ConfigEntity::Token,
+            Self::UserPut(_) | Self::UserDeleted(_) => ConfigEntity::User,
+            Self::RoleBindingPut(_) | Self::RoleBindingDeleted(_) => ConfigEntity::RoleBinding,
+            Self::SettingPut(_) | Self::SettingDeleted(_) => ConfigEntity::Setting,
+        }
+    }
+
+    /// The id of the entity this event changes (for settings, the key; for role bindings, the
+    /// user id).
+    #[must_use]
+    pub fn entity_id(&self) -> &str {
+        match self {
+            Self::ProviderPut(provider) => &provider.id,
+            Self::ProviderKeyPut(key) => &key.id,
+            Self::ModelPut(model) => &model.id,
+            Self::TokenPut(token) => &token.id,
+            Self::UserPut(user) => &user.id,
+            Self::RoleBindingPut(binding) => &binding.user_id,
+            Self::SettingPut(setting) => &setting.key,
+            Self::ProviderDeleted(deleted)
+            | Self::ProviderKeyDeleted(deleted)
+            | Self::ModelDeleted(deleted)
+            | Self::TokenDeleted(deleted)
+            | Self::UserDeleted(deleted)
+            | Self::RoleBindingDeleted(deleted)
+            | Self::SettingDeleted(deleted) => &deleted.id,
+        }
+    }
+
+    /// Whether this event removes the entity.
+    #[must_use]
+    pub fn is_deletion(&self) -> bool {
+        matches!(
+            self,
+            Self::ProviderDeleted(_)
+                | Self::ProviderKeyDeleted(_)
+                | Self::ModelDeleted(_)
+                | Self::TokenDeleted(_)
+                | Self::UserDeleted(_)
+                | Self::RoleBindingDeleted(_)
+                | Self::SettingDeleted(_)
+        )
+    }
+}
+
+impl EventBody for ConfigEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::ProviderPut(_) => "provider.put",
+            Self::ProviderDeleted(_) => "provider.deleted",
+            Self::ProviderKeyPut(_) => "provider_key.put",
+            Self::ProviderKeyDeleted(_) => "provider_key.deleted",
+            Self::ModelPut(_) => "model.put",
+            Self::ModelDeleted(_) => "model.deleted",
+            Self::TokenPut(_) => "token.put",
+            Self::TokenDeleted(_) => "token.deleted",
+            Self::UserPut(_) => "user.put",
+            Self::UserDeleted(_) => "user.deleted",
+            Self::RoleBindingPut(_) => "role_binding.put",
+            Self::RoleBindingDeleted(_) => "role_binding.deleted",
+            Self::SettingPut(_) => "setting.put",
+            Self::SettingDeleted(_) => "setting.deleted",
+        }
+    }
+
+    fn subject(&self) -> String {
+        crate::streams::config_subject(self.entity(), self.entity_id())
+    }
+}
