@@ -64,33 +64,30 @@ impl Behavior {
     /// Applies the directives of a `mock-…` model name on top of this behavior, and returns the
     /// per-model "fail the first N requests" count if the name carries one.
     pub(crate) fn apply_model_name(&mut self, model: &str) -> Option<u32> {
-        let Some(directives) = model.strip_prefix("mock-") else {
-            return None;
-        };
+        let directives = model.strip_prefix("mock-")?;
         let mut fail_first = None;
         let mut status = None;
         let mut retry_after = None;
         let mut words = directives.split('-').peekable();
-        let mut number = |words: &mut std::iter::Peekable<std::str::Split<'_, char>>| {
-            words.next_if(|word| word.parse::<u64>().is_ok())
-                .and_then(|word| word.parse::<u64>().ok())
-        };
         while let Some(word) = words.next() {
             match word {
                 "fail" => {
                     if words.next_if_eq(&"first").is_some() {
                         fail_first = number(&mut words).map(saturate_u32);
                     }
-                    status = number(&mut words).map(saturate_u16).or(status).or(Some(500));
+                    status = number(&mut words)
+                        .map(saturate_u16)
+                        .or(status)
+                        .or(Some(500));
                 }
                 "retry" if words.next_if_eq(&"after").is_some() => {
                     retry_after = number(&mut words);
                 }
                 "slow" if words.next_if_eq(&"first").is_some() => {
-                    if words.next_if_eq(&"byte").is_some() {
-                        if let Some(millis) = number(&mut words) {
-                            self.first_byte_delay = Duration::from_millis(millis);
-                        }
+                    if words.next_if_eq(&"byte").is_some()
+                        && let Some(millis) = number(&mut words)
+                    {
+                        self.first_byte_delay = Duration::from_millis(millis);
                     }
                 }
                 "chunk" if words.next_if_eq(&"delay").is_some() => {
@@ -135,6 +132,15 @@ impl Behavior {
         }
         fail_first
     }
+}
+
+type Words<'a> = std::iter::Peekable<std::str::Split<'a, char>>;
+
+/// Takes the next word if it is a number.
+fn number(words: &mut Words<'_>) -> Option<u64> {
+    words
+        .next_if(|word| word.parse::<u64>().is_ok())
+        .and_then(|word| word.parse::<u64>().ok())
 }
 
 fn saturate_u32(value: u64) -> u32 {
@@ -250,10 +256,15 @@ mod tests {
         assert_eq!(from_name("mock-chunks-50").0.chunks, 50);
         assert_eq!(from_name("mock-tokens-200").0.output_token_count(), 200);
         assert_eq!(
-            from_name("mock-disconnect-after-5").0.disconnect_after_chunks,
+            from_name("mock-disconnect-after-5")
+                .0
+                .disconnect_after_chunks,
             Some(5)
         );
-        assert_eq!(from_name("mock-stall-after-2").0.stall_after_chunks, Some(2));
+        assert_eq!(
+            from_name("mock-stall-after-2").0.stall_after_chunks,
+            Some(2)
+        );
         assert!(from_name("mock-hang").0.hang);
         assert_eq!(
             from_name("mock-chunk-delay-20").0.chunk_delay,

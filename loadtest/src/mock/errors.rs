@@ -112,10 +112,20 @@ impl ApiError {
         .unwrap_or_default();
         let mut response = (
             status,
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
             body,
         )
             .into_response();
+        let request_id_header = match dialect {
+            Dialect::OpenAi => "x-request-id",
+            Dialect::Anthropic => "request-id",
+        };
+        if let Ok(value) = HeaderValue::from_str(request_id) {
+            response.headers_mut().insert(request_id_header, value);
+        }
         if let Some(seconds) = self.retry_after_seconds {
             response
                 .headers_mut()
@@ -127,33 +137,83 @@ impl ApiError {
 
 fn openai_defaults(status: u16) -> (&'static str, Option<&'static str>, &'static str) {
     match status {
-        400 => ("invalid_request_error", None, "The request is invalid (injected by the mock upstream)."),
+        400 => (
+            "invalid_request_error",
+            None,
+            "The request is invalid (injected by the mock upstream).",
+        ),
         401 => (
             "invalid_request_error",
             Some("invalid_api_key"),
             "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
         ),
-        403 => ("invalid_request_error", Some("unsupported_country_region_territory"), "Country, region, or territory not supported."),
-        404 => ("invalid_request_error", Some("model_not_found"), "The model does not exist or you do not have access to it."),
-        413 => ("invalid_request_error", Some("request_too_large"), "Request too large."),
-        429 => ("requests", Some("rate_limit_exceeded"), "Rate limit reached for requests. Please try again later."),
-        503 => ("server_error", None, "The engine is currently overloaded, please try again later."),
-        500..=599 => ("server_error", None, "The server had an error while processing your request. Sorry about that!"),
-        _ => ("invalid_request_error", None, "The request could not be processed."),
+        403 => (
+            "invalid_request_error",
+            Some("unsupported_country_region_territory"),
+            "Country, region, or territory not supported.",
+        ),
+        404 => (
+            "invalid_request_error",
+            Some("model_not_found"),
+            "The model does not exist or you do not have access to it.",
+        ),
+        413 => (
+            "invalid_request_error",
+            Some("request_too_large"),
+            "Request too large.",
+        ),
+        429 => (
+            "requests",
+            Some("rate_limit_exceeded"),
+            "Rate limit reached for requests. Please try again later.",
+        ),
+        503 => (
+            "server_error",
+            None,
+            "The engine is currently overloaded, please try again later.",
+        ),
+        500..=599 => (
+            "server_error",
+            None,
+            "The server had an error while processing your request. Sorry about that!",
+        ),
+        _ => (
+            "invalid_request_error",
+            None,
+            "The request could not be processed.",
+        ),
     }
 }
 
 fn anthropic_defaults(status: u16) -> (&'static str, &'static str) {
     match status {
         401 => ("authentication_error", "invalid x-api-key"),
-        402 => ("billing_error", "Your credit balance is too low to access the Anthropic API."),
-        403 => ("permission_error", "Your API key does not have permission to use the specified resource."),
-        404 => ("not_found_error", "The requested resource could not be found."),
-        413 => ("request_too_large", "Request exceeds the maximum allowed number of bytes."),
-        429 => ("rate_limit_error", "This request would exceed the rate limit for your organization."),
+        402 => (
+            "billing_error",
+            "Your credit balance is too low to access the Anthropic API.",
+        ),
+        403 => (
+            "permission_error",
+            "Your API key does not have permission to use the specified resource.",
+        ),
+        404 => (
+            "not_found_error",
+            "The requested resource could not be found.",
+        ),
+        413 => (
+            "request_too_large",
+            "Request exceeds the maximum allowed number of bytes.",
+        ),
+        429 => (
+            "rate_limit_error",
+            "This request would exceed the rate limit for your organization.",
+        ),
         504 => ("timeout_error", "Request timed out."),
         529 => ("overloaded_error", "Overloaded"),
         500..=599 => ("api_error", "Internal server error"),
-        _ => ("invalid_request_error", "The request is invalid (injected by the mock upstream)."),
+        _ => (
+            "invalid_request_error",
+            "The request is invalid (injected by the mock upstream).",
+        ),
     }
 }

@@ -21,6 +21,7 @@ mod embeddings;
 mod errors;
 mod openai_chat;
 mod openai_responses;
+mod plan;
 mod prompt;
 mod server;
 mod stream;
@@ -161,10 +162,16 @@ impl MockUpstream {
         let shared = Arc::new(Shared::new(
             config.behavior,
             config.record_requests,
-            config.valid_keys.map(|keys| keys.into_iter().collect::<HashSet<_>>()),
+            config
+                .valid_keys
+                .map(|keys| keys.into_iter().collect::<HashSet<_>>()),
             shutdown_receiver.clone(),
         ));
-        let server = tokio::spawn(server::serve(listener, Arc::clone(&shared), shutdown_receiver));
+        let server = tokio::spawn(server::serve(
+            listener,
+            Arc::clone(&shared),
+            shutdown_receiver,
+        ));
         Ok(MockUpstream {
             local_addr,
             shared,
@@ -233,10 +240,12 @@ impl MockUpstream {
     /// responses finish (for at most five seconds) and waits for the server to stop.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
-        if let Some(mut server) = self.server.take() {
-            if tokio::time::timeout(Duration::from_secs(5), &mut server).await.is_err() {
-                server.abort();
-            }
+        if let Some(mut server) = self.server.take()
+            && tokio::time::timeout(Duration::from_secs(5), &mut server)
+                .await
+                .is_err()
+        {
+            server.abort();
         }
     }
 }

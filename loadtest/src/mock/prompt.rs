@@ -37,7 +37,15 @@ pub struct ToolCall {
     pub arguments: String,
 }
 
-const SKIPPED_KEYS: &[&str] = &["role", "type", "id", "cache_control", "source", "image_url", "data"];
+const SKIPPED_KEYS: &[&str] = &[
+    "role",
+    "type",
+    "id",
+    "cache_control",
+    "source",
+    "image_url",
+    "data",
+];
 
 /// Counts text bytes and hashes the text of one JSON value.
 #[derive(Default)]
@@ -82,7 +90,11 @@ fn u32_field(body: &Value, name: &str) -> Option<u32> {
 
 /// Measures a prompt made of `prefix_fields`, then all but the last item of `items`, then that
 /// last item.
-fn measure(model: &str, prefix_fields: &[Option<&Value>], items: Option<&Value>) -> (u32, u32, u64) {
+fn measure(
+    model: &str,
+    prefix_fields: &[Option<&Value>],
+    items: Option<&Value>,
+) -> (u32, u32, u64) {
     let mut meter = TextMeter::default();
     model.hash(&mut meter.hasher);
     for value in prefix_fields.iter().flatten() {
@@ -124,7 +136,10 @@ pub fn openai_chat(body: &Value, model: &str) -> Prompt {
     let messages = field(body, "messages");
     let tools = field(body, "tools");
     let (input_tokens, prefix_tokens, prefix_hash) = measure(model, &[tools], messages);
-    let last_is_user = last_item(messages).and_then(|message| message.get("role")).and_then(Value::as_str) == Some("user");
+    let last_is_user = last_item(messages)
+        .and_then(|message| message.get("role"))
+        .and_then(Value::as_str)
+        == Some("user");
     let tool_call = if last_is_user && !tool_choice_is_none(body) {
         chat_tool(body)
     } else {
@@ -136,20 +151,27 @@ pub fn openai_chat(body: &Value, model: &str) -> Prompt {
         prefix_hash,
         cache_requested: field(body, "prompt_cache_key").is_some() || input_tokens >= 1024,
         tool_call,
-        max_output_tokens: u32_field(body, "max_completion_tokens").or_else(|| u32_field(body, "max_tokens")),
+        max_output_tokens: u32_field(body, "max_completion_tokens")
+            .or_else(|| u32_field(body, "max_tokens")),
     }
 }
 
 /// OpenAI Responses. Same caching rule as Chat Completions.
 pub fn openai_responses(body: &Value, model: &str) -> Prompt {
     let input = field(body, "input");
-    let (input_tokens, prefix_tokens, prefix_hash) =
-        measure(model, &[field(body, "instructions"), field(body, "tools")], input);
+    let (input_tokens, prefix_tokens, prefix_hash) = measure(
+        model,
+        &[field(body, "instructions"), field(body, "tools")],
+        input,
+    );
     let user_spoke_last = match input {
         Some(Value::String(_)) => true,
         Some(Value::Array(items)) => items.last().is_some_and(|item| {
             item.get("role").and_then(Value::as_str) == Some("user")
-                && item.get("type").and_then(Value::as_str).is_none_or(|kind| kind == "message")
+                && item
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .is_none_or(|kind| kind == "message")
         }),
         _ => false,
     };
@@ -203,7 +225,9 @@ pub fn anthropic(body: &Value, model: &str) -> Prompt {
 }
 
 fn last_item(items: Option<&Value>) -> Option<&Value> {
-    items.and_then(Value::as_array).and_then(|items| items.last())
+    items
+        .and_then(Value::as_array)
+        .and_then(|items| items.last())
 }
 
 fn is_only_tool_results(content: Option<&Value>) -> bool {
@@ -232,7 +256,9 @@ fn chat_tool(body: &Value) -> Option<ToolCall> {
     let function = tools
         .iter()
         .filter_map(|tool| tool.get("function"))
-        .find(|function| wanted.is_none() || function.get("name").and_then(Value::as_str) == wanted)?;
+        .find(|function| {
+            wanted.is_none() || function.get("name").and_then(Value::as_str) == wanted
+        })?;
     make_call(function.get("name")?.as_str()?, function.get("parameters"))
 }
 
@@ -275,7 +301,10 @@ fn make_call(name: &str, schema: Option<&Value>) -> Option<ToolCall> {
 /// value, or a fixed value of its type.
 fn arguments_for(schema: Option<&Value>) -> Value {
     let mut arguments = Map::new();
-    if let Some(properties) = schema.and_then(|schema| schema.get("properties")).and_then(Value::as_object) {
+    if let Some(properties) = schema
+        .and_then(|schema| schema.get("properties"))
+        .and_then(Value::as_object)
+    {
         for (name, property) in properties {
             arguments.insert(name.clone(), example_value(property));
         }
@@ -284,7 +313,11 @@ fn arguments_for(schema: Option<&Value>) -> Value {
 }
 
 fn example_value(property: &Value) -> Value {
-    if let Some(first) = property.get("enum").and_then(Value::as_array).and_then(|values| values.first()) {
+    if let Some(first) = property
+        .get("enum")
+        .and_then(Value::as_array)
+        .and_then(|values| values.first())
+    {
         return first.clone();
     }
     match property.get("type").and_then(Value::as_str) {
@@ -303,7 +336,10 @@ fn example_value(property: &Value) -> Value {
 pub fn embedding_inputs(input: Option<&Value>) -> Vec<(u32, u64)> {
     fn one(value: &Value) -> (u32, u64) {
         match value {
-            Value::Array(tokens) => (u32::try_from(tokens.len()).unwrap_or(u32::MAX), hash_of(value)),
+            Value::Array(tokens) => (
+                u32::try_from(tokens.len()).unwrap_or(u32::MAX),
+                hash_of(value),
+            ),
             other => {
                 let mut meter = TextMeter::default();
                 meter.add(other);
@@ -312,7 +348,9 @@ pub fn embedding_inputs(input: Option<&Value>) -> Vec<(u32, u64)> {
         }
     }
     match input {
-        Some(Value::Array(items)) if items.iter().all(|item| item.is_string() || item.is_array()) => {
+        Some(Value::Array(items))
+            if items.iter().all(|item| item.is_string() || item.is_array()) =>
+        {
             items.iter().map(one).collect()
         }
         Some(value) => vec![one(value)],
@@ -349,8 +387,14 @@ mod tests {
     fn prefix_hash_ignores_the_last_message() {
         let first = json!({"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]});
         let second = json!({"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "c"}]});
-        assert_eq!(openai_chat(&first, "m").prefix_hash, openai_chat(&second, "m").prefix_hash);
-        assert_ne!(openai_chat(&first, "m").prefix_hash, openai_chat(&first, "n").prefix_hash);
+        assert_eq!(
+            openai_chat(&first, "m").prefix_hash,
+            openai_chat(&second, "m").prefix_hash
+        );
+        assert_ne!(
+            openai_chat(&first, "m").prefix_hash,
+            openai_chat(&first, "n").prefix_hash
+        );
     }
 
     #[test]
@@ -365,7 +409,10 @@ mod tests {
         let call = openai_chat(&body, "m").tool_call.expect("a tool call");
         assert_eq!(call.name, "get_weather");
         let arguments: Value = serde_json::from_str(&call.arguments).expect("JSON arguments");
-        assert_eq!(arguments, json!({"city": "mock", "unit": "celsius", "days": 1}));
+        assert_eq!(
+            arguments,
+            json!({"city": "mock", "unit": "celsius", "days": 1})
+        );
     }
 
     #[test]

@@ -104,11 +104,19 @@ impl Sender {
             return None;
         }
         let frame = self.frames.as_slice().first()?;
-        if self.pacing.disconnect_after.is_some_and(|limit| self.content_sent >= limit) {
+        if self
+            .pacing
+            .disconnect_after
+            .is_some_and(|limit| self.content_sent >= limit)
+        {
             self.failed = true;
             return Some(Err(dropped("mock upstream dropped the connection")));
         }
-        if self.pacing.stall_after.is_some_and(|limit| self.content_sent >= limit) {
+        if self
+            .pacing
+            .stall_after
+            .is_some_and(|limit| self.content_sent >= limit)
+        {
             let _ = self.shutdown.wait_for(|&stopping| stopping).await;
             self.failed = true;
             return Some(Err(dropped("mock upstream shut down during a stall")));
@@ -135,7 +143,9 @@ impl Sender {
 pub fn paced_body(frames: Vec<Frame>, pacing: Pacing, shutdown: watch::Receiver<bool>) -> Body {
     if pacing.is_immediate() {
         return Body::from_stream(stream::iter(
-            frames.into_iter().map(|frame| Ok::<_, Infallible>(frame.bytes)),
+            frames
+                .into_iter()
+                .map(|frame| Ok::<_, Infallible>(frame.bytes)),
         ));
     }
     let sender = Sender {

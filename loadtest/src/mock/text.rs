@@ -10,8 +10,8 @@ pub const MAX_OUTPUT_TOKENS: u32 = 32_768;
 
 const VOCABULARY: &[&str] = &[
     "The", "mock", "upstream", "answers", "with", "plain", "words", "so", "that", "gateways",
-    "can", "count", "tokens", "and", "measure", "latency", "without", "paying", "for", "a",
-    "real", "model", "every", "word", "is", "one", "token", "here", "stream", "chunks", "arrive",
+    "can", "count", "tokens", "and", "measure", "latency", "without", "paying", "for", "a", "real",
+    "model", "every", "word", "is", "one", "token", "here", "stream", "chunks", "arrive",
     "quickly",
 ];
 
@@ -71,7 +71,10 @@ pub fn split_fragments(text: &str, pieces: u32) -> Vec<&str> {
     let mut rest = text;
     for (start, end) in chunk_ranges(char_count, pieces) {
         let take = (end - start) as usize;
-        let split_at = rest.char_indices().nth(take).map_or(rest.len(), |(index, _)| index);
+        let split_at = rest
+            .char_indices()
+            .nth(take)
+            .map_or(rest.len(), |(index, _)| index);
         let (fragment, remainder) = rest.split_at(split_at);
         fragments.push(fragment);
         rest = remainder;
