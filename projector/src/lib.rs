@@ -52,31 +52,7 @@ pub async fn run(config: ProjectorConfig) -> anyhow::Result<()> {
     tokio::select! {
         result = server => result.context("health server stopped")?,
         result = projections => result?,
-        _ = shutdown_signal() => tracing::info!("shutting down"),
+        _ = kit::shutdown_signal() => tracing::info!("shutting down"),
     }
     Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => {
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = interrupt => {},
-            _ = terminate.recv() => {},
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
 }

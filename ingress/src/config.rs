@@ -1,0 +1,105 @@
+//! Ingress config: `ingress.toml` and/or `AXONGATE_*` environment variables.
+
+use kit::config::{ServiceConfig, require_url};
+use serde::Deserialize;
+
+/// What to do when the local event spool is full (NATS has been unreachable for long).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpoolFullPolicy {
+    /// Refuse new requests with 503 rather than serve them unbilled (the default).
+    Refuse,
+    /// Keep serving; events that do not fit are counted in a metric and logged as lost.
+    Serve,
+}
+
+// No `Debug`: this holds the master keys and the token pepper.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngressConfig {
+    pub nats_url: String,
+    pub postgres_url: String,
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    #[serde(default = "default_node_id")]
+    pub node_id: String,
+    /// `1:<base64 32 bytes>[,2:…]`: decrypts provider keys, in memory only.
+    pub master_keys: String,
+    /// At least 32 bytes: the key of the user-token hash.
+    pub token_pepper: String,
+    #[serde(default = "default_replicas")]
+    pub stream_replicas: usize,
+    #[serde(default = "default_spool_dir")]
+    pub spool_dir: String,
+    #[serde(default = "default_spool_max_bytes")]
+    pub spool_max_bytes: u64,
+    #[serde(default = "default_spool_full_policy")]
+    pub spool_full_policy: SpoolFullPolicy,
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    #[serde(default = "default_max_concurrency")]
+    pub max_concurrency: usize,
+    /// Allows any provider base URL on private, loopback or link-local addresses (tests and
+    /// local mocks). Off by default; a provider can also allow it for itself.
+    #[serde(default)]
+    pub allow_private_upstreams: bool,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_node_id() -> String {
+    "ingress".into()
+}
+fn default_replicas() -> usize {
+    1
+}
+fn default_spool_dir() -> String {
+    ".local/spool".into()
+}
+fn default_spool_max_bytes() -> u64 {
+    1 << 30
+}
+fn default_spool_full_policy() -> SpoolFullPolicy {
+    SpoolFullPolicy::Refuse
+}
+fn default_max_body_bytes() -> usize {
+    32 << 20
+}
+fn default_max_concurrency() -> usize {
+    4_096
+}
+
+impl ServiceConfig for IngressConfig {
+    const FIELDS: &'static [&'static str] = &[
+        "nats_url",
+        "postgres_url",
+        "listen",
+        "node_id",
+        "master_keys",
+        "token_pepper",
+        "stream_replicas",
+        "spool_dir",
+        "spool_max_bytes",
+        "spool_full_policy",
+        "max_body_bytes",
+        "max_concurrency",
+        "allow_private_upstreams",
+    ];
+
+    fn validate(&self) -> Result<(), String> {
+        require_url("nats_url", &self.nats_url, &["nats", "tls"])?;
+        require_url("postgres_url", &self.postgres_url, &["postgres", "postgresql"])?;
+        shared::secret::MasterKeys::parse(&self.master_keys).map_err(|error| format!("master_keys: {error}"))?;
+        if self.token_pepper.len() < 32 {
+            return Err("token_pepper must be at least 32 characters".into());
+        }
+        if !(1..=5).contains(&self.stream_replicas) {
+            return Err(format!("stream_replicas must be 1 to 5, got {}", self.stream_replicas));
+        }
+        if self.max_concurrency == 0 {
+            return Err("max_concurrency must be at least 1".into());
+        }
+        Ok(())
+    }
+}

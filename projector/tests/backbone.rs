@@ -1,0 +1,299 @@
+//! The first end-to-end test through the real backbone: config events published with the
+//! shared types are folded by the projector (a real process) into Postgres; request events
+//! land as ClickHouse rows; delivering everything a second time leaves the same rows; and the
+//! projector's `/ready` follows NATS going away and coming back.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, message::PublishMessage};
+use kit::testing::{ChildGuard, NatsServer, env_url, free_port, fresh_postgres_database, unique_name, wait_http_status, wait_until};
+use shared::config::{ConfigEvent, Deleted, Model, Protocol, Provider, Route, Timeouts};
+use shared::money::{Nanos, Price};
+use shared::request::{Outcome, RequestEvent, RequestFinished, Usage};
+use shared::{Actor, Envelope, EventBody};
+
+struct Env {
+    nats: NatsServer,
+    postgres_url: String,
+    clickhouse_url: String,
+    clickhouse_database: String,
+    listen_port: u16,
+}
+
+impl Env {
+    async fn start() -> Self {
+        Self {
+            nats: NatsServer::start().await,
+            postgres_url: fresh_postgres_database().await,
+            clickhouse_url: env_url("AXONGATE_CLICKHOUSE_URL"),
+            clickhouse_database: unique_name("axg_test"),
+            listen_port: free_port(),
+        }
+    }
+
+    fn spawn_projector(&self) -> ChildGuard {
+        let child = Command::new(env!("CARGO_BIN_EXE_projector"))
+            .arg("run")
+            .env("AXONGATE_NATS_URL", &self.nats.url)
+            .env("AXONGATE_POSTGRES_URL", &self.postgres_url)
+            .env("AXONGATE_CLICKHOUSE_URL", &self.clickhouse_url)
+            .env("AXONGATE_CLICKHOUSE_DATABASE", &self.clickhouse_database)
+            .env("AXONGATE_LISTEN", format!("127.0.0.1:{}", self.listen_port))
+            .env("AXONGATE_BATCH_MAX_WAIT_MS", "100")
+            .env("AXONGATE_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start projector");
+        ChildGuard(child)
+    }
+
+    fn ready_url(&self) -> String {
+        format!("http://127.0.0.1:{}/ready", self.listen_port)
+    }
+
+    async fn pg(&self) -> tokio_postgres::Client {
+        let (client, connection) =
+            tokio_postgres::connect(&self.postgres_url, tokio_postgres::NoTls).await.expect("pg");
+        tokio::spawn(connection);
+        client
+    }
+
+    fn ch(&self) -> clickhouse::Client {
+        clickhouse::Client::default().with_url(&self.clickhouse_url).with_database(&self.clickhouse_database)
+    }
+
+    async fn jetstream(&self) -> jetstream::Context {
+        jetstream::new(async_nats::connect(&self.nats.url).await.expect("nats"))
+    }
+}
+
+async fn publish<B: EventBody>(jetstream: &jetstream::Context, envelope: &Envelope<B>) -> u64 {
+    let ack = jetstream
+        .send_publish(
+            envelope.subject(),
+            PublishMessage::build()
+                .message_id(envelope.event_id.to_string())
+                .payload(envelope.to_bytes().expect("encode").into()),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+    ack.sequence
+}
+
+fn provider(id: &str, name: &str) -> ConfigEvent {
+    ConfigEvent::ProviderPut(Provider {
+        id: id.into(),
+        name: name.into(),
+        protocol: Protocol::OpenAi,
+        base_url: "https://api.example.com/v1".into(),
+        extra_headers: Default::default(),
+        timeouts: Timeouts::default(),
+        enabled: true,
+        allow_private_network: false,
+    })
+}
+
+fn model() -> ConfigEvent {
+    ConfigEvent::ModelPut(Model {
+        id: "gpt".into(),
+        alias: "gpt-4.1".into(),
+        enabled: true,
+        routes: vec![Route {
+            provider_id: "p1".into(),
+            upstream_model: "gpt-4.1-2025-04-14".into(),
+            key_ids: vec![],
+            priority: 0,
+            weight: 1,
+        }],
+        price: Some(Price {
+            currency: "USD".into(),
+            input_per_million: Nanos(2_000_000_000),
+            output_per_million: Nanos(8_000_000_000),
+            cache_read_per_million: Nanos(500_000_000),
+            cache_write_per_million: Nanos(0),
+            version: 1,
+        }),
+        context_window: Some(1_000_000),
+    })
+}
+
+fn request(index: u64, outcome: Outcome) -> RequestEvent {
+    RequestEvent::Finished(RequestFinished {
+        request_id: format!("req-{index}"),
+        token_id: Some("tok-1".into()),
+        user_id: Some("user-1".into()),
+        model_alias: "gpt-4.1".into(),
+        provider_id: Some("p1".into()),
+        upstream_model: Some("gpt-4.1-2025-04-14".into()),
+        provider_key_id: Some("key-1".into()),
+        client_protocol: shared::config::ClientProtocol::Anthropic,
+        upstream_protocol: Some(Protocol::OpenAi),
+        stream: index % 2 == 0,
+        outcome,
+        error_kind: None,
+        http_status: 200,
+        usage: Usage { input_tokens: 100 * index, output_tokens: 10 * index, cache_read_tokens: 0, cache_write_tokens: 0, estimated: false },
+        cost: Some(shared::request::Cost { amount: Nanos(1_000 * i64::try_from(index).expect("small")), currency: "USD".into(), price_version: 1 }),
+        started_at: time::OffsetDateTime::now_utc(),
+        ttfb_us: Some(1_000),
+        latency_us: 5_000,
+        attempts: vec![],
+    })
+}
+
+#[derive(Debug, PartialEq, clickhouse::Row, serde::Deserialize)]
+struct Totals {
+    rows: u64,
+    input_tokens: u64,
+    output_tokens: u64,
+    cost_nanos: i64,
+}
+
+async fn ch_totals(env: &Env) -> Option<Totals> {
+    env.ch()
+        .query("SELECT count() AS rows, sum(input_tokens), sum(output_tokens), sum(cost_nanos) FROM requests")
+        .fetch_one::<Totals>()
+        .await
+        .ok()
+}
+
+async fn pg_snapshot(env: &Env) -> Vec<(String, String, serde_json::Value, i64)> {
+    env.pg()
+        .await
+        .query("SELECT entity, id, data, subject_sequence FROM config_entities ORDER BY entity, id", &[])
+        .await
+        .expect("query")
+        .into_iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
+        .collect()
+}
+
+async fn audit_count(env: &Env) -> i64 {
+    env.pg().await.query_one("SELECT count(*) FROM audit_log", &[]).await.expect("audit").get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_folded_once_even_when_delivered_twice() {
+    let env = Env::start().await;
+    let mut projector = env.spawn_projector();
+    wait_http_status(&env.ready_url(), true, Duration::from_secs(30)).await;
+    let jetstream = env.jetstream().await;
+
+    let actor = Actor { user_id: "user-1".into(), username: "alice".into() };
+    let config_events = vec![
+        Envelope::by_actor(provider("p1", "first name"), actor.clone()),
+        Envelope::by_actor(provider("p2", "to be deleted"), actor.clone()),
+        Envelope::by_actor(model(), actor.clone()),
+        Envelope::by_actor(provider("p1", "renamed"), actor.clone()),
+        Envelope::by_actor(ConfigEvent::ProviderDeleted(Deleted { id: "p2".into() }), actor.clone()),
+    ];
+    let mut last_config_sequence = 0;
+    for event in &config_events {
+        last_config_sequence = publish(&jetstream, event).await;
+    }
+    let request_events: Vec<_> = (1..=3)
+        .map(|index| Envelope::by_node(request(index, if index == 3 { Outcome::Error } else { Outcome::Success }), "ingress-test"))
+        .collect();
+    for event in &request_events {
+        publish(&jetstream, event).await;
+    }
+
+    // Folded: p1 renamed, p2 gone, the model present; three request rows with exact totals.
+    let snapshot = wait_until(Duration::from_secs(20), "config views", || async {
+        let snapshot = pg_snapshot(&env).await;
+        (snapshot.len() == 2 && snapshot.iter().any(|row| row.2["name"] == "renamed")).then_some(snapshot)
+    })
+    .await;
+    assert_eq!(snapshot[0].0, "model");
+    assert_eq!(snapshot[0].2["alias"], "gpt-4.1");
+    assert_eq!(snapshot[0].2["price"]["input_per_million"], 2_000_000_000_i64);
+    assert_eq!(snapshot[1].1, "p1");
+    assert_eq!(snapshot[1].3, i64::try_from(last_config_sequence - 1).expect("seq"), "version is the subject sequence");
+    let expected = Totals { rows: 3, input_tokens: 600, output_tokens: 60, cost_nanos: 6_000 };
+    let totals = wait_until(Duration::from_secs(20), "request rows", || async {
+        ch_totals(&env).await.filter(|totals| totals.rows == 3)
+    })
+    .await;
+    assert_eq!(totals, expected);
+    assert_eq!(audit_count(&env).await, 5, "one audit row per config change");
+
+    // A retried publish of the same events is dropped by the stream (Nats-Msg-Id).
+    for event in &config_events {
+        publish(&jetstream, event).await;
+    }
+    let mut stream = jetstream.get_stream(shared::streams::CONFIG_STREAM).await.expect("stream");
+    assert_eq!(stream.info().await.expect("info").state.messages, 5);
+
+    // Force a full redelivery: kill the projector, delete its durable consumers (they restart
+    // from the first message), start it again. Everything arrives a second time.
+    projector.kill();
+    for (stream_name, consumer) in [
+        (shared::streams::CONFIG_STREAM, projector::consumer::CONFIG_CONSUMER),
+        (shared::streams::REQUESTS_STREAM, projector::consumer::REQUESTS_CONSUMER),
+    ] {
+        jetstream.get_stream(stream_name).await.expect("stream").delete_consumer(consumer).await.expect("delete consumer");
+    }
+    let _projector = env.spawn_projector();
+    wait_http_status(&env.ready_url(), true, Duration::from_secs(30)).await;
+    // Wait until both consumers have acknowledged everything again, then compare.
+    for (stream_name, consumer_name) in [
+        (shared::streams::CONFIG_STREAM, projector::consumer::CONFIG_CONSUMER),
+        (shared::streams::REQUESTS_STREAM, projector::consumer::REQUESTS_CONSUMER),
+    ] {
+        let stream = jetstream.get_stream(stream_name).await.expect("stream");
+        wait_until(Duration::from_secs(20), "redelivery to be acknowledged", || {
+            let stream = stream.clone();
+            async move {
+                let mut consumer: jetstream::consumer::PullConsumer = stream.get_consumer(consumer_name).await.ok()?;
+                let info = consumer.info().await.ok()?;
+                (info.num_pending == 0 && info.num_ack_pending == 0 && info.delivered.stream_sequence > 0).then_some(())
+            }
+        })
+        .await;
+    }
+    assert_eq!(pg_snapshot(&env).await, snapshot, "config views unchanged by redelivery");
+    assert_eq!(ch_totals(&env).await, Some(expected), "no request counted twice");
+    assert_eq!(audit_count(&env).await, 5, "no audit row doubled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_follows_nats() {
+    let mut env = Env::start().await;
+    let _projector = env.spawn_projector();
+    wait_http_status(&env.ready_url(), true, Duration::from_secs(30)).await;
+    env.nats.stop();
+    wait_http_status(&env.ready_url(), false, Duration::from_secs(10)).await;
+    env.nats.restart().await;
+    wait_http_status(&env.ready_url(), true, Duration::from_secs(20)).await;
+}
+
+#[test]
+fn bad_config_is_one_clear_line_and_nonzero_exit() {
+    let output = Command::new(env!("CARGO_BIN_EXE_projector"))
+        .arg("migrate")
+        .env_clear()
+        .env("AXONGATE_NATS_URL", "http://wrong-scheme")
+        .env("AXONGATE_POSTGRES_URL", "postgres://x@127.0.0.1:1/x")
+        .env("AXONGATE_CLICKHOUSE_URL", "http://127.0.0.1:1")
+        .output()
+        .expect("run projector");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("nats_url must be a nats or tls URL"), "{stderr}");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_projector"))
+        .arg("migrate")
+        .env_clear()
+        .env("AXONGATE_NATS_URL", "nats://127.0.0.1:1")
+        .env("AXONGATE_POSTGRES_URL", "postgres://x:hunter2@127.0.0.1:1/x")
+        .env("AXONGATE_CLICKHOUSE_URL", "http://127.0.0.1:1")
+        .output()
+        .expect("run projector");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("does not answer"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "no password in errors: {stderr}");
+}
