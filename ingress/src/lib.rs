@@ -8,3 +8,27 @@
 //! return a secret.
 
 pub mod translate;
+pub mod config;
+
+use anyhow::Context as _;
+use kit::health::Health;
+
+pub use config::IngressConfig;
+
+/// Connects to NATS, ensures the streams, and serves until stopped.
+///
+/// # Errors
+/// When NATS is unreachable at start or the port cannot be bound.
+pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
+    let metrics = kit::health::install_metrics();
+    let settings = kit::nats::StreamSettings { replicas: config.stream_replicas, ..Default::default() };
+    let (_client, jetstream) = kit::nats::connect_and_ensure(&config.nats_url, "axongate-ingress", settings).await?;
+    let health = Health::new(metrics).with_check("nats", kit::nats::ready_check(jetstream.clone()));
+    let app = health.router::<()>();
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(listen = %config.listen, node = %config.node_id, "ingress listening");
+    axum::serve(listener, app).with_graceful_shutdown(kit::shutdown_signal()).await?;
+    Ok(())
+}
