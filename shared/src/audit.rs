@@ -41,6 +41,20 @@ pub struct SessionEnded {
     pub user_id: String,
 }
 
+/// The result of an operator's "test" action on a provider key: a minimal real call upstream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderKeyTested {
+    pub provider_key_id: String,
+    pub provider_id: String,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+    /// What went wrong, in words that never include the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// Every event on `AXONGATE_AUDIT`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "payload")]
@@ -57,6 +71,8 @@ pub enum AuditEvent {
     TokenRevealed(TokenRevealed),
     #[serde(rename = "replay.requested")]
     ReplayRequested(ReplayRequested),
+    #[serde(rename = "provider_key.tested")]
+    ProviderKeyTested(ProviderKeyTested),
 }
 
 impl AuditEvent {
@@ -70,6 +86,7 @@ impl AuditEvent {
             Self::PasswordChanged(_) => "password_changed",
             Self::TokenRevealed(_) => "token_revealed",
             Self::ReplayRequested(_) => "replay_requested",
+            Self::ProviderKeyTested(_) => "provider_key_tested",
         }
     }
 }
@@ -83,6 +100,7 @@ impl EventBody for AuditEvent {
             Self::PasswordChanged(_) => "password.changed",
             Self::TokenRevealed(_) => "token.revealed",
             Self::ReplayRequested(_) => "replay.requested",
+            Self::ProviderKeyTested(_) => "provider_key.tested",
         }
     }
 

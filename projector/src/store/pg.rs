@@ -170,6 +170,9 @@ impl PgStore {
                         after,
                     };
                     insert_audit(&transaction, &row).await?;
+                    if let AuditEvent::ProviderKeyTested(tested) = &envelope.body {
+                        record_key_test(&transaction, tested, envelope.occurred_at).await?;
+                    }
                     outcome.applied += 1;
                 }
             }
@@ -232,6 +235,30 @@ async fn lock_offset(
     Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
 }
 
+async fn record_key_test(
+    transaction: &Transaction<'_>,
+    tested: &shared::audit::ProviderKeyTested,
+    at: time::OffsetDateTime,
+) -> Result<(), tokio_postgres::Error> {
+    let status = tested.status.map(i32::from);
+    let latency = i64::try_from(tested.latency_ms).unwrap_or(i64::MAX);
+    transaction
+        .execute(
+            "INSERT INTO provider_key_health (provider_key_id, provider_id, last_success_at, last_error_at, \
+               last_error, last_status, last_latency_ms, updated_at) \
+             VALUES ($1, $2, CASE WHEN $3 THEN $4 END, CASE WHEN $3 THEN NULL ELSE $4 END, $5, $6, $7, $4) \
+             ON CONFLICT (provider_key_id) DO UPDATE SET \
+               last_success_at = COALESCE(EXCLUDED.last_success_at, provider_key_health.last_success_at), \
+               last_error_at = COALESCE(EXCLUDED.last_error_at, provider_key_health.last_error_at), \
+               last_error = COALESCE(EXCLUDED.last_error, provider_key_health.last_error), \
+               last_status = EXCLUDED.last_status, last_latency_ms = EXCLUDED.last_latency_ms, \
+               updated_at = EXCLUDED.updated_at",
+            &[&tested.provider_key_id, &tested.provider_id, &tested.ok, &at, &tested.error, &status, &latency],
+        )
+        .await?;
+    Ok(())
+}
+
 async fn set_offset(
     transaction: &Transaction<'_>,
     projection: &str,
@@ -243,6 +270,10 @@ async fn set_offset(
              WHERE projection = $1",
             &[&projection, &to_i64(sequence)],
         )
+        .await?;
+    // Delivered on commit only: a listener that hears `config:42` can read sequence 42's effect.
+    transaction
+        .execute("SELECT pg_notify('axongate_projection', $1)", &[&format!("{projection}:{sequence}")])
         .await?;
     Ok(())
 }
