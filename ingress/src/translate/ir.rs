@@ -41,7 +41,10 @@ pub struct Extra {
 
 impl Extra {
     pub fn new(dialect: Dialect, fields: Map<String, Value>) -> Self {
-        Self { dialect: Some(dialect), fields }
+        Self {
+            dialect: Some(dialect),
+            fields,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -127,7 +130,10 @@ pub enum Block {
 
 impl Block {
     pub fn text(text: impl Into<String>) -> Self {
-        Self::Text { text: text.into(), cache_control: None }
+        Self::Text {
+            text: text.into(),
+            cache_control: None,
+        }
     }
 }
 
@@ -398,7 +404,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), param: None, code: None, retry_after: None }
+        Self {
+            kind,
+            message: message.into(),
+            param: None,
+            code: None,
+            retry_after: None,
+        }
     }
 }
 
@@ -412,6 +424,9 @@ pub struct Warning {
 
 impl Warning {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }

@@ -15,12 +15,17 @@ pub fn parse_request<T: DeserializeOwned>(body: &[u8]) -> Result<T, TranslateErr
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let field = error.path().to_string();
         let message = error.inner().to_string();
-        TranslateError::BadRequest { field: if field == "." { String::new() } else { field }, message }
+        TranslateError::BadRequest {
+            field: if field == "." { String::new() } else { field },
+            message,
+        }
     })?;
-    deserializer.end().map_err(|error| TranslateError::BadRequest {
-        field: String::new(),
-        message: error.to_string(),
-    })?;
+    deserializer
+        .end()
+        .map_err(|error| TranslateError::BadRequest {
+            field: String::new(),
+            message: error.to_string(),
+        })?;
     Ok(value)
 }
 
@@ -36,13 +41,19 @@ pub fn parse_event<T: DeserializeOwned>(data: &str) -> Result<T, TranslateError>
 
 /// The top-level fields of `body` that are not in `known`, kept verbatim.
 pub fn unknown_fields(body: &[u8], known: &[&str]) -> Result<Map<String, Value>, TranslateError> {
-    let all: BTreeMap<String, &RawValue> = serde_json::from_slice(body)
-        .map_err(|error| TranslateError::BadRequest { field: String::new(), message: error.to_string() })?;
+    let all: BTreeMap<String, &RawValue> =
+        serde_json::from_slice(body).map_err(|error| TranslateError::BadRequest {
+            field: String::new(),
+            message: error.to_string(),
+        })?;
     let mut unknown = Map::new();
     for (key, raw) in all {
         if !known.contains(&key.as_str()) {
-            let value: Value = serde_json::from_str(raw.get())
-                .map_err(|error| TranslateError::BadRequest { field: key.clone(), message: error.to_string() })?;
+            let value: Value =
+                serde_json::from_str(raw.get()).map_err(|error| TranslateError::BadRequest {
+                    field: key.clone(),
+                    message: error.to_string(),
+                })?;
             unknown.insert(key, value);
         }
     }

@@ -34,7 +34,7 @@ mod stream;
 mod tokens;
 
 pub use errors::{decode_upstream_error, encode_error, encode_stream_error};
-pub use stream::StreamTranslator;
+pub use stream::{StreamTranslator, decode_all as decode_stream};
 pub use tokens::count_tokens;
 
 /// The three wire protocols the gateway speaks.
@@ -82,7 +82,10 @@ pub enum TranslateError {
 
 impl TranslateError {
     pub fn bad_request(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::BadRequest { field: field.into(), message: message.into() }
+        Self::BadRequest {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     pub fn status(&self) -> u16 {
@@ -103,10 +106,10 @@ impl TranslateError {
     /// The error as shown to a client; render it with [`encode_error`].
     pub fn to_api_error(&self) -> ir::ApiError {
         let mut error = ir::ApiError::new(self.kind(), self.to_string());
-        if let Self::BadRequest { field, .. } = self {
-            if !field.is_empty() {
-                error.param = Some(field.clone());
-            }
+        if let Self::BadRequest { field, .. } = self
+            && !field.is_empty()
+        {
+            error.param = Some(field.clone());
         }
         error
     }

@@ -166,8 +166,14 @@ mod tests {
         assert_eq!(
             events,
             vec![
-                SseEvent { event: Some("x".into()), data: "a\nb".into() },
-                SseEvent { event: None, data: "[DONE]".into() },
+                SseEvent {
+                    event: Some("x".into()),
+                    data: "a\nb".into()
+                },
+                SseEvent {
+                    event: None,
+                    data: "[DONE]".into()
+                },
             ]
         );
     }

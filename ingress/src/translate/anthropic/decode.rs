@@ -14,7 +14,11 @@ pub fn request(body: &[u8]) -> Result<Request, TranslateError> {
     let system = match wire.system {
         None => Vec::new(),
         Some(wire::System::Text(text)) => {
-            vec![SystemBlock { role: InstructionRole::System, text, cache_control: None }]
+            vec![SystemBlock {
+                role: InstructionRole::System,
+                text,
+                cache_control: None,
+            }]
         }
         Some(wire::System::Blocks(blocks)) => blocks
             .into_iter()
@@ -48,25 +52,31 @@ pub fn request(body: &[u8]) -> Result<Request, TranslateError> {
                 strict: None,
                 cache_control: tool.cache_control,
             },
-            wire::ToolParam::Unknown(raw) => Tool::Unknown { dialect: Dialect::Anthropic, raw },
+            wire::ToolParam::Unknown(raw) => Tool::Unknown {
+                dialect: Dialect::Anthropic,
+                raw,
+            },
         })
         .collect();
     let (tool_choice, disable_parallel) = match wire.tool_choice {
         None => (None, None),
-        Some(wire::ToolChoiceParam::Auto { disable_parallel_tool_use }) => {
-            (Some(ToolChoice::Auto), disable_parallel_tool_use)
-        }
-        Some(wire::ToolChoiceParam::Any { disable_parallel_tool_use }) => {
-            (Some(ToolChoice::Required), disable_parallel_tool_use)
-        }
-        Some(wire::ToolChoiceParam::Tool { name, disable_parallel_tool_use }) => {
-            (Some(ToolChoice::Named(name)), disable_parallel_tool_use)
-        }
+        Some(wire::ToolChoiceParam::Auto {
+            disable_parallel_tool_use,
+        }) => (Some(ToolChoice::Auto), disable_parallel_tool_use),
+        Some(wire::ToolChoiceParam::Any {
+            disable_parallel_tool_use,
+        }) => (Some(ToolChoice::Required), disable_parallel_tool_use),
+        Some(wire::ToolChoiceParam::Tool {
+            name,
+            disable_parallel_tool_use,
+        }) => (Some(ToolChoice::Named(name)), disable_parallel_tool_use),
         Some(wire::ToolChoiceParam::None {}) => (Some(ToolChoice::None), None),
     };
     let reasoning = match wire.thinking {
         None => None,
-        Some(wire::ThinkingParam::Enabled { budget_tokens }) => Some(Reasoning::Budget(budget_tokens)),
+        Some(wire::ThinkingParam::Enabled { budget_tokens }) => {
+            Some(Reasoning::Budget(budget_tokens))
+        }
         Some(wire::ThinkingParam::Disabled {}) => Some(Reasoning::Disabled),
     };
     let stream = wire.stream.unwrap_or(false);
@@ -104,8 +114,17 @@ fn content(content: wire::MessageContent) -> Vec<Block> {
 
 pub fn block(block: wire::ContentBlock) -> Block {
     match block {
-        wire::ContentBlock::Text { text, cache_control } => Block::Text { text, cache_control },
-        wire::ContentBlock::Image { source, cache_control } => Block::Image {
+        wire::ContentBlock::Text {
+            text,
+            cache_control,
+        } => Block::Text {
+            text,
+            cache_control,
+        },
+        wire::ContentBlock::Image {
+            source,
+            cache_control,
+        } => Block::Image {
             source: match source {
                 wire::ImageSource::Base64 { media_type, data } => {
                     ImageSource::Base64 { media_type, data }
@@ -115,30 +134,47 @@ pub fn block(block: wire::ContentBlock) -> Block {
             detail: None,
             cache_control,
         },
-        wire::ContentBlock::ToolUse { id, name, input, cache_control } => {
-            Block::ToolUse { id, name, input, cache_control }
-        }
-        wire::ContentBlock::ToolResult { tool_use_id, content, is_error, cache_control } => {
-            Block::ToolResult {
-                tool_use_id,
-                content: match content {
-                    None => Vec::new(),
-                    Some(wire::ToolResultContent::Text(text)) => vec![Block::text(text)],
-                    Some(wire::ToolResultContent::Blocks(blocks)) => {
-                        blocks.into_iter().map(self::block).collect()
-                    }
-                },
-                is_error: is_error.unwrap_or(false),
-                cache_control,
-            }
-        }
-        wire::ContentBlock::Thinking { thinking, signature } => Block::Thinking {
+        wire::ContentBlock::ToolUse {
+            id,
+            name,
+            input,
+            cache_control,
+        } => Block::ToolUse {
+            id,
+            name,
+            input,
+            cache_control,
+        },
+        wire::ContentBlock::ToolResult {
+            tool_use_id,
+            content,
+            is_error,
+            cache_control,
+        } => Block::ToolResult {
+            tool_use_id,
+            content: match content {
+                None => Vec::new(),
+                Some(wire::ToolResultContent::Text(text)) => vec![Block::text(text)],
+                Some(wire::ToolResultContent::Blocks(blocks)) => {
+                    blocks.into_iter().map(self::block).collect()
+                }
+            },
+            is_error: is_error.unwrap_or(false),
+            cache_control,
+        },
+        wire::ContentBlock::Thinking {
+            thinking,
+            signature,
+        } => Block::Thinking {
             thinking,
             // An empty signature is what a translated answer carries; it is no signature.
             signature: signature.filter(|signature| !signature.is_empty()),
         },
         wire::ContentBlock::RedactedThinking { data } => Block::RedactedThinking { data },
-        wire::ContentBlock::Unknown(raw) => Block::Unknown { dialect: Dialect::Anthropic, raw },
+        wire::ContentBlock::Unknown(raw) => Block::Unknown {
+            dialect: Dialect::Anthropic,
+            raw,
+        },
     }
 }
 

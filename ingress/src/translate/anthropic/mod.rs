@@ -14,7 +14,10 @@ pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 /// Anthropic's smallest thinking budget.
 pub const MIN_THINKING_BUDGET: u64 = 1024;
 
-pub fn stop_reason_from_wire(stop_reason: Option<&str>, stop_sequence: Option<String>) -> StopReason {
+pub fn stop_reason_from_wire(
+    stop_reason: Option<&str>,
+    stop_sequence: Option<String>,
+) -> StopReason {
     match stop_reason {
         None | Some("end_turn") => StopReason::EndTurn,
         Some("max_tokens") => StopReason::MaxTokens,

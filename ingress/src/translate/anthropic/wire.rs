@@ -183,15 +183,49 @@ impl<'de> Deserialize<'de> for ContentBlock {
             return Ok(Self::Unknown(value));
         }
         Ok(match from_value::<KnownBlock, D::Error>(value)? {
-            KnownBlock::Text { text, cache_control } => Self::Text { text, cache_control },
-            KnownBlock::Image { source, cache_control } => Self::Image { source, cache_control },
-            KnownBlock::ToolUse { id, name, input, cache_control } => {
-                Self::ToolUse { id, name, input, cache_control }
-            }
-            KnownBlock::ToolResult { tool_use_id, content, is_error, cache_control } => {
-                Self::ToolResult { tool_use_id, content, is_error, cache_control }
-            }
-            KnownBlock::Thinking { thinking, signature } => Self::Thinking { thinking, signature },
+            KnownBlock::Text {
+                text,
+                cache_control,
+            } => Self::Text {
+                text,
+                cache_control,
+            },
+            KnownBlock::Image {
+                source,
+                cache_control,
+            } => Self::Image {
+                source,
+                cache_control,
+            },
+            KnownBlock::ToolUse {
+                id,
+                name,
+                input,
+                cache_control,
+            } => Self::ToolUse {
+                id,
+                name,
+                input,
+                cache_control,
+            },
+            KnownBlock::ToolResult {
+                tool_use_id,
+                content,
+                is_error,
+                cache_control,
+            } => Self::ToolResult {
+                tool_use_id,
+                content,
+                is_error,
+                cache_control,
+            },
+            KnownBlock::Thinking {
+                thinking,
+                signature,
+            } => Self::Thinking {
+                thinking,
+                signature,
+            },
             KnownBlock::RedactedThinking { data } => Self::RedactedThinking { data },
         })
     }
@@ -233,9 +267,16 @@ impl<'de> Deserialize<'de> for ToolParam {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToolChoiceParam {
-    Auto { disable_parallel_tool_use: Option<bool> },
-    Any { disable_parallel_tool_use: Option<bool> },
-    Tool { name: String, disable_parallel_tool_use: Option<bool> },
+    Auto {
+        disable_parallel_tool_use: Option<bool>,
+    },
+    Any {
+        disable_parallel_tool_use: Option<bool>,
+    },
+    Tool {
+        name: String,
+        disable_parallel_tool_use: Option<bool>,
+    },
     None {},
 }
 
@@ -285,23 +326,47 @@ pub struct WireUsage {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StreamEvent {
-    MessageStart { message: MessageResponse },
-    ContentBlockStart { index: usize, content_block: ContentBlock },
-    ContentBlockDelta { index: usize, delta: Delta },
-    ContentBlockStop { index: usize },
-    MessageDelta { delta: MessageDeltaBody, #[serde(default)] usage: WireUsage },
+    MessageStart {
+        message: MessageResponse,
+    },
+    ContentBlockStart {
+        index: usize,
+        content_block: ContentBlock,
+    },
+    ContentBlockDelta {
+        index: usize,
+        delta: Delta,
+    },
+    ContentBlockStop {
+        index: usize,
+    },
+    MessageDelta {
+        delta: MessageDeltaBody,
+        #[serde(default)]
+        usage: WireUsage,
+    },
     MessageStop {},
     Ping {},
-    Error { error: ErrorBody },
+    Error {
+        error: ErrorBody,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Delta {
-    TextDelta { text: String },
-    InputJsonDelta { partial_json: String },
-    ThinkingDelta { thinking: String },
-    SignatureDelta { signature: String },
+    TextDelta {
+        text: String,
+    },
+    InputJsonDelta {
+        partial_json: String,
+    },
+    ThinkingDelta {
+        thinking: String,
+    },
+    SignatureDelta {
+        signature: String,
+    },
     #[serde(other)]
     Other,
 }
