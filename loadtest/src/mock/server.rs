@@ -221,11 +221,18 @@ impl Exchange<'_> {
     pub fn json(&self, body: Vec<u8>, dialect: Dialect) -> Response {
         let mut response = if self.behavior.disconnect_after_chunks.is_some() {
             let full = Bytes::from(body);
-            let first_half = full.slice(..full.len() / 2);
-            let frames = vec![Frame {
-                bytes: first_half,
-                content: true,
-            }];
+            let middle = full.len() / 2;
+            // The second half is never sent: the connection drops after the first.
+            let frames = vec![
+                Frame {
+                    bytes: full.slice(..middle),
+                    content: true,
+                },
+                Frame {
+                    bytes: full.slice(middle..),
+                    content: true,
+                },
+            ];
             let pacing = Pacing {
                 disconnect_after: Some(1),
                 ..Pacing::default()

@@ -109,6 +109,9 @@ impl Sender {
             .disconnect_after
             .is_some_and(|limit| self.content_sent >= limit)
         {
+            // Returning pending once lets the server flush what it buffered; an error straight
+            // away would abort the connection with the last frames (or even the headers) unsent.
+            tokio::task::yield_now().await;
             self.failed = true;
             return Some(Err(dropped("mock upstream dropped the connection")));
         }
