@@ -13,12 +13,20 @@ use super::TranslateError;
 pub fn parse_request<T: DeserializeOwned>(body: &[u8]) -> Result<T, TranslateError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let field = error.path().to_string();
+        let path = error.path().to_string();
         let message = error.inner().to_string();
-        TranslateError::BadRequest {
-            field: if field == "." { String::new() } else { field },
-            message,
-        }
+        // serde names a missing field only in its message; the client should see it as `param`.
+        let missing = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned);
+        let field = match (path.as_str(), missing) {
+            (".", Some(missing)) => missing,
+            (".", None) => String::new(),
+            (_, Some(missing)) => format!("{path}.{missing}"),
+            (_, None) => path,
+        };
+        TranslateError::BadRequest { field, message }
     })?;
     deserializer
         .end()

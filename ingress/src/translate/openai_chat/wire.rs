@@ -97,7 +97,9 @@ pub enum ChatMessage {
         name: Option<String>,
     },
     Assistant {
+        /// Written as `null` when absent, as OpenAI's own examples do for tool-call turns.
         #[serde(default)]
+        #[serialize_always]
         content: Option<Content>,
         reasoning_content: Option<String>,
         refusal: Option<String>,
