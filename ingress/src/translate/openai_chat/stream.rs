@@ -350,6 +350,14 @@ impl StreamEncoder {
                 };
             }
             StreamEvent::BlockDelta { index, delta } => {
+                // An empty fragment (Anthropic opens tool input with one) is not worth a chunk.
+                if let BlockDelta::Text(text)
+                | BlockDelta::Thinking(text)
+                | BlockDelta::ToolArgs(text) = delta
+                    && text.is_empty()
+                {
+                    return;
+                }
                 let block = self
                     .blocks
                     .get(*index)

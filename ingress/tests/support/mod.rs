@@ -1,0 +1,237 @@
+//! A gateway under test: a private NATS, a fresh Postgres database with the projector's
+//! migrations, the mock upstream, and ingress processes started from the real binary.
+
+#![allow(dead_code, reason = "each test file uses a different part of the harness")]
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, message::PublishMessage};
+use kit::testing::{ChildGuard, NatsServer, env_url, free_port, fresh_postgres_database, unique_name, wait_http_status};
+use loadtest::mock::{MockConfig, MockUpstream};
+use shared::config::{ConfigEvent, Model, Protocol, Provider, ProviderKey, Route, Timeouts, UserToken};
+use shared::money::{Nanos, Price};
+use shared::secret::{MasterKeys, SecretString};
+use shared::token::{PlainToken, TokenHasher};
+use shared::{Actor, Envelope, EventBody};
+
+pub const PEPPER: &str = "test-pepper-of-at-least-thirty-two-characters";
+pub const PROVIDER_SECRET_OPENAI: &str = "sk-openai-provider-secret-1111";
+pub const PROVIDER_SECRET_ANTHROPIC: &str = "sk-ant-provider-secret-2222";
+
+pub struct Gateway {
+    pub nats: NatsServer,
+    pub postgres_url: String,
+    pub mock: MockUpstream,
+    pub master_keys_text: String,
+    master_keys: MasterKeys,
+    hasher: TokenHasher,
+    pub jetstream: jetstream::Context,
+    _projector: tokio::task::JoinHandle<()>,
+    pub spool_root: std::path::PathBuf,
+}
+
+pub struct Node {
+    pub process: ChildGuard,
+    pub port: u16,
+    pub base: String,
+    pub spool_dir: std::path::PathBuf,
+}
+
+impl Gateway {
+    /// Starts NATS, a fresh database (migrated by a real projector), and the mock upstream.
+    pub async fn start() -> Self {
+        let nats = NatsServer::start().await;
+        let postgres_url = fresh_postgres_database().await;
+        let projector_config = projector::ProjectorConfig {
+            nats_url: nats.url.clone(),
+            postgres_url: postgres_url.clone(),
+            clickhouse_url: env_url("AXONGATE_CLICKHOUSE_URL"),
+            clickhouse_database: unique_name("axg_ingress"),
+            listen: format!("127.0.0.1:{}", free_port()),
+            node_id: "projector-test".into(),
+            stream_replicas: 1,
+            requests_max_age_days: 1,
+            batch_size: 100,
+            batch_max_wait_ms: 100,
+        };
+        let ready = format!("http://{}/ready", projector_config.listen);
+        let projector = tokio::spawn(async move {
+            if let Err(error) = projector::run(projector_config).await {
+                panic!("projector stopped: {error:#}");
+            }
+        });
+        wait_http_status(&ready, true, Duration::from_secs(30)).await;
+        let mock = MockUpstream::start(MockConfig::default()).await.expect("mock upstream");
+        let master_keys_text = MasterKeys::generate_entry(1);
+        let master_keys = MasterKeys::parse(&master_keys_text).expect("keys");
+        let jetstream = jetstream::new(async_nats::connect(&nats.url).await.expect("nats"));
+        Self {
+            nats,
+            postgres_url,
+            mock,
+            master_keys_text,
+            master_keys,
+            hasher: TokenHasher::new(PEPPER.as_bytes()).expect("pepper"),
+            jetstream,
+            _projector: projector,
+            spool_root: std::env::temp_dir().join(unique_name("axg-spool")),
+        }
+    }
+
+    /// Starts an ingress process and waits until it is ready.
+    pub async fn start_node(&self, name: &str) -> Node {
+        let port = free_port();
+        let spool_dir = self.spool_root.join(name);
+        let child = Command::new(env!("CARGO_BIN_EXE_ingress"))
+            .env("AXONGATE_NATS_URL", &self.nats.url)
+            .env("AXONGATE_POSTGRES_URL", &self.postgres_url)
+            .env("AXONGATE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("AXONGATE_NODE_ID", name)
+            .env("AXONGATE_MASTER_KEYS", &self.master_keys_text)
+            .env("AXONGATE_TOKEN_PEPPER", PEPPER)
+            .env("AXONGATE_SPOOL_DIR", &spool_dir)
+            .env("AXONGATE_LOG", std::env::var("AXONGATE_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start ingress");
+        let base = format!("http://127.0.0.1:{port}");
+        wait_http_status(&format!("{base}/ready"), true, Duration::from_secs(30)).await;
+        Node { process: ChildGuard(child), port, base, spool_dir }
+    }
+
+    pub async fn publish_config(&self, event: ConfigEvent) -> u64 {
+        publish(&self.jetstream, &Envelope::by_actor(event, Actor::system())).await
+    }
+
+    /// A provider pointing at the mock, with one key.
+    pub async fn add_provider(&self, id: &str, protocol: Protocol) -> String {
+        self.publish_config(ConfigEvent::ProviderPut(Provider {
+            id: id.into(),
+            name: id.into(),
+            protocol,
+            base_url: format!("{}/v1", self.mock.base_url()),
+            extra_headers: Default::default(),
+            timeouts: Timeouts { connect_ms: 1_000, first_byte_ms: 5_000, idle_ms: 5_000, total_ms: 30_000 },
+            enabled: true,
+            allow_private_network: true,
+        }))
+        .await;
+        let key_id = format!("{id}-key");
+        let secret = match protocol {
+            Protocol::OpenAi => PROVIDER_SECRET_OPENAI,
+            Protocol::Anthropic => PROVIDER_SECRET_ANTHROPIC,
+        };
+        self.add_key(id, &key_id, secret).await;
+        key_id
+    }
+
+    pub async fn add_key(&self, provider_id: &str, key_id: &str, secret: &str) {
+        let sealed = self.master_keys.encrypt(&SecretString::new(secret.into()), key_id).expect("encrypt");
+        self.publish_config(ConfigEvent::ProviderKeyPut(ProviderKey {
+            id: key_id.into(),
+            provider_id: provider_id.into(),
+            name: key_id.into(),
+            secret: sealed,
+            last_four: secret[secret.len() - 4..].into(),
+            enabled: true,
+        }))
+        .await;
+    }
+
+    pub async fn add_model(&self, alias: &str, routes: Vec<(&str, &str, u32)>) {
+        self.publish_config(ConfigEvent::ModelPut(model(alias, routes))).await;
+    }
+
+    /// A token with the given limits; returns its secret.
+    pub async fn add_token(&self, id: &str, configure: impl FnOnce(&mut UserToken)) -> String {
+        let plain = PlainToken::generate();
+        let mut token = UserToken {
+            id: id.into(),
+            name: id.into(),
+            owner_user_id: "user-1".into(),
+            hash: self.hasher.hash(&plain),
+            last_four: plain.last_four(),
+            allowed_models: vec![],
+            rpm: None,
+            tpm: None,
+            budget: None,
+            expires_at: None,
+            enabled: true,
+        };
+        configure(&mut token);
+        self.publish_config(ConfigEvent::TokenPut(token)).await;
+        plain.expose().to_owned()
+    }
+
+    pub async fn token_put(&self, token: UserToken) {
+        self.publish_config(ConfigEvent::TokenPut(token)).await;
+    }
+
+    pub fn hash(&self, plain: &str) -> shared::token::TokenHash {
+        self.hasher.hash(&PlainToken::from_presented(plain))
+    }
+
+    /// Every request event in the stream so far.
+    pub async fn request_events(&self) -> Vec<Envelope<shared::request::RequestEvent>> {
+        read_all(&self.jetstream, shared::streams::REQUESTS_STREAM).await
+    }
+}
+
+/// `(provider, upstream model, priority)` routes, priced like a mid-size model.
+pub fn model(alias: &str, routes: Vec<(&str, &str, u32)>) -> Model {
+    Model {
+        id: alias.replace('.', "_"),
+        alias: alias.into(),
+        enabled: true,
+        routes: routes
+            .into_iter()
+            .map(|(provider, upstream_model, priority)| Route {
+                provider_id: provider.into(),
+                upstream_model: upstream_model.into(),
+                key_ids: vec![],
+                priority,
+                weight: 1,
+            })
+            .collect(),
+        price: Some(Price {
+            currency: "USD".into(),
+            input_per_million: Nanos(3_000_000_000),
+            output_per_million: Nanos(15_000_000_000),
+            cache_read_per_million: Nanos(300_000_000),
+            cache_write_per_million: Nanos(3_750_000_000),
+            version: 7,
+        }),
+        context_window: None,
+    }
+}
+
+pub async fn publish<B: EventBody>(jetstream: &jetstream::Context, envelope: &Envelope<B>) -> u64 {
+    jetstream
+        .send_publish(
+            envelope.subject(),
+            PublishMessage::build().message_id(envelope.event_id.to_string()).payload(envelope.to_bytes().expect("encode").into()),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("ack")
+        .sequence
+}
+
+pub async fn read_all<B: EventBody>(jetstream: &jetstream::Context, stream_name: &str) -> Vec<Envelope<B>> {
+    let mut stream = jetstream.get_stream(stream_name).await.expect("stream");
+    let last = stream.info().await.expect("info").state.last_sequence;
+    let mut events = Vec::new();
+    for sequence in 1..=last {
+        if let Ok(message) = stream.get_raw_message(sequence).await {
+            events.push(Envelope::<B>::from_bytes(&message.payload).expect("decode"));
+        }
+    }
+    events
+}
+
+/// A reqwest client with a short timeout, so a hung gateway fails the test.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client")
+}
