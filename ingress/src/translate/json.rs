@@ -20,9 +20,10 @@ pub fn parse_request<T: DeserializeOwned>(body: &[u8]) -> Result<T, TranslateErr
             .strip_prefix("missing field `")
             .and_then(|rest| rest.split('`').next())
             .map(str::to_owned);
+        // `.` is the root and `?` an unknown position (a syntax error): no field to name.
         let field = match (path.as_str(), missing) {
-            (".", Some(missing)) => missing,
-            (".", None) => String::new(),
+            ("." | "?", Some(missing)) => missing,
+            ("." | "?", None) => String::new(),
             (_, Some(missing)) => format!("{path}.{missing}"),
             (_, None) => path,
         };

@@ -2,6 +2,7 @@
 //! migrations, the mock upstream, and ingress processes started from the real binary.
 
 #![allow(dead_code, reason = "each test file uses a different part of the harness")]
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "a test harness fails loudly")]
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
