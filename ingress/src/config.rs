@@ -89,13 +89,21 @@ impl ServiceConfig for IngressConfig {
 
     fn validate(&self) -> Result<(), String> {
         require_url("nats_url", &self.nats_url, &["nats", "tls"])?;
-        require_url("postgres_url", &self.postgres_url, &["postgres", "postgresql"])?;
-        shared::secret::MasterKeys::parse(&self.master_keys).map_err(|error| format!("master_keys: {error}"))?;
+        require_url(
+            "postgres_url",
+            &self.postgres_url,
+            &["postgres", "postgresql"],
+        )?;
+        shared::secret::MasterKeys::parse(&self.master_keys)
+            .map_err(|error| format!("master_keys: {error}"))?;
         if self.token_pepper.len() < 32 {
             return Err("token_pepper must be at least 32 characters".into());
         }
         if !(1..=5).contains(&self.stream_replicas) {
-            return Err(format!("stream_replicas must be 1 to 5, got {}", self.stream_replicas));
+            return Err(format!(
+                "stream_replicas must be 1 to 5, got {}",
+                self.stream_replicas
+            ));
         }
         if self.max_concurrency == 0 {
             return Err("max_concurrency must be at least 1".into());

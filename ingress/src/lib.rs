@@ -8,27 +8,138 @@
 //! return a secret.
 
 pub mod translate;
+pub mod auth;
 pub mod config;
+pub mod endpoints;
+pub mod error;
+pub mod follow;
+pub mod limits;
+pub mod proxy;
+pub mod publish;
+pub mod routing;
+pub mod state;
+pub mod upstream;
+
+use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context as _;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use futures::StreamExt as _;
 use kit::health::Health;
 
 pub use config::IngressConfig;
 
-/// Connects to NATS, ensures the streams, and serves until stopped.
+/// Loads the config, connects to NATS, starts following config and limit reports, and serves
+/// the public API until stopped; then finishes in-flight streams (up to a deadline) and flushes
+/// queued events.
 ///
 /// # Errors
-/// When NATS is unreachable at start or the port cannot be bound.
+/// When the config is invalid, NATS is unreachable at start, or the port cannot be bound.
 pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
     let metrics = kit::health::install_metrics();
     let settings = kit::nats::StreamSettings { replicas: config.stream_replicas, ..Default::default() };
-    let (_client, jetstream) = kit::nats::connect_and_ensure(&config.nats_url, "axongate-ingress", settings).await?;
+    let (client, jetstream) = kit::nats::connect_and_ensure(&config.nats_url, "axongate-ingress", settings).await?;
+    let secrets = Arc::new(state::Secrets {
+        master_keys: shared::secret::MasterKeys::parse(&config.master_keys)?,
+        allow_private_upstreams: config.allow_private_upstreams,
+    });
+    let snapshot = match follow::load_from_postgres(&config.postgres_url, &secrets).await {
+        Ok(snapshot) => snapshot,
+        Err(error) => {
+            tracing::warn!(error = %format!("{error:#}"), "config views unavailable; replaying the config stream instead");
+            follow::load_from_stream(&jetstream, &secrets).await?
+        }
+    };
+    tracing::info!(sequence = snapshot.sequence, models = snapshot.models.len(), tokens = snapshot.tokens.len(), "config loaded");
+    let store = Arc::new(state::ConfigStore::new(snapshot));
+    let hasher = shared::token::TokenHasher::new(config.token_pepper.as_bytes())?;
+    let authenticator = Arc::new(auth::Authenticator::new(hasher));
+    tokio::spawn({
+        let (jetstream, store, secrets, authenticator) = (jetstream.clone(), store.clone(), secrets.clone(), authenticator.clone());
+        async move {
+            if let Err(error) = follow::follow(jetstream, store, secrets, authenticator).await {
+                tracing::error!(error = %format!("{error:#}"), "stopped following config");
+            }
+        }
+    });
+    let limiter = Arc::new(limits::Limiter::new(config.node_id.clone()));
+    start_limit_gossip(client.clone(), limiter.clone(), store.clone()).await?;
+    let spool = Arc::new(publish::Spool::open(Path::new(&config.spool_dir), config.spool_max_bytes)
+        .with_context(|| format!("cannot open the event spool at {}", config.spool_dir))?);
+    let (publisher, publish_task) = publish::Publisher::start(jetstream.clone(), spool);
+    let state = Arc::new(proxy::AppState {
+        config: store,
+        auth: authenticator,
+        limiter,
+        breakers: Arc::new(routing::Breakers::new(routing::BreakerSettings::default())),
+        publisher,
+        node_id: config.node_id.clone(),
+        spool_full_policy: config.spool_full_policy,
+        max_body_bytes: config.max_body_bytes,
+        concurrency: Arc::new(tokio::sync::Semaphore::new(config.max_concurrency)),
+        retry: proxy::RetrySettings::default(),
+    });
     let health = Health::new(metrics).with_check("nats", kit::nats::ready_check(jetstream.clone()));
-    let app = health.router::<()>();
+    let app = router(state.clone()).merge(health.router());
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!(listen = %config.listen, node = %config.node_id, "ingress listening");
     axum::serve(listener, app).with_graceful_shutdown(kit::shutdown_signal()).await?;
+    // Every response has ended; let the publisher flush what is queued (or spool it).
+    drop(state);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), publish_task).await;
+    Ok(())
+}
+
+/// The public API routes.
+pub fn router(state: Arc<proxy::AppState>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(proxy::chat_completions))
+        .route("/v1/responses", post(proxy::responses))
+        .route("/v1/messages", post(proxy::messages))
+        .route("/v1/messages/count_tokens", post(endpoints::count_tokens))
+        .route("/v1/embeddings", post(endpoints::embeddings))
+        .route("/v1/models", get(endpoints::models))
+        // Bodies are read with the configured limit inside the handlers, so that an oversized
+        // body gets a 413 in the caller's dialect.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// Publishes this node's usage every interval and merges the other nodes' reports.
+async fn start_limit_gossip(
+    client: async_nats::Client,
+    limiter: Arc<limits::Limiter>,
+    store: Arc<state::ConfigStore>,
+) -> anyhow::Result<()> {
+    let mut subscription = client.subscribe(limits::GOSSIP_SUBJECT).await?;
+    let merge_limiter = limiter.clone();
+    tokio::spawn(async move {
+        while let Some(message) = subscription.next().await {
+            if let Ok(report) = serde_json::from_slice::<limits::UsageReport>(&message.payload) {
+                let snapshot = store.load();
+                let budgets = |token_id: &str| {
+                    snapshot.tokens.values().find(|token| token.id == token_id).and_then(|token| token.budget.as_ref()).map(|budget| budget.period)
+                };
+                merge_limiter.merge(&report, budgets);
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(limits::GOSSIP_INTERVAL);
+        loop {
+            interval.tick().await;
+            if let Some(report) = limiter.take_report()
+                && let Ok(payload) = serde_json::to_vec(&report)
+                && let Err(error) = client.publish(limits::GOSSIP_SUBJECT, payload.into()).await
+            {
+                tracing::warn!(%error, "could not publish the usage report");
+            }
+        }
+    });
     Ok(())
 }

@@ -7,7 +7,11 @@ use clap::Parser;
 use ingress::IngressConfig;
 
 #[derive(Parser)]
-#[command(name = "ingress", version, about = "AxonGate ingress: the public OpenAI- and Anthropic-protocol API")]
+#[command(
+    name = "ingress",
+    version,
+    about = "AxonGate ingress: the public OpenAI- and Anthropic-protocol API"
+)]
 struct Cli {
     /// Config file (TOML); AXONGATE_* environment variables override it.
     #[arg(long, short, env = "AXONGATE_CONFIG_FILE")]

@@ -42,7 +42,12 @@ async fn finished_events(gateway: &Gateway, count: usize) -> Vec<shared::request
     wait_until(Duration::from_secs(15), "request events", || async {
         let events = gateway.request_events().await;
         (events.len() >= count).then(|| {
-            events.into_iter().map(|event| match event.body { RequestEvent::Finished(finished) => finished }).collect()
+            events
+                .into_iter()
+                .map(|event| match event.body {
+                    RequestEvent::Finished(finished) => finished,
+                })
+                .collect()
         })
     })
     .await
@@ -51,10 +56,19 @@ async fn finished_events(gateway: &Gateway, count: usize) -> Vec<shared::request
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn translates_both_ways_plain_and_streaming_and_records_events() {
     let gateway = Gateway::start().await;
-    gateway.add_provider("anthropic-mock", Protocol::Anthropic).await;
+    gateway
+        .add_provider("anthropic-mock", Protocol::Anthropic)
+        .await;
     gateway.add_provider("openai-mock", Protocol::OpenAi).await;
-    gateway.add_model("claude-via-mock", vec![("anthropic-mock", "claude-mock-1", 0)]).await;
-    gateway.add_model("gpt-via-mock", vec![("openai-mock", "gpt-mock-1", 0)]).await;
+    gateway
+        .add_model(
+            "claude-via-mock",
+            vec![("anthropic-mock", "claude-mock-1", 0)],
+        )
+        .await;
+    gateway
+        .add_model("gpt-via-mock", vec![("openai-mock", "gpt-mock-1", 0)])
+        .await;
     let token = gateway.add_token("tok-1", |_| {}).await;
     let node = gateway.start_node("a").await;
     let client = http();
@@ -73,14 +87,31 @@ async fn translates_both_ways_plain_and_streaming_and_records_events() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["object"], "chat.completion");
     assert_eq!(body["model"], "claude-via-mock");
-    assert!(body["choices"][0]["message"]["content"].as_str().is_some_and(|text| !text.is_empty()));
-    assert!(body["usage"]["prompt_tokens"].as_u64().is_some_and(|tokens| tokens > 0));
+    assert!(
+        body["choices"][0]["message"]["content"]
+            .as_str()
+            .is_some_and(|text| !text.is_empty())
+    );
+    assert!(
+        body["usage"]["prompt_tokens"]
+            .as_u64()
+            .is_some_and(|tokens| tokens > 0)
+    );
     let seen = gateway.mock.requests();
     let upstream = seen.last().unwrap();
     assert_eq!(upstream.path, "/v1/messages");
-    assert_eq!(upstream.header("x-api-key"), Some(support::PROVIDER_SECRET_ANTHROPIC));
-    assert!(upstream.header("authorization").is_none(), "the client's token is never forwarded");
-    assert!(upstream.header("authorization-extra").is_none(), "client headers are not forwarded");
+    assert_eq!(
+        upstream.header("x-api-key"),
+        Some(support::PROVIDER_SECRET_ANTHROPIC)
+    );
+    assert!(
+        upstream.header("authorization").is_none(),
+        "the client's token is never forwarded"
+    );
+    assert!(
+        upstream.header("authorization-extra").is_none(),
+        "client headers are not forwarded"
+    );
     assert_eq!(upstream.model(), Some("claude-mock-1"));
 
     // OpenAI client → Anthropic upstream, streaming: chunks, a finish_reason, [DONE].
@@ -95,9 +126,20 @@ async fn translates_both_ways_plain_and_streaming_and_records_events() {
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let events = sse_events(&response.text().await.unwrap());
     assert_eq!(events.last().unwrap().1, "[DONE]");
-    let chunks: Vec<Value> = events[..events.len() - 1].iter().map(|(_, data)| serde_json::from_str(data).unwrap()).collect();
-    assert!(chunks.iter().all(|chunk| chunk["object"] == "chat.completion.chunk"));
-    assert!(chunks.iter().any(|chunk| chunk["choices"][0]["finish_reason"] == "stop"));
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|(_, data)| serde_json::from_str(data).unwrap())
+        .collect();
+    assert!(
+        chunks
+            .iter()
+            .all(|chunk| chunk["object"] == "chat.completion.chunk")
+    );
+    assert!(
+        chunks
+            .iter()
+            .any(|chunk| chunk["choices"][0]["finish_reason"] == "stop")
+    );
 
     // Anthropic client (x-api-key) → OpenAI upstream, plain and streaming.
     let response = client
@@ -114,7 +156,10 @@ async fn translates_both_ways_plain_and_streaming_and_records_events() {
     assert_eq!(body["stop_reason"], "end_turn");
     let upstream = gateway.mock.requests().last().cloned().unwrap();
     assert_eq!(upstream.path, "/v1/chat/completions");
-    assert_eq!(upstream.header("authorization"), Some(format!("Bearer {}", support::PROVIDER_SECRET_OPENAI).as_str()));
+    assert_eq!(
+        upstream.header("authorization"),
+        Some(format!("Bearer {}", support::PROVIDER_SECRET_OPENAI).as_str())
+    );
 
     let response = client
         .post(format!("{}/v1/messages", node.base))
@@ -125,12 +170,22 @@ async fn translates_both_ways_plain_and_streaming_and_records_events() {
         .await
         .unwrap();
     let events = sse_events(&response.text().await.unwrap());
-    let names: Vec<&str> = events.iter().filter_map(|(event, _)| event.as_deref()).collect();
+    let names: Vec<&str> = events
+        .iter()
+        .filter_map(|(event, _)| event.as_deref())
+        .collect();
     assert_eq!(names.first(), Some(&"message_start"));
     assert_eq!(names.last(), Some(&"message_stop"));
-    assert!(names.contains(&"content_block_start") && names.contains(&"content_block_stop") && names.contains(&"message_delta"));
+    assert!(
+        names.contains(&"content_block_start")
+            && names.contains(&"content_block_stop")
+            && names.contains(&"message_delta")
+    );
     let upstream = gateway.mock.requests().last().cloned().unwrap();
-    assert_eq!(upstream.body["stream_options"]["include_usage"], true, "stream usage is asked for");
+    assert_eq!(
+        upstream.body["stream_options"]["include_usage"], true,
+        "stream usage is asked for"
+    );
 
     // One event per request, with usage, cost and the price version.
     let events = finished_events(&gateway, 4).await;
@@ -138,20 +193,35 @@ async fn translates_both_ways_plain_and_streaming_and_records_events() {
     for event in &events {
         assert_eq!(event.outcome, Outcome::Success);
         assert_eq!(event.token_id.as_deref(), Some("tok-1"));
-        assert!(event.usage.input_tokens > 0 && event.usage.output_tokens > 0, "{event:?}");
-        assert!(!event.usage.estimated, "usage came from the upstream: {event:?}");
+        assert!(
+            event.usage.input_tokens > 0 && event.usage.output_tokens > 0,
+            "{event:?}"
+        );
+        assert!(
+            !event.usage.estimated,
+            "usage came from the upstream: {event:?}"
+        );
         let cost = event.cost.as_ref().unwrap();
         assert_eq!(cost.price_version, 7);
-        let expected = event.usage.input_tokens * 3_000 + event.usage.output_tokens * 15_000
-            + event.usage.cache_read_tokens * 300 + event.usage.cache_write_tokens * 3_750;
-        assert_eq!(cost.amount.0, i64::try_from(expected).unwrap(), "cost is exact");
+        let expected = event.usage.input_tokens * 3_000
+            + event.usage.output_tokens * 15_000
+            + event.usage.cache_read_tokens * 300
+            + event.usage.cache_write_tokens * 3_750;
+        assert_eq!(
+            cost.amount.0,
+            i64::try_from(expected).unwrap(),
+            "cost is exact"
+        );
         assert_eq!(event.attempts.len(), 1);
         assert!(event.ttfb_us.is_some());
     }
     assert!(events[1].stream && events[3].stream);
     // No secret in any event.
     let raw = serde_json::to_string(&gateway.request_events().await).unwrap();
-    assert!(!raw.contains(support::PROVIDER_SECRET_OPENAI) && !raw.contains(support::PROVIDER_SECRET_ANTHROPIC));
+    assert!(
+        !raw.contains(support::PROVIDER_SECRET_OPENAI)
+            && !raw.contains(support::PROVIDER_SECRET_ANTHROPIC)
+    );
     assert!(!raw.contains(&token));
 }
 
@@ -159,20 +229,34 @@ async fn translates_both_ways_plain_and_streaming_and_records_events() {
 async fn errors_come_in_the_callers_dialect() {
     let gateway = Gateway::start().await;
     gateway.add_provider("openai-mock", Protocol::OpenAi).await;
-    gateway.add_model("gpt-via-mock", vec![("openai-mock", "gpt-mock-1", 0)]).await;
-    gateway.add_model("secret-model", vec![("openai-mock", "gpt-mock-1", 0)]).await;
-    let token = gateway.add_token("tok-1", |token| token.allowed_models = vec!["gpt-*".into()]).await;
+    gateway
+        .add_model("gpt-via-mock", vec![("openai-mock", "gpt-mock-1", 0)])
+        .await;
+    gateway
+        .add_model("secret-model", vec![("openai-mock", "gpt-mock-1", 0)])
+        .await;
+    let token = gateway
+        .add_token("tok-1", |token| token.allowed_models = vec!["gpt-*".into()])
+        .await;
     let node = gateway.start_node("a").await;
     let client = http();
 
-    let response = client.post(format!("{}/v1/chat/completions", node.base)).json(&chat("gpt-via-mock", false)).send().await.unwrap();
+    let response = client
+        .post(format!("{}/v1/chat/completions", node.base))
+        .json(&chat("gpt-via-mock", false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["type"], "authentication_error", "{body}");
 
     let response = client
         .post(format!("{}/v1/messages", node.base))
-        .header("x-api-key", "axg-notarealtokenxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
+        .header(
+            "x-api-key",
+            "axg-notarealtokenxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        )
         .json(&anthropic("gpt-via-mock", false))
         .send()
         .await
@@ -182,24 +266,55 @@ async fn errors_come_in_the_callers_dialect() {
     assert_eq!(body["type"], "error");
     assert_eq!(body["error"]["type"], "authentication_error");
 
-    let response = client.post(format!("{}/v1/chat/completions", node.base)).bearer_auth(&token).json(&chat("nope", false)).send().await.unwrap();
+    let response = client
+        .post(format!("{}/v1/chat/completions", node.base))
+        .bearer_auth(&token)
+        .json(&chat("nope", false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "model_not_found");
 
-    let response = client.post(format!("{}/v1/messages", node.base)).bearer_auth(&token).json(&anthropic("secret-model", false)).send().await.unwrap();
+    let response = client
+        .post(format!("{}/v1/messages", node.base))
+        .bearer_auth(&token)
+        .json(&anthropic("secret-model", false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 403);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["type"], "permission_error");
 
-    let response = client.post(format!("{}/v1/chat/completions", node.base)).bearer_auth(&token).body("{not json").send().await.unwrap();
+    let response = client
+        .post(format!("{}/v1/chat/completions", node.base))
+        .bearer_auth(&token)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["type"], "invalid_request_error");
 
     // /v1/models lists only what the token may use, in either shape.
-    let body: Value = client.get(format!("{}/v1/models", node.base)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
-    let ids: Vec<&str> = body["data"].as_array().unwrap().iter().map(|model| model["id"].as_str().unwrap()).collect();
+    let body: Value = client
+        .get(format!("{}/v1/models", node.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|model| model["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["gpt-via-mock"]);
     assert_eq!(body["object"], "list");
     let body: Value = client
@@ -221,28 +336,65 @@ async fn fails_over_on_server_errors_but_never_retries_client_errors() {
     let gateway = Gateway::start().await;
     gateway.add_provider("primary", Protocol::OpenAi).await;
     gateway.add_provider("backup", Protocol::Anthropic).await;
-    gateway.add_model("resilient", vec![("primary", "mock-fail-503", 0), ("backup", "claude-mock-ok", 1)]).await;
-    gateway.add_model("bad-input", vec![("primary", "mock-400", 0), ("backup", "claude-mock-ok", 1)]).await;
+    gateway
+        .add_model(
+            "resilient",
+            vec![
+                ("primary", "mock-fail-503", 0),
+                ("backup", "claude-mock-ok", 1),
+            ],
+        )
+        .await;
+    gateway
+        .add_model(
+            "bad-input",
+            vec![("primary", "mock-400", 0), ("backup", "claude-mock-ok", 1)],
+        )
+        .await;
     let token = gateway.add_token("tok-1", |_| {}).await;
     let node = gateway.start_node("a").await;
     let client = http();
 
-    let response = client.post(format!("{}/v1/chat/completions", node.base)).bearer_auth(&token).json(&chat("resilient", false)).send().await.unwrap();
+    let response = client
+        .post(format!("{}/v1/chat/completions", node.base))
+        .bearer_auth(&token)
+        .json(&chat("resilient", false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
-    let models: Vec<String> = gateway.mock.requests().iter().filter_map(|request| request.model().map(str::to_owned)).collect();
+    let models: Vec<String> = gateway
+        .mock
+        .requests()
+        .iter()
+        .filter_map(|request| request.model().map(str::to_owned))
+        .collect();
     assert_eq!(models, ["mock-fail-503", "claude-mock-ok"]);
 
     gateway.mock.clear();
-    let response = client.post(format!("{}/v1/chat/completions", node.base)).bearer_auth(&token).json(&chat("bad-input", false)).send().await.unwrap();
+    let response = client
+        .post(format!("{}/v1/chat/completions", node.base))
+        .bearer_auth(&token)
+        .json(&chat("bad-input", false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["type"], "invalid_request_error");
-    assert_eq!(gateway.mock.requests().len(), 1, "a client error is not retried");
+    assert_eq!(
+        gateway.mock.requests().len(),
+        1,
+        "a client error is not retried"
+    );
 
     let events = finished_events(&gateway, 2).await;
     assert_eq!(events[0].attempts.len(), 2);
     assert_eq!(events[0].attempts[0].status, Some(503));
-    assert_eq!(events[0].attempts[0].error_kind, Some(ErrorKind::UpstreamServerError));
+    assert_eq!(
+        events[0].attempts[0].error_kind,
+        Some(ErrorKind::UpstreamServerError)
+    );
     assert_eq!(events[0].provider_id.as_deref(), Some("backup"));
     assert_eq!(events[1].outcome, Outcome::Error);
     assert_eq!(events[1].http_status, 400);
@@ -253,12 +405,20 @@ async fn fails_over_on_server_errors_but_never_retries_client_errors() {
 async fn revocation_reaches_every_node_within_a_second() {
     let gateway = Gateway::start().await;
     gateway.add_provider("openai-mock", Protocol::OpenAi).await;
-    gateway.add_model("gpt-via-mock", vec![("openai-mock", "gpt-mock-1", 0)]).await;
+    gateway
+        .add_model("gpt-via-mock", vec![("openai-mock", "gpt-mock-1", 0)])
+        .await;
     let token = gateway.add_token("tok-1", |_| {}).await;
     let nodes = [gateway.start_node("a").await, gateway.start_node("b").await];
     let client = http();
     for node in &nodes {
-        let response = client.post(format!("{}/v1/chat/completions", node.base)).bearer_auth(&token).json(&chat("gpt-via-mock", false)).send().await.unwrap();
+        let response = client
+            .post(format!("{}/v1/chat/completions", node.base))
+            .bearer_auth(&token)
+            .json(&chat("gpt-via-mock", false))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200);
     }
     let mut revoked = shared::config::UserToken {
@@ -277,10 +437,19 @@ async fn revocation_reaches_every_node_within_a_second() {
     let published = Instant::now();
     gateway.token_put(revoked.clone()).await;
     for node in &nodes {
-        wait_until(Duration::from_secs(1), "revocation to reach the node", || async {
-            let response = client.get(format!("{}/v1/models", node.base)).bearer_auth(&token).send().await.ok()?;
-            (response.status() == 401).then_some(())
-        })
+        wait_until(
+            Duration::from_secs(1),
+            "revocation to reach the node",
+            || async {
+                let response = client
+                    .get(format!("{}/v1/models", node.base))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .ok()?;
+                (response.status() == 401).then_some(())
+            },
+        )
         .await;
     }
     let elapsed = published.elapsed();
@@ -291,7 +460,12 @@ async fn revocation_reaches_every_node_within_a_second() {
     gateway.token_put(revoked).await;
     for node in &nodes {
         wait_until(Duration::from_secs(1), "re-enable", || async {
-            let response = client.get(format!("{}/v1/models", node.base)).bearer_auth(&token).send().await.ok()?;
+            let response = client
+                .get(format!("{}/v1/models", node.base))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .ok()?;
             (response.status() == 200).then_some(())
         })
         .await;
@@ -302,7 +476,12 @@ async fn revocation_reaches_every_node_within_a_second() {
 async fn client_disconnect_mid_stream_is_recorded_as_cancelled() {
     let gateway = Gateway::start().await;
     gateway.add_provider("openai-mock", Protocol::OpenAi).await;
-    gateway.add_model("slow", vec![("openai-mock", "mock-chunks-200-chunk-delay-20", 0)]).await;
+    gateway
+        .add_model(
+            "slow",
+            vec![("openai-mock", "mock-chunks-200-chunk-delay-20", 0)],
+        )
+        .await;
     let token = gateway.add_token("tok-1", |_| {}).await;
     let node = gateway.start_node("a").await;
     let mut response = http()
@@ -320,5 +499,8 @@ async fn client_disconnect_mid_stream_is_recorded_as_cancelled() {
     let events = finished_events(&gateway, 1).await;
     assert_eq!(events[0].outcome, Outcome::Cancelled);
     assert_eq!(events[0].error_kind, Some(ErrorKind::ClientDisconnected));
-    assert!(events[0].latency_us < 3_000_000, "the upstream was cancelled promptly, not streamed to the end (4 s)");
+    assert!(
+        events[0].latency_us < 3_000_000,
+        "the upstream was cancelled promptly, not streamed to the end (4 s)"
+    );
 }

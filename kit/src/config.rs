@@ -100,6 +100,10 @@ mod tests {
     }
 
     #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment's Jail API fixes the error type"
+    )]
     fn file_then_environment_unknown_file_keys_rejected() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("a.toml", "nats_url = \"nats://file:4222\"\nport = 1\n")?;

@@ -5,7 +5,11 @@
 //! shared services are started by `scripts/test` (via `compose/local up`), which also exports
 //! their URLs; a test run without them fails with a message saying so.
 
-#![expect(clippy::expect_used, clippy::missing_panics_doc, reason = "test helpers fail loudly")]
+#![expect(
+    clippy::expect_used,
+    clippy::missing_panics_doc,
+    reason = "test helpers fail loudly"
+)]
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -29,13 +33,20 @@ pub fn unique_name(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|elapsed| elapsed.subsec_nanos())
         .unwrap_or(0);
-    format!("{prefix}_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 /// A free TCP port on loopback.
 #[must_use]
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).map(|addr| addr.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("free port")
 }
 
 /// Waits until `check` returns `Some`, polling every 20 ms, failing the test after `limit`.
@@ -49,7 +60,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -67,7 +81,11 @@ fn nats_server_binary() -> PathBuf {
         return PathBuf::from(path);
     }
     let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.local/pip/bin/nats-server");
-    if local.exists() { local } else { PathBuf::from("nats-server") }
+    if local.exists() {
+        local
+    } else {
+        PathBuf::from("nats-server")
+    }
 }
 
 impl NatsServer {
@@ -75,26 +93,44 @@ impl NatsServer {
     pub async fn start() -> Self {
         let port = free_port();
         let store_dir = std::env::temp_dir().join(unique_name("axongate-nats"));
-        let mut server = Self { child: None, port, url: format!("nats://127.0.0.1:{port}"), store_dir };
+        let mut server = Self {
+            child: None,
+            port,
+            url: format!("nats://127.0.0.1:{port}"),
+            store_dir,
+        };
         server.spawn().await;
         server
     }
 
     async fn spawn(&mut self) {
         let child = Command::new(nats_server_binary())
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
             .arg(&self.store_dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|error| panic!("cannot start nats-server ({error}); run scripts/test, which installs it"));
+            .unwrap_or_else(|error| {
+                panic!("cannot start nats-server ({error}); run scripts/test, which installs it")
+            });
         self.child = Some(child);
         let url = self.url.clone();
         wait_until(Duration::from_secs(15), "nats-server to answer", || {
             let url = url.clone();
             async move {
                 let client = async_nats::connect(&url).await.ok()?;
-                async_nats::jetstream::new(client).query_account().await.ok().map(|_| ())
+                async_nats::jetstream::new(client)
+                    .query_account()
+                    .await
+                    .ok()
+                    .map(|_| ())
             }
         })
         .await;
@@ -130,7 +166,10 @@ pub async fn fresh_postgres_database() -> String {
         .await
         .expect("connect to the test Postgres (is scripts/test running the services?)");
     tokio::spawn(connection);
-    client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
     let (prefix, _) = base.rsplit_once('/').expect("database in URL");
     format!("{prefix}/{name}")
 }
@@ -156,10 +195,14 @@ impl Drop for ChildGuard {
 /// at all), with a plain TCP request so the helper needs no HTTP client.
 pub async fn wait_http_status(url: &str, want_ok: bool, limit: Duration) {
     let url = url.to_owned();
-    wait_until(limit, &format!("{url} to be {}", if want_ok { "200" } else { "not 200" }), || {
-        let url = url.clone();
-        async move { ((http_get_status(&url).await == Some(200)) == want_ok).then_some(()) }
-    })
+    wait_until(
+        limit,
+        &format!("{url} to be {}", if want_ok { "200" } else { "not 200" }),
+        || {
+            let url = url.clone();
+            async move { ((http_get_status(&url).await == Some(200)) == want_ok).then_some(()) }
+        },
+    )
     .await;
 }
 
@@ -167,12 +210,23 @@ pub async fn wait_http_status(url: &str, want_ok: bool, limit: Duration) {
 pub async fn http_get_status(url: &str) -> Option<u16> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let rest = url.strip_prefix("http://")?;
-    let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(host, path)| (host, format!("/{path}")));
-    let mut stream = tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(host)).await.ok()?.ok()?;
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(host, path)| {
+            (host, format!("/{path}"))
+        });
+    let mut stream =
+        tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(host))
+            .await
+            .ok()?
+            .ok()?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.ok()?;
     let mut response = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response)).await.ok()?.ok()?;
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response))
+        .await
+        .ok()?
+        .ok()?;
     let text = String::from_utf8_lossy(&response);
     text.split_whitespace().nth(1)?.parse().ok()
 }

@@ -3,11 +3,20 @@
 //! land as ClickHouse rows; delivering everything a second time leaves the same rows; and the
 //! projector's `/ready` follows NATS going away and coming back.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a test harness fails loudly"
+)]
+
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, message::PublishMessage};
-use kit::testing::{ChildGuard, NatsServer, env_url, free_port, fresh_postgres_database, unique_name, wait_http_status, wait_until};
+use kit::testing::{
+    ChildGuard, NatsServer, env_url, free_port, fresh_postgres_database, unique_name,
+    wait_http_status, wait_until,
+};
 use shared::config::{ConfigEvent, Deleted, Model, Protocol, Provider, Route, Timeouts};
 use shared::money::{Nanos, Price};
 use shared::request::{Outcome, RequestEvent, RequestFinished, Usage};
@@ -54,13 +63,17 @@ impl Env {
 
     async fn pg(&self) -> tokio_postgres::Client {
         let (client, connection) =
-            tokio_postgres::connect(&self.postgres_url, tokio_postgres::NoTls).await.expect("pg");
+            tokio_postgres::connect(&self.postgres_url, tokio_postgres::NoTls)
+                .await
+                .expect("pg");
         tokio::spawn(connection);
         client
     }
 
     fn ch(&self) -> clickhouse::Client {
-        clickhouse::Client::default().with_url(&self.clickhouse_url).with_database(&self.clickhouse_database)
+        clickhouse::Client::default()
+            .with_url(&self.clickhouse_url)
+            .with_database(&self.clickhouse_database)
     }
 
     async fn jetstream(&self) -> jetstream::Context {
@@ -131,12 +144,22 @@ fn request(index: u64, outcome: Outcome) -> RequestEvent {
         provider_key_id: Some("key-1".into()),
         client_protocol: shared::config::ClientProtocol::Anthropic,
         upstream_protocol: Some(Protocol::OpenAi),
-        stream: index % 2 == 0,
+        stream: index.is_multiple_of(2),
         outcome,
         error_kind: None,
         http_status: 200,
-        usage: Usage { input_tokens: 100 * index, output_tokens: 10 * index, cache_read_tokens: 0, cache_write_tokens: 0, estimated: false },
-        cost: Some(shared::request::Cost { amount: Nanos(1_000 * i64::try_from(index).expect("small")), currency: "USD".into(), price_version: 1 }),
+        usage: Usage {
+            input_tokens: 100 * index,
+            output_tokens: 10 * index,
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
+            estimated: false,
+        },
+        cost: Some(shared::request::Cost {
+            amount: Nanos(1_000 * i64::try_from(index).expect("small")),
+            currency: "USD".into(),
+            price_version: 1,
+        }),
         started_at: time::OffsetDateTime::now_utc(),
         ttfb_us: Some(1_000),
         latency_us: 5_000,
@@ -163,7 +186,10 @@ async fn ch_totals(env: &Env) -> Option<Totals> {
 async fn pg_snapshot(env: &Env) -> Vec<(String, String, serde_json::Value, i64)> {
     env.pg()
         .await
-        .query("SELECT entity, id, data, subject_sequence FROM config_entities ORDER BY entity, id", &[])
+        .query(
+            "SELECT entity, id, data, subject_sequence FROM config_entities ORDER BY entity, id",
+            &[],
+        )
         .await
         .expect("query")
         .into_iter()
@@ -172,7 +198,12 @@ async fn pg_snapshot(env: &Env) -> Vec<(String, String, serde_json::Value, i64)>
 }
 
 async fn audit_count(env: &Env) -> i64 {
-    env.pg().await.query_one("SELECT count(*) FROM audit_log", &[]).await.expect("audit").get(0)
+    env.pg()
+        .await
+        .query_one("SELECT count(*) FROM audit_log", &[])
+        .await
+        .expect("audit")
+        .get(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,20 +213,38 @@ async fn events_are_folded_once_even_when_delivered_twice() {
     wait_http_status(&env.ready_url(), true, Duration::from_secs(30)).await;
     let jetstream = env.jetstream().await;
 
-    let actor = Actor { user_id: "user-1".into(), username: "alice".into() };
+    let actor = Actor {
+        user_id: "user-1".into(),
+        username: "alice".into(),
+    };
     let config_events = vec![
         Envelope::by_actor(provider("p1", "first name"), actor.clone()),
         Envelope::by_actor(provider("p2", "to be deleted"), actor.clone()),
         Envelope::by_actor(model(), actor.clone()),
         Envelope::by_actor(provider("p1", "renamed"), actor.clone()),
-        Envelope::by_actor(ConfigEvent::ProviderDeleted(Deleted { id: "p2".into() }), actor.clone()),
+        Envelope::by_actor(
+            ConfigEvent::ProviderDeleted(Deleted { id: "p2".into() }),
+            actor.clone(),
+        ),
     ];
     let mut last_config_sequence = 0;
     for event in &config_events {
         last_config_sequence = publish(&jetstream, event).await;
     }
     let request_events: Vec<_> = (1..=3)
-        .map(|index| Envelope::by_node(request(index, if index == 3 { Outcome::Error } else { Outcome::Success }), "ingress-test"))
+        .map(|index| {
+            Envelope::by_node(
+                request(
+                    index,
+                    if index == 3 {
+                        Outcome::Error
+                    } else {
+                        Outcome::Success
+                    },
+                ),
+                "ingress-test",
+            )
+        })
         .collect();
     for event in &request_events {
         publish(&jetstream, event).await;
@@ -204,58 +253,112 @@ async fn events_are_folded_once_even_when_delivered_twice() {
     // Folded: p1 renamed, p2 gone, the model present; three request rows with exact totals.
     let snapshot = wait_until(Duration::from_secs(20), "config views", || async {
         let snapshot = pg_snapshot(&env).await;
-        (snapshot.len() == 2 && snapshot.iter().any(|row| row.2["name"] == "renamed")).then_some(snapshot)
+        (snapshot.len() == 2 && snapshot.iter().any(|row| row.2["name"] == "renamed"))
+            .then_some(snapshot)
     })
     .await;
     assert_eq!(snapshot[0].0, "model");
     assert_eq!(snapshot[0].2["alias"], "gpt-4.1");
-    assert_eq!(snapshot[0].2["price"]["input_per_million"], 2_000_000_000_i64);
+    assert_eq!(
+        snapshot[0].2["price"]["input_per_million"],
+        2_000_000_000_i64
+    );
     assert_eq!(snapshot[1].1, "p1");
-    assert_eq!(snapshot[1].3, i64::try_from(last_config_sequence - 1).expect("seq"), "version is the subject sequence");
-    let expected = Totals { rows: 3, input_tokens: 600, output_tokens: 60, cost_nanos: 6_000 };
+    assert_eq!(
+        snapshot[1].3,
+        i64::try_from(last_config_sequence - 1).expect("seq"),
+        "version is the subject sequence"
+    );
+    let expected = Totals {
+        rows: 3,
+        input_tokens: 600,
+        output_tokens: 60,
+        cost_nanos: 6_000,
+    };
     let totals = wait_until(Duration::from_secs(20), "request rows", || async {
         ch_totals(&env).await.filter(|totals| totals.rows == 3)
     })
     .await;
     assert_eq!(totals, expected);
-    assert_eq!(audit_count(&env).await, 5, "one audit row per config change");
+    assert_eq!(
+        audit_count(&env).await,
+        5,
+        "one audit row per config change"
+    );
 
     // A retried publish of the same events is dropped by the stream (Nats-Msg-Id).
     for event in &config_events {
         publish(&jetstream, event).await;
     }
-    let mut stream = jetstream.get_stream(shared::streams::CONFIG_STREAM).await.expect("stream");
+    let mut stream = jetstream
+        .get_stream(shared::streams::CONFIG_STREAM)
+        .await
+        .expect("stream");
     assert_eq!(stream.info().await.expect("info").state.messages, 5);
 
     // Force a full redelivery: kill the projector, delete its durable consumers (they restart
     // from the first message), start it again. Everything arrives a second time.
     projector.kill();
     for (stream_name, consumer) in [
-        (shared::streams::CONFIG_STREAM, projector::consumer::CONFIG_CONSUMER),
-        (shared::streams::REQUESTS_STREAM, projector::consumer::REQUESTS_CONSUMER),
+        (
+            shared::streams::CONFIG_STREAM,
+            projector::consumer::CONFIG_CONSUMER,
+        ),
+        (
+            shared::streams::REQUESTS_STREAM,
+            projector::consumer::REQUESTS_CONSUMER,
+        ),
     ] {
-        jetstream.get_stream(stream_name).await.expect("stream").delete_consumer(consumer).await.expect("delete consumer");
+        jetstream
+            .get_stream(stream_name)
+            .await
+            .expect("stream")
+            .delete_consumer(consumer)
+            .await
+            .expect("delete consumer");
     }
     let _projector = env.spawn_projector();
     wait_http_status(&env.ready_url(), true, Duration::from_secs(30)).await;
     // Wait until both consumers have acknowledged everything again, then compare.
     for (stream_name, consumer_name) in [
-        (shared::streams::CONFIG_STREAM, projector::consumer::CONFIG_CONSUMER),
-        (shared::streams::REQUESTS_STREAM, projector::consumer::REQUESTS_CONSUMER),
+        (
+            shared::streams::CONFIG_STREAM,
+            projector::consumer::CONFIG_CONSUMER,
+        ),
+        (
+            shared::streams::REQUESTS_STREAM,
+            projector::consumer::REQUESTS_CONSUMER,
+        ),
     ] {
         let stream = jetstream.get_stream(stream_name).await.expect("stream");
-        wait_until(Duration::from_secs(20), "redelivery to be acknowledged", || {
-            let stream = stream.clone();
-            async move {
-                let mut consumer: jetstream::consumer::PullConsumer = stream.get_consumer(consumer_name).await.ok()?;
-                let info = consumer.info().await.ok()?;
-                (info.num_pending == 0 && info.num_ack_pending == 0 && info.delivered.stream_sequence > 0).then_some(())
-            }
-        })
+        wait_until(
+            Duration::from_secs(20),
+            "redelivery to be acknowledged",
+            || {
+                let stream = stream.clone();
+                async move {
+                    let mut consumer: jetstream::consumer::PullConsumer =
+                        stream.get_consumer(consumer_name).await.ok()?;
+                    let info = consumer.info().await.ok()?;
+                    (info.num_pending == 0
+                        && info.num_ack_pending == 0
+                        && info.delivered.stream_sequence > 0)
+                        .then_some(())
+                }
+            },
+        )
         .await;
     }
-    assert_eq!(pg_snapshot(&env).await, snapshot, "config views unchanged by redelivery");
-    assert_eq!(ch_totals(&env).await, Some(expected), "no request counted twice");
+    assert_eq!(
+        pg_snapshot(&env).await,
+        snapshot,
+        "config views unchanged by redelivery"
+    );
+    assert_eq!(
+        ch_totals(&env).await,
+        Some(expected),
+        "no request counted twice"
+    );
     assert_eq!(audit_count(&env).await, 5, "no audit row doubled");
 }
 
@@ -282,18 +385,27 @@ fn bad_config_is_one_clear_line_and_nonzero_exit() {
         .expect("run projector");
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("nats_url must be a nats or tls URL"), "{stderr}");
+    assert!(
+        stderr.contains("nats_url must be a nats or tls URL"),
+        "{stderr}"
+    );
 
     let output = Command::new(env!("CARGO_BIN_EXE_projector"))
         .arg("migrate")
         .env_clear()
         .env("AXONGATE_NATS_URL", "nats://127.0.0.1:1")
-        .env("AXONGATE_POSTGRES_URL", "postgres://x:hunter2@127.0.0.1:1/x")
+        .env(
+            "AXONGATE_POSTGRES_URL",
+            "postgres://x:hunter2@127.0.0.1:1/x",
+        )
         .env("AXONGATE_CLICKHOUSE_URL", "http://127.0.0.1:1")
         .output()
         .expect("run projector");
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("does not answer"), "{stderr}");
-    assert!(!stderr.contains("hunter2"), "no password in errors: {stderr}");
+    assert!(
+        !stderr.contains("hunter2"),
+        "no password in errors: {stderr}"
+    );
 }

@@ -2,6 +2,12 @@
 //! These files are frozen: an incompatible change to an event type fails this test, and the
 //! fix is an upcaster (see `envelope::upcast`), never an edit of the samples.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a test fails loudly"
+)]
+
 use std::path::{Path, PathBuf};
 
 use shared::audit::AuditEvent;
@@ -10,7 +16,9 @@ use shared::request::RequestEvent;
 use shared::{Envelope, EventBody};
 
 fn samples(folder: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/events").join(folder);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/events")
+        .join(folder);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
         .map(|entry| entry.expect("dir entry").path())
@@ -29,9 +37,17 @@ fn check_all<B: EventBody + std::fmt::Debug>(folder: &str) -> usize {
         let bytes = std::fs::read(path).expect("read sample");
         let envelope = Envelope::<B>::from_bytes(&bytes)
             .unwrap_or_else(|error| panic!("{} no longer deserializes: {error}", path.display()));
-        let stem = path.file_stem().and_then(|stem| stem.to_str()).unwrap_or_default();
+        let stem = path
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .unwrap_or_default();
         let type_from_name = stem.split('-').next().unwrap_or_default();
-        assert_eq!(envelope.body.event_type(), type_from_name, "{}", path.display());
+        assert_eq!(
+            envelope.body.event_type(),
+            type_from_name,
+            "{}",
+            path.display()
+        );
         let original: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
         let reencoded: serde_json::Value =
             serde_json::from_slice(&envelope.to_bytes().expect("encode")).expect("json");
@@ -46,7 +62,9 @@ fn assert_fields_kept(original: &serde_json::Value, reencoded: &serde_json::Valu
     match (original, reencoded) {
         (serde_json::Value::Object(left), serde_json::Value::Object(right)) => {
             for (key, value) in left {
-                let other = right.get(key).unwrap_or_else(|| panic!("{at}: field {key} dropped"));
+                let other = right
+                    .get(key)
+                    .unwrap_or_else(|| panic!("{at}: field {key} dropped"));
                 assert_fields_kept(value, other, &format!("{at}.{key}"));
             }
         }

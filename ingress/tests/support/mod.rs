@@ -1,16 +1,28 @@
 //! A gateway under test: a private NATS, a fresh Postgres database with the projector's
 //! migrations, the mock upstream, and ingress processes started from the real binary.
 
-#![allow(dead_code, reason = "each test file uses a different part of the harness")]
-#![allow(clippy::expect_used, clippy::unwrap_used, reason = "a test harness fails loudly")]
+#![allow(
+    dead_code,
+    reason = "each test file uses a different part of the harness"
+)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a test harness fails loudly"
+)]
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, message::PublishMessage};
-use kit::testing::{ChildGuard, NatsServer, env_url, free_port, fresh_postgres_database, unique_name, wait_http_status};
+use kit::testing::{
+    ChildGuard, NatsServer, env_url, free_port, fresh_postgres_database, unique_name,
+    wait_http_status,
+};
 use loadtest::mock::{MockConfig, MockUpstream};
-use shared::config::{ConfigEvent, Model, Protocol, Provider, ProviderKey, Route, Timeouts, UserToken};
+use shared::config::{
+    ConfigEvent, Model, Protocol, Provider, ProviderKey, Route, Timeouts, UserToken,
+};
 use shared::money::{Nanos, Price};
 use shared::secret::{MasterKeys, SecretString};
 use shared::token::{PlainToken, TokenHasher};
@@ -63,7 +75,9 @@ impl Gateway {
             }
         });
         wait_http_status(&ready, true, Duration::from_secs(30)).await;
-        let mock = MockUpstream::start(MockConfig::default()).await.expect("mock upstream");
+        let mock = MockUpstream::start(MockConfig::default())
+            .await
+            .expect("mock upstream");
         let master_keys_text = MasterKeys::generate_entry(1);
         let master_keys = MasterKeys::parse(&master_keys_text).expect("keys");
         let jetstream = jetstream::new(async_nats::connect(&nats.url).await.expect("nats"));
@@ -92,13 +106,21 @@ impl Gateway {
             .env("AXONGATE_MASTER_KEYS", &self.master_keys_text)
             .env("AXONGATE_TOKEN_PEPPER", PEPPER)
             .env("AXONGATE_SPOOL_DIR", &spool_dir)
-            .env("AXONGATE_LOG", std::env::var("AXONGATE_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "AXONGATE_LOG",
+                std::env::var("AXONGATE_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
             .spawn()
             .expect("start ingress");
         let base = format!("http://127.0.0.1:{port}");
         wait_http_status(&format!("{base}/ready"), true, Duration::from_secs(30)).await;
-        Node { process: ChildGuard(child), port, base, spool_dir }
+        Node {
+            process: ChildGuard(child),
+            port,
+            base,
+            spool_dir,
+        }
     }
 
     pub async fn publish_config(&self, event: ConfigEvent) -> u64 {
@@ -113,7 +135,12 @@ impl Gateway {
             protocol,
             base_url: format!("{}/v1", self.mock.base_url()),
             extra_headers: Default::default(),
-            timeouts: Timeouts { connect_ms: 1_000, first_byte_ms: 5_000, idle_ms: 5_000, total_ms: 30_000 },
+            timeouts: Timeouts {
+                connect_ms: 1_000,
+                first_byte_ms: 5_000,
+                idle_ms: 5_000,
+                total_ms: 30_000,
+            },
             enabled: true,
             allow_private_network: true,
         }))
@@ -128,7 +155,10 @@ impl Gateway {
     }
 
     pub async fn add_key(&self, provider_id: &str, key_id: &str, secret: &str) {
-        let sealed = self.master_keys.encrypt(&SecretString::new(secret.into()), key_id).expect("encrypt");
+        let sealed = self
+            .master_keys
+            .encrypt(&SecretString::new(secret.into()), key_id)
+            .expect("encrypt");
         self.publish_config(ConfigEvent::ProviderKeyPut(ProviderKey {
             id: key_id.into(),
             provider_id: provider_id.into(),
@@ -141,7 +171,8 @@ impl Gateway {
     }
 
     pub async fn add_model(&self, alias: &str, routes: Vec<(&str, &str, u32)>) {
-        self.publish_config(ConfigEvent::ModelPut(model(alias, routes))).await;
+        self.publish_config(ConfigEvent::ModelPut(model(alias, routes)))
+            .await;
     }
 
     /// A token with the given limits; returns its secret.
@@ -211,7 +242,9 @@ pub async fn publish<B: EventBody>(jetstream: &jetstream::Context, envelope: &En
     jetstream
         .send_publish(
             envelope.subject(),
-            PublishMessage::build().message_id(envelope.event_id.to_string()).payload(envelope.to_bytes().expect("encode").into()),
+            PublishMessage::build()
+                .message_id(envelope.event_id.to_string())
+                .payload(envelope.to_bytes().expect("encode").into()),
         )
         .await
         .expect("publish")
@@ -220,7 +253,10 @@ pub async fn publish<B: EventBody>(jetstream: &jetstream::Context, envelope: &En
         .sequence
 }
 
-pub async fn read_all<B: EventBody>(jetstream: &jetstream::Context, stream_name: &str) -> Vec<Envelope<B>> {
+pub async fn read_all<B: EventBody>(
+    jetstream: &jetstream::Context,
+    stream_name: &str,
+) -> Vec<Envelope<B>> {
     let mut stream = jetstream.get_stream(stream_name).await.expect("stream");
     let last = stream.info().await.expect("info").state.last_sequence;
     let mut events = Vec::new();
@@ -234,5 +270,8 @@ pub async fn read_all<B: EventBody>(jetstream: &jetstream::Context, stream_name:
 
 /// A reqwest client with a short timeout, so a hung gateway fails the test.
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client")
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
 }

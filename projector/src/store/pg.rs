@@ -273,7 +273,10 @@ async fn set_offset(
         .await?;
     // Delivered on commit only: a listener that hears `config:42` can read sequence 42's effect.
     transaction
-        .execute("SELECT pg_notify('axongate_projection', $1)", &[&format!("{projection}:{sequence}")])
+        .execute(
+            "SELECT pg_notify('axongate_projection', $1)",
+            &[&format!("{projection}:{sequence}")],
+        )
         .await?;
     Ok(())
 }

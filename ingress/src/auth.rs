@@ -1,0 +1,184 @@
+//! Authentication from memory: the presented token is hashed with the deployment's pepper and
+//! looked up through a quick_cache in front of the token view. Unknown tokens are cached
+//! briefly (negative entries) so a flood of bad tokens costs one hash each; every token event
+//! invalidates the entries for the hashes it touches.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderMap;
+use quick_cache::sync::Cache;
+use shared::config::UserToken;
+use shared::token::{PlainToken, TokenHash, TokenHasher};
+
+use crate::error::IngressError;
+use crate::state::Snapshot;
+
+const NEGATIVE_TTL: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+enum Entry {
+    Known(Arc<UserToken>),
+    Unknown { until: Instant },
+}
+
+pub struct Authenticator {
+    hasher: TokenHasher,
+    cache: Cache<TokenHash, Entry>,
+}
+
+/// The token a request presented, from `Authorization: Bearer` or `x-api-key`.
+#[must_use]
+pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
+    if let Some(value) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+    {
+        let value = value.trim();
+        if let Some(token) = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+        {
+            return Some(token.trim());
+        }
+    }
+    headers
+        .get("x-api-key")
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+}
+
+impl Authenticator {
+    #[must_use]
+    pub fn new(hasher: TokenHasher) -> Self {
+        Self {
+            hasher,
+            cache: Cache::new(100_000),
+        }
+    }
+
+    /// Resolves the presented token to a usable user token.
+    ///
+    /// # Errors
+    /// 401 when missing, unknown, disabled or expired.
+    pub fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        snapshot: &Snapshot,
+    ) -> Result<Arc<UserToken>, IngressError> {
+        let presented = presented_token(headers).ok_or_else(|| {
+            IngressError::Unauthorized(
+                "missing API key: send it as `Authorization: Bearer <token>` or `x-api-key`".into(),
+            )
+        })?;
+        let plain = PlainToken::from_presented(presented);
+        if !plain.looks_valid() {
+            return Err(IngressError::Unauthorized("invalid API key".into()));
+        }
+        let hash = self.hasher.hash(&plain);
+        let token = match self.cache.get(&hash) {
+            Some(Entry::Known(token)) => token,
+            Some(Entry::Unknown { until }) if until > Instant::now() => {
+                return Err(IngressError::Unauthorized("invalid API key".into()));
+            }
+            _ => match snapshot.tokens.get(&hash) {
+                Some(token) => {
+                    self.cache.insert(hash, Entry::Known(token.clone()));
+                    token.clone()
+                }
+                None => {
+                    self.cache.insert(
+                        hash,
+                        Entry::Unknown {
+                            until: Instant::now() + NEGATIVE_TTL,
+                        },
+                    );
+                    return Err(IngressError::Unauthorized("invalid API key".into()));
+                }
+            },
+        };
+        if !token.enabled {
+            return Err(IngressError::Unauthorized(
+                "this API key has been disabled".into(),
+            ));
+        }
+        if token
+            .expires_at
+            .is_some_and(|expires_at| expires_at <= time::OffsetDateTime::now_utc())
+        {
+            return Err(IngressError::Unauthorized(
+                "this API key has expired".into(),
+            ));
+        }
+        Ok(token)
+    }
+
+    /// Drops cached entries for these hashes (called for every token event).
+    pub fn invalidate(&self, hashes: &[TokenHash]) {
+        for hash in hashes {
+            self.cache.remove(hash);
+        }
+    }
+}
+
+/// Whether `model` matches one of the token's patterns (`*` matches any run); no patterns
+/// allows every model.
+#[must_use]
+pub fn model_allowed(token: &UserToken, model: &str) -> bool {
+    token.allowed_models.is_empty()
+        || token
+            .allowed_models
+            .iter()
+            .any(|pattern| glob_match(pattern, model))
+}
+
+/// `*`-only glob matching, linear time.
+#[must_use]
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (pattern, text) = (pattern.as_bytes(), text.as_bytes());
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == text[t] {
+            p += 1;
+            t += 1;
+        } else if let Some((star_p, star_t)) = star {
+            p = star_p + 1;
+            t = star_t + 1;
+            star = Some((star_p, star_t + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&byte| byte == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("claude-*", "claude-sonnet-4"));
+        assert!(glob_match("*", "anything"));
+        assert!(glob_match("gpt-4.1", "gpt-4.1"));
+        assert!(!glob_match("gpt-4.1", "gpt-4.1-mini"));
+        assert!(glob_match("*-mini", "gpt-4.1-mini"));
+        assert!(glob_match("a*b*c", "aXXbYYc"));
+        assert!(!glob_match("a*b*c", "aXXbYY"));
+    }
+
+    #[test]
+    fn token_from_either_header() {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", "Bearer axg-abc".parse().unwrap());
+        assert_eq!(presented_token(&headers), Some("axg-abc"));
+        let mut headers = HeaderMap::new();
+        headers.insert("x-api-key", "axg-def".parse().unwrap());
+        assert_eq!(presented_token(&headers), Some("axg-def"));
+        assert_eq!(presented_token(&HeaderMap::new()), None);
+    }
+}

@@ -1,0 +1,368 @@
+//! Per-token limits held across every ingress node: requests per minute, tokens per minute and
+//! a spend budget per period.
+//!
+//! Each node counts its own traffic exactly, in one-second buckets over a sliding minute, and
+//! every [`GOSSIP_INTERVAL`] publishes what it admitted since its last report on the core NATS
+//! subject `axongate.limits.usage`. Every node adds the other nodes' reports into the same
+//! windows, so a node's view of a token's usage is its own traffic (exact) plus everyone
+//! else's as of at most one gossip interval ago (plus delivery time, sub-millisecond on a LAN).
+//!
+//! The staleness bound: with `n` nodes, a token can overshoot its limit by at most what the
+//! other `n − 1` nodes admit during one interval. At 100 ms that is 1/600 of a minute per node,
+//! well inside the 10% the design allows for any limit above a few dozen per minute. No
+//! round-trip to a shared store sits on the hot path, and if NATS is unreachable every node
+//! still enforces its own share exactly (the limit then holds per node, not per cluster).
+//!
+//! Spend budgets use the same reports (cost deltas). The baseline at start is read from the
+//! Postgres spend view when it exists (see `docs/configuration.md`); without it the budget
+//! counts spend since the node started.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use shared::config::{BudgetPeriod, UserToken};
+
+use crate::error::IngressError;
+
+pub const GOSSIP_SUBJECT: &str = "axongate.limits.usage";
+pub const GOSSIP_INTERVAL: Duration = Duration::from_millis(100);
+const WINDOW_SECONDS: usize = 60;
+
+/// Sums over a sliding minute of one-second buckets.
+#[derive(Debug, Clone)]
+struct Window {
+    seconds: [i64; WINDOW_SECONDS],
+    counts: [u64; WINDOW_SECONDS],
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Self {
+            seconds: [i64::MIN; WINDOW_SECONDS],
+            counts: [0; WINDOW_SECONDS],
+        }
+    }
+}
+
+impl Window {
+    fn add(&mut self, second: i64, amount: u64) {
+        let slot = usize::try_from(second.rem_euclid(WINDOW_SECONDS as i64)).unwrap_or(0);
+        if self.seconds[slot] != second {
+            if self.seconds[slot] > second {
+                return; // older than the window
+            }
+            self.seconds[slot] = second;
+            self.counts[slot] = 0;
+        }
+        self.counts[slot] += amount;
+    }
+
+    fn sum(&self, now: i64) -> u64 {
+        self.seconds
+            .iter()
+            .zip(self.counts.iter())
+            .filter(|(second, _)| **second > now - WINDOW_SECONDS as i64 && **second <= now)
+            .map(|(_, count)| *count)
+            .sum()
+    }
+
+    /// Seconds until the oldest counted bucket leaves the window.
+    fn seconds_until_relief(&self, now: i64) -> u64 {
+        let oldest = self
+            .seconds
+            .iter()
+            .zip(self.counts.iter())
+            .filter(|(second, count)| **second > now - WINDOW_SECONDS as i64 && **count > 0)
+            .map(|(second, _)| *second)
+            .min()
+            .unwrap_or(now);
+        u64::try_from(oldest + WINDOW_SECONDS as i64 - now)
+            .unwrap_or(1)
+            .max(1)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct TokenUsage {
+    requests: Window,
+    tokens: Window,
+    /// Spend by period key (see [`period_key`]), nano-units.
+    spend: HashMap<String, i64>,
+    /// Not yet reported to the other nodes: (second, requests, tokens, spend).
+    unreported: Vec<(i64, u64, u64, i64)>,
+}
+
+/// One node's report to the others.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UsageReport {
+    pub node: String,
+    pub entries: Vec<ReportEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReportEntry {
+    pub token_id: String,
+    pub second: i64,
+    pub requests: u64,
+    pub tokens: u64,
+    pub spend_nanos: i64,
+}
+
+pub struct Limiter {
+    node: String,
+    usage: Mutex<HashMap<String, TokenUsage>>,
+}
+
+/// The key of the budget period `at` falls in.
+#[must_use]
+pub fn period_key(period: BudgetPeriod, at: time::OffsetDateTime) -> String {
+    match period {
+        BudgetPeriod::Daily => format!("d{}", at.date()),
+        BudgetPeriod::Weekly => {
+            let (year, week, _) = at.date().to_iso_week_date();
+            format!("w{year}-{week}")
+        }
+        BudgetPeriod::Monthly => format!("m{}-{:02}", at.year(), u8::from(at.month())),
+        BudgetPeriod::Total => "total".into(),
+    }
+}
+
+fn seconds_to_next_period(period: BudgetPeriod, at: time::OffsetDateTime) -> u64 {
+    let day_left =
+        86_400 - u64::from(at.time().as_hms().0) * 3600 - u64::from(at.time().as_hms().1) * 60;
+    match period {
+        BudgetPeriod::Daily => day_left,
+        BudgetPeriod::Weekly => {
+            day_left + 86_400 * u64::from(6 - at.weekday().number_days_from_monday())
+        }
+        BudgetPeriod::Monthly => {
+            day_left + 86_400 * u64::from(at.month().length(at.year()) - at.day())
+        }
+        BudgetPeriod::Total => 0,
+    }
+}
+
+impl Limiter {
+    #[must_use]
+    pub fn new(node: impl Into<String>) -> Self {
+        Self {
+            node: node.into(),
+            usage: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Admits one request for `token` or says which limit stops it. An admitted request is
+    /// counted at once.
+    ///
+    /// # Errors
+    /// `RateLimited` or `BudgetExceeded`, with the seconds to wait.
+    pub fn admit(&self, token: &UserToken, now: time::OffsetDateTime) -> Result<(), IngressError> {
+        let second = now.unix_timestamp();
+        let mut usage = self
+            .usage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = usage.entry(token.id.clone()).or_default();
+        if let Some(rpm) = token.rpm
+            && entry.requests.sum(second) >= u64::from(rpm)
+        {
+            return Err(IngressError::RateLimited {
+                what: format!("{rpm} requests per minute"),
+                retry_after_secs: entry.requests.seconds_until_relief(second),
+            });
+        }
+        if let Some(tpm) = token.tpm
+            && entry.tokens.sum(second) >= u64::from(tpm)
+        {
+            return Err(IngressError::RateLimited {
+                what: format!("{tpm} tokens per minute"),
+                retry_after_secs: entry.tokens.seconds_until_relief(second),
+            });
+        }
+        if let Some(budget) = &token.budget {
+            let spent = entry
+                .spend
+                .get(&period_key(budget.period, now))
+                .copied()
+                .unwrap_or(0);
+            if spent >= budget.amount.0 {
+                return Err(IngressError::BudgetExceeded {
+                    period: format!("{:?}", budget.period).to_lowercase(),
+                    retry_after_secs: seconds_to_next_period(budget.period, now),
+                });
+            }
+        }
+        entry.requests.add(second, 1);
+        entry.unreported.push((second, 1, 0, 0));
+        Ok(())
+    }
+
+    /// Records the tokens and cost of a finished request.
+    pub fn record(
+        &self,
+        token: &UserToken,
+        tokens: u64,
+        cost_nanos: i64,
+        now: time::OffsetDateTime,
+    ) {
+        let second = now.unix_timestamp();
+        let mut usage = self
+            .usage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = usage.entry(token.id.clone()).or_default();
+        entry.tokens.add(second, tokens);
+        if let Some(budget) = &token.budget {
+            *entry
+                .spend
+                .entry(period_key(budget.period, now))
+                .or_default() += cost_nanos;
+        }
+        entry.unreported.push((second, 0, tokens, cost_nanos));
+    }
+
+    /// Sets the spend already recorded for a token's current period (from the spend view).
+    pub fn set_baseline(&self, token_id: &str, period_key: String, spent_nanos: i64) {
+        let mut usage = self
+            .usage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = usage.entry(token_id.to_owned()).or_default();
+        let current = entry.spend.entry(period_key).or_default();
+        *current = (*current).max(spent_nanos);
+    }
+
+    /// Takes what this node admitted since its last report.
+    pub fn take_report(&self) -> Option<UsageReport> {
+        let mut usage = self
+            .usage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut entries = Vec::new();
+        for (token_id, entry) in usage.iter_mut() {
+            let mut by_second: HashMap<i64, (u64, u64, i64)> = HashMap::new();
+            for (second, requests, tokens, spend) in entry.unreported.drain(..) {
+                let slot = by_second.entry(second).or_default();
+                slot.0 += requests;
+                slot.1 += tokens;
+                slot.2 += spend;
+            }
+            entries.extend(by_second.into_iter().map(
+                |(second, (requests, tokens, spend_nanos))| ReportEntry {
+                    token_id: token_id.clone(),
+                    second,
+                    requests,
+                    tokens,
+                    spend_nanos,
+                },
+            ));
+        }
+        (!entries.is_empty()).then(|| UsageReport {
+            node: self.node.clone(),
+            entries,
+        })
+    }
+
+    /// Adds another node's report. Budget periods are matched by the reporting second.
+    pub fn merge(&self, report: &UsageReport, budgets: impl Fn(&str) -> Option<BudgetPeriod>) {
+        if report.node == self.node {
+            return;
+        }
+        let mut usage = self
+            .usage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for item in &report.entries {
+            let entry = usage.entry(item.token_id.clone()).or_default();
+            entry.requests.add(item.second, item.requests);
+            entry.tokens.add(item.second, item.tokens);
+            if item.spend_nanos != 0
+                && let (Some(period), Ok(at)) = (
+                    budgets(&item.token_id),
+                    time::OffsetDateTime::from_unix_timestamp(item.second),
+                )
+            {
+                *entry.spend.entry(period_key(period, at)).or_default() += item.spend_nanos;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::token::TokenHash;
+
+    fn token(rpm: Option<u32>) -> UserToken {
+        UserToken {
+            id: "t".into(),
+            name: "t".into(),
+            owner_user_id: "u".into(),
+            hash: TokenHash("h".into()),
+            last_four: "abcd".into(),
+            allowed_models: vec![],
+            rpm,
+            tpm: None,
+            budget: None,
+            expires_at: None,
+            enabled: true,
+        }
+    }
+
+    #[test]
+    fn rpm_holds_over_a_sliding_minute() {
+        let limiter = Limiter::new("a");
+        let token = token(Some(3));
+        let start = time::OffsetDateTime::from_unix_timestamp(1_000_000).unwrap();
+        for _ in 0..3 {
+            limiter.admit(&token, start).unwrap();
+        }
+        let error = limiter
+            .admit(&token, start + Duration::from_secs(30))
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                IngressError::RateLimited {
+                    retry_after_secs: 30,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        limiter
+            .admit(&token, start + Duration::from_secs(60))
+            .unwrap();
+    }
+
+    #[test]
+    fn other_nodes_count_through_reports() {
+        let (a, b) = (Limiter::new("a"), Limiter::new("b"));
+        let token = token(Some(4));
+        let now = time::OffsetDateTime::from_unix_timestamp(2_000_000).unwrap();
+        a.admit(&token, now).unwrap();
+        a.admit(&token, now).unwrap();
+        a.admit(&token, now).unwrap();
+        let report = a.take_report().unwrap();
+        assert!(a.take_report().is_none(), "a report is taken once");
+        b.merge(&report, |_| None);
+        b.admit(&token, now).unwrap();
+        assert!(
+            b.admit(&token, now).is_err(),
+            "b sees a's three and its own one"
+        );
+        a.merge(&report, |_| None); // a ignores its own report
+        a.admit(&token, now).unwrap();
+        assert!(a.admit(&token, now).is_err());
+    }
+
+    #[test]
+    fn budget_periods() {
+        let at = time::macros::datetime!(2026-11-26 06:00 UTC);
+        assert_eq!(period_key(BudgetPeriod::Daily, at), "d2026-11-26");
+        assert_eq!(period_key(BudgetPeriod::Monthly, at), "m2026-11");
+        assert_eq!(seconds_to_next_period(BudgetPeriod::Daily, at), 18 * 3600);
+    }
+}

@@ -1,0 +1,436 @@
+//! Publishing request events without blocking responses and without losing any.
+//!
+//! Handlers hand events to a bounded channel; one task publishes them to JetStream with
+//! `Nats-Msg-Id = event_id` and waits for the acknowledgement. An event that cannot be
+//! acknowledged (NATS unreachable, timeout) goes to a local spool: length-prefixed records in
+//! segment files, fsync'd before the task moves on. While the spool holds anything, new events
+//! queue behind it, so order is kept. A drain task republishes the spool oldest-first when NATS
+//! answers again and deletes each segment once every record in it is acknowledged; a crash
+//! mid-segment republishes some records, which the stream's duplicate window drops.
+
+use std::collections::VecDeque;
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, message::PublishMessage};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use shared::{Envelope, EventBody};
+use tokio::sync::{Mutex, mpsc};
+
+const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+const SEGMENT_MAX_BYTES: u64 = 16 << 20;
+const CHANNEL_CAPACITY: usize = 65_536;
+
+/// One event ready to publish.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outgoing {
+    pub subject: String,
+    pub msg_id: String,
+    #[serde(with = "base64_bytes")]
+    pub payload: Vec<u8>,
+}
+
+mod base64_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The on-disk spool.
+pub struct Spool {
+    dir: PathBuf,
+    max_bytes: u64,
+    bytes: AtomicU64,
+    inner: Mutex<SpoolInner>,
+}
+
+struct SpoolInner {
+    closed: VecDeque<PathBuf>,
+    current: Option<(PathBuf, std::fs::File, u64)>,
+    next_index: u64,
+}
+
+impl Spool {
+    /// Opens the spool folder; segments left by a previous run are drained first.
+    ///
+    /// # Errors
+    /// When the folder cannot be created or read.
+    pub fn open(dir: &Path, max_bytes: u64) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let mut segments: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)?
+            .filter_map(Result::ok)
+            .filter_map(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let index = name
+                    .strip_prefix("segment-")?
+                    .strip_suffix(".spool")?
+                    .parse()
+                    .ok()?;
+                Some((index, entry.path()))
+            })
+            .collect();
+        segments.sort();
+        let bytes = segments
+            .iter()
+            .filter_map(|(_, path)| std::fs::metadata(path).ok())
+            .map(|meta| meta.len())
+            .sum();
+        let next_index = segments.last().map_or(0, |(index, _)| index + 1);
+        if !segments.is_empty() {
+            tracing::warn!(
+                segments = segments.len(),
+                bytes,
+                "event spool from a previous run will be replayed"
+            );
+        }
+        metrics::gauge!("ingress_spool_bytes").set(bytes as f64);
+        Ok(Self {
+            dir: dir.to_owned(),
+            max_bytes,
+            bytes: AtomicU64::new(bytes),
+            inner: Mutex::new(SpoolInner {
+                closed: segments.into_iter().map(|(_, path)| path).collect(),
+                current: None,
+                next_index,
+            }),
+        })
+    }
+
+    #[must_use]
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    #[must_use]
+    pub fn is_full(&self) -> bool {
+        self.bytes() >= self.max_bytes
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.bytes() == 0
+    }
+
+    /// Appends records and fsyncs. Returns how many did not fit (the spool was full).
+    ///
+    /// # Errors
+    /// When the disk refuses the write.
+    pub async fn append(&self, records: &[Outgoing]) -> std::io::Result<usize> {
+        let mut inner = self.inner.lock().await;
+        let mut rejected = 0;
+        let mut written = 0_u64;
+        for record in records {
+            if self.bytes() + written >= self.max_bytes {
+                rejected += 1;
+                continue;
+            }
+            let encoded = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+            if inner
+                .current
+                .as_ref()
+                .is_none_or(|(_, _, size)| *size >= SEGMENT_MAX_BYTES)
+            {
+                if let Some((path, file, _)) = inner.current.take() {
+                    file.sync_all()?;
+                    inner.closed.push_back(path);
+                }
+                let path = self
+                    .dir
+                    .join(format!("segment-{:012}.spool", inner.next_index));
+                inner.next_index += 1;
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)?;
+                inner.current = Some((path, file, 0));
+            }
+            if let Some((_, file, size)) = inner.current.as_mut() {
+                let length = u32::try_from(encoded.len()).map_err(std::io::Error::other)?;
+                file.write_all(&length.to_le_bytes())?;
+                file.write_all(&encoded)?;
+                *size += 4 + u64::from(length);
+                written += 4 + u64::from(length);
+            }
+        }
+        if let Some((_, file, _)) = inner.current.as_ref() {
+            file.sync_data()?;
+        }
+        self.bytes.fetch_add(written, Ordering::Relaxed);
+        metrics::gauge!("ingress_spool_bytes").set(self.bytes() as f64);
+        Ok(rejected)
+    }
+
+    /// The oldest segment to drain, closing the current one if it is the only one left.
+    async fn oldest_segment(&self) -> std::io::Result<Option<PathBuf>> {
+        let mut inner = self.inner.lock().await;
+        if inner.closed.is_empty()
+            && let Some((path, file, _)) = inner.current.take()
+        {
+            file.sync_all()?;
+            inner.closed.push_back(path);
+        }
+        Ok(inner.closed.front().cloned())
+    }
+
+    async fn remove_segment(&self, path: &Path) -> std::io::Result<()> {
+        let mut inner = self.inner.lock().await;
+        let size = std::fs::metadata(path).map(|meta| meta.len()).unwrap_or(0);
+        std::fs::remove_file(path)?;
+        inner.closed.retain(|closed| closed != path);
+        self.bytes
+            .fetch_sub(size.min(self.bytes()), Ordering::Relaxed);
+        metrics::gauge!("ingress_spool_bytes").set(self.bytes() as f64);
+        Ok(())
+    }
+}
+
+/// Reads every record of a segment file.
+fn read_segment(path: &Path) -> std::io::Result<Vec<Outgoing>> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.read_to_end(&mut bytes)?;
+    let mut records = Vec::new();
+    let mut offset = 0;
+    while offset + 4 <= bytes.len() {
+        let mut length = [0_u8; 4];
+        length.copy_from_slice(&bytes[offset..offset + 4]);
+        let length = u32::from_le_bytes(length) as usize;
+        offset += 4;
+        if offset + length > bytes.len() {
+            tracing::error!(path = %path.display(), "truncated record at the end of a spool segment (crash mid-write); ignored");
+            break;
+        }
+        match serde_json::from_slice(&bytes[offset..offset + length]) {
+            Ok(record) => records.push(record),
+            Err(error) => tracing::error!(%error, "unreadable spool record skipped"),
+        }
+        offset += length;
+    }
+    Ok(records)
+}
+
+/// The handle handlers use.
+#[derive(Clone)]
+pub struct Publisher {
+    sender: mpsc::Sender<Outgoing>,
+    spool: Arc<Spool>,
+}
+
+impl Publisher {
+    /// Starts the publish and drain tasks. The returned handle completes after `shutdown` once
+    /// every queued event is published or spooled.
+    #[must_use]
+    pub fn start(
+        jetstream: jetstream::Context,
+        spool: Arc<Spool>,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+        let publish_task = tokio::spawn(publish_loop(jetstream.clone(), spool.clone(), receiver));
+        tokio::spawn(drain_loop(jetstream, spool.clone()));
+        (Self { sender, spool }, publish_task)
+    }
+
+    #[must_use]
+    pub fn spool(&self) -> &Spool {
+        &self.spool
+    }
+
+    /// Queues an event. Waits only if the channel is full (the publisher is far behind).
+    pub async fn publish<B: EventBody>(&self, envelope: &Envelope<B>) {
+        let payload = match envelope.to_bytes() {
+            Ok(payload) => payload,
+            Err(error) => {
+                tracing::error!(%error, "event could not be serialized");
+                metrics::counter!("ingress_events_lost_total", "reason" => "serialize")
+                    .increment(1);
+                return;
+            }
+        };
+        let outgoing = Outgoing {
+            subject: envelope.subject(),
+            msg_id: envelope.event_id.to_string(),
+            payload,
+        };
+        if self.sender.send(outgoing).await.is_err() {
+            tracing::error!("event publisher has stopped; event lost");
+            metrics::counter!("ingress_events_lost_total", "reason" => "stopped").increment(1);
+        }
+    }
+}
+
+async fn publish_one(jetstream: &jetstream::Context, record: &Outgoing) -> Result<(), String> {
+    let message = PublishMessage::build()
+        .message_id(&record.msg_id)
+        .payload(Bytes::from(record.payload.clone()));
+    let ack = tokio::time::timeout(ACK_TIMEOUT, async {
+        jetstream
+            .send_publish(record.subject.clone(), message)
+            .await
+            .map_err(|error| error.to_string())?
+            .await
+            .map_err(|error| error.to_string())
+    })
+    .await
+    .map_err(|_| "no acknowledgement in time".to_owned())??;
+    let _ = ack;
+    Ok(())
+}
+
+async fn publish_loop(
+    jetstream: jetstream::Context,
+    spool: Arc<Spool>,
+    mut receiver: mpsc::Receiver<Outgoing>,
+) {
+    let mut batch = Vec::with_capacity(256);
+    while receiver.recv_many(&mut batch, 256).await > 0 {
+        let mut to_spool = Vec::new();
+        if spool.is_empty() {
+            // Publish the batch concurrently, then wait for every acknowledgement.
+            let results = futures::future::join_all(
+                batch.iter().map(|record| publish_one(&jetstream, record)),
+            )
+            .await;
+            for (record, result) in batch.drain(..).zip(results) {
+                match result {
+                    Ok(()) => metrics::counter!("ingress_events_published_total").increment(1),
+                    Err(error) => {
+                        tracing::warn!(%error, "event not acknowledged; spooling");
+                        to_spool.push(record);
+                    }
+                }
+            }
+        } else {
+            // Keep order: behind the backlog.
+            to_spool.append(&mut batch);
+        }
+        if !to_spool.is_empty() {
+            spool_records(&spool, &to_spool).await;
+        }
+    }
+}
+
+async fn spool_records(spool: &Spool, records: &[Outgoing]) {
+    match spool.append(records).await {
+        Ok(0) => metrics::counter!("ingress_events_spooled_total").increment(records.len() as u64),
+        Ok(rejected) => {
+            metrics::counter!("ingress_events_spooled_total")
+                .increment((records.len() - rejected) as u64);
+            metrics::counter!("ingress_events_lost_total", "reason" => "spool_full")
+                .increment(rejected as u64);
+            tracing::error!(rejected, "event spool is full: events lost");
+        }
+        Err(error) => {
+            metrics::counter!("ingress_events_lost_total", "reason" => "spool_io")
+                .increment(records.len() as u64);
+            tracing::error!(%error, count = records.len(), "event spool write failed: events lost");
+        }
+    }
+}
+
+async fn drain_loop(jetstream: jetstream::Context, spool: Arc<Spool>) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        if spool.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        let segment = match spool.oldest_segment().await {
+            Ok(Some(segment)) => segment,
+            Ok(None) => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot read the event spool");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let records = match tokio::task::spawn_blocking({
+            let segment = segment.clone();
+            move || read_segment(&segment)
+        })
+        .await
+        {
+            Ok(Ok(records)) => records,
+            other => {
+                tracing::error!(segment = %segment.display(), result = ?other.map(|r| r.map(|v| v.len())), "cannot read spool segment");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let mut all_ok = true;
+        for chunk in records.chunks(256) {
+            let results = futures::future::join_all(
+                chunk.iter().map(|record| publish_one(&jetstream, record)),
+            )
+            .await;
+            if results.iter().any(Result::is_err) {
+                all_ok = false;
+                break;
+            }
+            metrics::counter!("ingress_events_published_total").increment(chunk.len() as u64);
+        }
+        if all_ok {
+            if let Err(error) = spool.remove_segment(&segment).await {
+                tracing::error!(%error, "cannot remove a drained spool segment");
+            } else {
+                tracing::info!(segment = %segment.display(), records = records.len(), "spool segment replayed");
+            }
+            backoff = Duration::from_millis(200);
+        } else {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn spool_round_trip_and_bound() {
+        let dir = std::env::temp_dir().join(format!("axg-spool-{}", uuid::Uuid::now_v7()));
+        let spool = Spool::open(&dir, 300).unwrap();
+        let record = |index: u32| Outgoing {
+            subject: "s".into(),
+            msg_id: index.to_string(),
+            payload: vec![1, 2, 3],
+        };
+        assert_eq!(spool.append(&[record(1), record(2)]).await.unwrap(), 0);
+        assert!(!spool.is_empty());
+        // Reopening finds the records (a restart).
+        drop(spool);
+        let spool = Spool::open(&dir, 300).unwrap();
+        let segment = spool.oldest_segment().await.unwrap().unwrap();
+        let records = read_segment(&segment).unwrap();
+        assert_eq!(
+            records
+                .iter()
+                .map(|r| r.msg_id.as_str())
+                .collect::<Vec<_>>(),
+            ["1", "2"]
+        );
+        // The bound: further records are rejected once full.
+        let rejected = spool
+            .append(&(3..10).map(record).collect::<Vec<_>>())
+            .await
+            .unwrap();
+        assert!(rejected > 0 && spool.is_full());
+        spool.remove_segment(&segment).await.unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

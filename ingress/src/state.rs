@@ -1,0 +1,349 @@
+//! The routing config in memory: providers (with their HTTP clients), keys (decrypted here and
+//! only here), models by alias, tokens by hash. A [`Snapshot`] is immutable; each config event
+//! produces a new one, swapped in atomically, so the hot path reads without locks.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use shared::config::{ConfigEntity, ConfigEvent, Model, Provider, ProviderKey, UserToken};
+use shared::secret::{MasterKeys, SecretString};
+use shared::token::TokenHash;
+
+/// A provider ready to be called, or the reason it cannot be.
+pub struct ProviderRuntime {
+    pub provider: Provider,
+    pub client: Result<reqwest::Client, String>,
+}
+
+/// A provider key, decrypted. `secret` is `None` when it could not be decrypted (a missing
+/// master key id, say); such a key is never used.
+pub struct KeyRuntime {
+    pub key: ProviderKey,
+    pub secret: Option<SecretString>,
+}
+
+#[derive(Default, Clone)]
+pub struct Snapshot {
+    /// The last `AXONGATE_CONFIG` sequence applied.
+    pub sequence: u64,
+    pub providers: HashMap<String, Arc<ProviderRuntime>>,
+    pub keys: HashMap<String, Arc<KeyRuntime>>,
+    pub models: HashMap<String, Arc<Model>>,
+    model_alias_by_id: HashMap<String, String>,
+    pub tokens: HashMap<TokenHash, Arc<UserToken>>,
+    token_hash_by_id: HashMap<String, TokenHash>,
+}
+
+/// What an applied event invalidates in caches.
+#[derive(Debug, Default)]
+pub struct Invalidation {
+    pub token_hashes: Vec<TokenHash>,
+}
+
+/// What building a snapshot needs besides the events.
+pub struct Secrets {
+    pub master_keys: MasterKeys,
+    pub allow_private_upstreams: bool,
+}
+
+impl Snapshot {
+    /// Applies one config event.
+    pub fn apply(&mut self, event: &ConfigEvent, sequence: u64, secrets: &Secrets) -> Invalidation {
+        let mut invalidation = Invalidation::default();
+        self.sequence = self.sequence.max(sequence);
+        match event {
+            ConfigEvent::ProviderPut(provider) => {
+                let client = build_client(provider, secrets.allow_private_upstreams);
+                if let Err(reason) = &client {
+                    tracing::error!(provider = %provider.id, %reason, "provider cannot be used");
+                }
+                self.providers.insert(
+                    provider.id.clone(),
+                    Arc::new(ProviderRuntime {
+                        provider: provider.clone(),
+                        client,
+                    }),
+                );
+            }
+            ConfigEvent::ProviderDeleted(deleted) => {
+                self.providers.remove(&deleted.id);
+            }
+            ConfigEvent::ProviderKeyPut(key) => {
+                let secret = match secrets.master_keys.decrypt(&key.secret, &key.id) {
+                    Ok(secret) => Some(secret),
+                    Err(error) => {
+                        tracing::error!(key = %key.id, %error, "provider key cannot be decrypted and will not be used");
+                        None
+                    }
+                };
+                self.keys.insert(
+                    key.id.clone(),
+                    Arc::new(KeyRuntime {
+                        key: key.clone(),
+                        secret,
+                    }),
+                );
+            }
+            ConfigEvent::ProviderKeyDeleted(deleted) => {
+                self.keys.remove(&deleted.id);
+            }
+            ConfigEvent::ModelPut(model) => {
+                if let Some(old_alias) = self
+                    .model_alias_by_id
+                    .insert(model.id.clone(), model.alias.clone())
+                {
+                    self.models.remove(&old_alias);
+                }
+                self.models
+                    .insert(model.alias.clone(), Arc::new(model.clone()));
+            }
+            ConfigEvent::ModelDeleted(deleted) => {
+                if let Some(alias) = self.model_alias_by_id.remove(&deleted.id) {
+                    self.models.remove(&alias);
+                }
+            }
+            ConfigEvent::TokenPut(token) => {
+                if let Some(old_hash) = self
+                    .token_hash_by_id
+                    .insert(token.id.clone(), token.hash.clone())
+                {
+                    self.tokens.remove(&old_hash);
+                    invalidation.token_hashes.push(old_hash);
+                }
+                self.tokens
+                    .insert(token.hash.clone(), Arc::new(token.clone()));
+                invalidation.token_hashes.push(token.hash.clone());
+            }
+            ConfigEvent::TokenDeleted(deleted) => {
+                if let Some(hash) = self.token_hash_by_id.remove(&deleted.id) {
+                    self.tokens.remove(&hash);
+                    invalidation.token_hashes.push(hash);
+                }
+            }
+            // Users, role bindings and settings do not affect routing.
+            ConfigEvent::UserPut(_)
+            | ConfigEvent::UserDeleted(_)
+            | ConfigEvent::RoleBindingPut(_)
+            | ConfigEvent::RoleBindingDeleted(_)
+            | ConfigEvent::SettingPut(_)
+            | ConfigEvent::SettingDeleted(_) => {}
+        }
+        invalidation
+    }
+
+    /// Applies a row of the Postgres config view (the entity's current state).
+    ///
+    /// # Errors
+    /// When the row's data does not match the entity's type.
+    pub fn apply_view_row(
+        &mut self,
+        entity: &str,
+        data: serde_json::Value,
+        secrets: &Secrets,
+    ) -> Result<(), serde_json::Error> {
+        let event = match entity {
+            "provider" => ConfigEvent::ProviderPut(serde_json::from_value(data)?),
+            "provider_key" => ConfigEvent::ProviderKeyPut(serde_json::from_value(data)?),
+            "model" => ConfigEvent::ModelPut(serde_json::from_value(data)?),
+            "token" => ConfigEvent::TokenPut(serde_json::from_value(data)?),
+            _ => return Ok(()),
+        };
+        self.apply(&event, 0, secrets);
+        Ok(())
+    }
+
+    /// The entities ingress needs from the views.
+    #[must_use]
+    pub fn view_entities() -> [&'static str; 4] {
+        [
+            ConfigEntity::Provider.as_str(),
+            ConfigEntity::ProviderKey.as_str(),
+            ConfigEntity::Model.as_str(),
+            ConfigEntity::Token.as_str(),
+        ]
+    }
+}
+
+/// The live config: a snapshot swapped atomically on every event.
+pub struct ConfigStore {
+    current: ArcSwap<Snapshot>,
+}
+
+impl ConfigStore {
+    #[must_use]
+    pub fn new(snapshot: Snapshot) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(snapshot),
+        }
+    }
+
+    #[must_use]
+    pub fn load(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.current.load()
+    }
+
+    /// Applies an event on a copy and swaps it in.
+    pub fn apply(&self, event: &ConfigEvent, sequence: u64, secrets: &Secrets) -> Invalidation {
+        let mut next = Snapshot::clone(&self.current.load());
+        let invalidation = next.apply(event, sequence, secrets);
+        self.current.store(Arc::new(next));
+        metrics::gauge!("ingress_config_sequence").set(sequence as f64);
+        invalidation
+    }
+}
+
+/// Whether an address is on the public internet (not loopback, private, link-local, metadata,
+/// unique-local, CGNAT, multicast or unspecified).
+#[must_use]
+pub fn is_public_address(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let octets = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || (octets[0] == 100 && (64..128).contains(&octets[1]))
+                || octets[0] == 0)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_address(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+/// Resolves upstream host names, refusing any address that is not public unless allowed, so a
+/// provider URL (or a DNS answer that changes later) cannot point ingress at internal services.
+struct GuardedResolver {
+    allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|address| allow_private || is_public_address(address.ip()))
+                .collect();
+            if addresses.is_empty() {
+                return Err(format!(
+                    "{host} resolves only to non-public addresses, which this provider may not use"
+                )
+                .into());
+            }
+            let addresses: reqwest::dns::Addrs = Box::new(addresses.into_iter());
+            Ok(addresses)
+        })
+    }
+}
+
+/// Builds the pooled HTTP client of one provider, checking its base URL first.
+fn build_client(
+    provider: &Provider,
+    allow_private_upstreams: bool,
+) -> Result<reqwest::Client, String> {
+    let allow_private = allow_private_upstreams || provider.allow_private_network;
+    let url = reqwest::Url::parse(&provider.base_url)
+        .map_err(|error| format!("base_url is not a URL: {error}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "base_url scheme {} is not http or https",
+            url.scheme()
+        ));
+    }
+    let host = url.host().ok_or("base_url has no host")?;
+    let literal = match host {
+        url::Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
+        url::Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
+        url::Host::Domain(domain) if domain.eq_ignore_ascii_case("localhost") => {
+            Some(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+        }
+        url::Host::Domain(_) => None,
+    };
+    if let Some(ip) = literal
+        && !allow_private
+        && !is_public_address(ip)
+    {
+        return Err(format!(
+            "base_url points at the non-public address {ip}; set allow_private_network on the provider to allow it"
+        ));
+    }
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_millis(u64::from(
+            provider.timeouts.connect_ms,
+        )))
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(1_024)
+        .tcp_nodelay(true)
+        .dns_resolver(Arc::new(GuardedResolver { allow_private }))
+        .build()
+        .map_err(|error| format!("HTTP client: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_public_addresses_are_recognised() {
+        for address in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fd00:ec2::254",
+            "0.0.0.0",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!is_public_address(address.parse().unwrap()), "{address}");
+        }
+        for address in ["1.1.1.1", "2606:4700:4700::1111", "8.8.8.8"] {
+            assert!(is_public_address(address.parse().unwrap()), "{address}");
+        }
+    }
+
+    fn provider(base_url: &str, allow: bool) -> Provider {
+        Provider {
+            id: "p".into(),
+            name: "p".into(),
+            protocol: shared::config::Protocol::OpenAi,
+            base_url: base_url.into(),
+            extra_headers: Default::default(),
+            timeouts: Default::default(),
+            enabled: true,
+            allow_private_network: allow,
+        }
+    }
+
+    #[test]
+    fn metadata_and_private_base_urls_are_refused_unless_allowed() {
+        assert!(build_client(&provider("http://169.254.169.254/latest", false), false).is_err());
+        assert!(build_client(&provider("http://localhost:9100", false), false).is_err());
+        assert!(build_client(&provider("http://[::1]:9100", false), false).is_err());
+        assert!(build_client(&provider("file:///etc/passwd", true), true).is_err());
+        assert!(build_client(&provider("http://127.0.0.1:9100", true), false).is_ok());
+        assert!(build_client(&provider("http://127.0.0.1:9100", false), true).is_ok());
+        assert!(build_client(&provider("https://api.openai.com/v1", false), false).is_ok());
+    }
+}
