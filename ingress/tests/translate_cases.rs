@@ -357,3 +357,901 @@ fn translation_cases() {
     );
     eprintln!("{ran} translation cases passed");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Property tests: decode(encode(x)) == x for every dialect, over requests that dialect can
+// express in its canonical form, and SSE framing that does not depend on chunking.
+// ---------------------------------------------------------------------------------------------
+
+mod properties {
+    use ingress::translate::ir::{
+        Block, Effort, Extra, ImageSource, InstructionRole, Message, Reasoning, Request,
+        ResponseFormat, Role, SamplingParams, SystemBlock, Tool, ToolChoice,
+    };
+    use ingress::translate::sse::{SseDecoder, SseEvent};
+    use ingress::translate::{Dialect, StreamTranslator, decode_request, encode_request};
+    use proptest::prelude::*;
+    use serde_json::{Map, Value, json};
+
+    fn word() -> impl Strategy<Value = String> {
+        "[a-z]{1,8}"
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        "[a-zA-Z0-9 ,.!?é\"\\\\\n]{1,24}"
+    }
+
+    fn cache_control() -> impl Strategy<Value = Option<Value>> {
+        prop_oneof![Just(None), Just(Some(json!({"type": "ephemeral"})))]
+    }
+
+    fn object() -> impl Strategy<Value = Value> {
+        prop::collection::btree_map(
+            word(),
+            prop_oneof![
+                word().prop_map(Value::from),
+                (0i64..1000).prop_map(Value::from)
+            ],
+            0..3,
+        )
+        .prop_map(|map| Value::Object(map.into_iter().collect()))
+    }
+
+    fn image(detail: bool) -> impl Strategy<Value = Block> {
+        let source = prop_oneof![
+            ("image/(png|jpeg|gif|webp)", "[A-Za-z0-9+/]{4,16}")
+                .prop_map(|(media_type, data)| ImageSource::Base64 { media_type, data }),
+            word().prop_map(|name| ImageSource::Url {
+                url: format!("https://example.com/{name}.png")
+            }),
+        ];
+        let detail = if detail {
+            prop_oneof![
+                Just(None),
+                Just(Some("low".to_owned())),
+                Just(Some("high".to_owned()))
+            ]
+            .boxed()
+        } else {
+            Just(None).boxed()
+        };
+        (source, detail).prop_map(|(source, detail)| Block::Image {
+            source,
+            detail,
+            cache_control: None,
+        })
+    }
+
+    fn tool_use(cache: bool) -> impl Strategy<Value = Block> {
+        let cache = if cache {
+            cache_control().boxed()
+        } else {
+            Just(None).boxed()
+        };
+        (word(), word(), object(), cache).prop_map(|(id, name, input, cache_control)| {
+            Block::ToolUse {
+                id: format!("call_{id}"),
+                name,
+                input,
+                cache_control,
+            }
+        })
+    }
+
+    fn params(stop_max: usize, seed: bool, top_k: bool) -> impl Strategy<Value = SamplingParams> {
+        (
+            prop::option::of(1u64..100_000),
+            prop::option::of(prop_oneof![Just(0.0), Just(0.5), Just(1.0)]),
+            prop::option::of(prop_oneof![Just(0.1), Just(0.9)]),
+            if top_k {
+                prop::option::of(1u64..100).boxed()
+            } else {
+                Just(None).boxed()
+            },
+            prop::collection::vec(word(), 0..=stop_max),
+            if seed {
+                prop::option::of(0i64..1000).boxed()
+            } else {
+                Just(None).boxed()
+            },
+            prop::option::of(word()),
+        )
+            .prop_map(
+                |(max_tokens, temperature, top_p, top_k, stop, seed, user)| SamplingParams {
+                    max_tokens,
+                    temperature,
+                    top_p,
+                    top_k,
+                    stop,
+                    seed,
+                    user,
+                    metadata: None,
+                    response_format: None,
+                },
+            )
+    }
+
+    fn response_format() -> impl Strategy<Value = Option<ResponseFormat>> {
+        prop_oneof![
+            Just(None),
+            Just(Some(ResponseFormat::Text)),
+            Just(Some(ResponseFormat::JsonObject)),
+            (
+                word(),
+                object(),
+                prop::option::of(any::<bool>()),
+                prop::option::of(word())
+            )
+                .prop_map(|(name, schema, strict, description)| {
+                    Some(ResponseFormat::JsonSchema {
+                        name,
+                        schema,
+                        strict,
+                        description,
+                    })
+                }),
+        ]
+    }
+
+    fn function_tool(strict: bool, cache: bool) -> impl Strategy<Value = Tool> {
+        (
+            word(),
+            prop::option::of(text()),
+            object(),
+            if strict {
+                prop::option::of(any::<bool>()).boxed()
+            } else {
+                Just(None).boxed()
+            },
+            if cache {
+                cache_control().boxed()
+            } else {
+                Just(None).boxed()
+            },
+        )
+            .prop_map(|(name, description, parameters, strict, cache_control)| {
+                Tool::Function {
+                    name,
+                    description,
+                    parameters,
+                    strict,
+                    cache_control,
+                }
+            })
+    }
+
+    fn tool_choice() -> impl Strategy<Value = Option<ToolChoice>> {
+        prop_oneof![
+            Just(None),
+            Just(Some(ToolChoice::Auto)),
+            Just(Some(ToolChoice::None)),
+            Just(Some(ToolChoice::Required)),
+            word().prop_map(|name| Some(ToolChoice::Named(name))),
+        ]
+    }
+
+    fn effort() -> impl Strategy<Value = Option<Reasoning>> {
+        prop_oneof![
+            Just(None),
+            prop_oneof![
+                Just(Effort::Minimal),
+                Just(Effort::Low),
+                Just(Effort::Medium),
+                Just(Effort::High)
+            ]
+            .prop_map(|effort| Some(Reasoning::Effort(effort))),
+        ]
+    }
+
+    fn no_adjacent(messages: &[Message], same: impl Fn(&Message, &Message) -> bool) -> bool {
+        messages.windows(2).all(|pair| !same(&pair[0], &pair[1]))
+    }
+
+    fn only_results(message: &Message) -> bool {
+        message.role == Role::User
+            && message
+                .content
+                .iter()
+                .all(|block| matches!(block, Block::ToolResult { .. }))
+    }
+
+    fn anthropic_request() -> impl Strategy<Value = Request> {
+        let system = prop::collection::vec(
+            (text(), cache_control()).prop_map(|(text, cache_control)| SystemBlock {
+                role: InstructionRole::System,
+                text,
+                cache_control,
+            }),
+            0..3,
+        );
+        let user_block = prop_oneof![
+            (text(), cache_control()).prop_map(|(text, cache_control)| Block::Text {
+                text,
+                cache_control
+            }),
+            image(false),
+            (
+                word(),
+                prop::collection::vec(text().prop_map(Block::text), 0..3),
+                any::<bool>(),
+                cache_control()
+            )
+                .prop_map(|(id, content, is_error, cache_control)| Block::ToolResult {
+                    tool_use_id: format!("call_{id}"),
+                    content,
+                    is_error,
+                    cache_control
+                }),
+            Just(Block::Unknown {
+                dialect: Dialect::Anthropic,
+                raw: json!({"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "d"}}),
+            }),
+        ];
+        let assistant_block = prop_oneof![
+            text().prop_map(Block::text),
+            tool_use(true),
+            (text(), "[A-Za-z0-9]{8,16}").prop_map(|(thinking, signature)| Block::Thinking {
+                thinking,
+                signature: Some(signature)
+            }),
+            "[A-Za-z0-9]{8,16}".prop_map(|data| Block::RedactedThinking { data }),
+        ];
+        let message = prop_oneof![
+            prop::collection::vec(user_block, 1..4).prop_map(|content| Message {
+                role: Role::User,
+                content
+            }),
+            prop::collection::vec(assistant_block, 1..4).prop_map(|content| Message {
+                role: Role::Assistant,
+                content
+            }),
+        ];
+        let tools = prop::collection::vec(
+            prop_oneof![
+                function_tool(false, true),
+                Just(Tool::Unknown {
+                    dialect: Dialect::Anthropic,
+                    raw: json!({"type": "web_search_20250305", "name": "web_search"})
+                }),
+            ],
+            0..3,
+        );
+        (
+            word(),
+            system,
+            prop::collection::vec(message, 1..5),
+            params(3, false, true),
+            tools,
+            tool_choice(),
+            prop::option::of(any::<bool>()),
+            prop_oneof![
+                Just(None),
+                Just(Some(Reasoning::Disabled)),
+                (1024u64..3000).prop_map(|budget| Some(Reasoning::Budget(budget)))
+            ],
+            any::<bool>(),
+            prop_oneof![
+                Just(Map::new()),
+                Just(
+                    json!({"service_tier": "auto"})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default()
+                )
+            ],
+        )
+            .prop_map(
+                |(
+                    model,
+                    system,
+                    messages,
+                    mut params,
+                    tools,
+                    mut tool_choice,
+                    mut parallel,
+                    reasoning,
+                    stream,
+                    extra,
+                )| {
+                    if tools.is_empty() {
+                        tool_choice = None;
+                    }
+                    // Anthropic carries the parallel flag inside a tool choice other than `none`.
+                    if matches!(tool_choice, None | Some(ToolChoice::None)) {
+                        parallel = None;
+                    }
+                    if let Some(Reasoning::Budget(budget)) = reasoning {
+                        params.max_tokens = Some(budget + 1 + params.max_tokens.unwrap_or(0));
+                        params.temperature = None;
+                        params.top_k = None;
+                        params.top_p = None;
+                        if matches!(
+                            tool_choice,
+                            Some(ToolChoice::Required | ToolChoice::Named(_))
+                        ) {
+                            tool_choice = Some(ToolChoice::Auto);
+                        }
+                    }
+                    params.max_tokens = Some(params.max_tokens.unwrap_or(4096));
+                    Request {
+                        model,
+                        system,
+                        messages,
+                        params,
+                        tools,
+                        tool_choice,
+                        parallel_tool_calls: parallel,
+                        reasoning,
+                        stream,
+                        include_usage: stream,
+                        extra: Extra::new(Dialect::Anthropic, extra),
+                    }
+                },
+            )
+    }
+
+    fn instruction_role() -> impl Strategy<Value = InstructionRole> {
+        prop_oneof![
+            Just(InstructionRole::System),
+            Just(InstructionRole::Developer)
+        ]
+    }
+
+    fn openai_chat_request() -> impl Strategy<Value = Request> {
+        let system = prop::collection::vec(
+            (instruction_role(), text()).prop_map(|(role, text)| SystemBlock {
+                role,
+                text,
+                cache_control: None,
+            }),
+            0..3,
+        );
+        let user =
+            prop::collection::vec(prop_oneof![text().prop_map(Block::text), image(true)], 1..4)
+                .prop_map(|content| Message {
+                    role: Role::User,
+                    content,
+                });
+        let results = prop::collection::vec(
+            (
+                word(),
+                prop::collection::vec(text().prop_map(Block::text), 1..3),
+            )
+                .prop_map(|(id, content)| Block::ToolResult {
+                    tool_use_id: format!("call_{id}"),
+                    content,
+                    is_error: false,
+                    cache_control: None,
+                }),
+            1..3,
+        )
+        .prop_map(|content| Message {
+            role: Role::User,
+            content,
+        });
+        let assistant = (
+            prop::option::of(text()),
+            prop::collection::vec(text().prop_map(Block::text), 0..3),
+            prop::collection::vec(tool_use(false), 0..3),
+        )
+            .prop_map(|(thinking, texts, tools)| {
+                let mut content = Vec::new();
+                if let Some(thinking) = thinking {
+                    content.push(Block::Thinking {
+                        thinking,
+                        signature: None,
+                    });
+                }
+                content.extend(texts);
+                content.extend(tools);
+                Message {
+                    role: Role::Assistant,
+                    content,
+                }
+            });
+        let instruction = (
+            prop_oneof![Just(Role::System), Just(Role::Developer)],
+            prop::collection::vec(text().prop_map(Block::text), 1..3),
+        )
+            .prop_map(|(role, content)| Message { role, content });
+        let later = prop_oneof![user.clone(), results, assistant, instruction];
+        let tools = prop::collection::vec(
+            prop_oneof![
+                function_tool(true, false),
+                Just(Tool::Unknown {
+                    dialect: Dialect::OpenAiChat,
+                    raw: json!({"type": "custom", "custom": {"name": "grammar"}})
+                }),
+            ],
+            0..3,
+        );
+        (
+            word(),
+            system,
+            user,
+            prop::collection::vec(later, 0..5),
+            params(4, true, false),
+            (
+                response_format(),
+                prop::option::of(Just(
+                    json!({"team": "a"})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                )),
+            ),
+            tools,
+            tool_choice(),
+            prop::option::of(any::<bool>()),
+            effort(),
+            any::<bool>(),
+            prop_oneof![
+                Just(Map::new()),
+                Just(
+                    json!({"frequency_penalty": 0.5, "n": 1})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default()
+                )
+            ],
+        )
+            .prop_filter("tool results in one turn", |(_, _, first, later, ..)| {
+                let mut all = vec![first.clone()];
+                all.extend(later.iter().cloned());
+                no_adjacent(&all, |a, b| only_results(a) && only_results(b))
+            })
+            .prop_map(
+                |(
+                    model,
+                    system,
+                    first,
+                    later,
+                    mut params,
+                    (format, metadata),
+                    tools,
+                    tool_choice,
+                    mut parallel,
+                    reasoning,
+                    stream,
+                    extra,
+                )| {
+                    params.response_format = format;
+                    params.metadata = metadata;
+                    if tools.is_empty() {
+                        parallel = None;
+                    }
+                    let mut messages = vec![first];
+                    messages.extend(later);
+                    Request {
+                        model,
+                        system,
+                        messages,
+                        params,
+                        tools,
+                        tool_choice,
+                        parallel_tool_calls: parallel,
+                        reasoning,
+                        stream,
+                        include_usage: stream,
+                        extra: Extra::new(Dialect::OpenAiChat, extra),
+                    }
+                },
+            )
+    }
+
+    fn responses_request() -> impl Strategy<Value = Request> {
+        let system = prop::collection::vec(
+            (instruction_role(), text()).prop_map(|(role, text)| SystemBlock {
+                role,
+                text,
+                cache_control: None,
+            }),
+            0..3,
+        );
+        let user =
+            prop::collection::vec(prop_oneof![text().prop_map(Block::text), image(true)], 1..4)
+                .prop_map(|content| Message {
+                    role: Role::User,
+                    content,
+                });
+        let results = prop::collection::vec(
+            (
+                word(),
+                prop::collection::vec(prop_oneof![text().prop_map(Block::text), image(true)], 1..3),
+            )
+                .prop_map(|(id, content)| Block::ToolResult {
+                    tool_use_id: format!("call_{id}"),
+                    content,
+                    is_error: false,
+                    cache_control: None,
+                }),
+            1..3,
+        )
+        .prop_map(|content| Message {
+            role: Role::User,
+            content,
+        });
+        let assistant = prop::collection::vec(
+            prop_oneof![
+                text().prop_map(Block::text),
+                tool_use(false),
+                (text(), prop::option::of("[A-Za-z0-9]{8,16}")).prop_map(
+                    |(thinking, signature)| Block::Thinking {
+                        thinking,
+                        signature
+                    }
+                ),
+            ],
+            1..4,
+        )
+        .prop_map(|content| Message {
+            role: Role::Assistant,
+            content,
+        });
+        let instruction = (
+            prop_oneof![Just(Role::System), Just(Role::Developer)],
+            text(),
+        )
+            .prop_map(|(role, text)| Message {
+                role,
+                content: vec![Block::text(text)],
+            });
+        let later = prop_oneof![user.clone(), results, assistant, instruction];
+        let tools = prop::collection::vec(
+            prop_oneof![
+                function_tool(true, false),
+                Just(Tool::Unknown {
+                    dialect: Dialect::OpenAiResponses,
+                    raw: json!({"type": "web_search"})
+                })
+            ],
+            0..3,
+        );
+        (
+            word(),
+            system,
+            user,
+            prop::collection::vec(later, 0..5),
+            params(0, false, false),
+            (
+                response_format(),
+                prop::option::of(Just(
+                    json!({"team": "a"})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                )),
+            ),
+            tools,
+            tool_choice(),
+            prop::option::of(any::<bool>()),
+            effort(),
+            any::<bool>(),
+            prop_oneof![
+                Just(Map::new()),
+                Just(
+                    json!({"store": false})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default()
+                )
+            ],
+        )
+            .prop_filter("one turn per role run", |(_, _, first, later, ..)| {
+                let mut all = vec![first.clone()];
+                all.extend(later.iter().cloned());
+                no_adjacent(&all, |a, b| {
+                    (only_results(a) && only_results(b))
+                        || (a.role == Role::Assistant && b.role == Role::Assistant)
+                })
+            })
+            .prop_map(
+                |(
+                    model,
+                    system,
+                    first,
+                    later,
+                    mut params,
+                    (format, metadata),
+                    tools,
+                    tool_choice,
+                    parallel,
+                    reasoning,
+                    stream,
+                    extra,
+                )| {
+                    params.response_format = format;
+                    params.metadata = metadata;
+                    let mut messages = vec![first];
+                    messages.extend(later);
+                    Request {
+                        model,
+                        system,
+                        messages,
+                        params,
+                        tools,
+                        tool_choice,
+                        parallel_tool_calls: parallel,
+                        reasoning,
+                        stream,
+                        include_usage: stream,
+                        extra: Extra::new(Dialect::OpenAiResponses, extra),
+                    }
+                },
+            )
+    }
+
+    fn roundtrip(dialect: Dialect, request: &Request) -> Result<(), TestCaseError> {
+        let encoded = encode_request(dialect, request, &request.model)
+            .map_err(|error| TestCaseError::fail(error.to_string()))?;
+        prop_assert!(
+            encoded.warnings.is_empty(),
+            "unexpected warnings {:?}",
+            encoded.warnings
+        );
+        let decoded = decode_request(dialect, &encoded.body).map_err(|error| {
+            TestCaseError::fail(format!(
+                "{error}: {}",
+                String::from_utf8_lossy(&encoded.body)
+            ))
+        })?;
+        prop_assert_eq!(
+            &decoded,
+            request,
+            "body: {}",
+            String::from_utf8_lossy(&encoded.body)
+        );
+        Ok(())
+    }
+
+    /// Events rendered with varied framing: line endings, comments, `data:` without a space.
+    /// One line-ending style per stream: a `\r` ending followed by a `\n` one would be a `\r\n`.
+    fn framed(events: &[SseEvent], endings: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let ending: &[u8] = match endings.first().copied().unwrap_or(0) % 3 {
+            0 => b"\n",
+            1 => b"\r\n",
+            _ => b"\r",
+        };
+        let newline = |out: &mut Vec<u8>| out.extend_from_slice(ending);
+        for (index, event) in events.iter().enumerate() {
+            if index % 3 == 1 {
+                out.extend_from_slice(b": comment");
+                newline(&mut out);
+            }
+            if let Some(name) = &event.event {
+                out.extend_from_slice(format!("event: {name}").as_bytes());
+                newline(&mut out);
+            }
+            for (line_index, line) in event.data.split('\n').enumerate() {
+                out.extend_from_slice(if line_index % 2 == 0 {
+                    b"data: "
+                } else {
+                    b"data:"
+                });
+                out.extend_from_slice(line.as_bytes());
+                newline(&mut out);
+            }
+            newline(&mut out);
+        }
+        out
+    }
+
+    fn decode_in_pieces(bytes: &[u8], cuts: &[usize]) -> Vec<SseEvent> {
+        let mut cuts: Vec<usize> = cuts.iter().map(|cut| cut % (bytes.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut decoder = SseDecoder::new();
+        let mut events = Vec::new();
+        let mut start = 0;
+        for cut in cuts {
+            events.extend(decoder.push(&bytes[start..cut]).unwrap());
+            start = cut;
+        }
+        events.extend(decoder.push(&bytes[start..]).unwrap());
+        events.extend(decoder.finish());
+        events
+    }
+
+    fn sse_event() -> impl Strategy<Value = SseEvent> {
+        // Data lines never start with a space here: the one space after `data:` is framing.
+        (
+            prop::option::of("[a-z_.]{1,12}"),
+            prop::collection::vec("[a-zA-Z0-9{}\":,\\[\\] ]{0,20}", 1..3),
+        )
+            .prop_map(|(event, lines)| {
+                let data = lines
+                    .iter()
+                    .map(|line| line.trim_start().to_owned())
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                SseEvent { event, data }
+            })
+    }
+
+    const DIALECTS: [Dialect; 3] = [
+        Dialect::OpenAiChat,
+        Dialect::OpenAiResponses,
+        Dialect::Anthropic,
+    ];
+
+    proptest! {
+        #[test]
+        fn anthropic_requests_roundtrip(request in anthropic_request()) {
+            roundtrip(Dialect::Anthropic, &request)?;
+        }
+
+        #[test]
+        fn openai_chat_requests_roundtrip(request in openai_chat_request()) {
+            roundtrip(Dialect::OpenAiChat, &request)?;
+        }
+
+        #[test]
+        fn responses_requests_roundtrip(request in responses_request()) {
+            roundtrip(Dialect::OpenAiResponses, &request)?;
+        }
+
+        #[test]
+        fn sse_survives_any_split(
+            events in prop::collection::vec(sse_event(), 1..8),
+            endings in prop::collection::vec(any::<u8>(), 1..8),
+            cuts in prop::collection::vec(any::<usize>(), 0..12),
+        ) {
+            let bytes = framed(&events, &endings);
+            let whole = decode_in_pieces(&bytes, &[]);
+            prop_assert_eq!(&whole, &events);
+            prop_assert_eq!(decode_in_pieces(&bytes, &cuts), whole);
+        }
+
+        /// Fuzz: arbitrary bytes never panic the request decoders.
+        #[test]
+        fn fuzz_request_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            for dialect in DIALECTS {
+                let _ = decode_request(dialect, &bytes);
+            }
+        }
+
+        /// Fuzz: arbitrary JSON (far likelier to reach deep decoding than random bytes).
+        #[test]
+        fn fuzz_request_json(value in json_value()) {
+            let bytes = serde_json::to_vec(&value).unwrap();
+            for dialect in DIALECTS {
+                if let Ok(request) = decode_request(dialect, &bytes) {
+                    for upstream in DIALECTS {
+                        let _ = encode_request(upstream, &request, "m");
+                    }
+                }
+            }
+        }
+
+        /// Fuzz: arbitrary bytes, and SSE-framed arbitrary JSON, never panic a stream translator.
+        #[test]
+        fn fuzz_stream(bytes in prop::collection::vec(any::<u8>(), 0..512), events in prop::collection::vec(stream_event(), 0..12)) {
+            let mut framed = Vec::new();
+            for (name, value) in &events {
+                if let Some(name) = name {
+                    framed.extend_from_slice(format!("event: {name}\n").as_bytes());
+                }
+                framed.extend_from_slice(format!("data: {value}\n\n").as_bytes());
+            }
+            for upstream in DIALECTS {
+                for client in DIALECTS {
+                    for input in [&bytes, &framed] {
+                        let mut translator = StreamTranslator::new(upstream, client, ingress::translate::Context::default());
+                        if translator.push(input).is_err() {
+                            let _ = translator.fail(&ingress::translate::ir::ApiError::new(ingress::translate::ir::ErrorKind::Api, "x"));
+                        }
+                        let _ = translator.finish();
+                        let _ = translator.usage();
+                    }
+                }
+            }
+        }
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let keys = prop_oneof![
+            Just("model"),
+            Just("messages"),
+            Just("role"),
+            Just("content"),
+            Just("type"),
+            Just("text"),
+            Just("tools"),
+            Just("tool_choice"),
+            Just("input"),
+            Just("system"),
+            Just("max_tokens"),
+            Just("thinking"),
+            Just("tool_calls"),
+            Just("function"),
+            Just("arguments"),
+            Just("image_url"),
+            Just("url"),
+            Just("source"),
+            Just("stream"),
+            Just("name"),
+            Just("tool_use_id"),
+            Just("call_id"),
+            Just("output"),
+            Just("reasoning"),
+            Just("budget_tokens"),
+            Just("effort"),
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            prop_oneof![
+                Just("user"),
+                Just("assistant"),
+                Just("system"),
+                Just("tool"),
+                Just("developer"),
+                Just("text"),
+                Just("image"),
+                Just("tool_use"),
+                Just("tool_result"),
+                Just("function"),
+                Just("function_call"),
+                Just("function_call_output"),
+                Just("auto"),
+                Just("any"),
+                Just("none"),
+                Just("required"),
+                Just("enabled"),
+                Just("high"),
+                Just("data:x;base64,"),
+                Just("image_url"),
+                Just("message"),
+                Just("reasoning"),
+                Just("thinking"),
+                Just(""),
+            ]
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(5, 64, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((keys.clone(), inner), 0..6).prop_map(|entries| {
+                    Value::Object(
+                        entries
+                            .into_iter()
+                            .map(|(key, value)| (key.to_owned(), value))
+                            .collect(),
+                    )
+                }),
+            ]
+        })
+    }
+
+    fn stream_event() -> impl Strategy<Value = (Option<String>, Value)> {
+        let kind = prop_oneof![
+            Just("message_start"),
+            Just("content_block_start"),
+            Just("content_block_delta"),
+            Just("content_block_stop"),
+            Just("message_delta"),
+            Just("message_stop"),
+            Just("error"),
+            Just("ping"),
+            Just("response.created"),
+            Just("response.output_item.added"),
+            Just("response.content_part.added"),
+            Just("response.output_text.delta"),
+            Just("response.function_call_arguments.delta"),
+            Just("response.output_item.done"),
+            Just("response.completed"),
+        ];
+        (prop::option::of(kind.clone()), kind, json_value(), 0usize..4).prop_map(|(name, kind, value, index)| {
+            let mut value = match value {
+                Value::Object(map) => Value::Object(map),
+                other => json!({"delta": other, "choices": [{"index": 0, "delta": {"content": "x", "tool_calls": [{"index": index}]}}]}),
+            };
+            if let Some(object) = value.as_object_mut() {
+                object.insert("type".into(), Value::from(kind));
+                object.entry("index").or_insert(Value::from(index));
+            }
+            (name.map(str::to_owned), value)
+        })
+    }
+}
