@@ -146,3 +146,58 @@ pub async fn load_from_stream(
     }
     Ok(snapshot)
 }
+
+/// Seeds the limiter with the spend already recorded this period for every token that has a
+/// budget, from the projector's `token_spend_daily` view. Spend after this comes from this
+/// node's own requests and the other nodes' usage reports.
+///
+/// # Errors
+/// When Postgres does not answer.
+pub async fn load_spend_baseline(
+    postgres_url: &str,
+    snapshot: &Snapshot,
+    limiter: &crate::limits::Limiter,
+) -> anyhow::Result<usize> {
+    let budgeted: Vec<(&str, shared::config::BudgetPeriod)> = snapshot
+        .tokens
+        .values()
+        .filter_map(|token| {
+            token
+                .budget
+                .as_ref()
+                .map(|budget| (token.id.as_str(), budget.period))
+        })
+        .collect();
+    if budgeted.is_empty() {
+        return Ok(0);
+    }
+    let (client, connection) = tokio_postgres::connect(postgres_url, tokio_postgres::NoTls).await?;
+    let connection = tokio::spawn(connection);
+    let ids: Vec<&str> = budgeted.iter().map(|(id, _)| *id).collect();
+    let rows = client
+        .query(
+            "SELECT token_id, day, cost_nanos FROM token_spend_daily WHERE token_id = ANY($1)",
+            &[&ids],
+        )
+        .await?;
+    let now = time::OffsetDateTime::now_utc();
+    let mut totals: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    for row in &rows {
+        let token_id: String = row.get(0);
+        let day: time::Date = row.get(1);
+        let cost: i64 = row.get(2);
+        if let Some((id, period)) = budgeted.iter().find(|(id, _)| *id == token_id) {
+            let at = day.midnight().assume_utc();
+            if crate::limits::period_key(*period, at) == crate::limits::period_key(*period, now) {
+                *totals.entry(id).or_default() += cost;
+            }
+        }
+    }
+    for (id, period) in &budgeted {
+        let spent = totals.get(id).copied().unwrap_or(0);
+        limiter.set_baseline(id, crate::limits::period_key(*period, now), spent);
+    }
+    drop(client);
+    let _ = connection.await;
+    Ok(budgeted.len())
+}

@@ -66,6 +66,10 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
         }
     });
     let limiter = Arc::new(limits::Limiter::new(config.node_id.clone()));
+    match follow::load_spend_baseline(&config.postgres_url, &store.load(), &limiter).await {
+        Ok(count) => tracing::info!(tokens = count, "budget spend loaded"),
+        Err(error) => tracing::warn!(error = %format!("{error:#}"), "spend view unavailable; budgets count from now"),
+    }
     start_limit_gossip(client.clone(), limiter.clone(), store.clone()).await?;
     let spool = Arc::new(publish::Spool::open(Path::new(&config.spool_dir), config.spool_max_bytes)
         .with_context(|| format!("cannot open the event spool at {}", config.spool_dir))?);

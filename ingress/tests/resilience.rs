@@ -175,3 +175,65 @@ async fn oversized_bodies_get_413_in_the_callers_dialect() {
     assert_eq!(body["error"]["type"], "request_too_large", "{body}");
     assert!(gateway.mock.requests().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn budget_stops_a_token_and_survives_a_restart() {
+    let gateway = Gateway::start().await;
+    gateway.add_provider("openai-mock", Protocol::OpenAi).await;
+    gateway
+        .add_model("gpt-via-mock", vec![("openai-mock", "gpt-mock-1", 0)])
+        .await;
+    // One request costs a few hundred thousand nanos at these prices; the budget is smaller.
+    let token = gateway
+        .add_token("tok-1", |token| {
+            token.budget = Some(shared::config::Budget {
+                amount: shared::money::Nanos(1_000),
+                currency: "USD".into(),
+                period: shared::config::BudgetPeriod::Monthly,
+            });
+        })
+        .await;
+    let mut node = gateway.start_node("a").await;
+    let client = http();
+    let send = async |base: &str| {
+        client
+            .post(format!("{base}/v1/chat/completions"))
+            .bearer_auth(&token)
+            .json(&chat("gpt-via-mock"))
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(send(&node.base).await.status(), 200);
+    let response = send(&node.base).await;
+    assert_eq!(response.status(), 429);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "insufficient_quota", "{body}");
+    // The spend is folded into Postgres; a restarted node starts from it.
+    let pg = gateway.postgres_url.clone();
+    wait_until(Duration::from_secs(15), "spend in the view", || {
+        let pg = pg.clone();
+        async move {
+            let (client, connection) = tokio_postgres::connect(&pg, tokio_postgres::NoTls)
+                .await
+                .ok()?;
+            tokio::spawn(connection);
+            let row = client
+                .query_opt(
+                    "SELECT cost_nanos FROM token_spend_daily WHERE token_id = 'tok-1'",
+                    &[],
+                )
+                .await
+                .ok()??;
+            (row.get::<_, i64>(0) > 1_000).then_some(())
+        }
+    })
+    .await;
+    node.process.kill();
+    let node = gateway.start_node("a2").await;
+    assert_eq!(
+        send(&node.base).await.status(),
+        429,
+        "the budget holds across a restart"
+    );
+}

@@ -22,6 +22,7 @@ use crate::store::pg::Item;
 pub const CONFIG_CONSUMER: &str = "projector-config";
 pub const AUDIT_CONSUMER: &str = "projector-audit";
 pub const REQUESTS_CONSUMER: &str = "projector-requests";
+pub const SPEND_CONSUMER: &str = "projector-spend";
 
 /// Runs the three projections until one fails for good.
 ///
@@ -36,6 +37,7 @@ pub async fn run_all(
     let audit_consumer = durable_consumer(&jetstream, AUDIT_STREAM, AUDIT_CONSUMER).await?;
     let requests_consumer =
         durable_consumer(&jetstream, REQUESTS_STREAM, REQUESTS_CONSUMER).await?;
+    let spend_consumer = durable_consumer(&jetstream, REQUESTS_STREAM, SPEND_CONSUMER).await?;
     let wait = Duration::from_millis(config.batch_max_wait_ms);
 
     let config_stores = stores.clone();
@@ -62,6 +64,24 @@ pub async fn run_all(
                 .map(|outcome| outcome.applied)
         }
     });
+    let spend_stores = stores.clone();
+    let spend_task = run_projection(
+        "spend",
+        spend_consumer,
+        config.batch_size,
+        wait,
+        move |messages| {
+            let stores = spend_stores.clone();
+            async move {
+                let items = decode_items::<RequestEvent>(&messages);
+                stores
+                    .pg
+                    .apply_spend_batch(&items)
+                    .await
+                    .map(|outcome| outcome.applied)
+            }
+        },
+    );
     let request_stores = stores;
     let requests_task = run_projection(
         "requests",
@@ -80,7 +100,7 @@ pub async fn run_all(
             }
         },
     );
-    tokio::try_join!(config_task, audit_task, requests_task)?;
+    tokio::try_join!(config_task, audit_task, requests_task, spend_task)?;
     Ok(())
 }
 

@@ -10,7 +10,8 @@ use serde_json::Value;
 use shared::Envelope;
 use shared::audit::AuditEvent;
 use shared::config::ConfigEvent;
-use shared::streams::{AUDIT_STREAM, CONFIG_STREAM};
+use shared::request::RequestEvent;
+use shared::streams::{AUDIT_STREAM, CONFIG_STREAM, REQUESTS_STREAM};
 
 use crate::fold::{self, AuditRow, ConfigChange};
 
@@ -21,6 +22,7 @@ mod embedded {
 /// The offset-row name of each Postgres projection.
 pub const CONFIG_PROJECTION: &str = "config";
 pub const AUDIT_PROJECTION: &str = "audit";
+pub const SPEND_PROJECTION: &str = "spend";
 
 /// One message of a batch: decoded, or poison (kept as a dead letter).
 #[derive(Debug)]
@@ -178,6 +180,77 @@ impl PgStore {
             }
         }
         set_offset(&transaction, AUDIT_PROJECTION, highest).await?;
+        transaction.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Folds request events into per-token daily spend in one transaction with the offset.
+    /// Undecodable events are skipped here (the ClickHouse projection counts them).
+    ///
+    /// # Errors
+    /// On a database error; nothing of the batch is then applied.
+    pub async fn apply_spend_batch(
+        &self,
+        items: &[Item<RequestEvent>],
+    ) -> anyhow::Result<BatchOutcome> {
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        let last = lock_offset(&transaction, SPEND_PROJECTION, REQUESTS_STREAM).await?;
+        let mut outcome = BatchOutcome::default();
+        let mut highest = last;
+        for item in items {
+            let sequence = item.sequence();
+            if sequence <= last {
+                outcome.skipped += 1;
+                continue;
+            }
+            highest = highest.max(sequence);
+            let Item::Event { envelope, .. } = item else {
+                continue;
+            };
+            let RequestEvent::Finished(finished) = &envelope.body;
+            let Some(token_id) = &finished.token_id else {
+                continue;
+            };
+            let usage = &finished.usage;
+            let as_i64 = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+            let (cost, currency) = finished.cost.as_ref().map_or((0, String::new()), |cost| {
+                (cost.amount.0, cost.currency.clone())
+            });
+            let error = i64::from(finished.outcome == shared::request::Outcome::Error);
+            transaction
+                .execute(
+                    "INSERT INTO token_spend_daily (token_id, day, currency, requests, errors, input_tokens, output_tokens, \
+                       cache_read_tokens, cache_write_tokens, cost_nanos, last_used_at) \
+                     VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (token_id, day) DO UPDATE SET \
+                       currency = CASE WHEN EXCLUDED.currency = '' THEN token_spend_daily.currency ELSE EXCLUDED.currency END, \
+                       requests = token_spend_daily.requests + 1, errors = token_spend_daily.errors + EXCLUDED.errors, \
+                       input_tokens = token_spend_daily.input_tokens + EXCLUDED.input_tokens, \
+                       output_tokens = token_spend_daily.output_tokens + EXCLUDED.output_tokens, \
+                       cache_read_tokens = token_spend_daily.cache_read_tokens + EXCLUDED.cache_read_tokens, \
+                       cache_write_tokens = token_spend_daily.cache_write_tokens + EXCLUDED.cache_write_tokens, \
+                       cost_nanos = token_spend_daily.cost_nanos + EXCLUDED.cost_nanos, \
+                       last_used_at = GREATEST(token_spend_daily.last_used_at, EXCLUDED.last_used_at)",
+                    &[
+                        token_id,
+                        &envelope.occurred_at.date(),
+                        &currency,
+                        &error,
+                        &as_i64(usage.input_tokens),
+                        &as_i64(usage.output_tokens),
+                        &as_i64(usage.cache_read_tokens),
+                        &as_i64(usage.cache_write_tokens),
+                        &cost,
+                        &envelope.occurred_at,
+                    ],
+                )
+                .await?;
+            outcome.applied += 1;
+        }
+        if highest > last {
+            set_offset(&transaction, SPEND_PROJECTION, highest).await?;
+        }
         transaction.commit().await?;
         Ok(outcome)
     }
