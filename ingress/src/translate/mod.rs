@@ -21,7 +21,8 @@
 //! * [`count_tokens`] — an estimate for `/v1/messages/count_tokens` with a bundled tokenizer.
 //!
 //! Upstreams may speak OpenAI Chat or Anthropic; every client dialect can be served by either.
-//! An OpenAI Responses upstream is supported for requests (encoding) only.
+//! An OpenAI Responses upstream can also be encoded for and decoded from (responses and
+//! streams), which is what Responses-to-Responses passthrough uses to read usage.
 
 pub mod anthropic;
 mod errors;

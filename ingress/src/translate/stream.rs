@@ -2,7 +2,7 @@
 //! → client SSE bytes, reading usage and the stop reason on the way.
 
 use super::ir::{ApiError, StopReason, StreamEvent, Usage};
-use super::sse::SseDecoder;
+use super::sse::{SseDecoder, write_event};
 use super::{Context, Dialect, TranslateError, anthropic, openai_chat, openai_responses};
 
 #[derive(Debug)]
@@ -32,6 +32,8 @@ pub struct StreamTranslator {
     stop_reason: Option<StopReason>,
     saw_first_content: bool,
     failed: bool,
+    /// OpenAI Chat passthrough for a client that did not ask for usage in the stream.
+    strip_usage_chunks: bool,
 }
 
 impl StreamTranslator {
@@ -43,6 +45,9 @@ impl StreamTranslator {
                 Decoder::OpenAiResponses(openai_responses::StreamDecoder::new())
             }
         };
+        let strip_usage_chunks = upstream == Dialect::OpenAiChat
+            && client == Dialect::OpenAiChat
+            && !context.include_usage;
         let encoder = (upstream != client).then(|| match client {
             Dialect::Anthropic => Encoder::Anthropic(anthropic::StreamEncoder::new(context)),
             Dialect::OpenAiChat => Encoder::OpenAiChat(openai_chat::StreamEncoder::new(context)),
@@ -59,6 +64,7 @@ impl StreamTranslator {
             stop_reason: None,
             saw_first_content: false,
             failed: false,
+            strip_usage_chunks,
         }
     }
 
@@ -69,17 +75,32 @@ impl StreamTranslator {
             .push(bytes)
             .map_err(|error| TranslateError::BadUpstream(error.to_string()))?;
         let mut out = Vec::new();
+        let mut kept = Vec::new();
         for sse_event in &sse_events {
             let events = match &mut self.decoder {
                 Decoder::Anthropic(decoder) => decoder.push(sse_event)?,
                 Decoder::OpenAiChat(decoder) => decoder.push(sse_event)?,
                 Decoder::OpenAiResponses(decoder) => decoder.push(sse_event)?,
             };
+            // The gateway always asks an OpenAI upstream for usage; a client that did not ask
+            // must not get the usage-only chunk (its `choices` is empty, which breaks clients
+            // that read `choices[0]`).
+            if self.strip_usage_chunks && matches!(events.as_slice(), [StreamEvent::Usage(_)]) {
+                self.handle(events, &mut out);
+                continue;
+            }
+            if self.strip_usage_chunks {
+                write_event(&mut kept, sse_event.event.as_deref(), &sse_event.data);
+            }
             self.handle(events, &mut out);
         }
         if self.encoder.is_none() {
             out.clear();
-            out.extend_from_slice(bytes);
+            if self.strip_usage_chunks {
+                out = kept;
+            } else {
+                out.extend_from_slice(bytes);
+            }
         }
         Ok(out)
     }

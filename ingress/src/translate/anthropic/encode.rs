@@ -350,7 +350,7 @@ pub fn blocks(
                     Value::Object(serde_json::Map::new())
                 };
                 out.push(wire::ContentBlock::ToolUse {
-                    id: id.clone(),
+                    id: tool_id(id),
                     name: name.clone(),
                     input,
                     cache_control: cache_control.clone(),
@@ -364,7 +364,7 @@ pub fn blocks(
             } => {
                 let inner = blocks(content, &format!("{}.content", here()), warnings);
                 out.push(wire::ContentBlock::ToolResult {
-                    tool_use_id: tool_use_id.clone(),
+                    tool_use_id: tool_id(tool_use_id),
                     content: (!inner.is_empty()).then_some(wire::ToolResultContent::Blocks(inner)),
                     is_error: is_error.then_some(true),
                     cache_control: cache_control.clone(),
@@ -404,6 +404,34 @@ pub fn blocks(
         }
     }
     out
+}
+
+/// Anthropic accepts tool ids matching `^[a-zA-Z0-9_-]+$`; some OpenAI-compatible servers
+/// produce others (`functions.get_weather:0`). The same mapping applies to a call and to its
+/// result, so they still match.
+fn tool_id(id: &str) -> String {
+    if !id.is_empty()
+        && id
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
+    {
+        return id.to_owned();
+    }
+    let cleaned: String = id
+        .chars()
+        .map(|character| {
+            if character.is_ascii_alphanumeric() || character == '_' || character == '-' {
+                character
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if cleaned.is_empty() {
+        "toolu_empty".to_owned()
+    } else {
+        cleaned
+    }
 }
 
 fn image_source(source: &ImageSource) -> wire::ImageSource {
