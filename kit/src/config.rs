@@ -106,6 +106,8 @@ mod tests {
     )]
     fn file_then_environment_unknown_file_keys_rejected() {
         figment::Jail::expect_with(|jail| {
+            // The test runner's own AXONGATE_* variables must not leak in.
+            jail.clear_env();
             jail.create_file("a.toml", "nats_url = \"nats://file:4222\"\nport = 1\n")?;
             jail.set_env("AXONGATE_PORT", "2");
             jail.set_env(
