@@ -1,0 +1,348 @@
+//! The production compose file (`compose/docker-compose.yml`) and its images validate: Debian's
+//! `docker-compose config` parses and interpolates it without an engine, and the resolved file
+//! has what the deployment promises (a 3-node NATS cluster, replicated streams, two ingress
+//! replicas behind one public port, volumes for every stateful service, secrets only from
+//! `compose/.env`).
+//!
+//! Needs `docker-compose` (Debian package `docker-compose`), which `scripts/test` installs.
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a test fails loudly"
+)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_yaml::Value;
+
+/// The variables `compose/.env` must define (also the secrets nothing else may hold).
+const SECRETS: &[&str] = &[
+    "AXONGATE_MASTER_KEYS",
+    "AXONGATE_TOKEN_PEPPER",
+    "AXONGATE_ADMIN_INITIAL_PASSWORD",
+    "POSTGRES_PASSWORD",
+];
+
+fn compose_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../compose")
+}
+
+fn read(name: &str) -> String {
+    let path = compose_dir().join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+/// Runs `docker-compose --env-file <env> -f docker-compose.yml <args>` in `compose/`.
+fn docker_compose(env_file: &Path, args: &[&str]) -> Output {
+    Command::new("docker-compose")
+        .current_dir(compose_dir())
+        .env_remove("COMPOSE_FILE")
+        .env_remove("COMPOSE_PROJECT_NAME")
+        .args(["--env-file"])
+        .arg(env_file)
+        .args(["-f", "docker-compose.yml"])
+        .args(args)
+        .output()
+        .unwrap_or_else(|error| {
+            panic!(
+                "cannot run docker-compose ({error}): install it with \
+                 `apt-get install -y --no-install-recommends docker-compose` (scripts/test does)"
+            )
+        })
+}
+
+fn resolved() -> Value {
+    let output = docker_compose(&compose_dir().join(".env.example"), &["config"]);
+    assert!(
+        output.status.success(),
+        "docker-compose config failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_yaml::from_slice(&output.stdout).expect("docker-compose config prints YAML")
+}
+
+fn service<'a>(config: &'a Value, name: &str) -> &'a Value {
+    let service = &config["services"][name];
+    assert!(!service.is_null(), "service {name} is missing");
+    service
+}
+
+fn env<'a>(service: &'a Value, name: &str) -> Option<&'a str> {
+    service["environment"][name].as_str()
+}
+
+/// The named volumes a service mounts, with their targets.
+fn named_volumes(service: &Value) -> Vec<(String, String)> {
+    service["volumes"]
+        .as_sequence()
+        .map(|volumes| {
+            volumes
+                .iter()
+                .filter_map(|volume| {
+                    // docker-compose 1.x prints the short syntax `source:target:mode`.
+                    let text = volume.as_str()?;
+                    let mut parts = text.split(':');
+                    let (source, target) = (parts.next()?, parts.next()?);
+                    (!source.starts_with('/') && !source.starts_with('.'))
+                        .then(|| (source.to_owned(), target.to_owned()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn compose_file_validates_with_docker_compose() {
+    let output = docker_compose(&compose_dir().join(".env.example"), &["config", "-q"]);
+    assert!(
+        output.status.success(),
+        "docker-compose config -q failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn compose_refuses_to_start_without_the_secrets() {
+    let empty = std::env::temp_dir().join(kit::testing::unique_name("axg-empty-env"));
+    std::fs::write(&empty, "# no secrets\n").unwrap();
+    let output = docker_compose(&empty, &["config", "-q"]);
+    let _ = std::fs::remove_file(&empty);
+    assert!(
+        !output.status.success(),
+        "compose must refuse to run without compose/.env secrets"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        SECRETS.iter().any(|secret| stderr.contains(secret)),
+        "the error names the missing secret: {stderr}"
+    );
+}
+
+#[test]
+fn env_example_lists_every_required_variable_and_nothing_secret_elsewhere() {
+    let compose = read("docker-compose.yml");
+    let example = read(".env.example");
+    let defined: BTreeSet<&str> = example
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .filter_map(|line| line.split_once('=').map(|(name, _)| name.trim()))
+        .collect();
+    // Every `${NAME:?…}` (a required variable) is in .env.example.
+    let required: BTreeSet<&str> = compose
+        .match_indices("${")
+        .filter_map(|(start, _)| {
+            let rest = &compose[start + 2..];
+            let end = rest.find('}')?;
+            let (name, _) = rest[..end].split_once(":?")?;
+            Some(name)
+        })
+        .collect();
+    assert!(!required.is_empty());
+    for name in &required {
+        assert!(defined.contains(name), "{name} is not in .env.example");
+    }
+    for secret in SECRETS {
+        assert!(required.contains(secret), "{secret} must be required");
+        assert!(defined.contains(secret), "{secret} is not in .env.example");
+    }
+    // The secrets enter only by interpolation, never as literal values in the compose file,
+    // the Dockerfile or a config file.
+    let dockerfile = read("Dockerfile");
+    for (name, text) in [
+        ("docker-compose.yml", compose.as_str()),
+        ("Dockerfile", dockerfile.as_str()),
+        ("nats/cluster.conf", read("nats/cluster.conf").as_str()),
+        ("nginx/nginx.conf", read("nginx/nginx.conf").as_str()),
+    ] {
+        for secret in SECRETS {
+            for line in text.lines().filter(|line| line.contains(secret)) {
+                assert!(
+                    line.contains(&format!("${{{secret}:?")),
+                    "{name}: {secret} must come from compose/.env: {line}"
+                );
+            }
+        }
+    }
+    for secret in SECRETS {
+        assert!(
+            !dockerfile.contains(secret),
+            "the Dockerfile mentions {secret}"
+        );
+    }
+    // .env never reaches the build context.
+    let ignore = read("Dockerfile.dockerignore");
+    for pattern in ["**/.env", ".local", "target", ".git"] {
+        assert!(
+            ignore.lines().any(|line| line.trim() == pattern),
+            "Dockerfile.dockerignore lacks {pattern}"
+        );
+    }
+    let gitignore = read(".gitignore");
+    assert!(gitignore.lines().any(|line| line.trim() == ".env"));
+}
+
+#[test]
+fn nats_is_a_three_node_jetstream_cluster_with_replicated_streams() {
+    let config = resolved();
+    let nodes = ["nats-1", "nats-2", "nats-3"];
+    let mut volumes = BTreeSet::new();
+    for node in nodes {
+        let nats = service(&config, node);
+        let command: Vec<&str> = nats["command"]
+            .as_sequence()
+            .expect("command")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(
+            command,
+            ["-c", "/etc/nats/cluster.conf", "--name", node],
+            "{node}: each node has its own stable server name"
+        );
+        let data = named_volumes(nats);
+        assert!(
+            data.iter().any(|(_, target)| target == "/data"),
+            "{node}: JetStream store on a volume"
+        );
+        volumes.extend(data.into_iter().map(|(source, _)| source));
+        assert!(!nats["healthcheck"].is_null(), "{node}: health check");
+    }
+    assert_eq!(volumes.len(), 3, "one volume per NATS node: {volumes:?}");
+    let cluster = read("nats/cluster.conf");
+    for node in nodes {
+        assert!(
+            cluster.contains(&format!("nats-route://{node}:6222")),
+            "route to {node}"
+        );
+    }
+    for setting in [
+        "store_dir: /data",
+        "sync_interval: always",
+        "name: axongate",
+    ] {
+        assert!(cluster.contains(setting), "cluster.conf: {setting}");
+    }
+    // Every AxonGate process creates the streams with three replicas.
+    for name in ["projector", "admin-api", "ingress-1", "ingress-2"] {
+        let axongate = service(&config, name);
+        assert_eq!(
+            env(axongate, "AXONGATE_STREAM_REPLICAS"),
+            Some("3"),
+            "{name}"
+        );
+        let url = env(axongate, "AXONGATE_NATS_URL").expect("nats url");
+        assert!(
+            nodes
+                .iter()
+                .any(|node| url == format!("nats://{node}:4222")),
+            "{name}: {url}"
+        );
+    }
+}
+
+#[test]
+fn two_ingress_replicas_behind_one_public_port_and_volumes_for_all_state() {
+    let config = resolved();
+    let services = config["services"].as_mapping().expect("services");
+    // Only the load balancer and the admin API publish ports.
+    let publishing: BTreeSet<&str> = services
+        .iter()
+        .filter(|(_, service)| !service["ports"].is_null())
+        .filter_map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(publishing, BTreeSet::from(["admin-api", "lb"]));
+    let lb = service(&config, "lb");
+    let ports = serde_yaml::to_string(&lb["ports"]).unwrap();
+    assert!(ports.contains(":8080"), "public port: {ports}");
+    for replica in ["ingress-1", "ingress-2"] {
+        assert!(
+            !lb["depends_on"][replica].is_null(),
+            "lb waits for {replica}"
+        );
+        let ingress = service(&config, replica);
+        assert_eq!(
+            ingress["build"]["target"].as_str(),
+            Some("ingress"),
+            "{replica}"
+        );
+        assert_eq!(env(ingress, "AXONGATE_NODE_ID"), Some(replica));
+        assert!(
+            named_volumes(ingress)
+                .iter()
+                .any(|(_, target)| target == "/var/lib/axongate/spool"),
+            "{replica}: the event spool survives a container restart"
+        );
+        assert!(
+            env(ingress, "AXONGATE_MASTER_KEYS").is_some()
+                && env(ingress, "AXONGATE_TOKEN_PEPPER").is_some()
+        );
+    }
+    let nginx = read("nginx/nginx.conf");
+    for replica in ["ingress-1", "ingress-2"] {
+        assert!(
+            nginx.contains(&format!("server {replica}:8080")),
+            "nginx balances to {replica}"
+        );
+    }
+    assert!(
+        nginx.contains("proxy_buffering off"),
+        "streams are not buffered"
+    );
+    for (name, target) in [
+        ("postgres", "/var/lib/postgresql/data"),
+        ("clickhouse", "/var/lib/clickhouse"),
+    ] {
+        assert!(
+            named_volumes(service(&config, name))
+                .iter()
+                .any(|(_, mounted)| mounted == target),
+            "{name} keeps its data on a volume"
+        );
+    }
+    let declared = config["volumes"].as_mapping().expect("volumes").len();
+    assert!(declared >= 8, "named volumes: {declared}");
+    let admin = service(&config, "admin-api");
+    assert_eq!(admin["build"]["target"].as_str(), Some("admin-api"));
+    assert!(env(admin, "AXONGATE_ADMIN_INITIAL_PASSWORD").is_some());
+    let clickhouse = service(&config, "clickhouse");
+    let image = clickhouse["image"].as_str().unwrap();
+    let major: u32 = image
+        .rsplit(':')
+        .next()
+        .and_then(|tag| tag.split('.').next())
+        .and_then(|major| major.parse().ok())
+        .expect("a versioned ClickHouse image");
+    assert!(major >= 24, "a current ClickHouse: {image}");
+}
+
+#[test]
+fn images_are_multi_stage_non_root_with_health_checks() {
+    let dockerfile = read("Dockerfile");
+    for target in ["ingress", "projector", "admin-api"] {
+        let start = dockerfile
+            .find(&format!("FROM runtime AS {target}\n"))
+            .unwrap_or_else(|| panic!("target {target} on the slim runtime"));
+        let stage = &dockerfile[start..];
+        let stage = &stage[..stage[1..]
+            .find("\nFROM ")
+            .map_or(stage.len(), |end| end + 1)];
+        assert!(stage.contains("HEALTHCHECK"), "{target}: health check");
+        assert!(stage.contains("/health"), "{target}: checks /health");
+    }
+    assert!(dockerfile.contains("FROM ${RUST_IMAGE} AS source"));
+    assert!(dockerfile.contains("FROM ${RUNTIME_IMAGE} AS runtime"));
+    assert!(dockerfile.contains("ARG RUNTIME_IMAGE=debian:bookworm-slim"));
+    assert!(dockerfile.contains("cargo build --release --locked"));
+    assert!(
+        dockerfile.contains("USER 10001:10001"),
+        "the runtime runs as an unprivileged user"
+    );
+    assert!(
+        dockerfile.contains("if [ -f package.json ]"),
+        "the UI is built only when ui/ exists"
+    );
+    assert!(dockerfile.contains("COPY --from=ui /ui-dist/"));
+}
