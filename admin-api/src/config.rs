@@ -3,7 +3,8 @@
 use kit::config::{ServiceConfig, require_url};
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize)]
+// No `Debug`: this holds the master keys, the token pepper and the first admin password.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     pub nats_url: String,
@@ -21,6 +22,24 @@ pub struct AdminConfig {
     /// Where the built UI lives (`ui/dist`); served at `/` when present.
     #[serde(default = "default_ui_dir")]
     pub ui_dir: String,
+    /// `1:<base64 32 bytes>[,2:…]`: encrypts provider keys before they enter an event (the
+    /// highest id encrypts) and decrypts them for the "test" action. Same value as ingress's.
+    pub master_keys: String,
+    /// At least 32 bytes: the key of the user-token hash. Same value as ingress's.
+    pub token_pepper: String,
+    /// The password of the `admin` account created on first start (`admin123` when unset).
+    /// It must be changed at first login either way.
+    #[serde(default)]
+    pub admin_initial_password: Option<String>,
+    /// How long a login session lasts, in seconds.
+    #[serde(default = "default_session_ttl_seconds")]
+    pub session_ttl_seconds: u64,
+    /// How long a command waits for the projector to apply its event before answering 503.
+    #[serde(default = "default_read_your_writes_timeout_ms")]
+    pub read_your_writes_timeout_ms: u64,
+    /// An Oso policy file replacing the built-in `admin-api/policy.polar`.
+    #[serde(default)]
+    pub policy_file: Option<String>,
 }
 
 fn default_clickhouse_database() -> String {
@@ -38,6 +57,26 @@ fn default_replicas() -> usize {
 fn default_ui_dir() -> String {
     "ui/dist".into()
 }
+fn default_session_ttl_seconds() -> u64 {
+    12 * 3600
+}
+fn default_read_your_writes_timeout_ms() -> u64 {
+    5_000
+}
+
+/// The password of the first `admin` account when none is configured.
+pub const DEFAULT_ADMIN_PASSWORD: &str = "admin123";
+
+impl AdminConfig {
+    /// The first admin password: `AXONGATE_ADMIN_INITIAL_PASSWORD` or `admin123`.
+    #[must_use]
+    pub fn initial_admin_password(&self) -> &str {
+        self.admin_initial_password
+            .as_deref()
+            .filter(|password| !password.is_empty())
+            .unwrap_or(DEFAULT_ADMIN_PASSWORD)
+    }
+}
 
 impl ServiceConfig for AdminConfig {
     const FIELDS: &'static [&'static str] = &[
@@ -49,14 +88,38 @@ impl ServiceConfig for AdminConfig {
         "node_id",
         "stream_replicas",
         "ui_dir",
+        "master_keys",
+        "token_pepper",
+        "admin_initial_password",
+        "session_ttl_seconds",
+        "read_your_writes_timeout_ms",
+        "policy_file",
     ];
 
     fn validate(&self) -> Result<(), String> {
         require_url("nats_url", &self.nats_url, &["nats", "tls"])?;
-        require_url("postgres_url", &self.postgres_url, &["postgres", "postgresql"])?;
+        require_url(
+            "postgres_url",
+            &self.postgres_url,
+            &["postgres", "postgresql"],
+        )?;
         require_url("clickhouse_url", &self.clickhouse_url, &["http", "https"])?;
         if !(1..=5).contains(&self.stream_replicas) {
-            return Err(format!("stream_replicas must be 1 to 5, got {}", self.stream_replicas));
+            return Err(format!(
+                "stream_replicas must be 1 to 5, got {}",
+                self.stream_replicas
+            ));
+        }
+        shared::secret::MasterKeys::parse(&self.master_keys)
+            .map_err(|error| format!("master_keys: {error}"))?;
+        if self.token_pepper.len() < 32 {
+            return Err("token_pepper must be at least 32 characters".into());
+        }
+        if self.session_ttl_seconds < 60 {
+            return Err("session_ttl_seconds must be at least 60".into());
+        }
+        if self.read_your_writes_timeout_ms == 0 {
+            return Err("read_your_writes_timeout_ms must be at least 1".into());
         }
         Ok(())
     }

@@ -1,4 +1,4 @@
-//! `admin-api serve`.
+//! `admin-api [serve]`, `admin-api apply -f axongate.yaml`, `admin-api export`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +20,14 @@ struct Cli {
 enum Command {
     /// Serve the API and the UI (the default).
     Serve,
+    /// Apply a declarative config file: publish only the events needed to reach its state.
+    Apply {
+        /// The YAML (or JSON) document; see admin-api/README.md.
+        #[arg(long, short = 'f')]
+        file: PathBuf,
+    },
+    /// Print the current config as a declarative YAML document (without secrets).
+    Export,
 }
 
 #[tokio::main]
@@ -35,6 +43,13 @@ async fn main() -> ExitCode {
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => admin_api::serve(config).await,
+        Command::Apply { file } => admin_api::apply_file(config, &file)
+            .await
+            .and_then(|report| Ok(serde_json::to_string_pretty(&report)?))
+            .map(|report| println!("{report}")),
+        Command::Export => admin_api::export_yaml(config)
+            .await
+            .map(|yaml| print!("{yaml}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,43 @@
+# AxonGate admin API authorization policy (Oso Polar), loaded at start.
+#
+# Actors are `Principal { id, role }`; resources are `AdminResource { kind, owner }` where `kind` is
+# one of: provider, provider_key, model, token, user, setting, usage, audit, config, session;
+# `owner` is the owning user id (tokens, usage) or "*" when the request concerns every owner
+# (a list without an owner filter). Actions: read, create, update, delete, test (provider keys),
+# rotate (tokens), apply (declarative config).
+#
+# Nothing is allowed unless a rule below allows it.
+
+# admin: everything.
+allow(actor: Principal, _action: String, _resource: AdminResource) if
+    actor.role = "admin";
+
+# operator: providers, keys, models and tokens (any owner), and reading everything else.
+allow(actor: Principal, _action: String, resource: AdminResource) if
+    actor.role = "operator" and
+    resource.kind in ["provider", "provider_key", "model", "token"];
+
+allow(actor: Principal, "read", resource: AdminResource) if
+    actor.role = "operator" and
+    resource.kind in ["usage", "audit", "user", "setting", "config"];
+
+# viewer: read-only. Secrets are never readable by anyone after creation, so "no secrets" holds
+# by construction; a viewer also cannot create or rotate a token, the only moments one is shown.
+allow(actor: Principal, "read", resource: AdminResource) if
+    actor.role = "viewer" and
+    resource.kind in ["provider", "provider_key", "model", "token", "usage", "audit", "user", "setting"];
+
+# member: their own tokens and their own usage, nothing else.
+allow(actor: Principal, _action: String, resource: AdminResource) if
+    actor.role = "member" and
+    resource.kind = "token" and
+    resource.owner = actor.id;
+
+allow(actor: Principal, "read", resource: AdminResource) if
+    actor.role = "member" and
+    resource.kind = "usage" and
+    resource.owner = actor.id;
+
+# Every signed-in user may see and end their own session and change their own password.
+allow(_actor: Principal, _action: String, resource: AdminResource) if
+    resource.kind = "session";

@@ -1,0 +1,584 @@
+//! Login, sessions and passwords.
+//!
+//! A session is a random opaque bearer token (`axs-…`); only its SHA-256 hash is stored, in the
+//! admin-only `admin_sessions` table, with an expiry. Logout and password changes revoke rows
+//! there, so a revoked token stops working at once on every admin-api process. Failed logins
+//! are throttled per username (exponential, in memory per process) and audited.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use rand::RngCore as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use shared::Actor;
+use shared::audit::{AuditEvent, LoginFailed, LoginSucceeded, SessionEnded};
+use shared::config::{ConfigEntity, ConfigEvent, Role, RoleBinding, User};
+use time::OffsetDateTime;
+
+use crate::authz::{Principal, Resource, require};
+use crate::db::{self, Projection};
+use crate::error::ApiError;
+use crate::extract::Body;
+use crate::state::AppState;
+
+/// The fixed id of the first admin account: its subject `axongate.config.user.admin` is
+/// written with expected-last-subject-sequence 0, so only one process can ever create it.
+pub const FIRST_ADMIN_ID: &str = "admin";
+
+pub const MIN_PASSWORD_LENGTH: usize = 8;
+const MAX_PASSWORD_LENGTH: usize = 1024;
+
+/// Hashes a password with argon2id (default parameters, random salt) into a PHC string.
+///
+/// # Errors
+/// Only if argon2 refuses the input (it never should for a bounded password).
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|error| ApiError::internal(format!("argon2: {error}")))
+}
+
+/// Whether `password` matches the PHC string `hash`.
+#[must_use]
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+async fn hash_blocking(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(ApiError::internal)?
+}
+
+async fn verify_blocking(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false)
+}
+
+/// A hash to verify against when the username does not exist, so the answer takes as long
+/// as for a wrong password and does not reveal which usernames exist.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("not a password anyone has").unwrap_or_default())
+}
+
+/// Checks the rules every new password must meet.
+///
+/// # Errors
+/// 400 naming `field`.
+pub fn check_new_password(field: &str, password: &str) -> Result<(), ApiError> {
+    let length = password.chars().count();
+    if length < MIN_PASSWORD_LENGTH || password.len() > MAX_PASSWORD_LENGTH {
+        return Err(ApiError::invalid(
+            field,
+            format!(
+                "a password must have {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn hash_session_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn new_session_token() -> String {
+    let mut bytes = [0_u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!("axs-{}", hex::encode(bytes))
+}
+
+// ---- throttling -----------------------------------------------------------------------------
+
+/// Failures allowed before throttling starts.
+const FREE_FAILURES: u32 = 3;
+const MAX_DELAY: Duration = Duration::from_secs(300);
+
+/// Per-username failure counts. After [`FREE_FAILURES`] failures each further attempt must wait
+/// `2^(n - FREE_FAILURES)` seconds (at most five minutes) after the last failure.
+#[derive(Default)]
+pub struct LoginThrottle {
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl LoginThrottle {
+    fn delay(count: u32) -> Duration {
+        if count < FREE_FAILURES {
+            return Duration::ZERO;
+        }
+        let exponent = (count - FREE_FAILURES).min(16);
+        Duration::from_secs(1_u64 << exponent).min(MAX_DELAY)
+    }
+
+    /// `Err(seconds to wait)` while `username` is throttled.
+    fn check(&self, username: &str) -> Result<(), u64> {
+        let Ok(failures) = self.failures.lock() else {
+            return Ok(());
+        };
+        if let Some((count, last)) = failures.get(username) {
+            let wait = Self::delay(*count).saturating_sub(last.elapsed());
+            if !wait.is_zero() {
+                return Err(wait.as_secs().max(1));
+            }
+        }
+        Ok(())
+    }
+
+    fn fail(&self, username: &str) {
+        if let Ok(mut failures) = self.failures.lock() {
+            if failures.len() > 100_000 {
+                failures.retain(|_, (_, last)| last.elapsed() < MAX_DELAY);
+            }
+            let entry = failures
+                .entry(username.to_owned())
+                .or_insert((0, Instant::now()));
+            entry.0 = entry.0.saturating_add(1);
+            entry.1 = Instant::now();
+        }
+    }
+
+    fn succeed(&self, username: &str) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.remove(username);
+        }
+    }
+}
+
+// ---- the caller -----------------------------------------------------------------------------
+
+/// The signed-in user of a request, from a live session.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: String,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub must_change_password: bool,
+    pub session_expires_at: OffsetDateTime,
+    token_hash: String,
+    /// The user's version, for the password change.
+    user_version: u64,
+    user: User,
+}
+
+impl Caller {
+    #[must_use]
+    pub fn principal(&self) -> Principal {
+        Principal::new(&self.user_id, self.role)
+    }
+
+    #[must_use]
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: self.user_id.clone(),
+            username: self.username.clone(),
+        }
+    }
+}
+
+/// Paths a session that must change its password may still use.
+const ALLOWED_BEFORE_PASSWORD_CHANGE: &[&str] = &[
+    "/api/v1/auth/me",
+    "/api/v1/auth/password",
+    "/api/v1/auth/logout",
+];
+
+fn unauthenticated(message: &str) -> ApiError {
+    ApiError::Unauthorized {
+        code: "unauthenticated",
+        message: message.to_owned(),
+    }
+}
+
+/// The role bound to a user; a user without a binding is a `member`.
+///
+/// # Errors
+/// On a database error.
+pub async fn role_of(state: &AppState, user_id: &str) -> Result<Role, ApiError> {
+    let binding = db::get(&state.pool, ConfigEntity::RoleBinding.as_str(), user_id).await?;
+    Ok(binding
+        .and_then(|stored| serde_json::from_value::<RoleBinding>(stored.data).ok())
+        .map_or(Role::Member, |binding| binding.role))
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                unauthenticated("sign in and send the session as `Authorization: Bearer …`")
+            })?;
+        let token_hash = hash_session_token(token);
+        let session = db::live_session(&state.pool, &token_hash)
+            .await?
+            .ok_or_else(|| unauthenticated("the session is unknown, expired or signed out"))?;
+        let stored = db::get(&state.pool, ConfigEntity::User.as_str(), &session.user_id)
+            .await?
+            .ok_or_else(|| unauthenticated("the session's user no longer exists"))?;
+        let user: User = serde_json::from_value(stored.data)?;
+        if !user.enabled {
+            return Err(unauthenticated("the account is disabled"));
+        }
+        let role = role_of(state, &user.id).await?;
+        let caller = Self {
+            user_id: user.id.clone(),
+            username: user.username.clone(),
+            display_name: user.display_name.clone(),
+            role,
+            must_change_password: user.must_change_password,
+            session_expires_at: session.expires_at,
+            token_hash,
+            user_version: stored.version,
+            user,
+        };
+        if caller.must_change_password
+            && !ALLOWED_BEFORE_PASSWORD_CHANGE.contains(&parts.uri.path())
+        {
+            return Err(ApiError::Forbidden {
+                code: "password_change_required",
+                message: "change the password first (POST /api/v1/auth/password)".into(),
+            });
+        }
+        Ok(caller)
+    }
+}
+
+/// The client's address, when the server knows it.
+pub struct ClientIp(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip().to_string()),
+        ))
+    }
+}
+
+// ---- handlers -------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+fn rfc3339(at: OffsetDateTime) -> Option<String> {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
+fn me_json(caller: &Caller) -> Value {
+    json!({
+        "id": caller.user_id,
+        "username": caller.username,
+        "display_name": caller.display_name,
+        "role": caller.role.as_str(),
+        "must_change_password": caller.must_change_password,
+        "session_expires_at": rfc3339(caller.session_expires_at),
+    })
+}
+
+/// `POST /api/v1/auth/login`.
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(client_ip): ClientIp,
+    Body(body): Body<Value>,
+) -> Result<Response, ApiError> {
+    let request: LoginRequest = crate::extract::parse(body)?;
+    let username = request.username.trim().to_owned();
+    let failed = |reason: &str| {
+        AuditEvent::LoginFailed(LoginFailed {
+            username: username.clone(),
+            reason: reason.to_owned(),
+            client_ip: client_ip.clone(),
+        })
+    };
+    if let Err(retry_after_seconds) = state.throttle.check(&username) {
+        state
+            .bus
+            .publish_audit(failed("throttled"), None, &state.node_id)
+            .await?;
+        return Err(ApiError::TooManyRequests {
+            retry_after_seconds,
+        });
+    }
+    let stored = db::find_by_field(
+        &state.pool,
+        ConfigEntity::User.as_str(),
+        "username",
+        &username,
+    )
+    .await?;
+    let user: Option<User> = stored.and_then(|stored| serde_json::from_value(stored.data).ok());
+    let hash = user.as_ref().map_or_else(
+        || dummy_hash().to_owned(),
+        |user| user.password_hash.clone(),
+    );
+    let password_ok = verify_blocking(request.password, hash).await;
+    let user = match user {
+        Some(user) if password_ok && user.enabled => user,
+        other => {
+            let reason = match other {
+                Some(user) if password_ok && !user.enabled => "disabled",
+                Some(_) => "wrong_password",
+                None => "unknown_user",
+            };
+            state.throttle.fail(&username);
+            tracing::info!(username = %username, reason, "login failed");
+            state
+                .bus
+                .publish_audit(failed(reason), None, &state.node_id)
+                .await?;
+            return Err(ApiError::Unauthorized {
+                code: "invalid_credentials",
+                message: "wrong username or password, or the account is disabled".into(),
+            });
+        }
+    };
+    state.throttle.succeed(&username);
+    let token = new_session_token();
+    let expires_at = OffsetDateTime::now_utc() + state.session_ttl;
+    db::insert_session(
+        &state.pool,
+        &hash_session_token(&token),
+        &user.id,
+        expires_at,
+        client_ip.as_deref(),
+    )
+    .await?;
+    let actor = Actor {
+        user_id: user.id.clone(),
+        username: user.username.clone(),
+    };
+    let event = AuditEvent::LoginSucceeded(LoginSucceeded {
+        user_id: user.id.clone(),
+        username: user.username.clone(),
+        client_ip,
+    });
+    state
+        .bus
+        .publish_audit(event, Some(&actor), &state.node_id)
+        .await?;
+    tracing::info!(username = %user.username, "login succeeded");
+    let role = role_of(&state, &user.id).await?;
+    Ok(axum::Json(json!({
+        "token": token,
+        "expires_at": rfc3339(expires_at),
+        "user": {
+            "id": user.id,
+            "username": user.username,
+            "display_name": user.display_name,
+            "role": role.as_str(),
+            "must_change_password": user.must_change_password,
+        },
+    }))
+    .into_response())
+}
+
+/// `POST /api/v1/auth/logout`: revokes this session.
+pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    require(
+        state.authorizer.as_ref(),
+        &caller.principal(),
+        "delete",
+        &Resource::kind("session"),
+    )?;
+    db::revoke_session(&state.pool, &caller.token_hash).await?;
+    let event = AuditEvent::Logout(SessionEnded {
+        user_id: caller.user_id.clone(),
+    });
+    state
+        .bus
+        .publish_audit(event, Some(&caller.actor()), &state.node_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /api/v1/auth/me`.
+pub async fn me(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<axum::Json<Value>, ApiError> {
+    require(
+        state.authorizer.as_ref(),
+        &caller.principal(),
+        "read",
+        &Resource::kind("session"),
+    )?;
+    Ok(axum::Json(me_json(&caller)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /api/v1/auth/password`: changes the caller's own password, clears
+/// `must_change_password` and signs out every other session of the user.
+pub async fn change_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<Value>,
+) -> Result<axum::Json<Value>, ApiError> {
+    require(
+        state.authorizer.as_ref(),
+        &caller.principal(),
+        "update",
+        &Resource::kind("session"),
+    )?;
+    let request: PasswordChange = crate::extract::parse(body)?;
+    check_new_password("new_password", &request.new_password)?;
+    if request.new_password == request.current_password {
+        return Err(ApiError::invalid(
+            "new_password",
+            "the new password must differ from the current one",
+        ));
+    }
+    if !verify_blocking(request.current_password, caller.user.password_hash.clone()).await {
+        return Err(ApiError::invalid(
+            "current_password",
+            "the current password is wrong",
+        ));
+    }
+    let mut user = caller.user.clone();
+    user.password_hash = hash_blocking(request.new_password).await?;
+    user.must_change_password = false;
+    let sequence = state
+        .bus
+        .publish_config(
+            ConfigEvent::UserPut(user),
+            &caller.actor(),
+            caller.user_version,
+        )
+        .await?;
+    state
+        .projections
+        .wait_for(Projection::Config, sequence, state.read_your_writes_timeout)
+        .await?;
+    db::revoke_user_sessions(&state.pool, &caller.user_id, Some(&caller.token_hash)).await?;
+    let event = AuditEvent::PasswordChanged(SessionEnded {
+        user_id: caller.user_id.clone(),
+    });
+    state
+        .bus
+        .publish_audit(event, Some(&caller.actor()), &state.node_id)
+        .await?;
+    let mut body = me_json(&caller);
+    body["must_change_password"] = json!(false);
+    Ok(axum::Json(body))
+}
+
+/// Creates the first `admin` account (and its role binding) unless it was ever created.
+/// Safe to run from several processes at once: each event is published with
+/// expected-last-subject-sequence 0 on a fixed subject, so JetStream stores at most one.
+///
+/// # Errors
+/// When the bus does not answer.
+pub async fn ensure_first_admin(state: &AppState, initial_password: &str) -> Result<(), ApiError> {
+    if db::any_user(&state.pool).await == Some(true) {
+        return Ok(());
+    }
+    let actor = Actor::system();
+    let user_subject = shared::streams::config_subject(ConfigEntity::User, FIRST_ADMIN_ID);
+    if state.bus.current_version(&user_subject).await? == 0 {
+        let user = User {
+            id: FIRST_ADMIN_ID.into(),
+            username: "admin".into(),
+            display_name: "Administrator".into(),
+            password_hash: hash_blocking(initial_password.to_owned()).await?,
+            must_change_password: true,
+            enabled: true,
+        };
+        match state
+            .bus
+            .publish_config(ConfigEvent::UserPut(user), &actor, 0)
+            .await
+        {
+            Ok(_) => tracing::info!(
+                "created the first admin account `admin`; it must change its password at first login"
+            ),
+            Err(ApiError::Conflict { .. }) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    let binding_subject =
+        shared::streams::config_subject(ConfigEntity::RoleBinding, FIRST_ADMIN_ID);
+    if state.bus.current_version(&binding_subject).await? == 0 {
+        let binding = RoleBinding {
+            user_id: FIRST_ADMIN_ID.into(),
+            role: Role::Admin,
+        };
+        match state
+            .bus
+            .publish_config(ConfigEvent::RoleBindingPut(binding), &actor, 0)
+            .await
+        {
+            Ok(_) | Err(ApiError::Conflict { .. }) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_grows_exponentially_and_resets() {
+        assert_eq!(LoginThrottle::delay(2), Duration::ZERO);
+        assert_eq!(LoginThrottle::delay(3), Duration::from_secs(1));
+        assert_eq!(LoginThrottle::delay(5), Duration::from_secs(4));
+        assert_eq!(LoginThrottle::delay(40), MAX_DELAY);
+        let throttle = LoginThrottle::default();
+        for _ in 0..3 {
+            throttle.fail("bob");
+        }
+        assert!(throttle.check("bob").is_err());
+        assert!(throttle.check("alice").is_ok());
+        throttle.succeed("bob");
+        assert!(throttle.check("bob").is_ok());
+    }
+
+    #[test]
+    fn session_tokens_are_random_and_hashed() {
+        let token = new_session_token();
+        assert!(token.starts_with("axs-"));
+        assert_ne!(token, new_session_token());
+        assert_eq!(hash_session_token(&token).len(), 64);
+        assert!(!hash_session_token(&token).contains(&token[4..]));
+    }
+}

@@ -1,0 +1,153 @@
+//! Authorization: who may do what. Decisions come from an Oso Polar policy
+//! (`admin-api/policy.polar`, built in, or the file named by `policy_file`), behind the small
+//! [`Authorizer`] trait so handlers never see Oso.
+
+use oso::{Oso, PolarClass};
+use shared::config::Role;
+
+use crate::error::ApiError;
+
+/// The signed-in user as the policy sees them.
+#[derive(Debug, Clone, PolarClass)]
+pub struct Principal {
+    #[polar(attribute)]
+    pub id: String,
+    #[polar(attribute)]
+    pub role: String,
+}
+
+/// What an action is on (`AdminResource` in the policy: `Resource` is a Polar built-in).
+#[derive(Debug, Clone, PolarClass)]
+#[polar(class_name = "AdminResource")]
+pub struct Resource {
+    #[polar(attribute)]
+    pub kind: String,
+    /// The owning user id, `*` for "every owner", empty when the kind has no owner.
+    #[polar(attribute)]
+    pub owner: String,
+}
+
+/// An `owner` that matches no user: asks whether the actor may act regardless of the owner.
+pub const ANY_OWNER: &str = "*";
+
+impl Resource {
+    #[must_use]
+    pub fn kind(kind: &str) -> Self {
+        Self {
+            kind: kind.to_owned(),
+            owner: String::new(),
+        }
+    }
+
+    #[must_use]
+    pub fn owned(kind: &str, owner: &str) -> Self {
+        Self {
+            kind: kind.to_owned(),
+            owner: owner.to_owned(),
+        }
+    }
+}
+
+impl Principal {
+    #[must_use]
+    pub fn new(id: &str, role: Role) -> Self {
+        Self {
+            id: id.to_owned(),
+            role: role.as_str().to_owned(),
+        }
+    }
+}
+
+/// Decides whether `actor` may perform `action` on `resource`.
+pub trait Authorizer: Send + Sync {
+    fn is_allowed(&self, actor: &Principal, action: &str, resource: &Resource) -> bool;
+}
+
+/// The built-in policy.
+pub const BUILT_IN_POLICY: &str = include_str!("../policy.polar");
+
+/// An [`Authorizer`] backed by an Oso policy.
+#[derive(Clone)]
+pub struct OsoAuthorizer {
+    oso: Oso,
+}
+
+impl OsoAuthorizer {
+    /// Loads a policy from its source text.
+    ///
+    /// # Errors
+    /// When the policy does not parse or a class cannot be registered.
+    pub fn from_policy(source: &str) -> Result<Self, Box<oso::OsoError>> {
+        let mut oso = Oso::new();
+        oso.register_class(Principal::get_polar_class())
+            .map_err(Box::new)?;
+        oso.register_class(Resource::get_polar_class())
+            .map_err(Box::new)?;
+        oso.load_str(source).map_err(Box::new)?;
+        Ok(Self { oso })
+    }
+}
+
+impl Authorizer for OsoAuthorizer {
+    fn is_allowed(&self, actor: &Principal, action: &str, resource: &Resource) -> bool {
+        match self
+            .oso
+            .is_allowed(actor.clone(), action.to_owned(), resource.clone())
+        {
+            Ok(allowed) => allowed,
+            Err(error) => {
+                // A policy error denies: failing closed is the only safe default.
+                tracing::error!(%error, "policy evaluation failed; denying");
+                false
+            }
+        }
+    }
+}
+
+/// Checks a permission, turning a denial into 403.
+///
+/// # Errors
+/// 403 `forbidden` naming the action and the kind.
+pub fn require(
+    authorizer: &dyn Authorizer,
+    actor: &Principal,
+    action: &str,
+    resource: &Resource,
+) -> Result<(), ApiError> {
+    if authorizer.is_allowed(actor, action, resource) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "role {} may not {action} {}",
+            actor.role, resource.kind
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_policy_decides_by_role_and_owner() {
+        let authorizer = OsoAuthorizer::from_policy(BUILT_IN_POLICY).unwrap();
+        let admin = Principal::new("a", Role::Admin);
+        let operator = Principal::new("o", Role::Operator);
+        let viewer = Principal::new("v", Role::Viewer);
+        let member = Principal::new("m", Role::Member);
+        let check = |actor: &Principal, action: &str, resource: Resource| {
+            authorizer.is_allowed(actor, action, &resource)
+        };
+        assert!(check(&admin, "update", Resource::kind("user")));
+        assert!(check(&operator, "create", Resource::kind("provider")));
+        assert!(!check(&operator, "create", Resource::kind("user")));
+        assert!(check(&operator, "read", Resource::kind("user")));
+        assert!(check(&viewer, "read", Resource::kind("provider_key")));
+        assert!(!check(&viewer, "create", Resource::kind("provider")));
+        assert!(check(&member, "create", Resource::owned("token", "m")));
+        assert!(!check(&member, "read", Resource::owned("token", "x")));
+        assert!(!check(&member, "read", Resource::owned("token", ANY_OWNER)));
+        assert!(!check(&member, "read", Resource::kind("model")));
+        assert!(check(&member, "read", Resource::kind("session")));
+    }
+}

@@ -1,0 +1,585 @@
+//! Everything the admin API reads from or writes to Postgres. It reads the views the projector
+//! folds (`config_entities`, `audit_log`, `provider_key_health`, `projection_offsets`) and owns
+//! one table of its own, `admin_sessions`; it never writes a view.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use serde_json::Value;
+use time::OffsetDateTime;
+use tokio::sync::watch;
+
+use crate::error::ApiError;
+
+/// Serializes concurrent `migrate` calls of several admin-api processes.
+const MIGRATION_LOCK: i64 = 0x6178_6731; // "axg1"
+
+/// Creates the admin-only tables (idempotent), under an advisory lock so two processes
+/// starting at once do not race on `CREATE TABLE`.
+///
+/// # Errors
+/// On a database error.
+pub async fn migrate(pool: &Pool) -> Result<(), ApiError> {
+    let mut client = pool.get().await?;
+    let transaction = client.transaction().await?;
+    transaction
+        .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    transaction
+        .batch_execute(include_str!("../migrations/001_sessions.sql"))
+        .await?;
+    transaction.commit().await?;
+    Ok(())
+}
+
+/// One row of `config_entities`: an entity's current state and its version.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub id: String,
+    pub data: Value,
+    /// The subject sequence of the entity's latest event: what an update must name.
+    pub version: u64,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub updated_by: Option<String>,
+}
+
+fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn stored(row: &tokio_postgres::Row) -> Stored {
+    Stored {
+        id: row.get("id"),
+        data: row.get("data"),
+        version: to_u64(row.get("subject_sequence")),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+        updated_by: row.get("updated_by"),
+    }
+}
+
+const ENTITY_COLUMNS: &str = "id, data, subject_sequence, created_at, updated_at, updated_by";
+
+/// One entity by id.
+///
+/// # Errors
+/// On a database error.
+pub async fn get(pool: &Pool, entity: &str, id: &str) -> Result<Option<Stored>, ApiError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            &format!("SELECT {ENTITY_COLUMNS} FROM config_entities WHERE entity = $1 AND id = $2"),
+            &[&entity, &id],
+        )
+        .await?;
+    Ok(row.as_ref().map(stored))
+}
+
+/// The entity whose `field` (a top-level text field of its data) equals `value`.
+///
+/// # Errors
+/// On a database error.
+pub async fn find_by_field(
+    pool: &Pool,
+    entity: &str,
+    field: &str,
+    value: &str,
+) -> Result<Option<Stored>, ApiError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT {ENTITY_COLUMNS} FROM config_entities WHERE entity = $1 AND data->>$2 = $3 LIMIT 1"
+            ),
+            &[&entity, &field, &value],
+        )
+        .await?;
+    Ok(row.as_ref().map(stored))
+}
+
+/// A list query: equality filters on top-level fields, a free-text search, a page.
+#[derive(Debug, Default, Clone)]
+pub struct ListQuery {
+    pub filters: Vec<(String, String)>,
+    /// Case-insensitive substring of the id or the `name`, `alias`, `username` or `key` field.
+    pub search: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// A page of entities (ordered by id) and the total matching count.
+///
+/// # Errors
+/// On a database error.
+pub async fn list(
+    pool: &Pool,
+    entity: &str,
+    query: &ListQuery,
+) -> Result<(Vec<Stored>, i64), ApiError> {
+    let client = pool.get().await?;
+    let mut conditions = vec!["entity = $1".to_owned()];
+    let mut params: Vec<String> = vec![entity.to_owned()];
+    for (field, value) in &query.filters {
+        params.push(field.clone());
+        let field_index = params.len();
+        params.push(value.clone());
+        conditions.push(format!("data->>${field_index} = ${}", params.len()));
+    }
+    if let Some(search) = query.search.as_ref().filter(|search| !search.is_empty()) {
+        let escaped = search
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        params.push(format!("%{escaped}%"));
+        let index = params.len();
+        conditions.push(format!(
+            "(id ILIKE ${index} OR data->>'name' ILIKE ${index} OR data->>'alias' ILIKE ${index} \
+             OR data->>'username' ILIKE ${index} OR data->>'key' ILIKE ${index})"
+        ));
+    }
+    let where_clause = conditions.join(" AND ");
+    let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+        .iter()
+        .map(|param| param as &(dyn tokio_postgres::types::ToSql + Sync))
+        .collect();
+    let total: i64 = client
+        .query_one(
+            &format!("SELECT count(*) FROM config_entities WHERE {where_clause}"),
+            &refs,
+        )
+        .await?
+        .get(0);
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {ENTITY_COLUMNS} FROM config_entities WHERE {where_clause} \
+                 ORDER BY id LIMIT {} OFFSET {}",
+                query.limit.max(0),
+                query.offset.max(0)
+            ),
+            &refs,
+        )
+        .await?;
+    Ok((rows.iter().map(stored).collect(), total))
+}
+
+/// Every entity of a kind (for export and apply).
+///
+/// # Errors
+/// On a database error.
+pub async fn all(pool: &Pool, entity: &str) -> Result<Vec<Stored>, ApiError> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            &format!("SELECT {ENTITY_COLUMNS} FROM config_entities WHERE entity = $1 ORDER BY id"),
+            &[&entity],
+        )
+        .await?;
+    Ok(rows.iter().map(stored).collect())
+}
+
+/// Whether any user exists in the view. `None` when the view is not there yet (the projector
+/// has not applied its migrations).
+pub async fn any_user(pool: &Pool) -> Option<bool> {
+    let client = pool.get().await.ok()?;
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM config_entities WHERE entity = 'user')",
+            &[],
+        )
+        .await
+        .ok()?;
+    Some(row.get(0))
+}
+
+/// The health of provider keys, by key id.
+///
+/// # Errors
+/// On a database error.
+pub async fn key_health(pool: &Pool, ids: &[String]) -> Result<HashMap<String, Value>, ApiError> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT provider_key_id, last_success_at, last_error_at, last_error, last_status, \
+               last_latency_ms, updated_at FROM provider_key_health WHERE provider_key_id = ANY($1)",
+            &[&ids],
+        )
+        .await?;
+    let mut health = HashMap::new();
+    for row in rows {
+        let time = |column: &str| {
+            row.get::<_, Option<OffsetDateTime>>(column).and_then(|at| {
+                at.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+        };
+        health.insert(
+            row.get::<_, String>(0),
+            serde_json::json!({
+                "last_success_at": time("last_success_at"),
+                "last_error_at": time("last_error_at"),
+                "last_error": row.get::<_, Option<String>>("last_error"),
+                "last_status": row.get::<_, Option<i32>>("last_status"),
+                "last_latency_ms": row.get::<_, Option<i64>>("last_latency_ms"),
+                "updated_at": time("updated_at"),
+            }),
+        );
+    }
+    Ok(health)
+}
+
+// ---- sessions -------------------------------------------------------------------------------
+
+/// A live session: who, and until when.
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub user_id: String,
+    pub expires_at: OffsetDateTime,
+}
+
+/// Stores a new session by the hash of its token.
+///
+/// # Errors
+/// On a database error.
+pub async fn insert_session(
+    pool: &Pool,
+    token_hash: &str,
+    user_id: &str,
+    expires_at: OffsetDateTime,
+    client_ip: Option<&str>,
+) -> Result<(), ApiError> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "INSERT INTO admin_sessions (token_hash, user_id, expires_at, client_ip) VALUES ($1, $2, $3, $4)",
+            &[&token_hash, &user_id, &expires_at, &client_ip],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The session with this token hash, when it is neither expired nor revoked.
+///
+/// # Errors
+/// On a database error.
+pub async fn live_session(pool: &Pool, token_hash: &str) -> Result<Option<SessionRow>, ApiError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            "SELECT user_id, expires_at FROM admin_sessions \
+             WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()",
+            &[&token_hash],
+        )
+        .await?;
+    Ok(row.map(|row| SessionRow {
+        user_id: row.get(0),
+        expires_at: row.get(1),
+    }))
+}
+
+/// Revokes one session.
+///
+/// # Errors
+/// On a database error.
+pub async fn revoke_session(pool: &Pool, token_hash: &str) -> Result<(), ApiError> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "UPDATE admin_sessions SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL",
+            &[&token_hash],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Revokes every session of a user except `keep` (after a password change or a disable).
+///
+/// # Errors
+/// On a database error.
+pub async fn revoke_user_sessions(
+    pool: &Pool,
+    user_id: &str,
+    keep: Option<&str>,
+) -> Result<(), ApiError> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "UPDATE admin_sessions SET revoked_at = now() \
+             WHERE user_id = $1 AND revoked_at IS NULL AND token_hash IS DISTINCT FROM $2",
+            &[&user_id, &keep],
+        )
+        .await?;
+    Ok(())
+}
+
+// ---- audit ----------------------------------------------------------------------------------
+
+/// Filters of `GET /audit`.
+#[derive(Debug, Default, Clone)]
+pub struct AuditQuery {
+    pub entity: Option<String>,
+    pub entity_id: Option<String>,
+    pub actor: Option<String>,
+    pub event_type: Option<String>,
+    pub from: Option<OffsetDateTime>,
+    pub to: Option<OffsetDateTime>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// A page of the audit view, newest first, and the total matching count.
+///
+/// # Errors
+/// On a database error.
+pub async fn audit(pool: &Pool, query: &AuditQuery) -> Result<(Vec<Value>, i64), ApiError> {
+    let client = pool.get().await?;
+    let sql_filter = "($1::text IS NULL OR entity = $1) AND ($2::text IS NULL OR entity_id = $2) \
+        AND ($3::text IS NULL OR actor_name = $3 OR actor_id = $3) \
+        AND ($4::text IS NULL OR event_type = $4) \
+        AND ($5::timestamptz IS NULL OR occurred_at >= $5) AND ($6::timestamptz IS NULL OR occurred_at < $6)";
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+        &query.entity,
+        &query.entity_id,
+        &query.actor,
+        &query.event_type,
+        &query.from,
+        &query.to,
+    ];
+    let total: i64 = client
+        .query_one(
+            &format!("SELECT count(*) FROM audit_log WHERE {sql_filter}"),
+            &params,
+        )
+        .await?
+        .get(0);
+    let rows = client
+        .query(
+            &format!(
+                "SELECT stream, sequence, event_id, occurred_at, event_type, actor_id, actor_name, \
+                   entity, entity_id, before, after FROM audit_log WHERE {sql_filter} \
+                 ORDER BY occurred_at DESC, sequence DESC LIMIT {} OFFSET {}",
+                query.limit.max(0),
+                query.offset.max(0)
+            ),
+            &params,
+        )
+        .await?;
+    let items = rows
+        .iter()
+        .map(|row| {
+            let occurred_at: OffsetDateTime = row.get("occurred_at");
+            serde_json::json!({
+                "stream": row.get::<_, String>("stream"),
+                "sequence": row.get::<_, i64>("sequence"),
+                "event_id": row.get::<_, uuid::Uuid>("event_id").to_string(),
+                "occurred_at": occurred_at.format(&time::format_description::well_known::Rfc3339).ok(),
+                "type": row.get::<_, String>("event_type"),
+                "actor_id": row.get::<_, Option<String>>("actor_id"),
+                "actor": row.get::<_, Option<String>>("actor_name"),
+                "entity": row.get::<_, Option<String>>("entity"),
+                "entity_id": row.get::<_, Option<String>>("entity_id"),
+                "before": row.get::<_, Option<Value>>("before"),
+                "after": row.get::<_, Option<Value>>("after"),
+            })
+        })
+        .collect();
+    Ok((items, total))
+}
+
+// ---- read your writes -----------------------------------------------------------------------
+
+/// The last stream sequence each Postgres projection has committed, kept current by a
+/// `LISTEN axongate_projection` connection (the projector notifies `config:<seq>` and
+/// `audit:<seq>` on commit) with a periodic poll of `projection_offsets` as a safety net.
+#[derive(Clone)]
+pub struct Projections {
+    config: watch::Receiver<u64>,
+    audit: watch::Receiver<u64>,
+    pool: Pool,
+    senders: std::sync::Arc<(watch::Sender<u64>, watch::Sender<u64>)>,
+}
+
+/// Which projection a command waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Projection {
+    Config,
+    Audit,
+}
+
+impl Projections {
+    /// Starts following the projector's notifications.
+    #[must_use]
+    pub fn start(pool: Pool, postgres_url: String) -> Self {
+        let (config_sender, config) = watch::channel(0);
+        let (audit_sender, audit) = watch::channel(0);
+        let senders = std::sync::Arc::new((config_sender, audit_sender));
+        let listener_senders = senders.clone();
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                if let Err(error) = listen(&postgres_url, &listener_senders).await {
+                    tracing::warn!(%error, "projection listener lost its connection; reconnecting");
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        });
+        Self {
+            config,
+            audit,
+            pool,
+            senders,
+        }
+    }
+
+    async fn poll(&self) {
+        let Ok(client) = self.pool.get().await else {
+            return;
+        };
+        let Ok(rows) = client
+            .query(
+                "SELECT projection, last_sequence FROM projection_offsets",
+                &[],
+            )
+            .await
+        else {
+            return;
+        };
+        for row in rows {
+            let name: String = row.get(0);
+            let sequence = to_u64(row.get(1));
+            if let Some(sender) = self.sender(&name) {
+                advance(sender, sequence)
+            }
+        }
+    }
+
+    fn sender(&self, name: &str) -> Option<&watch::Sender<u64>> {
+        match name {
+            "config" => Some(&self.senders.0),
+            "audit" => Some(&self.senders.1),
+            _ => None,
+        }
+    }
+
+    /// Waits until `projection` has applied stream sequence `sequence`, up to `limit`.
+    ///
+    /// # Errors
+    /// 503 `projection_timeout` when the projector has not caught up in time.
+    pub async fn wait_for(
+        &self,
+        projection: Projection,
+        sequence: u64,
+        limit: Duration,
+    ) -> Result<(), ApiError> {
+        let mut receiver = match projection {
+            Projection::Config => self.config.clone(),
+            Projection::Audit => self.audit.clone(),
+        };
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if *receiver.borrow_and_update() >= sequence {
+                return Ok(());
+            }
+            let poll_at = tokio::time::Instant::now() + Duration::from_millis(250);
+            tokio::select! {
+                _ = receiver.changed() => {}
+                () = tokio::time::sleep_until(poll_at.min(deadline)) => self.poll().await,
+            }
+            if tokio::time::Instant::now() >= deadline && *receiver.borrow() < sequence {
+                return Err(ApiError::Unavailable {
+                    code: "projection_timeout",
+                    message: format!(
+                        "the change was accepted (stream sequence {sequence}) but the projector has \
+                         not applied it within {} ms; it will appear once the projector catches up",
+                        limit.as_millis()
+                    ),
+                });
+            }
+        }
+    }
+}
+
+fn advance(sender: &watch::Sender<u64>, sequence: u64) {
+    sender.send_if_modified(|current| {
+        if sequence > *current {
+            *current = sequence;
+            true
+        } else {
+            false
+        }
+    });
+}
+
+async fn listen(
+    url: &str,
+    senders: &(watch::Sender<u64>, watch::Sender<u64>),
+) -> Result<(), tokio_postgres::Error> {
+    use futures::StreamExt as _;
+    let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let (notification_sender, mut notifications) = futures::channel::mpsc::unbounded();
+    let messages = futures::stream::poll_fn(move |context| connection.poll_message(context));
+    let driver = tokio::spawn(messages.map(Ok).forward(notification_sender));
+    client.batch_execute("LISTEN axongate_projection").await?;
+    // Read the offsets only after LISTEN, so no commit can fall between the two.
+    if let Ok(rows) = client
+        .query(
+            "SELECT projection, last_sequence FROM projection_offsets",
+            &[],
+        )
+        .await
+    {
+        for row in rows {
+            let name: String = row.get(0);
+            let sequence = to_u64(row.get(1));
+            match name.as_str() {
+                "config" => advance(&senders.0, sequence),
+                "audit" => advance(&senders.1, sequence),
+                _ => {}
+            }
+        }
+    }
+    while let Some(message) = notifications.next().await {
+        match message {
+            Ok(tokio_postgres::AsyncMessage::Notification(notification)) => {
+                if let Some((name, sequence)) = notification.payload().split_once(':') {
+                    let Ok(sequence) = sequence.parse::<u64>() else {
+                        continue;
+                    };
+                    match name {
+                        "config" => advance(&senders.0, sequence),
+                        "audit" => advance(&senders.1, sequence),
+                        _ => {}
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(error) => {
+                driver.abort();
+                return Err(error);
+            }
+        }
+    }
+    driver.abort();
+    Ok(())
+}
+
+/// Converts a page size and offset from a query to bounded values.
+#[must_use]
+pub fn page(limit: Option<i64>, offset: Option<i64>) -> (i64, i64) {
+    (
+        limit.unwrap_or(50).clamp(1, 500),
+        offset.unwrap_or(0).max(0),
+    )
+}
+
+#[must_use]
+pub fn sequence_param(value: u64) -> i64 {
+    to_i64(value)
+}

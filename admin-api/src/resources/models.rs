@@ -1,0 +1,334 @@
+//! `/api/v1/models`: public model aliases, their routes and prices. Prices are given and shown
+//! as decimal strings per million tokens (`"2.5"`), stored as integer nano-units.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use shared::config::{ConfigEntity, ConfigEvent, Deleted, Model, ProviderKey, Route};
+use shared::money::{Nanos, Price};
+
+use super::{
+    commit, delete_version, list_query, load, merge, new_id, page_json, read_back, render,
+    take_version, validate,
+};
+use crate::auth::Caller;
+use crate::authz::{Resource, require};
+use crate::db::{self, Stored};
+use crate::error::ApiError;
+use crate::extract::{Body, parse};
+use crate::state::AppState;
+
+const ENTITY: &str = "model";
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceInput {
+    pub currency: String,
+    pub input_per_million: Value,
+    pub output_per_million: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read_per_million: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_per_million: Option<Value>,
+    /// Shown in responses; ignored in input (the API counts price versions itself).
+    #[serde(default, skip_serializing)]
+    pub version: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelInput {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub alias: String,
+    #[serde(default = "super::providers::enabled_by_default")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<PriceInput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u32>,
+}
+
+/// A stored price as input (decimal strings).
+#[must_use]
+pub fn price_input(price: &Price) -> PriceInput {
+    PriceInput {
+        currency: price.currency.clone(),
+        input_per_million: json!(price.input_per_million.to_decimal()),
+        output_per_million: json!(price.output_per_million.to_decimal()),
+        cache_read_per_million: Some(json!(price.cache_read_per_million.to_decimal())),
+        cache_write_per_million: Some(json!(price.cache_write_per_million.to_decimal())),
+        version: Some(price.version),
+    }
+}
+
+/// A stored model as input.
+#[must_use]
+pub fn model_input(model: &Model) -> ModelInput {
+    ModelInput {
+        id: Some(model.id.clone()),
+        alias: model.alias.clone(),
+        enabled: model.enabled,
+        routes: model.routes.clone(),
+        price: model.price.as_ref().map(price_input),
+        context_window: model.context_window,
+    }
+}
+
+fn parse_price(input: &PriceInput, previous: Option<&Price>) -> Result<Price, ApiError> {
+    validate::currency("price.currency", &input.currency)?;
+    let optional = |field: &str, value: &Option<Value>| match value {
+        Some(value) => validate::money(field, value),
+        None => Ok(Nanos(0)),
+    };
+    let mut price = Price {
+        currency: input.currency.clone(),
+        input_per_million: validate::money("price.input_per_million", &input.input_per_million)?,
+        output_per_million: validate::money("price.output_per_million", &input.output_per_million)?,
+        cache_read_per_million: optional(
+            "price.cache_read_per_million",
+            &input.cache_read_per_million,
+        )?,
+        cache_write_per_million: optional(
+            "price.cache_write_per_million",
+            &input.cache_write_per_million,
+        )?,
+        version: 1,
+    };
+    // A price version identifies the price a request was billed at: it moves only when the
+    // price itself changes.
+    if let Some(previous) = previous {
+        price.version = previous.version;
+        if (Price {
+            version: previous.version,
+            ..price.clone()
+        }) != *previous
+        {
+            price.version = previous.version.saturating_add(1);
+        }
+    }
+    Ok(price)
+}
+
+/// Validates an input into the model's full state.
+///
+/// # Errors
+/// 400 naming the first invalid field; 409 when the alias is taken.
+pub async fn build(
+    state: &AppState,
+    input: ModelInput,
+    id: String,
+    existing: Option<&Model>,
+) -> Result<Model, ApiError> {
+    validate::alias("alias", &input.alias)?;
+    if let Some(other) = db::find_by_field(&state.pool, ENTITY, "alias", &input.alias).await?
+        && other.id != id
+    {
+        return Err(ApiError::Conflict {
+            code: "alias_taken",
+            message: format!("model {} already has the alias {:?}", other.id, input.alias),
+            field: Some("alias".into()),
+            current_version: None,
+        });
+    }
+    for (index, route) in input.routes.iter().enumerate() {
+        let field = |name: &str| format!("routes[{index}].{name}");
+        validate::id(&field("provider_id"), &route.provider_id)?;
+        if db::get(
+            &state.pool,
+            ConfigEntity::Provider.as_str(),
+            &route.provider_id,
+        )
+        .await?
+        .is_none()
+        {
+            return Err(ApiError::invalid(
+                field("provider_id"),
+                "no provider has this id",
+            ));
+        }
+        if route.upstream_model.trim().is_empty() || route.upstream_model.len() > 200 {
+            return Err(ApiError::invalid(
+                field("upstream_model"),
+                "upstream_model must have 1 to 200 characters",
+            ));
+        }
+        if route.weight > 1_000_000 {
+            return Err(ApiError::invalid(
+                field("weight"),
+                "weight must be 0 to 1000000",
+            ));
+        }
+        if route.priority > 1_000 {
+            return Err(ApiError::invalid(
+                field("priority"),
+                "priority must be 0 to 1000",
+            ));
+        }
+        for key_id in &route.key_ids {
+            let key = db::get(&state.pool, ConfigEntity::ProviderKey.as_str(), key_id).await?;
+            let belongs = key
+                .and_then(|key| serde_json::from_value::<ProviderKey>(key.data).ok())
+                .is_some_and(|key| key.provider_id == route.provider_id);
+            if !belongs {
+                return Err(ApiError::invalid(
+                    field("key_ids"),
+                    format!("{key_id:?} is not a key of the route's provider"),
+                ));
+            }
+        }
+    }
+    if input.context_window == Some(0) {
+        return Err(ApiError::invalid(
+            "context_window",
+            "context_window must be positive",
+        ));
+    }
+    let price = match &input.price {
+        Some(price) => Some(parse_price(
+            price,
+            existing.and_then(|model| model.price.as_ref()),
+        )?),
+        None => None,
+    };
+    Ok(Model {
+        id,
+        alias: input.alias,
+        enabled: input.enabled,
+        routes: input.routes,
+        price,
+        context_window: input.context_window,
+    })
+}
+
+/// A model as the API shows it: prices as decimal strings.
+#[must_use]
+pub fn render_model(stored: &Stored) -> Value {
+    let mut value = render(stored);
+    if let Ok(model) = serde_json::from_value::<Model>(stored.data.clone())
+        && let Some(price) = &model.price
+    {
+        let mut price_json = serde_json::to_value(price_input(price)).unwrap_or(Value::Null);
+        price_json["version"] = json!(price.version);
+        value["price"] = price_json;
+    }
+    value
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    require(
+        state.authorizer.as_ref(),
+        &caller.principal(),
+        "read",
+        &Resource::kind(ENTITY),
+    )?;
+    let query = list_query(params, &["alias", "enabled"])?;
+    let (rows, total) = db::list(&state.pool, ENTITY, &query).await?;
+    Ok(Json(page_json(
+        rows.iter().map(render_model).collect(),
+        total,
+        &query,
+    )))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    require(
+        state.authorizer.as_ref(),
+        &caller.principal(),
+        "read",
+        &Resource::kind(ENTITY),
+    )?;
+    Ok(Json(render_model(&load(&state, ENTITY, &id).await?)))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<Value>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    require(
+        state.authorizer.as_ref(),
+        &caller.principal(),
+        "create",
+        &Resource::kind(ENTITY),
+    )?;
+    let input: ModelInput = parse(body)?;
+    let id = new_id(input.id.clone())?;
+    let model = build(&state, input, id.clone(), None).await?;
+    let sequence = commit(&state, ConfigEvent::ModelPut(model), &caller.actor(), 0).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(render_model(
+            &read_back(&state, ENTITY, &id, sequence).await?,
+        )),
+    ))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(mut body): Body<Value>,
+) -> Result<Json<Value>, ApiError> {
+    require(
+        state.authorizer.as_ref(),
+        &caller.principal(),
+        "update",
+        &Resource::kind(ENTITY),
+    )?;
+    let version = take_version(&mut body)?;
+    super::check_body_id(&mut body, &id, "id")?;
+    let stored = load(&state, ENTITY, &id).await?;
+    let existing: Model = serde_json::from_value(stored.data)?;
+    let base = serde_json::to_value(model_input(&existing))?;
+    let input: ModelInput = parse(merge(base, body))?;
+    let model = build(&state, input, id.clone(), Some(&existing)).await?;
+    let sequence = commit(
+        &state,
+        ConfigEvent::ModelPut(model),
+        &caller.actor(),
+        version,
+    )
+    .await?;
+    Ok(Json(render_model(
+        &read_back(&state, ENTITY, &id, sequence).await?,
+    )))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    require(
+        state.authorizer.as_ref(),
+        &caller.principal(),
+        "delete",
+        &Resource::kind(ENTITY),
+    )?;
+    let stored = load(&state, ENTITY, &id).await?;
+    let version = delete_version(&params, &stored)?;
+    commit(
+        &state,
+        ConfigEvent::ModelDeleted(Deleted { id }),
+        &caller.actor(),
+        version,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

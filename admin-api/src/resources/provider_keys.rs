@@ -1,0 +1,391 @@
+//! `/api/v1/provider-keys`: upstream API keys. The secret is encrypted with the master key
+//! (the key id as associated data) before it enters an event and is never returned: responses
+//! show `last_four` and the key's health.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use shared::audit::{AuditEvent, ProviderKeyTested};
+use shared::config::{ConfigEntity, ConfigEvent, Deleted, Model, Protocol, Provider, ProviderKey};
+use shared::secret::SecretString;
+
+use super::{
+    commit, delete_version, list_query, load, merge, new_id, page_json, read_back, render,
+    take_version, validate,
+};
+use crate::auth::Caller;
+use crate::authz::{Resource, require};
+use crate::db::{self, Projection, Stored};
+use crate::error::ApiError;
+use crate::extract::{Body, parse};
+use crate::state::AppState;
+
+const ENTITY: &str = "provider_key";
+
+/// What a client sends to create or update a key. `secret` is required at creation and
+/// optional in an update (a new secret replaces the old one).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyInput {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub provider_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default = "super::providers::enabled_by_default")]
+    pub enabled: bool,
+}
+
+/// A key as `apply` files declare it: the secret comes from an environment variable.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredKey {
+    pub id: String,
+    pub provider_id: String,
+    pub name: String,
+    /// The environment variable holding the secret.
+    pub secret_env: String,
+    #[serde(default = "super::providers::enabled_by_default")]
+    pub enabled: bool,
+}
+
+/// Validates an input into the key's full state, encrypting a new secret.
+///
+/// # Errors
+/// 400 naming the first invalid field.
+pub async fn build(
+    state: &AppState,
+    input: KeyInput,
+    id: String,
+    existing: Option<&ProviderKey>,
+) -> Result<ProviderKey, ApiError> {
+    validate::name("name", &input.name)?;
+    validate::id("provider_id", &input.provider_id)?;
+    if db::get(
+        &state.pool,
+        ConfigEntity::Provider.as_str(),
+        &input.provider_id,
+    )
+    .await?
+    .is_none()
+    {
+        return Err(ApiError::invalid("provider_id", "no provider has this id"));
+    }
+    let (secret, last_four) = match (input.secret, existing) {
+        (Some(secret), _) => {
+            let secret = SecretString::new(secret);
+            if secret.expose().trim().is_empty() || secret.expose().len() > 4096 {
+                return Err(ApiError::invalid(
+                    "secret",
+                    "secret must have 1 to 4096 characters",
+                ));
+            }
+            let sealed = state
+                .master_keys
+                .encrypt(&secret, &id)
+                .map_err(ApiError::internal)?;
+            (sealed, secret.last_four())
+        }
+        (None, Some(existing)) => (existing.secret.clone(), existing.last_four.clone()),
+        (None, None) => return Err(ApiError::invalid("secret", "a new key needs its secret")),
+    };
+    Ok(ProviderKey {
+        id,
+        provider_id: input.provider_id,
+        name: input.name.trim().to_owned(),
+        secret,
+        last_four,
+        enabled: input.enabled,
+    })
+}
+
+/// Renders keys with their health.
+async fn render_with_health(state: &AppState, rows: &[Stored]) -> Result<Vec<Value>, ApiError> {
+    let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
+    let health = db::key_health(&state.pool, &ids).await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let mut value = render(row);
+            value["health"] = health.get(&row.id).cloned().unwrap_or(Value::Null);
+            value
+        })
+        .collect())
+}
+
+async fn render_one(state: &AppState, row: Stored) -> Result<Value, ApiError> {
+    render_with_health(state, &[row])
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::internal("rendering a key produced nothing"))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    require(
+        state.authorizer.as_ref(),
+        &caller.principal(),
+        "read",
+        &Resource::kind(ENTITY),
+    )?;
+    let query = list_query(params, &["provider_id", "enabled"])?;
+    let (rows, total) = db::list(&state.pool, ENTITY, &query).await?;
+    Ok(Json(page_json(
+        render_with_health(&state, &rows).await?,
+        total,
+        &query,
+    )))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    require(
+        state.authorizer.as_ref(),
+        &caller.principal(),
+        "read",
+        &Resource::kind(ENTITY),
+    )?;
+    let stored = load(&state, ENTITY, &id).await?;
+    Ok(Json(render_one(&state, stored).await?))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<Value>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    require(
+        state.authorizer.as_ref(),
+        &caller.principal(),
+        "create",
+        &Resource::kind(ENTITY),
+    )?;
+    let input: KeyInput = parse(body)?;
+    let id = new_id(input.id.clone())?;
+    let key = build(&state, input, id.clone(), None).await?;
+    let sequence = commit(&state, ConfigEvent::ProviderKeyPut(key), &caller.actor(), 0).await?;
+    let stored = read_back(&state, ENTITY, &id, sequence).await?;
+    Ok((StatusCode::CREATED, Json(render_one(&state, stored).await?)))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(mut body): Body<Value>,
+) -> Result<Json<Value>, ApiError> {
+    require(
+        state.authorizer.as_ref(),
+        &caller.principal(),
+        "update",
+        &Resource::kind(ENTITY),
+    )?;
+    let version = take_version(&mut body)?;
+    super::check_body_id(&mut body, &id, "id")?;
+    let stored = load(&state, ENTITY, &id).await?;
+    let existing: ProviderKey = serde_json::from_value(stored.data.clone())?;
+    let base = json!({"id": existing.id, "provider_id": existing.provider_id, "name": existing.name, "enabled": existing.enabled});
+    let input: KeyInput = parse(merge(base, body))?;
+    let key = build(&state, input, id.clone(), Some(&existing)).await?;
+    let sequence = commit(
+        &state,
+        ConfigEvent::ProviderKeyPut(key),
+        &caller.actor(),
+        version,
+    )
+    .await?;
+    let stored = read_back(&state, ENTITY, &id, sequence).await?;
+    Ok(Json(render_one(&state, stored).await?))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    require(
+        state.authorizer.as_ref(),
+        &caller.principal(),
+        "delete",
+        &Resource::kind(ENTITY),
+    )?;
+    let stored = load(&state, ENTITY, &id).await?;
+    let version = delete_version(&params, &stored)?;
+    commit(
+        &state,
+        ConfigEvent::ProviderKeyDeleted(Deleted { id }),
+        &caller.actor(),
+        version,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TestRequest {
+    /// For Anthropic providers: the model of the 1-token call (default: the first route of a
+    /// model served by this provider).
+    #[serde(default)]
+    model: Option<String>,
+}
+
+/// What a test call found, in words that never include the key.
+struct Outcome {
+    ok: bool,
+    status: Option<u16>,
+    latency_ms: u64,
+    error: Option<String>,
+}
+
+/// `POST /api/v1/provider-keys/{id}/test`: a minimal real call upstream with this key; the
+/// result is published as a `provider_key.tested` audit event, which the projector folds
+/// into the key's health.
+pub async fn test(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(body): Body<Value>,
+) -> Result<Json<Value>, ApiError> {
+    require(
+        state.authorizer.as_ref(),
+        &caller.principal(),
+        "test",
+        &Resource::kind(ENTITY),
+    )?;
+    let request: TestRequest = parse(body)?;
+    let stored = load(&state, ENTITY, &id).await?;
+    let key: ProviderKey = serde_json::from_value(stored.data.clone())?;
+    let provider: Provider =
+        serde_json::from_value(load(&state, "provider", &key.provider_id).await?.data)?;
+    let base_url = validate::base_url("base_url", &provider.base_url)?;
+    if validate::is_private_host(&base_url) && !provider.allow_private_network {
+        return Err(ApiError::BadRequest {
+            code: "private_network_refused",
+            message: "the provider's base URL is a private or loopback address and the provider does not allow_private_network".into(),
+            field: Some("base_url".into()),
+        });
+    }
+    let secret = state
+        .master_keys
+        .decrypt(&key.secret, &key.id)
+        .map_err(|error| ApiError::BadRequest {
+            code: "undecryptable_key",
+            message: format!(
+                "the key cannot be decrypted with the configured master keys: {error}"
+            ),
+            field: None,
+        })?;
+    let model = match request.model {
+        Some(model) => model,
+        None => first_upstream_model(&state, &provider.id).await?,
+    };
+    let outcome = call_upstream(&state.http, &provider, &secret, &model).await;
+    let event = AuditEvent::ProviderKeyTested(ProviderKeyTested {
+        provider_key_id: key.id.clone(),
+        provider_id: provider.id.clone(),
+        ok: outcome.ok,
+        status: outcome.status,
+        latency_ms: outcome.latency_ms,
+        error: outcome.error.clone(),
+    });
+    let sequence = state
+        .bus
+        .publish_audit(event, Some(&caller.actor()), &state.node_id)
+        .await?;
+    state
+        .projections
+        .wait_for(Projection::Audit, sequence, state.read_your_writes_timeout)
+        .await?;
+    let key_json = render_one(&state, load(&state, ENTITY, &id).await?).await?;
+    Ok(Json(json!({
+        "ok": outcome.ok,
+        "status": outcome.status,
+        "latency_ms": outcome.latency_ms,
+        "error": outcome.error,
+        "key": key_json,
+    })))
+}
+
+async fn first_upstream_model(state: &AppState, provider_id: &str) -> Result<String, ApiError> {
+    for stored in db::all(&state.pool, ConfigEntity::Model.as_str()).await? {
+        if let Ok(model) = serde_json::from_value::<Model>(stored.data)
+            && let Some(route) = model
+                .routes
+                .iter()
+                .find(|route| route.provider_id == provider_id)
+        {
+            return Ok(route.upstream_model.clone());
+        }
+    }
+    Ok("claude-3-5-haiku-latest".into())
+}
+
+async fn call_upstream(
+    http: &reqwest::Client,
+    provider: &Provider,
+    secret: &SecretString,
+    model: &str,
+) -> Outcome {
+    let base = provider.base_url.trim_end_matches('/');
+    let total =
+        Duration::from_millis(u64::from(provider.timeouts.total_ms)).min(Duration::from_secs(30));
+    let mut request = match provider.protocol {
+        Protocol::OpenAi => http.get(format!("{base}/models")).bearer_auth(secret.expose()),
+        Protocol::Anthropic => http
+            .post(format!("{base}/messages"))
+            .header("x-api-key", secret.expose())
+            .header("anthropic-version", "2023-06-01")
+            .json(&json!({"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]})),
+    };
+    for (name, value) in &provider.extra_headers {
+        request = request.header(name, value);
+    }
+    let started = Instant::now();
+    let result = request.timeout(total).send().await;
+    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let scrub = |text: String| text.replace(secret.expose(), "[redacted]");
+    match result {
+        Ok(response) if response.status().is_success() => Outcome {
+            ok: true,
+            status: Some(response.status().as_u16()),
+            latency_ms,
+            error: None,
+        },
+        Ok(response) => {
+            let status = response.status();
+            Outcome {
+                ok: false,
+                status: Some(status.as_u16()),
+                latency_ms,
+                // The upstream body is not kept: some providers echo part of the key.
+                error: Some(scrub(format!("upstream answered {status}"))),
+            }
+        }
+        Err(error) => Outcome {
+            ok: false,
+            status: None,
+            latency_ms,
+            error: Some(scrub(if error.is_timeout() {
+                "upstream did not answer in time".to_owned()
+            } else if error.is_connect() {
+                "could not connect to the upstream".to_owned()
+            } else {
+                format!("request failed: {}", error.without_url())
+            })),
+        },
+    }
+}

@@ -1,0 +1,210 @@
+//! `/api/v1/providers`: upstream providers (name, protocol, base URL, extra headers, timeouts).
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shared::config::{ConfigEntity, ConfigEvent, Deleted, Protocol, Provider, Timeouts};
+
+use super::{
+    commit, delete_version, list_query, load, merge, new_id, page_json, read_back, render,
+    take_version, validate,
+};
+use crate::auth::Caller;
+use crate::authz::{Resource, require};
+use crate::db;
+use crate::error::ApiError;
+use crate::extract::{Body, parse};
+use crate::state::AppState;
+
+const ENTITY: &str = "provider";
+
+/// What a client sends to create or update a provider (and what `apply` files hold).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderInput {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub name: String,
+    pub protocol: Protocol,
+    pub base_url: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra_headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub allow_private_network: bool,
+}
+
+pub(crate) fn enabled_by_default() -> bool {
+    true
+}
+
+/// Validates an input into the provider's full state.
+///
+/// # Errors
+/// 400 naming the first invalid field.
+pub fn build(input: ProviderInput, id: String) -> Result<Provider, ApiError> {
+    validate::name("name", &input.name)?;
+    validate::base_url("base_url", &input.base_url)?;
+    validate::extra_headers(&input.extra_headers)?;
+    let timeouts = input.timeouts;
+    for (field, value) in [
+        ("timeouts.connect_ms", timeouts.connect_ms),
+        ("timeouts.first_byte_ms", timeouts.first_byte_ms),
+        ("timeouts.idle_ms", timeouts.idle_ms),
+        ("timeouts.total_ms", timeouts.total_ms),
+    ] {
+        if value == 0 || value > 3_600_000 {
+            return Err(ApiError::invalid(
+                field,
+                format!("{field} must be 1 to 3600000"),
+            ));
+        }
+    }
+    Ok(Provider {
+        id,
+        name: input.name.trim().to_owned(),
+        protocol: input.protocol,
+        base_url: input.base_url.trim_end_matches('/').to_owned(),
+        extra_headers: input.extra_headers,
+        timeouts,
+        enabled: input.enabled,
+        allow_private_network: input.allow_private_network,
+    })
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    require(
+        state.authorizer.as_ref(),
+        &caller.principal(),
+        "read",
+        &Resource::kind(ENTITY),
+    )?;
+    let query = list_query(params, &["protocol", "enabled"])?;
+    let (rows, total) = db::list(&state.pool, ENTITY, &query).await?;
+    Ok(Json(page_json(
+        rows.iter().map(render).collect(),
+        total,
+        &query,
+    )))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    require(
+        state.authorizer.as_ref(),
+        &caller.principal(),
+        "read",
+        &Resource::kind(ENTITY),
+    )?;
+    Ok(Json(render(&load(&state, ENTITY, &id).await?)))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<Value>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    require(
+        state.authorizer.as_ref(),
+        &caller.principal(),
+        "create",
+        &Resource::kind(ENTITY),
+    )?;
+    let input: ProviderInput = parse(body)?;
+    let id = new_id(input.id.clone())?;
+    let provider = build(input, id.clone())?;
+    let sequence = commit(
+        &state,
+        ConfigEvent::ProviderPut(provider),
+        &caller.actor(),
+        0,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(render(&read_back(&state, ENTITY, &id, sequence).await?)),
+    ))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(mut body): Body<Value>,
+) -> Result<Json<Value>, ApiError> {
+    require(
+        state.authorizer.as_ref(),
+        &caller.principal(),
+        "update",
+        &Resource::kind(ENTITY),
+    )?;
+    let version = take_version(&mut body)?;
+    super::check_body_id(&mut body, &id, "id")?;
+    let stored = load(&state, ENTITY, &id).await?;
+    let input: ProviderInput = parse(merge(stored.data, body))?;
+    let provider = build(input, id.clone())?;
+    let sequence = commit(
+        &state,
+        ConfigEvent::ProviderPut(provider),
+        &caller.actor(),
+        version,
+    )
+    .await?;
+    Ok(Json(render(
+        &read_back(&state, ENTITY, &id, sequence).await?,
+    )))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    require(
+        state.authorizer.as_ref(),
+        &caller.principal(),
+        "delete",
+        &Resource::kind(ENTITY),
+    )?;
+    let stored = load(&state, ENTITY, &id).await?;
+    let version = delete_version(&params, &stored)?;
+    let keys = db::find_by_field(
+        &state.pool,
+        ConfigEntity::ProviderKey.as_str(),
+        "provider_id",
+        &id,
+    )
+    .await?;
+    if keys.is_some() {
+        return Err(ApiError::Conflict {
+            code: "in_use",
+            message: "the provider still has keys; delete them first (or disable the provider)"
+                .into(),
+            field: None,
+            current_version: Some(stored.version),
+        });
+    }
+    commit(
+        &state,
+        ConfigEvent::ProviderDeleted(Deleted { id }),
+        &caller.actor(),
+        version,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,421 @@
+//! `/api/v1/tokens`: user tokens (AxonGate API keys). The secret is generated here, shown
+//! exactly once (at creation or rotation, recorded as a `token.revealed` audit event), and only
+//! its keyed hash enters the event. Members manage their own tokens only.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use shared::audit::{AuditEvent, TokenRevealed};
+use shared::config::{Budget, BudgetPeriod, ConfigEntity, ConfigEvent, Deleted, UserToken};
+use shared::token::PlainToken;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{
+    commit, delete_version, list_query, load, merge, new_id, page_json, read_back, render,
+    take_version, validate,
+};
+use crate::auth::Caller;
+use crate::authz::{ANY_OWNER, Resource, require};
+use crate::db::{self, Stored};
+use crate::error::ApiError;
+use crate::extract::{Body, parse};
+use crate::state::AppState;
+
+const ENTITY: &str = "token";
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetInput {
+    pub amount: Value,
+    pub currency: String,
+    pub period: BudgetPeriod,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenInput {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub name: String,
+    /// Defaults to the caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_user_id: Option<String>,
+    #[serde(default)]
+    pub allowed_models: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetInput>,
+    /// RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(default = "super::providers::enabled_by_default")]
+    pub enabled: bool,
+}
+
+/// A stored token as input (no hash).
+#[must_use]
+pub fn token_input(token: &UserToken) -> TokenInput {
+    TokenInput {
+        id: Some(token.id.clone()),
+        name: token.name.clone(),
+        owner_user_id: Some(token.owner_user_id.clone()),
+        allowed_models: token.allowed_models.clone(),
+        rpm: token.rpm,
+        tpm: token.tpm,
+        budget: token.budget.as_ref().map(|budget| BudgetInput {
+            amount: json!(budget.amount.to_decimal()),
+            currency: budget.currency.clone(),
+            period: budget.period,
+        }),
+        expires_at: token.expires_at.and_then(|at| at.format(&Rfc3339).ok()),
+        enabled: token.enabled,
+    }
+}
+
+/// The token's fields from an input; the hash and last four come from the caller.
+///
+/// # Errors
+/// 400 naming the first invalid field.
+pub async fn build(
+    state: &AppState,
+    input: TokenInput,
+    id: String,
+    owner_user_id: String,
+    hash: shared::token::TokenHash,
+    last_four: String,
+) -> Result<UserToken, ApiError> {
+    validate::name("name", &input.name)?;
+    validate::id("owner_user_id", &owner_user_id)?;
+    if db::get(&state.pool, ConfigEntity::User.as_str(), &owner_user_id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::invalid("owner_user_id", "no user has this id"));
+    }
+    if input.allowed_models.len() > 200 {
+        return Err(ApiError::invalid("allowed_models", "at most 200 patterns"));
+    }
+    for (index, pattern) in input.allowed_models.iter().enumerate() {
+        validate::pattern(&format!("allowed_models[{index}]"), pattern)?;
+    }
+    for (field, value) in [("rpm", input.rpm), ("tpm", input.tpm)] {
+        if value == Some(0) {
+            return Err(ApiError::invalid(
+                field,
+                format!("{field} must be positive (omit it for no limit)"),
+            ));
+        }
+    }
+    let budget = match input.budget {
+        Some(budget) => {
+            validate::currency("budget.currency", &budget.currency)?;
+            Some(Budget {
+                amount: validate::money("budget.amount", &budget.amount)?,
+                currency: budget.currency,
+                period: budget.period,
+            })
+        }
+        None => None,
+    };
+    let expires_at =
+        match input.expires_at.as_deref() {
+            Some(text) => Some(OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
+                ApiError::invalid("expires_at", "expires_at must be an RFC 3339 time")
+            })?),
+            None => None,
+        };
+    Ok(UserToken {
+        id,
+        name: input.name.trim().to_owned(),
+        owner_user_id,
+        hash,
+        last_four,
+        allowed_models: input.allowed_models,
+        rpm: input.rpm,
+        tpm: input.tpm,
+        budget,
+        expires_at,
+        enabled: input.enabled,
+    })
+}
+
+/// A token as the API shows it: no hash, the budget as a decimal string.
+#[must_use]
+pub fn render_token(stored: &Stored) -> Value {
+    let mut value = render(stored);
+    if let Ok(token) = serde_json::from_value::<UserToken>(stored.data.clone())
+        && let Some(budget) = &token.budget
+    {
+        value["budget"]["amount"] = json!(budget.amount.to_decimal());
+    }
+    value
+}
+
+fn owner_of(stored: &Stored) -> String {
+    stored
+        .data
+        .get("owner_user_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let principal = caller.principal();
+    let mut query = list_query(params, &["owner_user_id", "enabled"])?;
+    if !state
+        .authorizer
+        .is_allowed(&principal, "read", &Resource::owned(ENTITY, ANY_OWNER))
+    {
+        // Someone who may read only their own tokens sees only those.
+        require(
+            state.authorizer.as_ref(),
+            &principal,
+            "read",
+            &Resource::owned(ENTITY, &caller.user_id),
+        )?;
+        query.filters.retain(|(field, _)| field != "owner_user_id");
+        query
+            .filters
+            .push(("owner_user_id".into(), caller.user_id.clone()));
+    }
+    let (rows, total) = db::list(&state.pool, ENTITY, &query).await?;
+    Ok(Json(page_json(
+        rows.iter().map(render_token).collect(),
+        total,
+        &query,
+    )))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let principal = caller.principal();
+    if !state
+        .authorizer
+        .is_allowed(&principal, "read", &Resource::owned(ENTITY, ANY_OWNER))
+    {
+        require(
+            state.authorizer.as_ref(),
+            &principal,
+            "read",
+            &Resource::owned(ENTITY, &caller.user_id),
+        )?;
+    }
+    let stored = load(&state, ENTITY, &id).await?;
+    require(
+        state.authorizer.as_ref(),
+        &principal,
+        "read",
+        &Resource::owned(ENTITY, &owner_of(&stored)),
+    )?;
+    Ok(Json(render_token(&stored)))
+}
+
+async fn reveal(
+    state: &AppState,
+    caller: &Caller,
+    token_id: &str,
+    moment: &str,
+) -> Result<(), ApiError> {
+    let event = AuditEvent::TokenRevealed(TokenRevealed {
+        token_id: token_id.to_owned(),
+        moment: moment.to_owned(),
+    });
+    state
+        .bus
+        .publish_audit(event, Some(&caller.actor()), &state.node_id)
+        .await?;
+    Ok(())
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<Value>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let owner = body
+        .get("owner_user_id")
+        .and_then(Value::as_str)
+        .unwrap_or(&caller.user_id)
+        .to_owned();
+    require(
+        state.authorizer.as_ref(),
+        &caller.principal(),
+        "create",
+        &Resource::owned(ENTITY, &owner),
+    )?;
+    let input: TokenInput = parse(body)?;
+    let id = new_id(input.id.clone())?;
+    let secret = PlainToken::generate();
+    let token = build(
+        &state,
+        input,
+        id.clone(),
+        owner,
+        state.token_hasher.hash(&secret),
+        secret.last_four(),
+    )
+    .await?;
+    let sequence = commit(&state, ConfigEvent::TokenPut(token), &caller.actor(), 0).await?;
+    let stored = read_back(&state, ENTITY, &id, sequence).await?;
+    reveal(&state, &caller, &id, "created").await?;
+    let mut value = render_token(&stored);
+    value["secret"] = json!(secret.expose());
+    Ok((StatusCode::CREATED, Json(value)))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(mut body): Body<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let principal = caller.principal();
+    if !state
+        .authorizer
+        .is_allowed(&principal, "update", &Resource::owned(ENTITY, ANY_OWNER))
+    {
+        require(
+            state.authorizer.as_ref(),
+            &principal,
+            "update",
+            &Resource::owned(ENTITY, &caller.user_id),
+        )?;
+    }
+    let stored = load(&state, ENTITY, &id).await?;
+    require(
+        state.authorizer.as_ref(),
+        &principal,
+        "update",
+        &Resource::owned(ENTITY, &owner_of(&stored)),
+    )?;
+    let version = take_version(&mut body)?;
+    super::check_body_id(&mut body, &id, "id")?;
+    let existing: UserToken = serde_json::from_value(stored.data)?;
+    let input: TokenInput = parse(merge(serde_json::to_value(token_input(&existing))?, body))?;
+    let owner = input
+        .owner_user_id
+        .clone()
+        .unwrap_or_else(|| existing.owner_user_id.clone());
+    require(
+        state.authorizer.as_ref(),
+        &principal,
+        "update",
+        &Resource::owned(ENTITY, &owner),
+    )?;
+    let token = build(
+        &state,
+        input,
+        id.clone(),
+        owner,
+        existing.hash,
+        existing.last_four,
+    )
+    .await?;
+    let sequence = commit(
+        &state,
+        ConfigEvent::TokenPut(token),
+        &caller.actor(),
+        version,
+    )
+    .await?;
+    Ok(Json(render_token(
+        &read_back(&state, ENTITY, &id, sequence).await?,
+    )))
+}
+
+/// `POST /api/v1/tokens/{id}/rotate` with `{"version": n}`: a new secret, shown once.
+pub async fn rotate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(mut body): Body<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let principal = caller.principal();
+    if !state
+        .authorizer
+        .is_allowed(&principal, "rotate", &Resource::owned(ENTITY, ANY_OWNER))
+    {
+        require(
+            state.authorizer.as_ref(),
+            &principal,
+            "rotate",
+            &Resource::owned(ENTITY, &caller.user_id),
+        )?;
+    }
+    let stored = load(&state, ENTITY, &id).await?;
+    require(
+        state.authorizer.as_ref(),
+        &principal,
+        "rotate",
+        &Resource::owned(ENTITY, &owner_of(&stored)),
+    )?;
+    let version = take_version(&mut body)?;
+    let mut token: UserToken = serde_json::from_value(stored.data)?;
+    let secret = PlainToken::generate();
+    token.hash = state.token_hasher.hash(&secret);
+    token.last_four = secret.last_four();
+    let sequence = commit(
+        &state,
+        ConfigEvent::TokenPut(token),
+        &caller.actor(),
+        version,
+    )
+    .await?;
+    let stored = read_back(&state, ENTITY, &id, sequence).await?;
+    reveal(&state, &caller, &id, "rotated").await?;
+    let mut value = render_token(&stored);
+    value["secret"] = json!(secret.expose());
+    Ok(Json(value))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    let principal = caller.principal();
+    if !state
+        .authorizer
+        .is_allowed(&principal, "delete", &Resource::owned(ENTITY, ANY_OWNER))
+    {
+        require(
+            state.authorizer.as_ref(),
+            &principal,
+            "delete",
+            &Resource::owned(ENTITY, &caller.user_id),
+        )?;
+    }
+    let stored = load(&state, ENTITY, &id).await?;
+    require(
+        state.authorizer.as_ref(),
+        &principal,
+        "delete",
+        &Resource::owned(ENTITY, &owner_of(&stored)),
+    )?;
+    let version = delete_version(&params, &stored)?;
+    commit(
+        &state,
+        ConfigEvent::TokenDeleted(Deleted { id }),
+        &caller.actor(),
+        version,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,30 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use shared::secret::MasterKeys;
+use shared::token::TokenHasher;
+
+use crate::auth::LoginThrottle;
+use crate::authz::Authorizer;
+use crate::bus::Bus;
+use crate::db::Projections;
+
+pub type AppState = Arc<Inner>;
+
+pub struct Inner {
+    pub pool: Pool,
+    pub bus: Bus,
+    pub projections: Projections,
+    pub authorizer: Arc<dyn Authorizer>,
+    pub master_keys: MasterKeys,
+    pub token_hasher: TokenHasher,
+    pub session_ttl: Duration,
+    pub read_your_writes_timeout: Duration,
+    pub node_id: String,
+    pub throttle: LoginThrottle,
+    /// For the provider-key "test" action.
+    pub http: reqwest::Client,
+}

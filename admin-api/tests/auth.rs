@@ -1,0 +1,220 @@
+//! Login, the first admin, must-change-password, logout, throttling and auditing.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{ADMIN_PASSWORD, Harness};
+use kit::testing::wait_until;
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_admin_must_change_password_and_logout_revokes() {
+    let harness = Harness::start().await;
+    // The first admin appears once the projector folded the bootstrap events.
+    let http = harness.http.clone();
+    let url = format!("{}/api/v1/auth/login", harness.base);
+    let session = wait_until(Duration::from_secs(20), "first admin", || {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let response = http
+                .post(&url)
+                .json(&json!({"username": "admin", "password": "admin123"}))
+                .send()
+                .await
+                .ok()?;
+            (response.status().as_u16() == 200).then_some(())?;
+            response.json::<serde_json::Value>().await.ok()
+        }
+    })
+    .await;
+    assert_eq!(session["user"]["must_change_password"], true);
+    assert_eq!(session["user"]["role"], "admin");
+    let token = session["token"].as_str().unwrap().to_owned();
+
+    // Everything but me, password and logout is refused until the password changes.
+    let (status, body) = harness.get("/api/v1/providers", &token).await;
+    assert_eq!(status, 403);
+    assert_eq!(body["error"]["code"], "password_change_required");
+    let (status, me) = harness.get("/api/v1/auth/me", &token).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["username"], "admin");
+
+    let (status, body) = harness
+        .post(
+            "/api/v1/auth/password",
+            &token,
+            json!({"current_password": "wrong-one", "new_password": ADMIN_PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["field"], "current_password");
+    let (status, body) = harness
+        .post(
+            "/api/v1/auth/password",
+            &token,
+            json!({"current_password": "admin123", "new_password": "short"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["field"], "new_password");
+    let (status, body) = harness
+        .post(
+            "/api/v1/auth/password",
+            &token,
+            json!({"current_password": "admin123", "new_password": ADMIN_PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["must_change_password"], false);
+
+    // The same session may now do everything.
+    let (status, body) = harness.get("/api/v1/providers", &token).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total"], 0);
+
+    // The old password no longer works; the new one does.
+    let (status, _) = harness
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "admin", "password": "admin123"})),
+        )
+        .await;
+    assert_eq!(status, 401);
+    let second = harness.login("admin", ADMIN_PASSWORD).await;
+    assert_eq!(second["user"]["must_change_password"], false);
+
+    // Logout really revokes.
+    let (status, _) = harness
+        .call(Method::POST, "/api/v1/auth/logout", Some(&token), None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, body) = harness.get("/api/v1/auth/me", &token).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], "unauthenticated");
+    let (status, _) = harness
+        .get("/api/v1/auth/me", second["token"].as_str().unwrap())
+        .await;
+    assert_eq!(status, 200, "another session stays valid");
+
+    // No session, or a made-up one: 401.
+    let (status, _) = harness
+        .call(Method::GET, "/api/v1/providers", None, None)
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = harness.get("/api/v1/providers", "axs-made-up").await;
+    assert_eq!(status, 401);
+
+    // The audit stream has the logins, the failure, the password change and the logout.
+    let messages = harness.stream_messages("AXONGATE_AUDIT").await;
+    let types: Vec<String> = messages
+        .iter()
+        .map(|(_, payload)| {
+            serde_json::from_str::<serde_json::Value>(payload).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    for wanted in [
+        "login.succeeded",
+        "login.failed",
+        "password.changed",
+        "logout",
+    ] {
+        assert!(
+            types.iter().any(|kind| kind == wanted),
+            "{wanted} missing from {types:?}"
+        );
+    }
+    // And the audit view shows them (the projector folds AXONGATE_AUDIT too).
+    let second_token = second["token"].as_str().unwrap();
+    let (status, audit) = harness.get("/api/v1/audit?type=logout", second_token).await;
+    assert_eq!(status, 200, "{audit}");
+    assert!(audit["total"].as_i64().unwrap() >= 1, "{audit}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failures_slow_down_and_are_audited() {
+    let harness = Harness::start().await;
+    harness.admin().await;
+    let wrong = json!({"username": "admin", "password": "not-the-password"});
+    for _ in 0..3 {
+        let (status, body) = harness
+            .call(
+                Method::POST,
+                "/api/v1/auth/login",
+                None,
+                Some(wrong.clone()),
+            )
+            .await;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_credentials");
+    }
+    // Now even the right password must wait.
+    let right = json!({"username": "admin", "password": ADMIN_PASSWORD});
+    let (status, body) = harness
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(right.clone()),
+        )
+        .await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "too_many_attempts");
+    // Another username is not affected.
+    let (status, _) = harness
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "nobody", "password": "x"})),
+        )
+        .await;
+    assert_eq!(status, 401);
+
+    let failures = harness
+        .stream_messages("AXONGATE_AUDIT")
+        .await
+        .into_iter()
+        .filter(|(subject, _)| subject == "axongate.audit.login_failed")
+        .count();
+    assert!(
+        failures >= 5,
+        "every failure is audited, throttled ones too: {failures}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_starting_at_once_create_one_admin() {
+    let harness = Harness::start().await;
+    // A second admin-api process on the same bus and database.
+    let (second_base, second) = common::spawn_admin_api(harness.config.clone()).await;
+    harness.admin().await;
+    let http = harness.http.clone();
+    wait_until(Duration::from_secs(20), "second admin-api", || {
+        let (http, url) = (http.clone(), format!("{second_base}/health"));
+        async move {
+            http.get(&url)
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+                .map(|_| ())
+        }
+    })
+    .await;
+    let admins = harness
+        .stream_messages("AXONGATE_CONFIG")
+        .await
+        .into_iter()
+        .filter(|(subject, _)| subject == "axongate.config.user.admin")
+        .count();
+    // One creation plus the password change.
+    assert_eq!(admins, 2, "exactly one bootstrap user.put");
+    second.abort();
+}
