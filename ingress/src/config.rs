@@ -43,6 +43,19 @@ pub struct IngressConfig {
     /// local mocks). Off by default; a provider can also allow it for itself.
     #[serde(default)]
     pub allow_private_upstreams: bool,
+    /// On shutdown, how long in-flight requests and streams may take to finish.
+    #[serde(default = "default_shutdown_grace_secs")]
+    pub shutdown_grace_secs: u64,
+    /// How long a client may take to send its request body.
+    #[serde(default = "default_body_read_timeout_secs")]
+    pub body_read_timeout_secs: u64,
+}
+
+fn default_shutdown_grace_secs() -> u64 {
+    30
+}
+fn default_body_read_timeout_secs() -> u64 {
+    60
 }
 
 fn default_listen() -> String {
@@ -85,6 +98,8 @@ impl ServiceConfig for IngressConfig {
         "max_body_bytes",
         "max_concurrency",
         "allow_private_upstreams",
+        "shutdown_grace_secs",
+        "body_read_timeout_secs",
     ];
 
     fn validate(&self) -> Result<(), String> {

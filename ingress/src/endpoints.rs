@@ -68,9 +68,11 @@ pub async fn count_tokens(
         Ok(token) => token,
         Err(error) => return error.render(dialect),
     };
-    let Ok(bytes) = axum::body::to_bytes(body, state.max_body_bytes).await else {
-        return IngressError::PayloadTooLarge(state.max_body_bytes).render(dialect);
-    };
+    let bytes =
+        match crate::proxy::read_body(body, state.max_body_bytes, state.body_read_timeout).await {
+            Ok(bytes) => bytes,
+            Err(error) => return error.render(dialect),
+        };
     // count_tokens bodies have no max_tokens; the decoder wants one, so supply a placeholder.
     let mut value: serde_json::Value = match serde_json::from_slice(&bytes) {
         Ok(value) => value,
@@ -165,9 +167,11 @@ pub async fn embeddings(
         Ok(token) => token,
         Err(error) => return error.render(dialect),
     };
-    let Ok(bytes) = axum::body::to_bytes(body, state.max_body_bytes).await else {
-        return IngressError::PayloadTooLarge(state.max_body_bytes).render(dialect);
-    };
+    let bytes =
+        match crate::proxy::read_body(body, state.max_body_bytes, state.body_read_timeout).await {
+            Ok(bytes) => bytes,
+            Err(error) => return error.render(dialect),
+        };
     let mut value: serde_json::Value = match serde_json::from_slice(&bytes) {
         Ok(value @ serde_json::Value::Object(_)) => value,
         _ => {

@@ -7,7 +7,6 @@
 //! response on the bus, never call an address the operator did not configure, and never log or
 //! return a secret.
 
-pub mod translate;
 pub mod auth;
 pub mod config;
 pub mod endpoints;
@@ -17,7 +16,9 @@ pub mod limits;
 pub mod proxy;
 pub mod publish;
 pub mod routing;
+pub mod server;
 pub mod state;
+pub mod translate;
 pub mod upstream;
 
 use std::path::Path;
@@ -40,8 +41,12 @@ pub use config::IngressConfig;
 /// When the config is invalid, NATS is unreachable at start, or the port cannot be bound.
 pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
     let metrics = kit::health::install_metrics();
-    let settings = kit::nats::StreamSettings { replicas: config.stream_replicas, ..Default::default() };
-    let (client, jetstream) = kit::nats::connect_and_ensure(&config.nats_url, "axongate-ingress", settings).await?;
+    let settings = kit::nats::StreamSettings {
+        replicas: config.stream_replicas,
+        ..Default::default()
+    };
+    let (client, jetstream) =
+        kit::nats::connect_and_ensure(&config.nats_url, "axongate-ingress", settings).await?;
     let secrets = Arc::new(state::Secrets {
         master_keys: shared::secret::MasterKeys::parse(&config.master_keys)?,
         allow_private_upstreams: config.allow_private_upstreams,
@@ -53,12 +58,22 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
             follow::load_from_stream(&jetstream, &secrets).await?
         }
     };
-    tracing::info!(sequence = snapshot.sequence, models = snapshot.models.len(), tokens = snapshot.tokens.len(), "config loaded");
+    tracing::info!(
+        sequence = snapshot.sequence,
+        models = snapshot.models.len(),
+        tokens = snapshot.tokens.len(),
+        "config loaded"
+    );
     let store = Arc::new(state::ConfigStore::new(snapshot));
     let hasher = shared::token::TokenHasher::new(config.token_pepper.as_bytes())?;
     let authenticator = Arc::new(auth::Authenticator::new(hasher));
     tokio::spawn({
-        let (jetstream, store, secrets, authenticator) = (jetstream.clone(), store.clone(), secrets.clone(), authenticator.clone());
+        let (jetstream, store, secrets, authenticator) = (
+            jetstream.clone(),
+            store.clone(),
+            secrets.clone(),
+            authenticator.clone(),
+        );
         async move {
             if let Err(error) = follow::follow(jetstream, store, secrets, authenticator).await {
                 tracing::error!(error = %format!("{error:#}"), "stopped following config");
@@ -68,12 +83,17 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
     let limiter = Arc::new(limits::Limiter::new(config.node_id.clone()));
     match follow::load_spend_baseline(&config.postgres_url, &store.load(), &limiter).await {
         Ok(count) => tracing::info!(tokens = count, "budget spend loaded"),
-        Err(error) => tracing::warn!(error = %format!("{error:#}"), "spend view unavailable; budgets count from now"),
+        Err(error) => {
+            tracing::warn!(error = %format!("{error:#}"), "spend view unavailable; budgets count from now")
+        }
     }
     start_limit_gossip(client.clone(), limiter.clone(), store.clone()).await?;
-    let spool = Arc::new(publish::Spool::open(Path::new(&config.spool_dir), config.spool_max_bytes)
-        .with_context(|| format!("cannot open the event spool at {}", config.spool_dir))?);
-    let (publisher, publish_task) = publish::Publisher::start(jetstream.clone(), spool);
+    let spool = Arc::new(
+        publish::Spool::open(Path::new(&config.spool_dir), config.spool_max_bytes)
+            .with_context(|| format!("cannot open the event spool at {}", config.spool_dir))?,
+    );
+    let (publisher, publish_task) =
+        publish::Publisher::start(client.clone(), jetstream.clone(), spool);
     let state = Arc::new(proxy::AppState {
         config: store,
         auth: authenticator,
@@ -83,6 +103,7 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
         node_id: config.node_id.clone(),
         spool_full_policy: config.spool_full_policy,
         max_body_bytes: config.max_body_bytes,
+        body_read_timeout: std::time::Duration::from_secs(config.body_read_timeout_secs),
         concurrency: Arc::new(tokio::sync::Semaphore::new(config.max_concurrency)),
         retry: proxy::RetrySettings::default(),
     });
@@ -92,7 +113,13 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!(listen = %config.listen, node = %config.node_id, "ingress listening");
-    axum::serve(listener, app).with_graceful_shutdown(kit::shutdown_signal()).await?;
+    server::serve(
+        listener,
+        app,
+        kit::shutdown_signal(),
+        std::time::Duration::from_secs(config.shutdown_grace_secs),
+    )
+    .await;
     // Every response has ended; let the publisher flush what is queued (or spool it).
     drop(state);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), publish_task).await;
@@ -127,7 +154,12 @@ async fn start_limit_gossip(
             if let Ok(report) = serde_json::from_slice::<limits::UsageReport>(&message.payload) {
                 let snapshot = store.load();
                 let budgets = |token_id: &str| {
-                    snapshot.tokens.values().find(|token| token.id == token_id).and_then(|token| token.budget.as_ref()).map(|budget| budget.period)
+                    snapshot
+                        .tokens
+                        .values()
+                        .find(|token| token.id == token_id)
+                        .and_then(|token| token.budget.as_ref())
+                        .map(|budget| budget.period)
                 };
                 merge_limiter.merge(&report, budgets);
             }

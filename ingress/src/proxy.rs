@@ -55,6 +55,7 @@ pub struct AppState {
     pub node_id: String,
     pub spool_full_policy: SpoolFullPolicy,
     pub max_body_bytes: usize,
+    pub body_read_timeout: Duration,
     pub concurrency: Arc<Semaphore>,
     pub retry: RetrySettings,
 }
@@ -257,11 +258,20 @@ fn set_request_id(response: &mut Response, request_id: &str) {
     }
 }
 
-/// Reads the body up to the limit.
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, IngressError> {
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| IngressError::PayloadTooLarge(limit))
+/// Reads the body up to the limit and within the body timeout (a slow-body client cannot hold
+/// a slot forever).
+pub async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Bytes, IngressError> {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(IngressError::PayloadTooLarge(limit)),
+        Err(_) => Err(IngressError::BadRequest {
+            field: None,
+            message: format!(
+                "the request body was not received within {}s",
+                timeout.as_secs()
+            ),
+        }),
+    }
 }
 
 pub async fn chat_completions(
@@ -307,7 +317,7 @@ async fn admit(
     let snapshot = state.config.load();
     let token = state.auth.authenticate(headers, &snapshot)?;
     call.token = Some(token.clone());
-    let bytes = read_body(body, state.max_body_bytes).await?;
+    let bytes = read_body(body, state.max_body_bytes, state.body_read_timeout).await?;
     let request = translate::decode_request(call.dialect, &bytes).map_err(|error| {
         let api_error = error.to_api_error();
         IngressError::BadRequest {

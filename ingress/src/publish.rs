@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use shared::{Envelope, EventBody};
 use tokio::sync::{Mutex, mpsc};
 
-const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+const ACK_TIMEOUT: Duration = Duration::from_secs(3);
 const SEGMENT_MAX_BYTES: u64 = 16 << 20;
 const CHANNEL_CAPACITY: usize = 65_536;
 
@@ -233,11 +233,17 @@ impl Publisher {
     /// every queued event is published or spooled.
     #[must_use]
     pub fn start(
+        client: async_nats::Client,
         jetstream: jetstream::Context,
         spool: Arc<Spool>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
-        let publish_task = tokio::spawn(publish_loop(jetstream.clone(), spool.clone(), receiver));
+        let publish_task = tokio::spawn(publish_loop(
+            client,
+            jetstream.clone(),
+            spool.clone(),
+            receiver,
+        ));
         tokio::spawn(drain_loop(jetstream, spool.clone()));
         (Self { sender, spool }, publish_task)
     }
@@ -289,6 +295,7 @@ async fn publish_one(jetstream: &jetstream::Context, record: &Outgoing) -> Resul
 }
 
 async fn publish_loop(
+    client: async_nats::Client,
     jetstream: jetstream::Context,
     spool: Arc<Spool>,
     mut receiver: mpsc::Receiver<Outgoing>,
@@ -296,7 +303,10 @@ async fn publish_loop(
     let mut batch = Vec::with_capacity(256);
     while receiver.recv_many(&mut batch, 256).await > 0 {
         let mut to_spool = Vec::new();
-        if spool.is_empty() {
+        // While the connection is down, events go to disk at once rather than waiting out an
+        // acknowledgement timeout in memory.
+        let connected = client.connection_state() == async_nats::connection::State::Connected;
+        if spool.is_empty() && connected {
             // Publish the batch concurrently, then wait for every acknowledgement.
             let results = futures::future::join_all(
                 batch.iter().map(|record| publish_one(&jetstream, record)),

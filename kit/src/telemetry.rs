@@ -10,9 +10,13 @@ pub fn init(service: &'static str) {
         .unwrap_or_else(|_| "info".into());
     let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("AXONGATE_LOG_FORMAT").is_ok_and(|format| format == "json");
+    // Logs go to stderr, so stdout stays free for command output (`projector replay`); colours
+    // only when a person is watching.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(true);
+        .with_target(true)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
     let result = if json {
         builder.json().try_init()
     } else {

@@ -96,9 +96,20 @@ impl Gateway {
 
     /// Starts an ingress process and waits until it is ready.
     pub async fn start_node(&self, name: &str) -> Node {
+        self.start_node_with(name, &[], None).await
+    }
+
+    /// Starts an ingress process with extra environment, its logs (stderr) in `log` if given.
+    pub async fn start_node_with(
+        &self,
+        name: &str,
+        extra_env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> Node {
         let port = free_port();
         let spool_dir = self.spool_root.join(name);
-        let child = Command::new(env!("CARGO_BIN_EXE_ingress"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ingress"));
+        command
             .env("AXONGATE_NATS_URL", &self.nats.url)
             .env("AXONGATE_POSTGRES_URL", &self.postgres_url)
             .env("AXONGATE_LISTEN", format!("127.0.0.1:{port}"))
@@ -110,9 +121,14 @@ impl Gateway {
                 "AXONGATE_LOG",
                 std::env::var("AXONGATE_TEST_LOG").unwrap_or_else(|_| "warn".into()),
             )
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start ingress");
+            .stdout(Stdio::null());
+        for (key, value) in extra_env {
+            command.env(key, value);
+        }
+        if let Some(log) = log {
+            command.stderr(std::fs::File::create(log).expect("log file"));
+        }
+        let child = command.spawn().expect("start ingress");
         let base = format!("http://127.0.0.1:{port}");
         wait_http_status(&format!("{base}/ready"), true, Duration::from_secs(30)).await;
         Node {

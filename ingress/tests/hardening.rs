@@ -1,0 +1,242 @@
+//! Hardening: slow clients, capacity, the spool-full policy, graceful shutdown, metrics, and
+//! no secret in any log line.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use shared::config::Protocol;
+use support::{Gateway, http};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+fn chat(model: &str, stream: bool) -> Value {
+    json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hello"}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_headers_are_cut_off() {
+    let gateway = Gateway::start().await;
+    let node = gateway.start_node("a").await;
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", node.port))
+        .await
+        .unwrap();
+    socket
+        .write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut buffer = Vec::new();
+    // The server closes the connection once the header timeout passes.
+    let read = tokio::time::timeout(Duration::from_secs(20), socket.read_to_end(&mut buffer)).await;
+    assert!(
+        read.is_ok(),
+        "connection still open after 20 s of incomplete headers"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(9),
+        "closed too early: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn capacity_and_spool_full_give_clean_503s() {
+    let mut gateway = Gateway::start().await;
+    gateway.add_provider("openai-mock", Protocol::OpenAi).await;
+    gateway
+        .add_model("gpt", vec![("openai-mock", "gpt-mock-1", 0)])
+        .await;
+    gateway
+        .add_model(
+            "slow",
+            vec![("openai-mock", "mock-slow-first-byte-1500", 0)],
+        )
+        .await;
+    let token = gateway.add_token("tok-1", |_| {}).await;
+    let node = gateway
+        .start_node_with(
+            "a",
+            &[
+                ("AXONGATE_MAX_CONCURRENCY", "1"),
+                ("AXONGATE_SPOOL_MAX_BYTES", "2000"),
+            ],
+            None,
+        )
+        .await;
+    let client = http();
+
+    // One slow request holds the only slot; a second one is refused cleanly at once.
+    let slow = {
+        let (client, url, token) = (
+            client.clone(),
+            format!("{}/v1/chat/completions", node.base),
+            token.clone(),
+        );
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&chat("slow", false))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    let refused = kit::testing::wait_until(Duration::from_secs(5), "a refusal while the slot is taken", || async {
+        let response = client.post(format!("{}/v1/messages", node.base)).header("x-api-key", &token).json(&json!({"model": "gpt", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})).send().await.ok()?;
+        (response.status() == 503).then_some(response)
+    })
+    .await;
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(
+        body["type"], "error",
+        "Anthropic shape for an Anthropic client: {body}"
+    );
+    assert_eq!(slow.await.unwrap(), 200);
+
+    // NATS away and a tiny spool: once it is full, requests are refused rather than unbilled.
+    gateway.nats.stop();
+    let refused = kit::testing::wait_until(
+        Duration::from_secs(30),
+        "the spool-full policy to refuse",
+        || async {
+            let response = client
+                .post(format!("{}/v1/chat/completions", node.base))
+                .bearer_auth(&token)
+                .json(&chat("gpt", false))
+                .send()
+                .await
+                .ok()?;
+            match response.status().as_u16() {
+                200 => None,
+                503 => Some(response.json::<Value>().await.ok()?),
+                other => panic!("unexpected status {other}"),
+            }
+        },
+    )
+    .await;
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("spool"),
+        "{refused}"
+    );
+    let metrics = client
+        .get(format!("{}/metrics", node.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("ingress_refused_spool_full_total"),
+        "a metric says so"
+    );
+    assert!(metrics.contains("ingress_spool_bytes"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_finishes_in_flight_streams() {
+    let gateway = Gateway::start().await;
+    gateway.add_provider("openai-mock", Protocol::OpenAi).await;
+    gateway
+        .add_model(
+            "streamy",
+            vec![("openai-mock", "mock-chunks-40-chunk-delay-25", 0)],
+        )
+        .await;
+    let token = gateway.add_token("tok-1", |_| {}).await;
+    let node = gateway.start_node("a").await;
+    let mut response = http()
+        .post(format!("{}/v1/chat/completions", node.base))
+        .bearer_auth(&token)
+        .json(&chat("streamy", true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let first = response.chunk().await.unwrap().unwrap();
+    // SIGTERM mid-stream: the stream still completes.
+    let pid = node.process.0.id();
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    let mut body = String::from_utf8_lossy(&first).into_owned();
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        body.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        body.trim_end().ends_with("data: [DONE]"),
+        "stream cut short: …{}",
+        &body[body.len().saturating_sub(200)..]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_secret_in_logs_metrics_or_errors() {
+    let gateway = Gateway::start().await;
+    gateway.add_provider("openai-mock", Protocol::OpenAi).await;
+    gateway
+        .add_provider("anthropic-mock", Protocol::Anthropic)
+        .await;
+    gateway
+        .add_model(
+            "gpt",
+            vec![
+                ("openai-mock", "mock-fail-first-1-503", 0),
+                ("anthropic-mock", "claude-mock", 1),
+            ],
+        )
+        .await;
+    gateway
+        .add_model("bad", vec![("openai-mock", "mock-401", 0)])
+        .await;
+    let token = gateway.add_token("tok-1", |_| {}).await;
+    let log = gateway.spool_root.with_extension("ingress.log");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    let node = gateway
+        .start_node_with("a", &[("AXONGATE_LOG", "trace")], Some(&log))
+        .await;
+    let client = http();
+    let mut seen = String::new();
+    for (model, stream) in [("gpt", false), ("gpt", true), ("bad", false)] {
+        let response = client
+            .post(format!("{}/v1/chat/completions", node.base))
+            .bearer_auth(&token)
+            .json(&chat(model, stream))
+            .send()
+            .await
+            .unwrap();
+        seen.push_str(&response.text().await.unwrap());
+    }
+    seen.push_str(
+        &client
+            .get(format!("{}/metrics", node.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    drop(node);
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(logs.len() > 1_000, "trace logging produced output");
+    for secret in [
+        support::PROVIDER_SECRET_OPENAI,
+        support::PROVIDER_SECRET_ANTHROPIC,
+        token.as_str(),
+        support::PEPPER,
+    ] {
+        assert!(!logs.contains(secret), "a secret appears in the logs");
+        assert!(!seen.contains(secret), "a secret appears in a response");
+    }
+    let master_key = gateway.master_keys_text.split(':').nth(1).unwrap();
+    assert!(!logs.contains(master_key));
+}
