@@ -240,3 +240,47 @@ async fn no_secret_in_logs_metrics_or_errors() {
     let master_key = gateway.master_keys_text.split(':').nth(1).unwrap();
     assert!(!logs.contains(master_key));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ready_follows_nats_and_postgres_is_not_needed_to_serve() {
+    let mut gateway = Gateway::start().await;
+    gateway.add_provider("openai-mock", Protocol::OpenAi).await;
+    gateway
+        .add_model("gpt", vec![("openai-mock", "gpt-mock-1", 0)])
+        .await;
+    let token = gateway.add_token("tok-1", |_| {}).await;
+    // Postgres unreachable at start: the config comes from the stream instead.
+    let node = gateway
+        .start_node_with(
+            "a",
+            &[(
+                "AXONGATE_POSTGRES_URL",
+                "postgres://nobody@127.0.0.1:1/none",
+            )],
+            None,
+        )
+        .await;
+    let client = http();
+    let response = client
+        .post(format!("{}/v1/chat/completions", node.base))
+        .bearer_auth(&token)
+        .json(&chat("gpt", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let ready = format!("{}/ready", node.base);
+    gateway.nats.stop();
+    kit::testing::wait_http_status(&ready, false, Duration::from_secs(10)).await;
+    // Still serving from memory while NATS is away.
+    let response = client
+        .post(format!("{}/v1/chat/completions", node.base))
+        .bearer_auth(&token)
+        .json(&chat("gpt", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    gateway.nats.restart().await;
+    kit::testing::wait_http_status(&ready, true, Duration::from_secs(20)).await;
+}
