@@ -32,8 +32,11 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    kit::telemetry::init("admin-api");
     let cli = Cli::parse();
+    // `apply` and `export` print their result on stdout, where the log lines would mix in.
+    if matches!(cli.command, None | Some(Command::Serve)) {
+        kit::telemetry::init("admin-api");
+    }
     let config: AdminConfig = match kit::config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(error) => {

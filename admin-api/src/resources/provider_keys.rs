@@ -306,12 +306,23 @@ pub async fn test(
         .bus
         .publish_audit(event, Some(&caller.actor()), &state.node_id)
         .await?;
-    state
+    // The call was made and its result is known: answer with it even when the projector has
+    // not folded it into the key's health in time (`health_recorded: false`).
+    let health_recorded = match state
         .projections
         .wait_for(Projection::Audit, sequence, state.read_your_writes_timeout)
-        .await?;
+        .await
+    {
+        Ok(()) => true,
+        Err(ApiError::Unavailable { .. }) => {
+            tracing::warn!(provider_key_id = %id, sequence, "key test result not yet folded into provider_key_health");
+            false
+        }
+        Err(error) => return Err(error),
+    };
     let key_json = render_one(&state, load(&state, ENTITY, &id).await?).await?;
     Ok(Json(json!({
+        "health_recorded": health_recorded,
         "ok": outcome.ok,
         "status": outcome.status,
         "latency_ms": outcome.latency_ms,
