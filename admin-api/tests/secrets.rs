@@ -16,6 +16,7 @@ const ANTHROPIC_KEY: &str = "sk-ant-test-5cr3t-M1n2B3v4C5x6";
 
 /// A minimal upstream: OpenAI `GET /v1/models` and Anthropic `POST /v1/messages`, accepting
 /// only the good keys. A refusal echoes the presented key, as some real providers do.
+#[expect(clippy::unwrap_used, reason = "a test helper fails loudly")]
 async fn mock_upstream() -> String {
     let models = get(|headers: HeaderMap| async move {
         let presented = headers
