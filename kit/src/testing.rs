@@ -230,3 +230,98 @@ pub async fn http_get_status(url: &str) -> Option<u16> {
     let text = String::from_utf8_lossy(&response);
     text.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// A private ClickHouse server (Debian's `clickhouse-server`), for tests that stop it.
+pub struct ClickHouseServer {
+    child: Option<Child>,
+    pub http_port: u16,
+    pub url: String,
+    dir: PathBuf,
+}
+
+impl ClickHouseServer {
+    /// Starts a server with its data in a temporary folder and waits until it answers.
+    pub async fn start() -> Self {
+        let http_port = free_port();
+        let dir = std::env::temp_dir().join(unique_name("axongate-ch"));
+        std::fs::create_dir_all(dir.join("data")).expect("ch dir");
+        let mut server = Self {
+            child: None,
+            http_port,
+            url: format!("http://127.0.0.1:{http_port}"),
+            dir,
+        };
+        server.write_config();
+        server.spawn().await;
+        server
+    }
+
+    fn write_config(&self) {
+        let dir = self.dir.display();
+        let tcp_port = free_port();
+        let config = format!(
+            r#"<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><log>{dir}/server.log</log><errorlog>{dir}/error.log</errorlog></logger>
+  <http_port>{http}</http_port><tcp_port>{tcp_port}</tcp_port><listen_host>127.0.0.1</listen_host>
+  <path>{dir}/data/</path><tmp_path>{dir}/tmp/</tmp_path><user_files_path>{dir}/user_files/</user_files_path>
+  <format_schema_path>{dir}/format_schemas/</format_schema_path>
+  <users_config>{dir}/users.xml</users_config><default_profile>default</default_profile>
+  <default_database>default</default_database><mark_cache_size>268435456</mark_cache_size><timezone>UTC</timezone>
+</yandex>"#,
+            http = self.http_port
+        );
+        let users = r#"<?xml version="1.0"?>
+<yandex>
+  <profiles><default><max_memory_usage>2000000000</max_memory_usage></default></profiles>
+  <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default></users>
+  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
+</yandex>"#;
+        std::fs::write(self.dir.join("config.xml"), config).expect("ch config");
+        std::fs::write(self.dir.join("users.xml"), users).expect("ch users");
+    }
+
+    async fn spawn(&mut self) {
+        let binary = ["/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server"]
+            .into_iter()
+            .find(|path| std::path::Path::new(path).exists())
+            .unwrap_or("clickhouse-server");
+        let child = Command::new(binary)
+            .arg(format!(
+                "--config-file={}",
+                self.dir.join("config.xml").display()
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!(
+                    "cannot start clickhouse-server ({error}); run scripts/test, which installs it"
+                )
+            });
+        self.child = Some(child);
+        let url = format!("http://127.0.0.1:{}/ping", self.http_port);
+        wait_http_status(&url, true, Duration::from_secs(30)).await;
+    }
+
+    /// Stops the server (SIGKILL).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again with the same data.
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.spawn().await;
+    }
+}
+
+impl Drop for ClickHouseServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -33,43 +33,69 @@ pub async fn run_all(
     stores: Arc<Stores>,
     config: ProjectorConfig,
 ) -> anyhow::Result<()> {
-    let config_consumer = durable_consumer(&jetstream, CONFIG_STREAM, CONFIG_CONSUMER).await?;
-    let audit_consumer = durable_consumer(&jetstream, AUDIT_STREAM, AUDIT_CONSUMER).await?;
-    let requests_consumer =
-        durable_consumer(&jetstream, REQUESTS_STREAM, REQUESTS_CONSUMER).await?;
-    let spend_consumer = durable_consumer(&jetstream, REQUESTS_STREAM, SPEND_CONSUMER).await?;
+    let config_consumer = (jetstream.clone(), CONFIG_STREAM, CONFIG_CONSUMER);
+    let audit_consumer = (jetstream.clone(), AUDIT_STREAM, AUDIT_CONSUMER);
+    let requests_consumer = (jetstream.clone(), REQUESTS_STREAM, REQUESTS_CONSUMER);
+    let spend_consumer = (jetstream.clone(), REQUESTS_STREAM, SPEND_CONSUMER);
     let wait = Duration::from_millis(config.batch_max_wait_ms);
 
     let config_stores = stores.clone();
-    let config_task = run_projection("config", config_consumer, 256, wait, move |messages| {
-        let stores = config_stores.clone();
-        async move {
-            let items = decode_items::<ConfigEvent>(&messages);
-            stores
-                .pg
-                .apply_config_batch(&items)
-                .await
-                .map(|outcome| outcome.applied)
-        }
-    });
+    let resume_stores = stores.clone();
+    let config_task = run_projection(
+        "config",
+        config_consumer,
+        256,
+        wait,
+        move || {
+            let stores = resume_stores.clone();
+            async move { stores.pg.offset(crate::store::pg::CONFIG_PROJECTION).await }
+        },
+        move |messages| {
+            let stores = config_stores.clone();
+            async move {
+                let items = decode_items::<ConfigEvent>(&messages);
+                stores
+                    .pg
+                    .apply_config_batch(&items)
+                    .await
+                    .map(|outcome| outcome.applied)
+            }
+        },
+    );
     let audit_stores = stores.clone();
-    let audit_task = run_projection("audit", audit_consumer, 256, wait, move |messages| {
-        let stores = audit_stores.clone();
-        async move {
-            let items = decode_items::<AuditEvent>(&messages);
-            stores
-                .pg
-                .apply_audit_batch(&items)
-                .await
-                .map(|outcome| outcome.applied)
-        }
-    });
+    let resume_stores = stores.clone();
+    let audit_task = run_projection(
+        "audit",
+        audit_consumer,
+        256,
+        wait,
+        move || {
+            let stores = resume_stores.clone();
+            async move { stores.pg.offset(crate::store::pg::AUDIT_PROJECTION).await }
+        },
+        move |messages| {
+            let stores = audit_stores.clone();
+            async move {
+                let items = decode_items::<AuditEvent>(&messages);
+                stores
+                    .pg
+                    .apply_audit_batch(&items)
+                    .await
+                    .map(|outcome| outcome.applied)
+            }
+        },
+    );
     let spend_stores = stores.clone();
+    let resume_stores = stores.clone();
     let spend_task = run_projection(
         "spend",
         spend_consumer,
         config.batch_size,
         wait,
+        move || {
+            let stores = resume_stores.clone();
+            async move { stores.pg.offset(crate::store::pg::SPEND_PROJECTION).await }
+        },
         move |messages| {
             let stores = spend_stores.clone();
             async move {
@@ -83,11 +109,19 @@ pub async fn run_all(
         },
     );
     let request_stores = stores;
+    let resume_stores = request_stores.clone();
     let requests_task = run_projection(
         "requests",
         requests_consumer,
         config.batch_size,
         wait,
+        move || {
+            let stores = resume_stores.clone();
+            async move {
+                stores.ch.load_high_water_mark().await?;
+                Ok(stores.ch.high_water_mark())
+            }
+        },
         move |messages| {
             let stores = request_stores.clone();
             async move {
@@ -143,43 +177,71 @@ pub fn request_rows(messages: &[Received]) -> Vec<RequestRow> {
         .collect()
 }
 
+/// (Re)creates the durable consumer so that it delivers from `after + 1`, the first sequence
+/// the store has not applied. Starting from the store's own record, rather than from whatever
+/// the old consumer had outstanding, means a message delivered to a crashed instance and never
+/// acknowledged cannot be overtaken by later ones (which the writers' skip rule would otherwise
+/// turn into a loss). One projector instance runs at a time.
 async fn durable_consumer(
     jetstream: &jetstream::Context,
     stream_name: &str,
     durable: &str,
+    after: u64,
 ) -> anyhow::Result<jetstream::consumer::Consumer<pull::Config>> {
     let stream = jetstream
         .get_stream(stream_name)
         .await
         .with_context(|| format!("stream {stream_name}"))?;
+    // Not found is fine: first start, or deleted by an operator.
+    let _ = stream.delete_consumer(durable).await;
+    let deliver_policy = if after == 0 {
+        DeliverPolicy::All
+    } else {
+        DeliverPolicy::ByStartSequence {
+            start_sequence: after + 1,
+        }
+    };
     stream
-        .get_or_create_consumer(
-            durable,
-            pull::Config {
-                durable_name: Some(durable.to_owned()),
-                deliver_policy: DeliverPolicy::All,
-                ack_policy: AckPolicy::All,
-                ack_wait: Duration::from_secs(60),
-                max_ack_pending: 100_000,
-                ..Default::default()
-            },
-        )
+        .create_consumer(pull::Config {
+            durable_name: Some(durable.to_owned()),
+            deliver_policy,
+            ack_policy: AckPolicy::All,
+            ack_wait: Duration::from_secs(30),
+            max_ack_pending: 100_000,
+            ..Default::default()
+        })
         .await
         .with_context(|| format!("consumer {durable} on {stream_name}"))
 }
 
-/// Fetch, write (retrying with backoff until it succeeds), ack the batch's last message.
-async fn run_projection<W, Fut>(
+/// The first sequence still in the stream (older ones expired by retention).
+async fn first_sequence(jetstream: &jetstream::Context, stream_name: &str) -> Option<u64> {
+    let mut stream = jetstream.get_stream(stream_name).await.ok()?;
+    stream
+        .info()
+        .await
+        .ok()
+        .map(|info| info.state.first_sequence)
+}
+
+/// Fetch, check contiguity, write (retrying with backoff until it succeeds), ack the batch's
+/// last message. `resume` reads the last sequence the store applied.
+async fn run_projection<W, Fut, R, RFut>(
     name: &'static str,
-    consumer: jetstream::consumer::Consumer<pull::Config>,
+    (jetstream, stream_name, durable): (jetstream::Context, &'static str, &'static str),
     batch_size: usize,
     wait: Duration,
+    resume: R,
     write: W,
 ) -> anyhow::Result<()>
 where
     W: Fn(Vec<Received>) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<u64>>,
+    R: Fn() -> RFut,
+    RFut: std::future::Future<Output = anyhow::Result<u64>>,
 {
+    let mut applied = resume().await?;
+    let mut consumer = durable_consumer(&jetstream, stream_name, durable, applied).await?;
     let mut backoff = Duration::from_millis(100);
     loop {
         let batch = match consumer
@@ -200,6 +262,7 @@ where
         let messages: Vec<_> = batch.collect().await;
         let mut received = Vec::with_capacity(messages.len());
         let mut last_message = None;
+        let mut errors = 0_u32;
         for message in messages {
             match message {
                 Ok(message) => {
@@ -210,35 +273,88 @@ where
                     });
                     last_message = Some(message);
                 }
-                Err(error) => tracing::warn!(projection = name, %error, "message error in batch"),
+                Err(error) => {
+                    errors += 1;
+                    if errors == 1 {
+                        tracing::warn!(projection = name, %error, "message error in batch");
+                    }
+                }
             }
         }
         let Some(last_message) = last_message else {
+            if errors > 0 {
+                // Every message of the batch failed: the consumer may have been deleted or the
+                // server is restarting. Back off, then recreate the consumer from the store.
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                match durable_consumer(&jetstream, stream_name, durable, applied).await {
+                    Ok(fresh) => consumer = fresh,
+                    Err(error) => tracing::warn!(
+                        projection = name,
+                        error = format!("{error:#}"),
+                        "consumer unavailable"
+                    ),
+                }
+                continue;
+            }
             update_lag(name, &consumer).await;
             continue;
         };
-        // Never ack before the write is durable: retry the write until it succeeds. While a
-        // store is down the batch waits here, and the stream keeps everything behind it.
-        let mut write_backoff = Duration::from_millis(100);
-        loop {
-            match write(received.clone()).await {
-                Ok(written) => {
-                    metrics::counter!("projector_events_applied_total", "projection" => name)
-                        .increment(written);
-                    break;
-                }
-                Err(error) => {
-                    metrics::counter!("projector_write_errors_total", "projection" => name)
-                        .increment(1);
-                    tracing::error!(
-                        projection = name,
-                        error = format!("{error:#}"),
-                        "write failed, retrying"
-                    );
-                    tokio::time::sleep(write_backoff).await;
-                    write_backoff = (write_backoff * 2).min(Duration::from_secs(5));
+        // Contiguity: the batch must continue exactly where the store stopped. A gap means
+        // something was delivered elsewhere and not acknowledged; never write past it.
+        received.retain(|message| message.sequence > applied);
+        if let Some(first) = received.first().map(|message| message.sequence)
+            && first != applied + 1
+        {
+            let oldest_kept = first_sequence(&jetstream, stream_name).await.unwrap_or(0);
+            if oldest_kept > applied + 1 && first <= oldest_kept {
+                tracing::error!(
+                    projection = name,
+                    from = applied + 1,
+                    to = oldest_kept - 1,
+                    "events expired from the stream before they were projected"
+                );
+                metrics::counter!("projector_events_expired_unprojected_total", "projection" => name)
+                    .increment(oldest_kept - 1 - applied);
+            } else {
+                tracing::warn!(
+                    projection = name,
+                    expected = applied + 1,
+                    got = first,
+                    "gap in delivery; restarting the consumer from the store"
+                );
+                consumer = durable_consumer(&jetstream, stream_name, durable, applied).await?;
+                continue;
+            }
+        }
+        if !received.is_empty() {
+            let highest = received.last().map_or(applied, |message| message.sequence);
+            // Never ack before the write is durable: retry the write until it succeeds. While a
+            // store is down the batch waits here, and the stream keeps everything behind it.
+            let mut write_backoff = Duration::from_millis(100);
+            loop {
+                match write(received.clone()).await {
+                    Ok(written) => {
+                        metrics::counter!("projector_events_applied_total", "projection" => name)
+                            .increment(written);
+                        break;
+                    }
+                    Err(error) => {
+                        metrics::counter!("projector_write_errors_total", "projection" => name)
+                            .increment(1);
+                        tracing::error!(
+                            projection = name,
+                            error = format!("{error:#}"),
+                            "write failed, retrying"
+                        );
+                        tokio::time::sleep(write_backoff).await;
+                        write_backoff = (write_backoff * 2).min(Duration::from_secs(5));
+                        // Keep the messages ours while we retry.
+                        let _ = last_message.ack_with(jetstream::AckKind::Progress).await;
+                    }
                 }
             }
+            applied = highest;
         }
         if let Err(error) = last_message.double_ack().await {
             // The write is durable and idempotent, so a lost ack only means a harmless redelivery.

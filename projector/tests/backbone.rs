@@ -409,3 +409,80 @@ fn bad_config_is_one_clear_line_and_nonzero_exit() {
         "no password in errors: {stderr}"
     );
 }
+
+/// The writers themselves ignore a batch they have already applied, whatever delivered it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_apply_a_repeated_batch_once() {
+    let env = Env::start().await;
+    let config = projector::ProjectorConfig {
+        nats_url: env.nats.url.clone(),
+        postgres_url: env.postgres_url.clone(),
+        clickhouse_url: env.clickhouse_url.clone(),
+        clickhouse_database: env.clickhouse_database.clone(),
+        listen: "127.0.0.1:0".into(),
+        node_id: "test".into(),
+        stream_replicas: 1,
+        requests_max_age_days: 1,
+        batch_size: 100,
+        batch_max_wait_ms: 100,
+    };
+    let stores = projector::store::Stores::connect(&config)
+        .await
+        .expect("stores");
+    stores.migrate().await.expect("migrate");
+    let actor = Actor {
+        user_id: "u".into(),
+        username: "u".into(),
+    };
+    let items = || {
+        vec![
+            projector::store::pg::Item::Event {
+                sequence: 1,
+                envelope: Box::new(Envelope::by_actor(provider("p1", "one"), actor.clone())),
+            },
+            projector::store::pg::Item::Event {
+                sequence: 2,
+                envelope: Box::new(Envelope::by_actor(model(), actor.clone())),
+            },
+        ]
+    };
+    let first = stores.pg.apply_config_batch(&items()).await.expect("apply");
+    let second = stores
+        .pg
+        .apply_config_batch(&items())
+        .await
+        .expect("apply again");
+    assert_eq!((first.applied, second.applied, second.skipped), (2, 0, 2));
+    assert_eq!(pg_snapshot(&env).await.len(), 2);
+    assert_eq!(audit_count(&env).await, 2);
+
+    let envelopes: Vec<_> = (1..=3)
+        .map(|index| Envelope::by_node(request(index, Outcome::Success), "n"))
+        .collect();
+    let rows: Vec<_> = envelopes
+        .iter()
+        .enumerate()
+        .map(|(index, envelope)| {
+            projector::store::ch::RequestRow::from_event(index as u64 + 1, envelope)
+        })
+        .collect();
+    assert_eq!(stores.ch.insert_requests(&rows).await.expect("insert"), 3);
+    assert_eq!(
+        stores
+            .ch
+            .insert_requests(&rows)
+            .await
+            .expect("insert again"),
+        0
+    );
+    stores.ch.load_high_water_mark().await.expect("reload");
+    assert_eq!(
+        stores
+            .ch
+            .insert_requests(&rows)
+            .await
+            .expect("after a restart"),
+        0
+    );
+    assert_eq!(ch_totals(&env).await.map(|totals| totals.rows), Some(3));
+}

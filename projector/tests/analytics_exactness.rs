@@ -1,0 +1,248 @@
+//! Request events into ClickHouse exactly once: through a projector killed mid-batch, through
+//! ClickHouse going away (the consumer stops acknowledging and catches up), and through
+//! `projector rebuild analytics`.
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a test harness fails loudly"
+)]
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, message::PublishMessage};
+use kit::testing::{
+    ChildGuard, ClickHouseServer, NatsServer, free_port, fresh_postgres_database, unique_name,
+    wait_http_status, wait_until,
+};
+use shared::Envelope;
+use shared::money::Nanos;
+use shared::request::{Cost, Outcome, RequestEvent, RequestFinished, Usage};
+
+struct Env {
+    nats: NatsServer,
+    clickhouse: ClickHouseServer,
+    postgres_url: String,
+    database: String,
+    port: u16,
+}
+
+impl Env {
+    async fn start() -> Self {
+        Self {
+            nats: NatsServer::start().await,
+            clickhouse: ClickHouseServer::start().await,
+            postgres_url: fresh_postgres_database().await,
+            database: unique_name("axg_exact"),
+            port: free_port(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_projector"));
+        command
+            .args(args)
+            .env("AXONGATE_NATS_URL", &self.nats.url)
+            .env("AXONGATE_POSTGRES_URL", &self.postgres_url)
+            .env("AXONGATE_CLICKHOUSE_URL", &self.clickhouse.url)
+            .env("AXONGATE_CLICKHOUSE_DATABASE", &self.database)
+            .env("AXONGATE_LISTEN", format!("127.0.0.1:{}", self.port))
+            .env("AXONGATE_BATCH_SIZE", "200")
+            .env("AXONGATE_BATCH_MAX_WAIT_MS", "50")
+            .env("AXONGATE_LOG", "warn")
+            .stdout(Stdio::null());
+        command
+    }
+
+    async fn spawn(&self) -> ChildGuard {
+        let guard = ChildGuard(self.command(&["run"]).spawn().expect("projector"));
+        wait_http_status(
+            &format!("http://127.0.0.1:{}/ready", self.port),
+            true,
+            Duration::from_secs(30),
+        )
+        .await;
+        guard
+    }
+
+    async fn totals(&self) -> Option<(u64, u64, i64)> {
+        clickhouse::Client::default()
+            .with_url(&self.clickhouse.url)
+            .with_database(&self.database)
+            .query("SELECT count(), sum(input_tokens), sum(cost_nanos) FROM requests")
+            .fetch_one::<(u64, u64, i64)>()
+            .await
+            .ok()
+    }
+}
+
+fn event(index: u64) -> Envelope<RequestEvent> {
+    Envelope::by_node(
+        RequestEvent::Finished(RequestFinished {
+            request_id: format!("r{index}"),
+            token_id: Some(format!("tok-{}", index % 7)),
+            user_id: None,
+            model_alias: "m".into(),
+            provider_id: Some("p".into()),
+            upstream_model: Some("u".into()),
+            provider_key_id: Some("k".into()),
+            client_protocol: shared::config::ClientProtocol::OpenaiChat,
+            upstream_protocol: Some(shared::config::Protocol::OpenAi),
+            stream: false,
+            outcome: Outcome::Success,
+            error_kind: None,
+            http_status: 200,
+            usage: Usage {
+                input_tokens: index,
+                output_tokens: 1,
+                ..Default::default()
+            },
+            cost: Some(Cost {
+                amount: Nanos(i64::try_from(index).unwrap()),
+                currency: "USD".into(),
+                price_version: 1,
+            }),
+            started_at: time::OffsetDateTime::now_utc(),
+            ttfb_us: None,
+            latency_us: 1,
+            attempts: vec![],
+        }),
+        "test",
+    )
+}
+
+async fn publish_range(jetstream: &jetstream::Context, range: std::ops::Range<u64>) {
+    let mut acks = Vec::new();
+    for index in range {
+        let envelope = event(index);
+        let ack = jetstream
+            .send_publish(
+                envelope.subject(),
+                PublishMessage::build()
+                    .message_id(envelope.event_id.to_string())
+                    .payload(envelope.to_bytes().unwrap().into()),
+            )
+            .await
+            .expect("publish");
+        acks.push(ack);
+        if acks.len() >= 500 {
+            for ack in acks.drain(..) {
+                ack.await.expect("ack");
+            }
+        }
+    }
+    for ack in acks {
+        ack.await.expect("ack");
+    }
+}
+
+fn expected(count: u64) -> (u64, u64, i64) {
+    let sum: u64 = (0..count).sum();
+    (count, sum, i64::try_from(sum).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_batch_and_restarted_counts_each_request_once() {
+    let env = Env::start().await;
+    let mut projector = env.spawn().await;
+    let jetstream = jetstream::new(async_nats::connect(&env.nats.url).await.unwrap());
+    let total = 6_000;
+    publish_range(&jetstream, 0..total).await;
+    // Kill it while it is still writing.
+    wait_until(Duration::from_secs(30), "some rows", || async {
+        env.totals().await.filter(|totals| totals.0 > 0).map(|_| ())
+    })
+    .await;
+    projector.kill();
+    let partial = env.totals().await.unwrap().0;
+    eprintln!("killed with {partial} of {total} rows written");
+    let _projector = env.spawn().await;
+    let totals = wait_until(Duration::from_secs(60), "all rows", || async {
+        env.totals().await.filter(|totals| totals.0 >= total)
+    })
+    .await;
+    assert_eq!(totals, expected(total));
+    // And a full redelivery (consumer deleted) adds nothing.
+    jetstream
+        .get_stream(shared::streams::REQUESTS_STREAM)
+        .await
+        .unwrap()
+        .delete_consumer(projector::consumer::REQUESTS_CONSUMER)
+        .await
+        .unwrap();
+    drop(_projector);
+    let _projector = env.spawn().await;
+    let stream = jetstream
+        .get_stream(shared::streams::REQUESTS_STREAM)
+        .await
+        .unwrap();
+    wait_until(Duration::from_secs(60), "redelivery acknowledged", || {
+        let stream = stream.clone();
+        async move {
+            let mut consumer: jetstream::consumer::PullConsumer = stream
+                .get_consumer(projector::consumer::REQUESTS_CONSUMER)
+                .await
+                .ok()?;
+            let info = consumer.info().await.ok()?;
+            (info.num_pending == 0
+                && info.num_ack_pending == 0
+                && info.delivered.stream_sequence >= total)
+                .then_some(())
+        }
+    })
+    .await;
+    assert_eq!(env.totals().await.unwrap(), expected(total));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clickhouse_outage_waits_and_catches_up_then_rebuild_matches() {
+    let mut env = Env::start().await;
+    let projector = env.spawn().await;
+    let jetstream = jetstream::new(async_nats::connect(&env.nats.url).await.unwrap());
+    publish_range(&jetstream, 0..500).await;
+    wait_until(Duration::from_secs(30), "first rows", || async {
+        env.totals().await.filter(|totals| totals.0 == 500)
+    })
+    .await;
+    env.clickhouse.stop();
+    publish_range(&jetstream, 500..1_500).await;
+    // While ClickHouse is down nothing is acknowledged past what was written.
+    let stream = jetstream
+        .get_stream(shared::streams::REQUESTS_STREAM)
+        .await
+        .unwrap();
+    let consumer: jetstream::consumer::PullConsumer = stream
+        .get_consumer(projector::consumer::REQUESTS_CONSUMER)
+        .await
+        .unwrap();
+    wait_until(
+        Duration::from_secs(10),
+        "the backlog to be visible",
+        || async {
+            let mut consumer = consumer.clone();
+            let info = consumer.info().await.ok()?;
+            (info.ack_floor.stream_sequence <= 500 && info.delivered.stream_sequence > 500)
+                .then_some(())
+        },
+    )
+    .await;
+    env.clickhouse.restart().await;
+    let totals = wait_until(Duration::from_secs(60), "catch-up", || async {
+        env.totals().await.filter(|totals| totals.0 >= 1_500)
+    })
+    .await;
+    assert_eq!(totals, expected(1_500));
+    drop(projector);
+
+    // Rebuild from the stream gives the same totals, with progress on stderr.
+    let output = env
+        .command(&["rebuild", "analytics"])
+        .stderr(Stdio::piped())
+        .output()
+        .expect("rebuild");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("rows written"), "progress output: {stderr}");
+    assert_eq!(env.totals().await.unwrap(), expected(1_500));
+}
