@@ -469,3 +469,36 @@ async fn openapi_lists_every_endpoint_and_unknown_routes_get_the_error_shape() {
         .await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ui_is_served_with_a_spa_fallback() {
+    let ui = std::env::temp_dir().join(kit::testing::unique_name("axongate-ui"));
+    std::fs::create_dir_all(ui.join("assets")).unwrap();
+    std::fs::write(ui.join("index.html"), "<html>AxonGate UI</html>").unwrap();
+    std::fs::write(ui.join("assets/app.js"), "console.log('ui')").unwrap();
+    let ui_dir = ui.to_str().unwrap().to_owned();
+    let harness = Harness::start_with(|config| config.ui_dir = ui_dir).await;
+    let get = |path: &str| {
+        let url = format!("{}{path}", harness.base);
+        let http = harness.http.clone();
+        async move {
+            let response = http.get(url).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    assert_eq!(get("/").await, (200, "<html>AxonGate UI</html>".to_owned()));
+    assert_eq!(
+        get("/providers/openai").await,
+        (200, "<html>AxonGate UI</html>".to_owned()),
+        "client-side routes get index.html"
+    );
+    assert_eq!(
+        get("/assets/app.js").await,
+        (200, "console.log('ui')".to_owned())
+    );
+    let (status, body) = get("/api/v1/nothing").await;
+    assert_eq!(status, 404, "API paths never fall back to the UI");
+    assert!(body.contains("not_found"));
+    assert_eq!(get("/health").await.0, 200);
+    std::fs::remove_dir_all(&ui).ok();
+}
