@@ -69,6 +69,27 @@ pub fn unknown_fields(body: &[u8], known: &[&str]) -> Result<Map<String, Value>,
     Ok(unknown)
 }
 
+/// The named top-level fields of `body`, kept verbatim.
+pub fn raw_fields(body: &[u8], names: &[&str]) -> Result<Map<String, Value>, TranslateError> {
+    let all: BTreeMap<String, &RawValue> =
+        serde_json::from_slice(body).map_err(|error| TranslateError::BadRequest {
+            field: String::new(),
+            message: error.to_string(),
+        })?;
+    let mut fields = Map::new();
+    for name in names {
+        if let Some(raw) = all.get(*name) {
+            let value: Value =
+                serde_json::from_str(raw.get()).map_err(|error| TranslateError::BadRequest {
+                    field: (*name).to_owned(),
+                    message: error.to_string(),
+                })?;
+            fields.insert((*name).to_owned(), value);
+        }
+    }
+    Ok(fields)
+}
+
 /// Serializes a wire value. Our wire types only have string keys, so this cannot fail in practice.
 pub fn to_vec<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()

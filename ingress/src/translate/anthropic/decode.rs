@@ -5,12 +5,20 @@ use crate::translate::ir::{
     Block, Extra, ImageSource, InstructionRole, Message, Reasoning, Request, Response, Role,
     SamplingParams, SystemBlock, Tool, ToolChoice, Usage,
 };
-use crate::translate::json::{parse_request, parse_upstream, unknown_fields};
+use crate::translate::json::{parse_request, parse_upstream, raw_fields, unknown_fields};
 use crate::translate::{Dialect, TranslateError};
 
 pub fn request(body: &[u8]) -> Result<Request, TranslateError> {
     let wire: wire::MessagesRequest = parse_request(body)?;
-    let extra = unknown_fields(body, wire::REQUEST_FIELDS)?;
+    let mut extra = unknown_fields(body, wire::REQUEST_FIELDS)?;
+    // Settings of a kind this gateway does not know yet are forwarded as they came to an
+    // Anthropic upstream (and reported as dropped for any other).
+    if matches!(wire.tool_choice, Some(wire::ToolChoiceParam::Other)) {
+        extra.extend(raw_fields(body, &["tool_choice"])?);
+    }
+    if matches!(wire.thinking, Some(wire::ThinkingParam::Other)) {
+        extra.extend(raw_fields(body, &["thinking"])?);
+    }
     let system = match wire.system {
         None => Vec::new(),
         Some(wire::System::Text(text)) => {
@@ -71,6 +79,7 @@ pub fn request(body: &[u8]) -> Result<Request, TranslateError> {
             disable_parallel_tool_use,
         }) => (Some(ToolChoice::Named(name)), disable_parallel_tool_use),
         Some(wire::ToolChoiceParam::None {}) => (Some(ToolChoice::None), None),
+        Some(wire::ToolChoiceParam::Other) => (None, None),
     };
     let reasoning = match wire.thinking {
         None => None,
@@ -78,6 +87,7 @@ pub fn request(body: &[u8]) -> Result<Request, TranslateError> {
             Some(Reasoning::Budget(budget_tokens))
         }
         Some(wire::ThinkingParam::Disabled {}) => Some(Reasoning::Disabled),
+        Some(wire::ThinkingParam::Other) => None,
     };
     let stream = wire.stream.unwrap_or(false);
     Ok(Request {

@@ -278,14 +278,22 @@ pub enum ToolChoiceParam {
         disable_parallel_tool_use: Option<bool>,
     },
     None {},
+    /// A newer choice type; its raw value travels in the request's extra fields.
+    #[serde(other, skip_serializing)]
+    Other,
 }
 
 #[skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ThinkingParam {
-    Enabled { budget_tokens: u64 },
+    Enabled {
+        budget_tokens: u64,
+    },
     Disabled {},
+    /// A newer thinking mode; its raw value travels in the request's extra fields.
+    #[serde(other, skip_serializing)]
+    Other,
 }
 
 /// `POST /v1/messages` response body.

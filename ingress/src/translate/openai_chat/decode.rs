@@ -44,7 +44,7 @@ pub fn arguments(raw: &str) -> Value {
 
 pub fn request(body: &[u8]) -> Result<Request, TranslateError> {
     let wire: wire::ChatRequest = parse_request(body)?;
-    let extra = unknown_fields(body, wire::REQUEST_FIELDS)?;
+    let mut extra = unknown_fields(body, wire::REQUEST_FIELDS)?;
     let mut system = Vec::new();
     let mut messages: Vec<Message> = Vec::with_capacity(wire.messages.len());
     for message in wire.messages {
@@ -175,7 +175,21 @@ pub fn request(body: &[u8]) -> Result<Request, TranslateError> {
                 ));
             }
         }),
-        Some(wire::ChatToolChoice::Named(named)) => Some(ToolChoice::Named(named.function.name)),
+        Some(wire::ChatToolChoice::Named(named)) if named.kind == "function" => {
+            Some(ToolChoice::Named(named.function.name))
+        }
+        Some(wire::ChatToolChoice::Named(named)) => {
+            extra.insert(
+                "tool_choice".to_owned(),
+                serde_json::to_value(named).unwrap_or(Value::Null),
+            );
+            None
+        }
+        Some(wire::ChatToolChoice::Other(raw)) => {
+            // Kept for an OpenAI Chat upstream, reported as dropped for any other.
+            extra.insert("tool_choice".to_owned(), raw);
+            None
+        }
     };
     let reasoning = match wire.reasoning_effort {
         None => None,

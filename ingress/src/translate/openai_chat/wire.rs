@@ -223,6 +223,8 @@ impl<'de> Deserialize<'de> for ChatTool {
 pub enum ChatToolChoice {
     Mode(String),
     Named(NamedToolChoice),
+    /// `allowed_tools`, custom tools and anything newer, kept raw.
+    Other(Value),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

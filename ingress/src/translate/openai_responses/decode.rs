@@ -68,7 +68,7 @@ fn push_to(messages: &mut Vec<Message>, role: Role, block: Block, only_results: 
 
 pub fn request(body: &[u8]) -> Result<Request, TranslateError> {
     let wire: wire::ResponsesRequest = parse_request(body)?;
-    let extra = unknown_fields(body, wire::REQUEST_FIELDS)?;
+    let mut extra = unknown_fields(body, wire::REQUEST_FIELDS)?;
     let mut system = Vec::new();
     if let Some(instructions) = wire.instructions {
         system.push(SystemBlock {
@@ -221,7 +221,20 @@ pub fn request(body: &[u8]) -> Result<Request, TranslateError> {
                 ));
             }
         }),
-        Some(wire::ResponsesToolChoice::Named(named)) => Some(ToolChoice::Named(named.name)),
+        Some(wire::ResponsesToolChoice::Named(named)) if named.kind == "function" => {
+            Some(ToolChoice::Named(named.name))
+        }
+        Some(wire::ResponsesToolChoice::Named(named)) => {
+            extra.insert(
+                "tool_choice".to_owned(),
+                serde_json::to_value(named).unwrap_or(Value::Null),
+            );
+            None
+        }
+        Some(wire::ResponsesToolChoice::Other(raw)) => {
+            extra.insert("tool_choice".to_owned(), raw);
+            None
+        }
     };
     let reasoning = match wire.reasoning.and_then(|reasoning| reasoning.effort) {
         None => None,

@@ -259,6 +259,8 @@ impl<'de> Deserialize<'de> for ResponsesTool {
 pub enum ResponsesToolChoice {
     Mode(String),
     Named(NamedToolChoice),
+    /// Hosted-tool choices (`{"type":"web_search_preview"}`), `allowed_tools`, anything newer.
+    Other(Value),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
