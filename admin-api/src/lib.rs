@@ -29,6 +29,7 @@ pub mod extract;
 pub mod resources;
 pub mod routes;
 pub mod state;
+pub mod usage;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -76,7 +77,11 @@ pub async fn connect(config: &AdminConfig) -> anyhow::Result<AppState> {
         .connect_timeout(Duration::from_secs(10))
         .build()
         .context("building the HTTP client")?;
+    let clickhouse = clickhouse::Client::default()
+        .with_url(&config.clickhouse_url)
+        .with_database(&config.clickhouse_database);
     Ok(Arc::new(state::Inner {
+        clickhouse,
         projections: db::Projections::start(pool.clone(), config.postgres_url.clone()),
         pool,
         bus: bus::Bus::new(jetstream),
@@ -138,9 +143,7 @@ pub async fn serve_on(
     if let Err(error) = auth::ensure_first_admin(&state, config.initial_admin_password()).await {
         anyhow::bail!("creating the first admin account: {error}");
     }
-    let clickhouse = clickhouse::Client::default()
-        .with_url(&config.clickhouse_url)
-        .with_database(&config.clickhouse_database);
+    let clickhouse = state.clickhouse.clone();
     let clickhouse_check: kit::health::Check = Arc::new(move || -> kit::health::CheckFuture {
         let client = clickhouse.clone();
         Box::pin(async move {

@@ -426,6 +426,7 @@ pub fn api_router() -> Router<AppState> {
                 .delete(settings::delete),
         )
         .route("/api/v1/audit", get(audit::list))
+        .route("/api/v1/usage", get(crate::usage::usage))
         .route("/api/v1/apply", post(apply::apply_http))
         .route("/api/v1/export", get(apply::export_http))
         .route(

@@ -25,6 +25,8 @@ pub struct Inner {
     pub read_your_writes_timeout: Duration,
     pub node_id: String,
     pub throttle: LoginThrottle,
+    /// Request analytics (usage).
+    pub clickhouse: clickhouse::Client,
     /// For the provider-key "test" action.
     pub http: reqwest::Client,
 }

@@ -18,17 +18,25 @@ fn allowed(role: &str, action: &str, kind: &str, path: &str) -> bool {
         "admin" => true,
         "operator" => {
             matches!(kind, "provider" | "provider_key" | "model" | "token")
-                || (action == "read" && matches!(kind, "audit" | "user" | "setting" | "config"))
+                || (action == "read"
+                    && matches!(kind, "usage" | "audit" | "user" | "setting" | "config"))
         }
         "viewer" => {
             action == "read"
                 && matches!(
                     kind,
-                    "provider" | "provider_key" | "model" | "token" | "audit" | "user" | "setting"
+                    "provider"
+                        | "provider_key"
+                        | "model"
+                        | "token"
+                        | "usage"
+                        | "audit"
+                        | "user"
+                        | "setting"
                 )
         }
         // Members: their own tokens only. The `{id}` endpoints here name the admin's token.
-        "member" => kind == "token" && !path.contains("{id}"),
+        "member" => (kind == "token" && !path.contains("{id}")) || kind == "usage",
         _ => false,
     }
 }

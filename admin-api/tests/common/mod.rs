@@ -80,12 +80,16 @@ pub fn test_config(nats_url: &str, postgres_url: &str) -> AdminConfig {
     config
 }
 
-pub fn spawn_projector(nats_url: &str, postgres_url: &str) -> tokio::task::JoinHandle<()> {
+pub fn spawn_projector(
+    nats_url: &str,
+    postgres_url: &str,
+    clickhouse_database: &str,
+) -> tokio::task::JoinHandle<()> {
     let config = projector::ProjectorConfig {
         nats_url: nats_url.to_owned(),
         postgres_url: postgres_url.to_owned(),
         clickhouse_url: env_url("AXONGATE_CLICKHOUSE_URL"),
-        clickhouse_database: unique_name("axg_admin_test"),
+        clickhouse_database: clickhouse_database.to_owned(),
         listen: format!("127.0.0.1:{}", free_port()),
         node_id: "projector-test".into(),
         stream_replicas: 1,
@@ -121,8 +125,9 @@ impl Harness {
         let nats = NatsServer::start().await;
         let postgres_url = fresh_postgres_database().await;
         let mut config = test_config(&nats.url, &postgres_url);
+        config.clickhouse_database = unique_name("axg_admin_test");
         tweak(&mut config);
-        let projector = spawn_projector(&nats.url, &postgres_url);
+        let projector = spawn_projector(&nats.url, &postgres_url, &config.clickhouse_database);
         let (base, admin) = spawn_admin_api(config.clone()).await;
         let harness = Self {
             nats,
