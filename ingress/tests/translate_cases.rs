@@ -365,7 +365,7 @@ fn translation_cases() {
 
 mod properties {
     use ingress::translate::ir::{
-        Block, Effort, Extra, ImageSource, InstructionRole, Message, Reasoning, Request,
+        self, Block, Effort, Extra, ImageSource, InstructionRole, Message, Reasoning, Request,
         ResponseFormat, Role, SamplingParams, SystemBlock, Tool, ToolChoice,
     };
     use ingress::translate::sse::{SseDecoder, SseEvent};
@@ -1068,6 +1068,165 @@ mod properties {
             })
     }
 
+    fn usage_strategy(cache_write: bool, reasoning: bool) -> impl Strategy<Value = ir::Usage> {
+        (
+            0u64..100_000,
+            0u64..100_000,
+            0u64..100_000,
+            0u64..100_000,
+            0u64..1000,
+        )
+            .prop_map(
+                move |(
+                    input_tokens,
+                    output_tokens,
+                    cache_read_tokens,
+                    cache_write_tokens,
+                    reasoning_tokens,
+                )| ir::Usage {
+                    input_tokens,
+                    output_tokens,
+                    cache_read_tokens,
+                    cache_write_tokens: if cache_write { cache_write_tokens } else { 0 },
+                    reasoning_tokens: reasoning.then_some(reasoning_tokens.min(output_tokens)),
+                },
+            )
+    }
+
+    /// Answers each dialect can carry whole: Anthropic keeps every block kind; OpenAI Chat has
+    /// one text, unsigned reasoning and tool calls; Responses items in any order.
+    fn response_strategy(dialect: Dialect) -> BoxedStrategy<ir::Response> {
+        let signature = "[A-Za-z0-9]{8,16}";
+        match dialect {
+            Dialect::Anthropic => (
+                prop::collection::vec(
+                    prop_oneof![
+                        text().prop_map(Block::text),
+                        tool_use(false),
+                        (text(), signature).prop_map(|(thinking, signature)| Block::Thinking {
+                            thinking,
+                            signature: Some(signature)
+                        }),
+                        signature.prop_map(|data| Block::RedactedThinking { data }),
+                    ],
+                    0..5,
+                ),
+                prop_oneof![
+                    Just(ir::StopReason::EndTurn),
+                    Just(ir::StopReason::MaxTokens),
+                    Just(ir::StopReason::ToolUse),
+                    prop::option::of(word()).prop_map(ir::StopReason::StopSequence),
+                    Just(ir::StopReason::ContentFilter),
+                    Just(ir::StopReason::Pause),
+                ],
+                usage_strategy(true, false),
+            )
+                .prop_map(|(content, stop_reason, usage)| ir::Response {
+                    id: String::new(),
+                    model: String::new(),
+                    content,
+                    stop_reason,
+                    usage,
+                })
+                .boxed(),
+            Dialect::OpenAiChat => (
+                prop::option::of(text()),
+                prop::option::of(text()),
+                prop::collection::vec(tool_use(false), 0..3),
+                any::<bool>(),
+                usage_strategy(false, true),
+            )
+                .prop_map(|(thinking, answer, tools, cut, usage)| {
+                    let mut content = Vec::new();
+                    if let Some(thinking) = thinking {
+                        content.push(Block::Thinking {
+                            thinking,
+                            signature: None,
+                        });
+                    }
+                    content.extend(answer.map(Block::text));
+                    let stop_reason = if !tools.is_empty() {
+                        ir::StopReason::ToolUse
+                    } else if cut {
+                        ir::StopReason::MaxTokens
+                    } else {
+                        ir::StopReason::EndTurn
+                    };
+                    content.extend(tools);
+                    ir::Response {
+                        id: String::new(),
+                        model: String::new(),
+                        content,
+                        stop_reason,
+                        usage,
+                    }
+                })
+                .boxed(),
+            Dialect::OpenAiResponses => (
+                prop::collection::vec(
+                    prop_oneof![
+                        text().prop_map(Block::text),
+                        tool_use(false),
+                        (text(), prop::option::of(signature)).prop_map(|(thinking, signature)| {
+                            Block::Thinking {
+                                thinking,
+                                signature,
+                            }
+                        }),
+                    ],
+                    0..5,
+                ),
+                prop_oneof![
+                    Just(ir::StopReason::EndTurn),
+                    Just(ir::StopReason::MaxTokens),
+                    Just(ir::StopReason::ContentFilter)
+                ],
+                usage_strategy(false, true),
+            )
+                .prop_map(|(content, mut stop_reason, usage)| {
+                    if stop_reason == ir::StopReason::EndTurn
+                        && content
+                            .iter()
+                            .any(|block| matches!(block, Block::ToolUse { .. }))
+                    {
+                        stop_reason = ir::StopReason::ToolUse;
+                    }
+                    ir::Response {
+                        id: String::new(),
+                        model: String::new(),
+                        content,
+                        stop_reason,
+                        usage,
+                    }
+                })
+                .boxed(),
+        }
+    }
+
+    fn response_roundtrip(
+        dialect: Dialect,
+        mut response: ir::Response,
+    ) -> Result<(), TestCaseError> {
+        let context = ingress::translate::Context {
+            response_id: "gw_1".into(),
+            created: 1,
+            model: "gw-model".into(),
+            include_usage: false,
+        };
+        response.id = context.response_id.clone();
+        response.model = context.model.clone();
+        let body = ingress::translate::encode_response(dialect, &response, &context);
+        let decoded = ingress::translate::decode_response(dialect, &body)
+            .map_err(|error| TestCaseError::fail(error.to_string()))?;
+        prop_assert_eq!(
+            decoded,
+            response,
+            "body: {}",
+            String::from_utf8_lossy(&body)
+        );
+        Ok(())
+    }
+
     const DIALECTS: [Dialect; 3] = [
         Dialect::OpenAiChat,
         Dialect::OpenAiResponses,
@@ -1088,6 +1247,21 @@ mod properties {
         #[test]
         fn responses_requests_roundtrip(request in responses_request()) {
             roundtrip(Dialect::OpenAiResponses, &request)?;
+        }
+
+        #[test]
+        fn anthropic_responses_roundtrip(response in response_strategy(Dialect::Anthropic)) {
+            response_roundtrip(Dialect::Anthropic, response)?;
+        }
+
+        #[test]
+        fn openai_chat_responses_roundtrip(response in response_strategy(Dialect::OpenAiChat)) {
+            response_roundtrip(Dialect::OpenAiChat, response)?;
+        }
+
+        #[test]
+        fn responses_responses_roundtrip(response in response_strategy(Dialect::OpenAiResponses)) {
+            response_roundtrip(Dialect::OpenAiResponses, response)?;
         }
 
         #[test]
