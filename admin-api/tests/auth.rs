@@ -132,9 +132,16 @@ async fn first_admin_must_change_password_and_logout_revokes() {
     }
     // And the audit view shows them (the projector folds AXONGATE_AUDIT too).
     let second_token = second["token"].as_str().unwrap();
-    let (status, audit) = harness.get("/api/v1/audit?type=logout", second_token).await;
-    assert_eq!(status, 200, "{audit}");
-    assert!(audit["total"].as_i64().unwrap() >= 1, "{audit}");
+    wait_until(
+        Duration::from_secs(10),
+        "the logout in the audit view",
+        || async {
+            let (status, audit) = harness.get("/api/v1/audit?type=logout", second_token).await;
+            assert_eq!(status, 200, "{audit}");
+            (audit["total"].as_i64().unwrap() >= 1).then_some(())
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
