@@ -17,6 +17,7 @@
 //! latency and history without adding a guarantee. Only a SHA-256 hash of each session token is
 //! stored. The projector neither owns nor rebuilds this table.
 
+pub mod analytics;
 pub mod apply;
 pub mod audit;
 pub mod auth;

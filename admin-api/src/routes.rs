@@ -427,6 +427,24 @@ pub fn api_router() -> Router<AppState> {
         )
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/usage", get(crate::usage::usage))
+        .route("/api/v1/analytics/summary", get(crate::analytics::summary))
+        .route(
+            "/api/v1/analytics/timeseries",
+            get(crate::analytics::timeseries),
+        )
+        .route(
+            "/api/v1/analytics/breakdown",
+            get(crate::analytics::breakdown),
+        )
+        .route(
+            "/api/v1/analytics/requests",
+            get(crate::analytics::requests),
+        )
+        .route(
+            "/api/v1/analytics/requests.csv",
+            get(crate::analytics::requests_csv),
+        )
+        .route("/api/v1/dashboard", get(crate::analytics::dashboard))
         .route("/api/v1/apply", post(apply::apply_http))
         .route("/api/v1/export", get(apply::export_http))
         .route(
