@@ -460,6 +460,9 @@ async fn traffic(
 #[derive(Debug, Clone)]
 struct Propagation {
     change: &'static str,
+    /// From the first publish attempt to JetStream's acknowledgement (longer while a stream
+    /// elects a new leader after a server died).
+    acknowledged_after: Duration,
     /// Per node: the time until it answered as the change requires, or `None` if it had not
     /// after [`PROPAGATION_PATIENCE`].
     nodes: Vec<(String, Option<Duration>)>,
@@ -495,7 +498,9 @@ async fn propagation(
     } else {
         "token disabled"
     };
+    let attempted = Instant::now();
     publish_config(jetstream, ConfigEvent::TokenPut(token)).await;
+    let acknowledged_after = attempted.elapsed();
     let published = Instant::now();
     let polls = nodes.iter().map(|(name, base)| {
         let url = format!("{base}/v1/models");
@@ -519,6 +524,7 @@ async fn propagation(
     });
     Propagation {
         change,
+        acknowledged_after,
         nodes: futures::future::join_all(polls).await,
     }
 }
@@ -786,8 +792,8 @@ async fn scale_out_survives_node_failures_with_every_answer_counted_once() {
     let mut propagations =
         vec![propagation(&jetstream, &client, &nodes_now, &probe_plain, probe.clone()).await];
     mark(format!(
-        "during the NATS outage, {}: {:?}",
-        propagations[0].change, propagations[0].nodes
+        "during the NATS outage, {} (acknowledged after {:?}); seen by the nodes after {:?}",
+        propagations[0].change, propagations[0].acknowledged_after, propagations[0].nodes
     ));
 
     // 3. Bring the server back (same store), then change the config again: re-enable the token.
@@ -803,8 +809,8 @@ async fn scale_out_survives_node_failures_with_every_answer_counted_once() {
     let nodes_now = rotation.lock().unwrap().clone();
     propagations.push(propagation(&jetstream, &client, &nodes_now, &probe_plain, probe).await);
     mark(format!(
-        "after the NATS restart, {}: {:?}",
-        propagations[1].change, propagations[1].nodes
+        "after the NATS restart, {} (acknowledged after {:?}); seen by the nodes after {:?}",
+        propagations[1].change, propagations[1].acknowledged_after, propagations[1].nodes
     ));
 
     // 4. Kill ingress a (SIGKILL); a replacement takes over its spool, as a restarted
