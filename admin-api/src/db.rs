@@ -184,6 +184,28 @@ pub async fn all(pool: &Pool, entity: &str) -> Result<Vec<Stored>, ApiError> {
     Ok(rows.iter().map(stored).collect())
 }
 
+/// Models whose routes use a provider (or, with `key_id`, one of its keys).
+///
+/// # Errors
+/// On a database error.
+pub async fn models_using(
+    pool: &Pool,
+    provider_id: Option<&str>,
+    key_id: Option<&str>,
+) -> Result<Vec<String>, ApiError> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT id FROM config_entities WHERE entity = 'model' AND EXISTS ( \
+               SELECT 1 FROM jsonb_array_elements(data->'routes') AS route \
+               WHERE ($1::text IS NOT NULL AND route->>'provider_id' = $1) \
+                  OR ($2::text IS NOT NULL AND route->'key_ids' ? $2)) ORDER BY id",
+            &[&provider_id, &key_id],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
 /// Whether any user exists in the view. `None` when the view is not there yet (the projector
 /// has not applied its migrations).
 pub async fn any_user(pool: &Pool) -> Option<bool> {
@@ -255,6 +277,13 @@ pub async fn insert_session(
     client_ip: Option<&str>,
 ) -> Result<(), ApiError> {
     let client = pool.get().await?;
+    // Expired sessions are kept a week for forensics, then dropped as new ones come in.
+    client
+        .execute(
+            "DELETE FROM admin_sessions WHERE expires_at < now() - interval '7 days'",
+            &[],
+        )
+        .await?;
     client
         .execute(
             "INSERT INTO admin_sessions (token_hash, user_id, expires_at, client_ip) VALUES ($1, $2, $3, $4)",

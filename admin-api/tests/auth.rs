@@ -59,6 +59,9 @@ async fn first_admin_must_change_password_and_logout_revokes() {
         .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["field"], "new_password");
+    // Another session opened before the change ends with it.
+    let other = harness.login("admin", "admin123").await;
+    let other_token = other["token"].as_str().unwrap();
     let (status, body) = harness
         .post(
             "/api/v1/auth/password",
@@ -68,6 +71,12 @@ async fn first_admin_must_change_password_and_logout_revokes() {
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["must_change_password"], false);
+
+    let (status, _) = harness.get("/api/v1/auth/me", other_token).await;
+    assert_eq!(
+        status, 401,
+        "a password change signs out the other sessions"
+    );
 
     // The same session may now do everything.
     let (status, body) = harness.get("/api/v1/providers", &token).await;
@@ -224,4 +233,46 @@ async fn two_processes_starting_at_once_create_one_admin() {
     // One creation plus the password change.
     assert_eq!(admins, 2, "exactly one bootstrap user.put");
     second.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_or_deleting_a_user_ends_their_sessions() {
+    let harness = Harness::start().await;
+    let admin = harness.admin().await;
+    let (user_id, session) = harness.user_session(&admin, "dora", "viewer").await;
+    let (status, user) = harness
+        .get(&format!("/api/v1/users/{user_id}"), &admin)
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = harness.get("/api/v1/providers", &session).await;
+    assert_eq!(status, 200);
+    let (status, body) = harness
+        .patch(
+            &format!("/api/v1/users/{user_id}"),
+            &admin,
+            json!({"version": user["version"], "enabled": false}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = harness.get("/api/v1/providers", &session).await;
+    assert_eq!(status, 401);
+    let (status, _) = harness
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "dora", "password": "changed-password"})),
+        )
+        .await;
+    assert_eq!(status, 401, "a disabled user cannot sign in");
+    let (status, _) = harness
+        .delete(&format!("/api/v1/users/{user_id}"), &admin)
+        .await;
+    assert_eq!(status, 204);
+    let (status, bindings) = harness.get("/api/v1/role-bindings", &admin).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        bindings["total"], 1,
+        "the role binding went with the user: {bindings}"
+    );
 }

@@ -345,6 +345,13 @@ async fn life_cycle_of_every_resource() {
     assert_eq!(bindings["total"], 2);
 
     // ---- deletes
+    let (status, body) = harness
+        .delete(&format!("/api/v1/provider-keys/{key_id}"), &admin)
+        .await;
+    assert_eq!(status, 409, "a key a model routes to stays: {body}");
+    assert_eq!(body["error"]["code"], "in_use");
+    let (status, body) = harness.delete("/api/v1/providers/claude", &admin).await;
+    assert_eq!(status, 204, "an unused provider goes: {body}");
     let (status, body) = harness.delete("/api/v1/providers/openai", &admin).await;
     assert_eq!(status, 409, "a provider with keys stays: {body}");
     assert_eq!(body["error"]["code"], "in_use");

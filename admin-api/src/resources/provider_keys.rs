@@ -224,6 +224,17 @@ pub async fn delete(
     )?;
     let stored = load(&state, ENTITY, &id).await?;
     let version = delete_version(&params, &stored)?;
+    let models = db::models_using(&state.pool, None, Some(&id)).await?;
+    if !models.is_empty() {
+        return Err(ApiError::Conflict {
+            code: "in_use",
+            message: format!(
+                "models {models:?} name this key in a route; change them first (or disable the key)"
+            ),
+            field: None,
+            current_version: Some(stored.version),
+        });
+    }
     commit(
         &state,
         ConfigEvent::ProviderKeyDeleted(Deleted { id }),

@@ -199,6 +199,17 @@ pub async fn delete(
             current_version: Some(stored.version),
         });
     }
+    let models = db::models_using(&state.pool, Some(&id), None).await?;
+    if !models.is_empty() {
+        return Err(ApiError::Conflict {
+            code: "in_use",
+            message: format!(
+                "models {models:?} route to this provider; change them first (or disable the provider)"
+            ),
+            field: None,
+            current_version: Some(stored.version),
+        });
+    }
     commit(
         &state,
         ConfigEvent::ProviderDeleted(Deleted { id }),
