@@ -1,0 +1,247 @@
+// Shapes of the admin API's responses (see admin-api/README.md and the analytics contract).
+
+export type Role = 'admin' | 'operator' | 'viewer' | 'member';
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+export interface Versioned {
+  version: number;
+  created_at?: string | null;
+  updated_at?: string | null;
+  updated_by?: string | null;
+}
+
+export interface Me {
+  id: string;
+  username: string;
+  display_name: string;
+  role: Role;
+  must_change_password: boolean;
+  session_expires_at?: string | null;
+}
+
+export interface LoginResponse {
+  token: string;
+  expires_at: string | null;
+  user: Me;
+}
+
+export interface Timeouts {
+  connect_ms: number;
+  first_byte_ms: number;
+  idle_ms: number;
+  total_ms: number;
+}
+
+export interface Provider extends Versioned {
+  id: string;
+  name: string;
+  protocol: 'openai' | 'anthropic';
+  base_url: string;
+  extra_headers?: Record<string, string>;
+  timeouts: Timeouts;
+  enabled: boolean;
+  allow_private_network: boolean;
+}
+
+export interface KeyHealth {
+  last_success_at: string | null;
+  last_error_at: string | null;
+  last_error: string | null;
+  last_status: number | null;
+  last_latency_ms: number | null;
+  updated_at: string | null;
+}
+
+export interface ProviderKey extends Versioned {
+  id: string;
+  provider_id: string;
+  name: string;
+  last_four: string;
+  enabled: boolean;
+  health: KeyHealth | null;
+}
+
+export interface KeyTestResult {
+  health_recorded: boolean;
+  ok: boolean;
+  status: number | null;
+  latency_ms: number;
+  error: string | null;
+  key: ProviderKey;
+}
+
+export interface Route {
+  provider_id: string;
+  upstream_model: string;
+  key_ids: string[];
+  priority: number;
+  weight: number;
+}
+
+export interface Price {
+  currency: string;
+  input_per_million: string;
+  output_per_million: string;
+  cache_read_per_million?: string;
+  cache_write_per_million?: string;
+  version?: number;
+}
+
+export interface Model extends Versioned {
+  id: string;
+  alias: string;
+  enabled: boolean;
+  routes: Route[];
+  price?: Price | null;
+  context_window?: number | null;
+}
+
+export type BudgetPeriod = 'daily' | 'weekly' | 'monthly' | 'total';
+
+export interface Token extends Versioned {
+  id: string;
+  name: string;
+  owner_user_id: string;
+  last_four: string;
+  allowed_models: string[];
+  rpm?: number | null;
+  tpm?: number | null;
+  budget?: { amount: string; currency: string; period: BudgetPeriod } | null;
+  expires_at?: string | null;
+  enabled: boolean;
+  /** Only in the response that created or rotated the token. */
+  secret?: string;
+}
+
+export interface User extends Versioned {
+  id: string;
+  username: string;
+  display_name: string;
+  must_change_password: boolean;
+  enabled: boolean;
+  role: Role;
+}
+
+export interface AuditEntry {
+  stream: string;
+  sequence: number;
+  event_id: string;
+  occurred_at: string | null;
+  type: string;
+  actor_id: string | null;
+  actor: string | null;
+  entity: string | null;
+  entity_id: string | null;
+  before: unknown;
+  after: unknown;
+}
+
+export interface Money {
+  amount: string;
+  currency: string;
+}
+
+export interface Percentiles {
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+}
+
+export interface Summary {
+  requests: number;
+  success: number;
+  error: number;
+  cancelled: number;
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_tokens: number;
+  cache_write_tokens: number;
+  cost: Money;
+  error_rate: number;
+  latency_ms: Percentiles;
+  ttfb_ms: Percentiles;
+}
+
+export type Bucket = 'minute' | 'hour' | 'day';
+
+export interface TimePoint {
+  t: string;
+  requests: number;
+  success: number;
+  error: number;
+  cancelled: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost: string;
+  latency_p95_ms: number | null;
+}
+
+export interface Timeseries {
+  bucket: Bucket;
+  points: TimePoint[];
+}
+
+export type BreakdownBy = 'model' | 'provider' | 'provider_key' | 'token' | 'user' | 'client_protocol' | 'outcome' | 'error_kind';
+
+export interface BreakdownRow {
+  key: string;
+  requests: number;
+  errors: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost: string;
+  latency_p95_ms: number | null;
+}
+
+export interface Breakdown {
+  by: BreakdownBy;
+  rows: BreakdownRow[];
+}
+
+export interface RequestRow {
+  occurred_at: string;
+  request_id: string;
+  token_id: string;
+  user_id: string;
+  model_alias: string;
+  provider_id: string;
+  upstream_model: string;
+  provider_key_id: string;
+  client_protocol: string;
+  stream: boolean;
+  outcome: string;
+  error_kind: string | null;
+  http_status: number;
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_tokens: number;
+  cache_write_tokens: number;
+  cost: string;
+  currency: string;
+  latency_ms: number;
+  ttfb_ms: number | null;
+  attempts: number;
+}
+
+export interface RequestLog {
+  rows: RequestRow[];
+  total: number;
+}
+
+export interface DashboardCards {
+  active_providers: number;
+  enabled_models: number;
+  healthy_keys: number;
+  total_keys: number;
+  requests_today: number;
+  spend_today: Money;
+  requests_last_minute: number;
+  error_rate_today: number;
+  latency_p95_ms_today: number | null;
+}

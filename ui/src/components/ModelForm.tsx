@@ -1,0 +1,178 @@
+import { Button, Card, Col, Form, Input, InputNumber, Row, Select, Space, Switch } from 'antd';
+import { MinusCircleOutlined, PlusOutlined } from '@ant-design/icons';
+import { useTranslation } from 'react-i18next';
+import type { Model, Price, Provider, ProviderKey, Route } from '../api/types';
+import { useErrorReporter } from './errors';
+
+export interface ModelBody {
+  alias: string;
+  enabled: boolean;
+  routes: Route[];
+  price: Price | null;
+  context_window: number | null;
+}
+
+interface Values {
+  alias: string;
+  enabled: boolean;
+  routes: Route[];
+  has_price: boolean;
+  price: { currency: string; input_per_million: string; output_per_million: string; cache_read_per_million: string; cache_write_per_million: string };
+  context_window: number | null;
+}
+
+const DECIMAL = /^\d+(\.\d+)?$/;
+
+export function ModelForm({ model, providers, keys, onSubmit, onCancel }: {
+  model?: Model;
+  providers: Provider[];
+  keys: ProviderKey[];
+  onSubmit: (body: ModelBody) => Promise<unknown>;
+  onCancel?: () => void;
+}) {
+  const { t } = useTranslation();
+  const [form] = Form.useForm<Values>();
+  const report = useErrorReporter();
+  const initial: Values = {
+    alias: model?.alias ?? '',
+    enabled: model?.enabled ?? true,
+    routes: model?.routes ?? [{ provider_id: providers[0]?.id ?? '', upstream_model: '', key_ids: [], priority: 0, weight: 1 }],
+    has_price: model ? !!model.price : true,
+    price: {
+      currency: model?.price?.currency ?? 'USD',
+      input_per_million: model?.price?.input_per_million ?? '',
+      output_per_million: model?.price?.output_per_million ?? '',
+      cache_read_per_million: model?.price?.cache_read_per_million ?? '0',
+      cache_write_per_million: model?.price?.cache_write_per_million ?? '0',
+    },
+    context_window: model?.context_window ?? null,
+  };
+  const hasPrice = Form.useWatch('has_price', form) ?? initial.has_price;
+  const routes = Form.useWatch('routes', form) as Route[] | undefined;
+
+  const finish = async (values: Values) => {
+    const body: ModelBody = {
+      alias: values.alias.trim(),
+      enabled: values.enabled,
+      routes: (values.routes ?? []).map((route) => ({
+        provider_id: route.provider_id,
+        upstream_model: route.upstream_model.trim(),
+        key_ids: route.key_ids ?? [],
+        priority: route.priority ?? 0,
+        weight: route.weight ?? 1,
+      })),
+      price: values.has_price
+        ? {
+            currency: values.price.currency.trim().toUpperCase(),
+            input_per_million: values.price.input_per_million.trim(),
+            output_per_million: values.price.output_per_million.trim(),
+            cache_read_per_million: (values.price.cache_read_per_million || '0').trim(),
+            cache_write_per_million: (values.price.cache_write_per_million || '0').trim(),
+          }
+        : null,
+      context_window: values.context_window ?? null,
+    };
+    try {
+      await onSubmit(body);
+    } catch (error) {
+      report(error, form);
+    }
+  };
+
+  const decimalRule = { pattern: DECIMAL, message: '"2.5"' };
+  return (
+    <Form form={form} layout="vertical" initialValues={initial} onFinish={finish}>
+      <Row gutter={16}>
+        <Col span={10}>
+          <Form.Item name="alias" label={t('models.alias')} tooltip={t('models.aliasHelp')} rules={[{ required: true }]}>
+            <Input id="model-alias" placeholder="gpt-4.1" />
+          </Form.Item>
+        </Col>
+        <Col span={8}>
+          <Form.Item name="context_window" label={t('models.contextWindow')}>
+            <InputNumber min={1} style={{ width: '100%' }} />
+          </Form.Item>
+        </Col>
+        <Col span={6}>
+          <Form.Item name="enabled" label={t('common.enabled')} valuePropName="checked">
+            <Switch />
+          </Form.Item>
+        </Col>
+      </Row>
+      <Card size="small" title={t('models.routes')} style={{ marginBottom: 16 }}>
+        <Form.List name="routes">
+          {(fields, { add, remove }) => (
+            <>
+              {fields.map((field, index) => {
+                const providerId = routes?.[index]?.provider_id;
+                return (
+                  <Row gutter={8} key={field.key} align="bottom" data-testid={`route-${index}`}>
+                    <Col span={6}>
+                      <Form.Item name={[field.name, 'provider_id']} label={t('models.provider')} rules={[{ required: true }]}>
+                        <Select aria-label={`route-${index}-provider`} options={providers.map((provider) => ({ value: provider.id, label: provider.name }))} />
+                      </Form.Item>
+                    </Col>
+                    <Col span={6}>
+                      <Form.Item name={[field.name, 'upstream_model']} label={t('models.upstreamModel')} rules={[{ required: true }]}>
+                        <Input aria-label={`route-${index}-upstream`} />
+                      </Form.Item>
+                    </Col>
+                    <Col span={5}>
+                      <Form.Item name={[field.name, 'key_ids']} label={t('models.keyIds')}>
+                        <Select mode="multiple" allowClear options={keys.filter((key) => key.provider_id === providerId).map((key) => ({ value: key.id, label: key.name }))} />
+                      </Form.Item>
+                    </Col>
+                    <Col span={3}>
+                      <Form.Item name={[field.name, 'priority']} label={t('models.priority')}>
+                        <InputNumber min={0} style={{ width: '100%' }} aria-label={`route-${index}-priority`} />
+                      </Form.Item>
+                    </Col>
+                    <Col span={3}>
+                      <Form.Item name={[field.name, 'weight']} label={t('models.weight')}>
+                        <InputNumber min={0} style={{ width: '100%' }} aria-label={`route-${index}-weight`} />
+                      </Form.Item>
+                    </Col>
+                    <Col span={1}>
+                      <Form.Item>
+                        <MinusCircleOutlined aria-label={`remove-route-${index}`} onClick={() => remove(field.name)} />
+                      </Form.Item>
+                    </Col>
+                  </Row>
+                );
+              })}
+              <Button type="dashed" icon={<PlusOutlined />} onClick={() => add({ provider_id: providers[0]?.id, upstream_model: '', key_ids: [], priority: 0, weight: 1 })}>
+                {t('models.addRoute')}
+              </Button>
+            </>
+          )}
+        </Form.List>
+      </Card>
+      <Card size="small" title={<Space>{t('models.price')}<Form.Item name="has_price" valuePropName="checked" noStyle><Switch size="small" aria-label="has-price" /></Form.Item></Space>} style={{ marginBottom: 16 }}>
+        {hasPrice && (
+          <Row gutter={8}>
+            <Col span={4}>
+              <Form.Item name={['price', 'currency']} label={t('models.currency')} rules={[{ required: true }]}>
+                <Input aria-label="price-currency" />
+              </Form.Item>
+            </Col>
+            {(['input_per_million', 'output_per_million', 'cache_read_per_million', 'cache_write_per_million'] as const).map((field) => (
+              <Col span={5} key={field}>
+                <Form.Item
+                  name={['price', field]}
+                  label={t(`models.${{ input_per_million: 'input', output_per_million: 'output', cache_read_per_million: 'cacheRead', cache_write_per_million: 'cacheWrite' }[field]}`)}
+                  rules={field.startsWith('cache') ? [decimalRule] : [{ required: true }, decimalRule]}
+                >
+                  <Input aria-label={`price-${field}`} />
+                </Form.Item>
+              </Col>
+            ))}
+          </Row>
+        )}
+      </Card>
+      <Space style={{ display: 'flex', justifyContent: 'flex-end' }}>
+        {onCancel && <Button onClick={onCancel}>{t('common.cancel')}</Button>}
+        <Button type="primary" htmlType="submit">{t('common.save')}</Button>
+      </Space>
+    </Form>
+  );
+}

@@ -1,0 +1,85 @@
+import { useState } from 'react';
+import { Alert, App, Button, Input, Modal, Space, Tabs, Typography } from 'antd';
+import { CopyOutlined } from '@ant-design/icons';
+import { useTranslation } from 'react-i18next';
+
+const GATEWAY_KEY = 'axongate.gatewayUrl';
+
+/** The ingress address for the snippets: remembered, else the admin host on ingress's port. */
+export function defaultGatewayUrl(): string {
+  const stored = localStorage.getItem(GATEWAY_KEY);
+  if (stored) return stored;
+  return `${window.location.protocol}//${window.location.hostname}:8080`;
+}
+
+export function snippets(gateway: string, secret: string, model = 'MODEL') {
+  const base = gateway.replace(/\/+$/, '');
+  return {
+    curl: `curl ${base}/v1/chat/completions \\\n  -H "Authorization: Bearer ${secret}" \\\n  -H 'content-type: application/json' \\\n  -d '{"model":"${model}","messages":[{"role":"user","content":"hi"}]}'`,
+    openai: `from openai import OpenAI\n\nclient = OpenAI(base_url="${base}/v1", api_key="${secret}")\nprint(client.chat.completions.create(model="${model}", messages=[{"role": "user", "content": "hi"}]).choices[0].message.content)`,
+    anthropic: `from anthropic import Anthropic\n\nclient = Anthropic(base_url="${base}", api_key="${secret}")\nprint(client.messages.create(model="${model}", max_tokens=256, messages=[{"role": "user", "content": "hi"}]).content[0].text)`,
+    claude: `export ANTHROPIC_BASE_URL=${base}\nexport ANTHROPIC_AUTH_TOKEN=${secret}\nclaude`,
+  };
+}
+
+async function copy(text: string) {
+  if (navigator.clipboard?.writeText) {
+    await navigator.clipboard.writeText(text);
+    return;
+  }
+  // Without the async clipboard (plain http on another host): the classic selection copy.
+  const area = document.createElement('textarea');
+  area.value = text;
+  document.body.appendChild(area);
+  area.select();
+  document.execCommand('copy');
+  area.remove();
+}
+
+/** Shows a token secret once, with copy buttons and usage snippets. */
+export function SecretModal({ secret, name, model, onClose }: { secret: string | null; name?: string; model?: string; onClose: () => void }) {
+  const { t } = useTranslation();
+  const { message } = App.useApp();
+  const [gateway, setGateway] = useState(defaultGatewayUrl);
+  if (!secret) return null;
+  const code = snippets(gateway, secret, model);
+  const copyButton = (text: string, label: string) => (
+    <Button size="small" icon={<CopyOutlined />} aria-label={`copy-${label}`} onClick={() => copy(text).then(() => message.success(t('common.copied')), () => message.error('clipboard'))}>
+      {t('common.copy')}
+    </Button>
+  );
+  const block = (text: string, label: string) => (
+    <div>
+      <div style={{ textAlign: 'right', marginBottom: 4 }}>{copyButton(text, label)}</div>
+      <pre data-testid={`snippet-${label}`} style={{ background: '#f6f8fa', padding: 12, borderRadius: 6, overflowX: 'auto', margin: 0 }}>{text}</pre>
+    </div>
+  );
+  return (
+    <Modal open title={`${t('tokens.secretTitle')}${name ? `: ${name}` : ''}`} width={760} onCancel={onClose} footer={<Button type="primary" onClick={onClose}>{t('common.close')}</Button>} maskClosable={false}>
+      <Alert type="warning" showIcon message={t('tokens.secretOnce')} style={{ marginBottom: 12 }} />
+      <Space.Compact style={{ width: '100%', marginBottom: 12 }}>
+        <Input readOnly value={secret} data-testid="token-secret" style={{ fontFamily: 'monospace' }} />
+        {copyButton(secret, 'secret')}
+      </Space.Compact>
+      <Space style={{ marginBottom: 8 }}>
+        <Typography.Text>{t('tokens.gatewayUrl')}</Typography.Text>
+        <Input
+          value={gateway}
+          style={{ width: 320 }}
+          onChange={(event) => {
+            setGateway(event.target.value);
+            localStorage.setItem(GATEWAY_KEY, event.target.value);
+          }}
+        />
+      </Space>
+      <Tabs
+        items={[
+          { key: 'curl', label: 'curl', children: block(code.curl, 'curl') },
+          { key: 'openai', label: 'OpenAI SDK', children: block(code.openai, 'openai') },
+          { key: 'anthropic', label: 'Anthropic SDK', children: block(code.anthropic, 'anthropic') },
+          { key: 'claude', label: 'Claude Code', children: block(code.claude, 'claude') },
+        ]}
+      />
+    </Modal>
+  );
+}
