@@ -6,7 +6,7 @@ export function formatMoney(amount: string | number | null | undefined, currency
   if (amount === null || amount === undefined || amount === '') return '—';
   const value = typeof amount === 'number' ? amount : Number(amount);
   if (!Number.isFinite(value)) return `${amount}${currency ? ` ${currency}` : ''}`;
-  const digits = value !== 0 && Math.abs(value) < 0.01 ? 6 : 2;
+  const digits = value !== 0 && Math.abs(value) < 1 ? 6 : 2;
   const text = value.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: digits });
   return currency ? `${text} ${currency}` : text;
 }

@@ -46,11 +46,11 @@ export function KeyForm({ keyItem, providers, defaultProviderId, onSubmit, onCan
           showSearch
           optionFilterProp="label"
           options={providers.map((provider) => ({ value: provider.id, label: provider.name }))}
-          id="key-provider"
+         
         />
       </Form.Item>
       <Form.Item name="name" label={t('common.name')} rules={[{ required: true }]}>
-        <Input id="key-name" />
+        <Input />
       </Form.Item>
       <Form.Item
         name="secret"
@@ -58,7 +58,7 @@ export function KeyForm({ keyItem, providers, defaultProviderId, onSubmit, onCan
         extra={keyItem ? `${t('keys.newSecretHelp')} (••••${keyItem.last_four})` : t('keys.secretHelp')}
         rules={keyItem ? [] : [{ required: true }]}
       >
-        <Input.Password id="key-secret" autoComplete="off" visibilityToggle={false} />
+        <Input.Password autoComplete="off" visibilityToggle={false} />
       </Form.Item>
       <Form.Item name="enabled" label={t('common.enabled')} valuePropName="checked">
         <Switch />

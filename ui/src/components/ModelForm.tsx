@@ -85,7 +85,7 @@ export function ModelForm({ model, providers, keys, onSubmit, onCancel }: {
       <Row gutter={16}>
         <Col span={10}>
           <Form.Item name="alias" label={t('models.alias')} tooltip={t('models.aliasHelp')} rules={[{ required: true }]}>
-            <Input id="model-alias" placeholder="gpt-4.1" />
+            <Input placeholder="gpt-4.1" />
           </Form.Item>
         </Col>
         <Col span={8}>

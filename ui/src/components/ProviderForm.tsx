@@ -54,7 +54,7 @@ export function ProviderForm({ provider, onSubmit, onCancel }: { provider?: Prov
       <Row gutter={16}>
         <Col span={14}>
           <Form.Item name="name" label={t('common.name')} rules={[{ required: true }]}>
-            <Input id="provider-name" />
+            <Input />
           </Form.Item>
         </Col>
         <Col span={10}>
@@ -64,14 +64,14 @@ export function ProviderForm({ provider, onSubmit, onCancel }: { provider?: Prov
         </Col>
       </Row>
       <Form.Item name="base_url" label={t('providers.baseUrl')} extra={t('providers.baseUrlHelp')} rules={[{ required: true }, { type: 'url' }]}>
-        <Input id="provider-base-url" placeholder="https://api.openai.com/v1" />
+        <Input placeholder="https://api.openai.com/v1" />
       </Form.Item>
       <Space size="large">
         <Form.Item name="enabled" label={t('common.enabled')} valuePropName="checked">
           <Switch />
         </Form.Item>
         <Form.Item name="allow_private_network" label={t('providers.allowPrivate')} tooltip={t('providers.allowPrivateHelp')} valuePropName="checked">
-          <Switch id="provider-allow-private" />
+          <Switch />
         </Form.Item>
       </Space>
       <Form.Item label={t('providers.timeouts')} style={{ marginBottom: 0 }}>

@@ -77,7 +77,7 @@ export function TokenForm({ token, users, modelAliases, onSubmit, onCancel }: {
       <Row gutter={16}>
         <Col span={users ? 12 : 24}>
           <Form.Item name="name" label={t('common.name')} rules={[{ required: true }]}>
-            <Input id="token-name" />
+            <Input />
           </Form.Item>
         </Col>
         {users && (

@@ -153,7 +153,7 @@ export function UsagePage() {
         ].map(([title, value, testId]) => (
           <Col xs={12} md={8} xl={4} key={testId}>
             <Card size="small" loading={summary.isLoading}>
-              <Statistic title={title} valueRender={() => <span data-testid={testId}>{value}</span>} />
+              <Statistic title={title} value={value} valueRender={() => <span data-testid={testId}>{value}</span>} />
             </Card>
           </Col>
         ))}

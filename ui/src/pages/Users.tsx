@@ -39,7 +39,7 @@ export function UserForm({ user, onSubmit, onCancel }: { user?: User; onSubmit: 
       }}
     >
       <Form.Item name="username" label={t('users.username')} rules={[{ required: true }]}>
-        <Input id="user-username" autoComplete="off" />
+        <Input autoComplete="off" />
       </Form.Item>
       <Form.Item name="display_name" label={t('users.displayName')}>
         <Input />
@@ -53,7 +53,7 @@ export function UserForm({ user, onSubmit, onCancel }: { user?: User; onSubmit: 
         extra={t('users.resetHelp')}
         rules={[...(user ? [] : [{ required: true }]), { min: 8, message: t('login.minLength') }]}
       >
-        <Input.Password id="user-password" autoComplete="new-password" />
+        <Input.Password autoComplete="new-password" />
       </Form.Item>
       <Form.Item name="enabled" label={t('common.enabled')} valuePropName="checked">
         <Switch />

@@ -1,0 +1,188 @@
+import { screen, waitFor, within, fireEvent } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { describe, expect, it, vi } from 'vitest';
+import { ApiError } from '../api/client';
+import { ProviderForm } from '../components/ProviderForm';
+import { KeyForm } from '../components/KeyForm';
+import { ModelForm } from '../components/ModelForm';
+import { TokenForm } from '../components/TokenForm';
+import { SecretModal, snippets } from '../components/SecretModal';
+import { UserForm } from '../pages/Users';
+import { keys, model, provider, token } from '../test/fixtures';
+import { renderWith } from '../test/utils';
+
+function fill(element: HTMLElement, value: string) {
+  fireEvent.change(element, { target: { value } });
+}
+
+describe('ProviderForm', () => {
+  it('sends the provider body with headers and timeouts', async () => {
+    const onSubmit = vi.fn().mockResolvedValue(undefined);
+    renderWith(<ProviderForm onSubmit={onSubmit} />);
+    const user = userEvent.setup();
+    fill(screen.getByLabelText('Name'), 'Mock');
+    fill(screen.getByLabelText('Base URL'), 'http://127.0.0.1:9100/v1');
+    await user.click(screen.getByRole('switch', { name: /allow private network/i }));
+    await user.click(screen.getByRole('button', { name: /add header/i }));
+    fill(screen.getByPlaceholderText('Header'), 'OpenAI-Organization');
+    fill(screen.getByPlaceholderText('Value'), 'org-1');
+    await user.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(onSubmit).toHaveBeenCalledTimes(1));
+    expect(onSubmit.mock.calls[0][0]).toEqual({
+      name: 'Mock',
+      protocol: 'openai',
+      base_url: 'http://127.0.0.1:9100/v1',
+      extra_headers: { 'OpenAI-Organization': 'org-1' },
+      timeouts: { connect_ms: 5000, first_byte_ms: 60000, idle_ms: 60000, total_ms: 600000 },
+      enabled: true,
+      allow_private_network: true,
+    });
+  });
+
+  it('shows the API error on the field it names', async () => {
+    const onSubmit = vi.fn().mockRejectedValue(new ApiError(400, 'invalid_field', 'base_url must be http or https', 'base_url'));
+    renderWith(<ProviderForm provider={provider} onSubmit={onSubmit} />);
+    await userEvent.setup().click(screen.getByRole('button', { name: 'Save' }));
+    expect(await screen.findByText('base_url must be http or https')).toBeInTheDocument();
+  });
+
+  it('does not submit without the required fields', async () => {
+    const onSubmit = vi.fn();
+    renderWith(<ProviderForm onSubmit={onSubmit} />);
+    await userEvent.setup().click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(document.querySelector('.ant-form-item-has-error')).not.toBeNull());
+    expect(onSubmit).not.toHaveBeenCalled();
+  });
+});
+
+describe('KeyForm', () => {
+  it('requires the secret for a new key and sends it once', async () => {
+    const onSubmit = vi.fn().mockResolvedValue(undefined);
+    renderWith(<KeyForm providers={[provider]} defaultProviderId="mock" onSubmit={onSubmit} />);
+    const user = userEvent.setup();
+    fill(screen.getByLabelText('Name'), 'main');
+    await user.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(document.querySelector('.ant-form-item-has-error')).not.toBeNull());
+    expect(onSubmit).not.toHaveBeenCalled();
+    fill(screen.getByLabelText('Secret'), 'sk-test-1234');
+    await user.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(onSubmit).toHaveBeenCalledWith({ provider_id: 'mock', name: 'main', enabled: true, secret: 'sk-test-1234' }));
+  });
+
+  it('edits without showing or resending the secret', async () => {
+    const onSubmit = vi.fn().mockResolvedValue(undefined);
+    renderWith(<KeyForm keyItem={keys[0]} providers={[provider]} onSubmit={onSubmit} />);
+    expect(screen.getByText(/••••abcd/)).toBeInTheDocument();
+    expect(screen.getByLabelText('New secret (optional)')).toHaveValue('');
+    await userEvent.setup().click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(onSubmit).toHaveBeenCalledWith({ provider_id: 'mock', name: 'main', enabled: true }));
+  });
+});
+
+describe('ModelForm', () => {
+  it('sends the alias, the route and the prices as decimal strings', async () => {
+    const onSubmit = vi.fn().mockResolvedValue(undefined);
+    renderWith(<ModelForm providers={[provider]} keys={keys} onSubmit={onSubmit} />);
+    const user = userEvent.setup();
+    fill(screen.getByLabelText('Alias'), 'gpt-test');
+    fill(screen.getByLabelText('route-0-upstream'), 'gpt-4.1');
+        fill(screen.getByLabelText('route-0-weight'), '3');
+    fill(screen.getByLabelText('price-input_per_million'), '2.5');
+    fill(screen.getByLabelText('price-output_per_million'), '10');
+    await user.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(onSubmit).toHaveBeenCalledTimes(1));
+    expect(onSubmit.mock.calls[0][0]).toEqual({
+      alias: 'gpt-test',
+      enabled: true,
+      routes: [{ provider_id: 'mock', upstream_model: 'gpt-4.1', key_ids: [], priority: 0, weight: 3 }],
+      price: { currency: 'USD', input_per_million: '2.5', output_per_million: '10', cache_read_per_million: '0', cache_write_per_million: '0' },
+      context_window: null,
+    });
+  });
+
+  it('edits an existing model and can drop its price', async () => {
+    const onSubmit = vi.fn().mockResolvedValue(undefined);
+    renderWith(<ModelForm model={model} providers={[provider]} keys={keys} onSubmit={onSubmit} />);
+    const user = userEvent.setup();
+    expect(screen.getByLabelText('price-input_per_million')).toHaveValue('2');
+    await user.click(screen.getByRole('switch', { name: 'has-price' }));
+    await user.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(onSubmit).toHaveBeenCalledTimes(1));
+    expect(onSubmit.mock.calls[0][0]).toMatchObject({ alias: 'gpt-test', price: null, routes: model.routes });
+  });
+
+  it('refuses a price that is not a decimal', async () => {
+    const onSubmit = vi.fn();
+    renderWith(<ModelForm providers={[provider]} keys={keys} onSubmit={onSubmit} />);
+    const user = userEvent.setup();
+    fill(screen.getByLabelText('Alias'), 'x');
+    fill(screen.getByLabelText('route-0-upstream'), 'y');
+    fill(screen.getByLabelText('price-input_per_million'), 'two');
+    fill(screen.getByLabelText('price-output_per_million'), '1');
+    await user.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(document.querySelector('.ant-form-item-has-error')).not.toBeNull());
+    expect(onSubmit).not.toHaveBeenCalled();
+  });
+});
+
+describe('TokenForm', () => {
+  it('sends limits and a budget; empty fields mean no limit', async () => {
+    const onSubmit = vi.fn().mockResolvedValue(undefined);
+    renderWith(<TokenForm modelAliases={['gpt-test']} onSubmit={onSubmit} />);
+    const user = userEvent.setup();
+    fill(screen.getByLabelText('Name'), 'CI');
+    fill(screen.getByLabelText('rpm'), '60');
+    fill(screen.getByLabelText('budget-amount'), '25');
+    await user.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(onSubmit).toHaveBeenCalledTimes(1));
+    expect(onSubmit.mock.calls[0][0]).toEqual({
+      name: 'CI', allowed_models: [], rpm: 60, tpm: null, budget: { amount: '25', currency: 'USD', period: 'monthly' }, expires_at: null, enabled: true,
+    });
+  });
+
+  it('keeps an existing token fields on edit', async () => {
+    const onSubmit = vi.fn().mockResolvedValue(undefined);
+    renderWith(<TokenForm token={token} modelAliases={[]} onSubmit={onSubmit} />);
+    await userEvent.setup().click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(onSubmit).toHaveBeenCalledTimes(1));
+    expect(onSubmit.mock.calls[0][0]).toMatchObject({ name: 'CI pipeline', allowed_models: ['gpt-*'], rpm: 120, budget: { amount: '25', currency: 'USD', period: 'monthly' } });
+  });
+});
+
+describe('SecretModal', () => {
+  it('shows the secret once with snippets for every client', async () => {
+    localStorage.setItem('axongate.gatewayUrl', 'http://gw.example:8080');
+    renderWith(<SecretModal secret="axg-secret-value" name="CI" model="gpt-test" onClose={() => undefined} />);
+    expect(await screen.findByTestId('token-secret')).toHaveValue('axg-secret-value');
+    expect(screen.getByText('Copy the token now: it is shown only once.')).toBeInTheDocument();
+    const curl = screen.getByTestId('snippet-curl');
+    expect(curl.textContent).toContain('http://gw.example:8080/v1/chat/completions');
+    expect(curl.textContent).toContain('Bearer axg-secret-value');
+    expect(curl.textContent).toContain('"model":"gpt-test"');
+    fireEvent.click(screen.getByRole('tab', { name: 'Claude Code' }));
+    expect((await screen.findByTestId('snippet-claude')).textContent).toContain('ANTHROPIC_AUTH_TOKEN=axg-secret-value');
+  });
+
+  it('builds the SDK snippets against the gateway', () => {
+    const code = snippets('http://h:8080/', 'axg-x', 'm');
+    expect(code.openai).toContain('base_url="http://h:8080/v1"');
+    expect(code.anthropic).toContain('base_url="http://h:8080"');
+    expect(code.claude).toContain('ANTHROPIC_BASE_URL=http://h:8080');
+  });
+});
+
+describe('UserForm', () => {
+  it('requires a password for a new user and sends the role', async () => {
+    const onSubmit = vi.fn().mockResolvedValue(undefined);
+    renderWith(<UserForm onSubmit={onSubmit} />);
+    const user = userEvent.setup();
+    fill(screen.getByLabelText('Username'), 'vera');
+    fill(screen.getByLabelText('Password'), 'short');
+    await user.click(screen.getByRole('button', { name: 'Save' }));
+    expect(await screen.findByText('At least 8 characters')).toBeInTheDocument();
+        fill(screen.getByLabelText('Password'), 'long-enough-1');
+    await user.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(onSubmit).toHaveBeenCalledWith({ username: 'vera', display_name: '', role: 'member', enabled: true, password: 'long-enough-1' }));
+    void within;
+  });
+});
