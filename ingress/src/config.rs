@@ -29,6 +29,10 @@ pub struct IngressConfig {
     pub token_pepper: String,
     #[serde(default = "default_replicas")]
     pub stream_replicas: usize,
+    /// How many days request events stay in the stream; keep equal on every process, since
+    /// each one creates or updates the streams at start.
+    #[serde(default = "default_requests_max_age_days")]
+    pub requests_max_age_days: u64,
     #[serde(default = "default_spool_dir")]
     pub spool_dir: String,
     #[serde(default = "default_spool_max_bytes")]
@@ -67,6 +71,9 @@ fn default_node_id() -> String {
 fn default_replicas() -> usize {
     1
 }
+fn default_requests_max_age_days() -> u64 {
+    30
+}
 fn default_spool_dir() -> String {
     ".local/spool".into()
 }
@@ -92,6 +99,7 @@ impl ServiceConfig for IngressConfig {
         "master_keys",
         "token_pepper",
         "stream_replicas",
+        "requests_max_age_days",
         "spool_dir",
         "spool_max_bytes",
         "spool_full_policy",

@@ -60,53 +60,129 @@ pub async fn load_from_postgres(postgres_url: &str, secrets: &Secrets) -> anyhow
     Ok(snapshot)
 }
 
-/// Follows the config stream from `snapshot.sequence + 1` forever, applying each event to the
-/// store and invalidating the auth cache. Returns only if the stream cannot be read at all.
+/// How often a node checks the stream for config events it may have missed (republished
+/// messages are not kept for a subscriber that was disconnected).
+const RECONCILE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Follows the config stream from `snapshot.sequence + 1` forever: every stored event arrives
+/// at once through JetStream's republish subject (with its stream sequence), a gap in the
+/// sequence is filled by fetching the missing messages by number, and once a second the
+/// stream's last sequence is compared with ours in case a republished message was missed
+/// while disconnected. No consumer lives on a single server, so losing any one NATS server
+/// delays nothing.
 ///
 /// # Errors
-/// When the consumer cannot be created.
+/// When the subscription cannot be made.
 pub async fn follow(
+    client: async_nats::Client,
     jetstream: jetstream::Context,
     store: Arc<ConfigStore>,
     secrets: Arc<Secrets>,
     authenticator: Arc<Authenticator>,
 ) -> anyhow::Result<()> {
-    let start_sequence = store.load().sequence + 1;
-    let stream = jetstream.get_stream(CONFIG_STREAM).await?;
-    let consumer = stream
-        .create_consumer(pull::OrderedConfig {
-            deliver_policy: DeliverPolicy::ByStartSequence { start_sequence },
-            ..Default::default()
-        })
+    let mut live = client
+        .subscribe(format!("{}.>", shared::streams::CONFIG_LIVE_PREFIX))
         .await?;
-    let mut messages = consumer.messages().await?;
-    tracing::info!(start_sequence, "following the config stream");
-    while let Some(message) = messages.next().await {
-        let message = match message {
-            Ok(message) => message,
-            Err(error) => {
-                // The ordered consumer recreates itself after gaps and reconnects.
-                tracing::warn!(%error, "config stream interrupted; resuming");
-                continue;
+    let follower = Follower {
+        jetstream,
+        store,
+        secrets,
+        authenticator,
+    };
+    follower.catch_up(None).await;
+    tracing::info!(
+        sequence = follower.store.load().sequence,
+        "following the config stream"
+    );
+    let mut reconcile = tokio::time::interval(RECONCILE_INTERVAL);
+    reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            message = live.next() => {
+                let Some(message) = message else { anyhow::bail!("config subscription ended") };
+                let sequence = message
+                    .headers
+                    .as_ref()
+                    .and_then(|headers| headers.get("Nats-Sequence"))
+                    .and_then(|value| value.as_str().parse::<u64>().ok());
+                let Some(sequence) = sequence else { continue };
+                let applied = follower.store.load().sequence;
+                if sequence <= applied {
+                    continue;
+                }
+                if sequence > applied + 1 {
+                    follower.catch_up(Some(sequence - 1)).await;
+                }
+                if sequence == follower.store.load().sequence + 1 {
+                    follower.apply(sequence, &message.payload);
+                }
             }
-        };
-        let Ok(info) = message.info() else { continue };
-        let sequence = info.stream_sequence;
-        if sequence <= store.load().sequence {
-            continue;
+            _ = reconcile.tick() => follower.catch_up(None).await,
         }
-        match Envelope::<ConfigEvent>::from_bytes(&message.payload) {
+    }
+}
+
+struct Follower {
+    jetstream: jetstream::Context,
+    store: Arc<ConfigStore>,
+    secrets: Arc<Secrets>,
+    authenticator: Arc<Authenticator>,
+}
+
+impl Follower {
+    fn apply(&self, sequence: u64, payload: &[u8]) {
+        match Envelope::<ConfigEvent>::from_bytes(payload) {
             Ok(envelope) => {
-                let invalidation = store.apply(&envelope.body, sequence, &secrets);
-                authenticator.invalidate(&invalidation.token_hashes);
+                let invalidation = self.store.apply(&envelope.body, sequence, &self.secrets);
+                self.authenticator.invalidate(&invalidation.token_hashes);
             }
             Err(error) => {
+                // Keep the sequence moving: an event this build cannot read must not stall
+                // every later change.
                 tracing::error!(sequence, %error, "undecodable config event skipped");
                 metrics::counter!("ingress_config_events_undecodable_total").increment(1);
+                self.store.skip(sequence);
             }
         }
     }
-    anyhow::bail!("config stream ended")
+
+    /// Fetches and applies every stored event after ours, up to `until` (or the stream's last).
+    async fn catch_up(&self, until: Option<u64>) {
+        let mut stream = match self.jetstream.get_stream(CONFIG_STREAM).await {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::debug!(%error, "config stream unavailable for catch-up");
+                return;
+            }
+        };
+        let last = match until {
+            Some(until) => until,
+            None => match stream.info().await {
+                Ok(info) => info.state.last_sequence,
+                Err(error) => {
+                    tracing::debug!(%error, "config stream info unavailable");
+                    return;
+                }
+            },
+        };
+        while self.store.load().sequence < last {
+            let sequence = self.store.load().sequence + 1;
+            match stream.get_raw_message(sequence).await {
+                Ok(message) => self.apply(sequence, &message.payload),
+                Err(error)
+                    if error.kind()
+                        == async_nats::jetstream::stream::RawMessageErrorKind::NoMessageFound =>
+                {
+                    // Deleted (never happens on the config stream, which keeps everything).
+                    self.store.skip(sequence);
+                }
+                Err(error) => {
+                    tracing::warn!(sequence, %error, "could not fetch a config event; will retry");
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// Replays the whole config stream into a fresh snapshot (used when Postgres is unreachable
@@ -200,4 +276,60 @@ pub async fn load_spend_baseline(
     drop(client);
     let _ = connection.await;
     Ok(budgeted.len())
+}
+
+/// Seeds the limiter with the last minute of finished requests from `AXONGATE_REQUESTS`, so a
+/// node that joins (or restarts) enforces per-minute limits with the cluster's recent usage.
+/// Returns how many events were counted.
+///
+/// # Errors
+/// When the stream cannot be read.
+pub async fn seed_limits(
+    jetstream: &jetstream::Context,
+    limiter: &crate::limits::Limiter,
+) -> anyhow::Result<u64> {
+    let mut stream = jetstream
+        .get_stream(shared::streams::REQUESTS_STREAM)
+        .await?;
+    let last = stream.info().await?.state.last_sequence;
+    let start_time = time::OffsetDateTime::now_utc() - time::Duration::seconds(61);
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            deliver_policy: DeliverPolicy::ByStartTime { start_time },
+            ..Default::default()
+        })
+        .await?;
+    let mut counted = 0;
+    if last == 0 {
+        return Ok(0);
+    }
+    let mut messages = consumer.messages().await?;
+    loop {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(2), messages.next()).await;
+        let Ok(Some(Ok(message))) = next else { break };
+        let sequence = message.info().map_or(last, |info| info.stream_sequence);
+        if let Ok(envelope) =
+            Envelope::<shared::request::RequestEvent>::from_bytes(&message.payload)
+        {
+            let shared::request::RequestEvent::Finished(finished) = &envelope.body;
+            if let Some(token_id) = &finished.token_id {
+                let usage = &finished.usage;
+                let tokens = usage.input_tokens
+                    + usage.output_tokens
+                    + usage.cache_read_tokens
+                    + usage.cache_write_tokens;
+                limiter.seed(
+                    token_id,
+                    finished.started_at.unix_timestamp(),
+                    envelope.occurred_at.unix_timestamp(),
+                    tokens,
+                );
+                counted += 1;
+            }
+        }
+        if sequence >= last {
+            break;
+        }
+    }
+    Ok(counted)
 }

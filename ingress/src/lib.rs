@@ -43,6 +43,7 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
     let metrics = kit::health::install_metrics();
     let settings = kit::nats::StreamSettings {
         replicas: config.stream_replicas,
+        requests_max_age: std::time::Duration::from_secs(config.requests_max_age_days * 24 * 3600),
         ..Default::default()
     };
     let (client, jetstream) =
@@ -68,19 +69,31 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
     let hasher = shared::token::TokenHasher::new(config.token_pepper.as_bytes())?;
     let authenticator = Arc::new(auth::Authenticator::new(hasher));
     tokio::spawn({
-        let (jetstream, store, secrets, authenticator) = (
+        let (client, jetstream, store, secrets, authenticator) = (
+            client.clone(),
             jetstream.clone(),
             store.clone(),
             secrets.clone(),
             authenticator.clone(),
         );
         async move {
-            if let Err(error) = follow::follow(jetstream, store, secrets, authenticator).await {
+            if let Err(error) =
+                follow::follow(client, jetstream, store, secrets, authenticator).await
+            {
                 tracing::error!(error = %format!("{error:#}"), "stopped following config");
             }
         }
     });
     let limiter = Arc::new(limits::Limiter::new(config.node_id.clone()));
+    match follow::seed_limits(&jetstream, &limiter).await {
+        Ok(count) => tracing::info!(
+            requests = count,
+            "per-minute limits seeded from the last minute of requests"
+        ),
+        Err(error) => {
+            tracing::warn!(error = %format!("{error:#}"), "could not seed per-minute limits")
+        }
+    }
     match follow::load_spend_baseline(&config.postgres_url, &store.load(), &limiter).await {
         Ok(count) => tracing::info!(tokens = count, "budget spend loaded"),
         Err(error) => {

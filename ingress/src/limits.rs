@@ -223,6 +223,18 @@ impl Limiter {
         entry.unreported.push((second, 0, tokens, cost_nanos));
     }
 
+    /// Counts a request another node (or an earlier run) finished in the last minute, so that a
+    /// node joining the cluster starts with the minute's usage rather than an empty window.
+    pub fn seed(&self, token_id: &str, admitted_at: i64, finished_at: i64, tokens: u64) {
+        let mut usage = self
+            .usage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = usage.entry(token_id.to_owned()).or_default();
+        entry.requests.add(admitted_at, 1);
+        entry.tokens.add(finished_at, tokens);
+    }
+
     /// Sets the spend already recorded for a token's current period (from the spend view).
     pub fn set_baseline(&self, token_id: &str, period_key: String, spent_nanos: i64) {
         let mut usage = self

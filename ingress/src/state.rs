@@ -185,6 +185,13 @@ impl ConfigStore {
         self.current.load()
     }
 
+    /// Records that `sequence` was seen but carries nothing to apply.
+    pub fn skip(&self, sequence: u64) {
+        let mut next = Snapshot::clone(&self.current.load());
+        next.sequence = next.sequence.max(sequence);
+        self.current.store(Arc::new(next));
+    }
+
     /// Applies an event on a copy and swaps it in.
     pub fn apply(&self, event: &ConfigEvent, sequence: u64, secrets: &Secrets) -> Invalidation {
         let mut next = Snapshot::clone(&self.current.load());

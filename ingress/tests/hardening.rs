@@ -84,6 +84,12 @@ async fn capacity_and_spool_full_give_clean_503s() {
                 .status()
         })
     };
+    // Wait until the slow request holds the slot (the upstream has it), then knock.
+    gateway
+        .mock
+        .wait_for_requests(1, Duration::from_secs(10))
+        .await
+        .expect("slow request upstream");
     let refused = kit::testing::wait_until(Duration::from_secs(5), "a refusal while the slot is taken", || async {
         let response = client.post(format!("{}/v1/messages", node.base)).header("x-api-key", &token).json(&json!({"model": "gpt", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})).send().await.ok()?;
         (response.status() == 503).then_some(response)

@@ -40,7 +40,8 @@ impl Default for StreamSettings {
 }
 
 /// Connects to NATS, failing fast (no endless retry) if the server does not answer at start.
-/// After a successful start the client reconnects by itself forever.
+/// After a successful start the client reconnects by itself forever. `url` may list several
+/// servers of a cluster, comma-separated; the client fails over between them.
 ///
 /// # Errors
 /// When the server cannot be reached within a few seconds.
@@ -53,7 +54,12 @@ pub async fn connect(url: &str, client_name: &str) -> Result<async_nats::Client,
         .reconnect_delay_callback(|attempts| {
             Duration::from_millis((100 * attempts as u64).min(2_000))
         })
-        .connect(url)
+        .connect(
+            url.split(',')
+                .map(str::trim)
+                .filter(|part| !part.is_empty())
+                .collect::<Vec<_>>(),
+        )
         .await
         .map_err(|error| NatsError::Unreachable {
             url: url.to_owned(),
@@ -71,6 +77,14 @@ fn stream_config(spec: &StreamSpec, settings: StreamSettings) -> stream::Config 
         num_replicas: settings.replicas,
         retention: stream::RetentionPolicy::Limits,
         discard: stream::DiscardPolicy::Old,
+        republish: spec
+            .republish
+            .as_ref()
+            .map(|(source, destination)| stream::Republish {
+                source: source.clone(),
+                destination: destination.clone(),
+                headers_only: false,
+            }),
         ..Default::default()
     }
 }
@@ -102,7 +116,8 @@ pub async fn ensure_streams(
         let drifted = current.subjects != wanted.subjects
             || current.max_age != wanted.max_age
             || current.duplicate_window != wanted.duplicate_window
-            || current.num_replicas != wanted.num_replicas;
+            || current.num_replicas != wanted.num_replicas
+            || current.republish != wanted.republish;
         if drifted {
             tracing::info!(stream = spec.name, "updating stream settings");
             context

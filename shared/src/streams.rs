@@ -16,6 +16,11 @@ pub const CONFIG_SUBJECT_PREFIX: &str = "axongate.config";
 pub const REQUESTS_SUBJECT_PREFIX: &str = "axongate.requests";
 pub const AUDIT_SUBJECT_PREFIX: &str = "axongate.audit";
 
+/// Where JetStream republishes every stored config event (with its `Nats-Sequence` header), so
+/// ingress nodes learn of a change the moment it is stored, over a plain subscription that
+/// survives the loss of any one server.
+pub const CONFIG_LIVE_PREFIX: &str = "axongate.live.config";
+
 /// `axongate.config.<entity>.<id>`.
 #[must_use]
 pub fn config_subject(entity: ConfigEntity, id: &str) -> String {
@@ -36,6 +41,8 @@ pub struct StreamSpec {
     pub max_age: Option<Duration>,
     /// How long JetStream remembers a `Nats-Msg-Id` to drop a duplicate publish.
     pub duplicate_window: Duration,
+    /// Republish stored messages: (source subjects, destination subjects).
+    pub republish: Option<(String, String)>,
 }
 
 /// Default age of request events in the stream; ClickHouse keeps the history.
@@ -54,18 +61,24 @@ pub fn all_streams(requests_max_age: Duration, duplicate_window: Duration) -> Ve
             subjects: vec![format!("{CONFIG_SUBJECT_PREFIX}.>")],
             max_age: None,
             duplicate_window,
+            republish: Some((
+                format!("{CONFIG_SUBJECT_PREFIX}.>"),
+                format!("{CONFIG_LIVE_PREFIX}.>"),
+            )),
         },
         StreamSpec {
             name: REQUESTS_STREAM,
             subjects: vec![format!("{REQUESTS_SUBJECT_PREFIX}.>")],
             max_age: Some(requests_max_age),
             duplicate_window,
+            republish: None,
         },
         StreamSpec {
             name: AUDIT_STREAM,
             subjects: vec![format!("{AUDIT_SUBJECT_PREFIX}.>")],
             max_age: None,
             duplicate_window,
+            republish: None,
         },
     ]
 }
