@@ -206,33 +206,96 @@ async fn repeated_failures_slow_down_and_are_audited() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_processes_starting_at_once_create_one_admin() {
-    let harness = Harness::start().await;
-    // A second admin-api process on the same bus and database.
-    let (second_base, second) = common::spawn_admin_api(harness.config.clone()).await;
-    harness.admin().await;
-    let http = harness.http.clone();
-    wait_until(Duration::from_secs(20), "second admin-api", || {
-        let (http, url) = (http.clone(), format!("{second_base}/health"));
+async fn three_processes_starting_at_once_create_one_admin() {
+    let nats = kit::testing::NatsServer::start().await;
+    let postgres_url = kit::testing::fresh_postgres_database().await;
+    let mut config = common::test_config(&nats.url, &postgres_url);
+    config.clickhouse_database = kit::testing::unique_name("axg_admin_test");
+    let projector = common::spawn_projector(&nats.url, &postgres_url, &config.clickhouse_database);
+    // Three admin-api processes start at once against an empty bus and database.
+    let started =
+        futures::future::join_all((0..3).map(|_| common::spawn_admin_api(config.clone()))).await;
+    let http = reqwest::Client::new();
+    let (base, _) = &started[0];
+    let url = format!("{base}/api/v1/auth/login");
+    wait_until(Duration::from_secs(30), "the first admin", || {
+        let (http, url) = (http.clone(), url.clone());
         async move {
-            http.get(&url)
+            let response = http
+                .post(&url)
+                .json(&json!({"username": "admin", "password": "admin123"}))
                 .send()
                 .await
-                .ok()
-                .filter(|r| r.status().is_success())
-                .map(|_| ())
+                .ok()?;
+            (response.status().as_u16() == 200).then_some(())
         }
     })
     .await;
-    let admins = harness
-        .stream_messages("AXONGATE_CONFIG")
-        .await
-        .into_iter()
-        .filter(|(subject, _)| subject == "axongate.config.user.admin")
-        .count();
-    // One creation plus the password change.
-    assert_eq!(admins, 2, "exactly one bootstrap user.put");
-    second.abort();
+    for (base, _) in &started {
+        let url = format!("{base}/health");
+        wait_until(Duration::from_secs(30), "every admin-api", || {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                http.get(&url)
+                    .send()
+                    .await
+                    .ok()
+                    .filter(|r| r.status().is_success())
+                    .map(|_| ())
+            }
+        })
+        .await;
+    }
+    let messages = common::stream_messages(&nats.url, "AXONGATE_CONFIG").await;
+    let count = |subject: &str| messages.iter().filter(|(s, _)| s == subject).count();
+    assert_eq!(
+        count("axongate.config.user.admin"),
+        1,
+        "exactly one admin: {messages:?}"
+    );
+    assert_eq!(count("axongate.config.role_binding.admin"), 1);
+    assert_eq!(messages.len(), 2);
+    for (_, task) in started {
+        task.abort();
+    }
+    projector.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_password_can_come_from_the_environment() {
+    let harness = Harness::start_with(|config| {
+        config.admin_initial_password = Some("from-the-environment".into())
+    })
+    .await;
+    let http = harness.http.clone();
+    let url = format!("{}/api/v1/auth/login", harness.base);
+    let session = wait_until(Duration::from_secs(20), "first admin", || {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let response = http
+                .post(&url)
+                .json(&json!({"username": "admin", "password": "from-the-environment"}))
+                .send()
+                .await
+                .ok()?;
+            (response.status().as_u16() == 200).then_some(())?;
+            response.json::<serde_json::Value>().await.ok()
+        }
+    })
+    .await;
+    assert_eq!(
+        session["user"]["must_change_password"], true,
+        "it must still be changed"
+    );
+    let (status, _) = harness
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "admin", "password": "admin123"})),
+        )
+        .await;
+    assert_eq!(status, 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

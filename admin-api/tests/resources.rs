@@ -509,3 +509,29 @@ async fn the_ui_is_served_with_a_spa_fallback() {
     assert_eq!(get("/health").await.0, 200);
     std::fs::remove_dir_all(&ui).ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_the_projector_has_not_applied_in_time_gets_503_then_appears() {
+    let mut harness =
+        Harness::start_with(|config| config.read_your_writes_timeout_ms = 1_000).await;
+    let admin = harness.admin().await;
+    harness.stop_projector();
+    let (status, body) = harness
+        .post("/api/v1/providers", &admin, json!({"id": "late", "name": "Late", "protocol": "openai", "base_url": "https://late.example"}))
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "projection_timeout");
+    let (status, _) = harness.get("/api/v1/providers/late", &admin).await;
+    assert_eq!(status, 404, "not in the view yet");
+    harness.start_projector();
+    // A batch the stopped projector had fetched comes back after the consumer's ack wait.
+    kit::testing::wait_until(
+        std::time::Duration::from_secs(90),
+        "the change to reach the view",
+        || async {
+            let (status, _) = harness.get("/api/v1/providers/late", &admin).await;
+            (status == 200).then_some(())
+        },
+    )
+    .await;
+}

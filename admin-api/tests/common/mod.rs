@@ -280,18 +280,37 @@ impl Harness {
 
     /// Every message of a stream, as (subject, payload text).
     pub async fn stream_messages(&self, stream: &str) -> Vec<(String, String)> {
-        let jetstream = self.jetstream().await;
-        let mut stream = jetstream.get_stream(stream).await.unwrap();
-        let state = stream.info().await.unwrap().state.clone();
-        let mut messages = Vec::new();
-        for sequence in state.first_sequence..=state.last_sequence {
-            if let Ok(message) = stream.get_raw_message(sequence).await {
-                messages.push((
-                    message.subject.to_string(),
-                    String::from_utf8_lossy(&message.payload).into_owned(),
-                ));
-            }
-        }
-        messages
+        stream_messages(&self.nats.url, stream).await
     }
+
+    /// Stops the projector (commands then wait for it in vain).
+    pub fn stop_projector(&mut self) {
+        self.tasks[0].abort();
+    }
+
+    /// Starts a projector again; it resumes from its durable consumers.
+    pub fn start_projector(&mut self) {
+        self.tasks[0] = spawn_projector(
+            &self.nats.url,
+            &self.postgres_url,
+            &self.config.clickhouse_database,
+        );
+    }
+}
+
+/// Every message of a stream on the NATS server at `url`, as (subject, payload text).
+pub async fn stream_messages(url: &str, stream: &str) -> Vec<(String, String)> {
+    let jetstream = async_nats::jetstream::new(async_nats::connect(url).await.unwrap());
+    let mut stream = jetstream.get_stream(stream).await.unwrap();
+    let state = stream.info().await.unwrap().state.clone();
+    let mut messages = Vec::new();
+    for sequence in state.first_sequence..=state.last_sequence {
+        if let Ok(message) = stream.get_raw_message(sequence).await {
+            messages.push((
+                message.subject.to_string(),
+                String::from_utf8_lossy(&message.payload).into_owned(),
+            ));
+        }
+    }
+    messages
 }
