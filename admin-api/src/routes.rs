@@ -533,10 +533,12 @@ pub fn openapi() -> Value {
             operation["parameters"] = json!(parameters);
         }
         if endpoint.body {
-            operation["requestBody"] = json!({
-                "required": true,
-                "content": {"application/json": {"schema": {"type": "object"}}}
-            });
+            let mut media = json!({"schema": {"type": "object"}});
+            if let Some(example) = request_example(endpoint) {
+                media["example"] = example;
+            }
+            operation["requestBody"] =
+                json!({"required": true, "content": {"application/json": media}});
         }
         match endpoint.permission {
             Some((action, kind)) => {
@@ -608,4 +610,79 @@ fn responses(endpoint: &Endpoint) -> Value {
         all[code] = error.clone();
     }
     all
+}
+
+/// An example body, built from the input types themselves where there is one, so the example
+/// cannot drift from what the handlers accept.
+fn request_example(endpoint: &Endpoint) -> Option<Value> {
+    use shared::config::{Protocol, Route, Timeouts};
+
+    use crate::resources::{
+        models::ModelInput, models::PriceInput, providers::ProviderInput, tokens::TokenInput,
+    };
+    if endpoint.method == "PATCH" {
+        // An update names the version it read and only the fields it changes.
+        return Some(json!({"version": 42, "enabled": false}));
+    }
+    let example = match endpoint.path.trim_start_matches("/api/v1/") {
+        "auth/login" => json!({"username": "admin", "password": "…"}),
+        "auth/password" => json!({"current_password": "…", "new_password": "…"}),
+        "providers" | "providers/{id}" => serde_json::to_value(ProviderInput {
+            id: Some("openai".into()),
+            name: "OpenAI".into(),
+            protocol: Protocol::OpenAi,
+            base_url: "https://api.openai.com/v1".into(),
+            extra_headers: Default::default(),
+            timeouts: Timeouts::default(),
+            enabled: true,
+            allow_private_network: false,
+        })
+        .ok()?,
+        "provider-keys" | "provider-keys/{id}" => {
+            json!({"id": "openai-main", "provider_id": "openai", "name": "main", "secret": "sk-…", "enabled": true})
+        }
+        "provider-keys/{id}/test" => json!({"model": "claude-3-5-haiku-latest"}),
+        "models" | "models/{id}" => serde_json::to_value(ModelInput {
+            id: Some("gpt-4-1".into()),
+            alias: "gpt-4.1".into(),
+            enabled: true,
+            routes: vec![Route {
+                provider_id: "openai".into(),
+                upstream_model: "gpt-4.1-2025-04-14".into(),
+                key_ids: vec![],
+                priority: 0,
+                weight: 1,
+            }],
+            price: Some(PriceInput {
+                currency: "USD".into(),
+                input_per_million: json!("2"),
+                output_per_million: json!("8"),
+                cache_read_per_million: Some(json!("0.5")),
+                cache_write_per_million: None,
+                version: None,
+            }),
+            context_window: Some(1_047_576),
+        })
+        .ok()?,
+        "tokens" | "tokens/{id}" => serde_json::to_value(TokenInput {
+            id: None,
+            name: "CI pipeline".into(),
+            owner_user_id: None,
+            allowed_models: vec!["gpt-*".into()],
+            rpm: Some(120),
+            tpm: None,
+            budget: None,
+            expires_at: Some("2027-01-01T00:00:00Z".into()),
+            enabled: true,
+        })
+        .ok()?,
+        "tokens/{id}/rotate" => json!({"version": 42}),
+        "users" | "users/{id}" => {
+            json!({"username": "olga", "password": "…", "role": "operator", "display_name": "Olga"})
+        }
+        "settings/{id}" => json!({"value": {"any": "JSON"}, "version": 42}),
+        "apply" => json!({"providers": [], "provider_keys": [], "models": [], "tokens": []}),
+        _ => return None,
+    };
+    Some(example)
 }

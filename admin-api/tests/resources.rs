@@ -466,6 +466,9 @@ async fn openapi_lists_every_endpoint_and_unknown_routes_get_the_error_shape() {
             endpoint.path
         );
     }
+    let example = &document["paths"]["/api/v1/models"]["post"]["requestBody"]["content"]["application/json"]
+        ["example"];
+    assert_eq!(example["price"]["input_per_million"], "2", "{example}");
     let (status, body) = harness
         .call(reqwest::Method::GET, "/api/v1/nothing-here", None, None)
         .await;
