@@ -399,6 +399,23 @@ async fn fails_over_on_server_errors_but_never_retries_client_errors() {
     assert_eq!(events[1].outcome, Outcome::Error);
     assert_eq!(events[1].http_status, 400);
     assert_eq!(events[1].attempts.len(), 1);
+
+    // Key health follows real traffic: the projector folds each attempt.
+    let (pg, _connection) = tokio_postgres::connect(&gateway.postgres_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(_connection);
+    let health = wait_until(Duration::from_secs(15), "key health", || async {
+        let rows = pg
+            .query("SELECT provider_key_id, last_error, last_success_at IS NOT NULL FROM provider_key_health ORDER BY 1", &[])
+            .await
+            .ok()?;
+        (rows.len() == 2).then(|| rows.iter().map(|row| (row.get::<_, String>(0), row.get::<_, Option<String>>(1), row.get::<_, bool>(2))).collect::<Vec<_>>())
+    })
+    .await;
+    assert_eq!(health[0], ("backup-key".to_owned(), None, true));
+    assert_eq!(health[1].0, "primary-key");
+    assert_eq!(health[1].1.as_deref(), Some("upstream_server_error"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -59,6 +59,23 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Whether this says something is wrong with the upstream provider or key (as opposed to
+    /// the client's request or the gateway itself): what key health and circuits count.
+    #[must_use]
+    pub fn is_upstream_fault(self) -> bool {
+        matches!(
+            self,
+            Self::UpstreamAuth
+                | Self::UpstreamRateLimited
+                | Self::UpstreamServerError
+                | Self::UpstreamOverloaded
+                | Self::UpstreamTimeout
+                | Self::UpstreamConnect
+                | Self::UpstreamStreamError
+                | Self::UpstreamInvalidResponse
+        )
+    }
+
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {

@@ -209,6 +209,25 @@ impl PgStore {
                 continue;
             };
             let RequestEvent::Finished(finished) = &envelope.body;
+            // Key health from real traffic: each attempt's outcome, latest first wins.
+            for attempt in &finished.attempts {
+                // A request the upstream refused as invalid still shows the key works.
+                let ok = !attempt
+                    .error_kind
+                    .is_some_and(shared::request::ErrorKind::is_upstream_fault);
+                let tested = shared::audit::ProviderKeyTested {
+                    provider_key_id: attempt.provider_key_id.clone(),
+                    provider_id: attempt.provider_id.clone(),
+                    ok,
+                    status: attempt.status,
+                    latency_ms: attempt.latency_us / 1_000,
+                    error: attempt
+                        .error_kind
+                        .filter(|kind| kind.is_upstream_fault())
+                        .map(|kind| kind.as_str().to_owned()),
+                };
+                record_key_test(&transaction, &tested, envelope.occurred_at).await?;
+            }
             let Some(token_id) = &finished.token_id else {
                 continue;
             };
@@ -319,10 +338,11 @@ async fn record_key_test(
         .execute(
             "INSERT INTO provider_key_health (provider_key_id, provider_id, last_success_at, last_error_at, \
                last_error, last_status, last_latency_ms, updated_at) \
-             VALUES ($1, $2, CASE WHEN $3 THEN $4 END, CASE WHEN $3 THEN NULL ELSE $4 END, $5, $6, $7, $4) \
+             VALUES ($1, $2, CASE WHEN $3::boolean THEN $4::timestamptz END, \
+                     CASE WHEN $3::boolean THEN NULL ELSE $4::timestamptz END, $5, $6, $7, $4::timestamptz) \
              ON CONFLICT (provider_key_id) DO UPDATE SET \
-               last_success_at = COALESCE(EXCLUDED.last_success_at, provider_key_health.last_success_at), \
-               last_error_at = COALESCE(EXCLUDED.last_error_at, provider_key_health.last_error_at), \
+               last_success_at = GREATEST(EXCLUDED.last_success_at, provider_key_health.last_success_at), \
+               last_error_at = GREATEST(EXCLUDED.last_error_at, provider_key_health.last_error_at), \
                last_error = COALESCE(EXCLUDED.last_error, provider_key_health.last_error), \
                last_status = EXCLUDED.last_status, last_latency_ms = EXCLUDED.last_latency_ms, \
                updated_at = EXCLUDED.updated_at",
