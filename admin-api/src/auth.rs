@@ -325,6 +325,7 @@ pub async fn login(
         })
     };
     if let Err(retry_after_seconds) = state.throttle.check(&username) {
+        metrics::counter!("admin_api_logins_total", "outcome" => "throttled").increment(1);
         state
             .bus
             .publish_audit(failed("throttled"), None, &state.node_id)
@@ -355,6 +356,7 @@ pub async fn login(
                 None => "unknown_user",
             };
             state.throttle.fail(&username);
+            metrics::counter!("admin_api_logins_total", "outcome" => "failed").increment(1);
             tracing::info!(username = %username, reason, "login failed");
             state
                 .bus
@@ -367,6 +369,7 @@ pub async fn login(
         }
     };
     state.throttle.succeed(&username);
+    metrics::counter!("admin_api_logins_total", "outcome" => "succeeded").increment(1);
     let token = new_session_token();
     let expires_at = OffsetDateTime::now_utc() + state.session_ttl;
     db::insert_session(

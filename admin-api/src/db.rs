@@ -452,8 +452,13 @@ impl Projections {
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(100);
             loop {
+                let started = tokio::time::Instant::now();
                 if let Err(error) = listen(&postgres_url, &listener_senders).await {
                     tracing::warn!(%error, "projection listener lost its connection; reconnecting");
+                }
+                // A connection that held for a while was healthy: start backing off afresh.
+                if started.elapsed() > Duration::from_secs(30) {
+                    backoff = Duration::from_millis(100);
                 }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));

@@ -119,10 +119,12 @@ pub async fn commit(
     actor: &Actor,
     expected_version: u64,
 ) -> Result<u64, ApiError> {
+    let entity = event.entity().as_str();
     let sequence = state
         .bus
         .publish_config(event, actor, expected_version)
         .await?;
+    metrics::counter!("admin_api_config_events_total", "entity" => entity).increment(1);
     state
         .projections
         .wait_for(Projection::Config, sequence, state.read_your_writes_timeout)
