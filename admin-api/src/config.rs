@@ -19,6 +19,10 @@ pub struct AdminConfig {
     /// JetStream replicas per stream (1 single server, 3 cluster).
     #[serde(default = "default_replicas")]
     pub stream_replicas: usize,
+    /// How many days request events stay in the stream; keep equal on every process, since
+    /// each one creates or updates the streams at start.
+    #[serde(default = "default_requests_max_age_days")]
+    pub requests_max_age_days: u64,
     /// Where the built UI lives (`ui/dist`); served at `/` when present.
     #[serde(default = "default_ui_dir")]
     pub ui_dir: String,
@@ -54,6 +58,9 @@ fn default_node_id() -> String {
 fn default_replicas() -> usize {
     1
 }
+fn default_requests_max_age_days() -> u64 {
+    30
+}
 fn default_ui_dir() -> String {
     "ui/dist".into()
 }
@@ -87,6 +94,7 @@ impl ServiceConfig for AdminConfig {
         "listen",
         "node_id",
         "stream_replicas",
+        "requests_max_age_days",
         "ui_dir",
         "master_keys",
         "token_pepper",

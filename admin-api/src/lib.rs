@@ -59,6 +59,7 @@ pub async fn connect(config: &AdminConfig) -> anyhow::Result<AppState> {
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     let settings = kit::nats::StreamSettings {
         replicas: config.stream_replicas,
+        requests_max_age: std::time::Duration::from_secs(config.requests_max_age_days * 24 * 3600),
         ..Default::default()
     };
     let (_client, jetstream) =
