@@ -17,7 +17,7 @@ export default defineConfig({
     globals: true,
     setupFiles: ['src/test/setup.ts'],
     include: ['src/**/*.test.{ts,tsx}'],
-    testTimeout: 20000,
+    testTimeout: 60000,
     pool: 'threads',
     maxWorkers: 2,
   },

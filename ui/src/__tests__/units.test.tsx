@@ -85,3 +85,14 @@ describe('language', () => {
     expect(await screen.findByText('wrong username or password (invalid_credentials)')).toBeInTheDocument();
   });
 });
+
+describe('fillBuckets', () => {
+  it('adds a zero point for each empty bucket of the range', async () => {
+    const { fillBuckets } = await import('../components/charts');
+    const point = { t: '2026-11-26T07:00:00Z', requests: 6, success: 6, error: 0, cancelled: 0, input_tokens: 31, output_tokens: 48, cost: '0.000446', latency_p95_ms: 761 };
+    const filled = fillBuckets([point], 'hour', '2026-11-26T04:30:00Z', '2026-11-26T08:10:00Z');
+    expect(filled.map((item) => item.t)).toEqual(['2026-11-26T04:00:00.000Z', '2026-11-26T05:00:00.000Z', '2026-11-26T06:00:00.000Z', '2026-11-26T07:00:00Z', '2026-11-26T08:00:00.000Z']);
+    expect(filled[3].requests).toBe(6);
+    expect(filled[0].requests).toBe(0);
+  });
+});

@@ -73,7 +73,7 @@ export function DashboardPage() {
       </Row>
       <Card title={t('dashboard.overTime')} size="small">
         <ErrorAlert error={series.error} />
-        {series.data && <RequestsCostChart points={series.data.points} bucket={series.data.bucket} />}
+        {series.data && <RequestsCostChart points={series.data.points} bucket={series.data.bucket} from={filters.from} to={filters.to} />}
       </Card>
       <Row gutter={[16, 16]}>
         <Col xs={24} lg={12}>

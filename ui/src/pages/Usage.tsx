@@ -153,7 +153,7 @@ export function UsagePage() {
         ].map(([title, value, testId]) => (
           <Col xs={12} md={8} xl={4} key={testId}>
             <Card size="small" loading={summary.isLoading}>
-              <Statistic title={title} value={value} valueRender={() => <span data-testid={testId}>{value}</span>} />
+              <Statistic title={title} value={value} valueRender={() => <span data-testid={testId} style={{ fontSize: 20, whiteSpace: "nowrap" }}>{value}</span>} />
             </Card>
           </Col>
         ))}
@@ -162,7 +162,7 @@ export function UsagePage() {
         <Col xs={24} xl={16}>
           <Card size="small" title={t('usage.timeseries')}>
             <ErrorAlert error={series.error} />
-            {series.data && <RequestsCostChart points={series.data.points} bucket={series.data.bucket} />}
+            {series.data && <RequestsCostChart points={series.data.points} bucket={series.data.bucket} from={filters.from} to={filters.to} />}
           </Card>
         </Col>
         <Col xs={24} xl={8}>
@@ -174,7 +174,7 @@ export function UsagePage() {
                 </Descriptions.Item>
               ))}
             </Descriptions>
-            {series.data && <LatencyChart points={series.data.points} bucket={series.data.bucket} height={160} />}
+            {series.data && <LatencyChart points={series.data.points} bucket={series.data.bucket} from={filters.from} to={filters.to} height={160} />}
           </Card>
         </Col>
       </Row>

@@ -1,0 +1,321 @@
+// The browser flows of the e2e suite, against a stack from stack.mjs. Each step is recorded;
+// a failed critical step stops the run, a failed non-critical one is reported and the run goes on.
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { waitFor } from './stack.mjs';
+
+const ADMIN_PASSWORD = 'Admin-e2e-pass-1';
+const VIEWER_PASSWORD = 'Viewer-e2e-pass-1';
+const KEY_SECRET = 'sk-e2e-upstream-secret-7k3p';
+const MODEL_ALIAS = 'e2e-model';
+
+export async function runFlows({ context, stack, screenshotDir }) {
+  mkdirSync(screenshotDir, { recursive: true });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(20_000);
+  const results = [];
+  const state = {};
+  const base = stack.adminUrl;
+
+  const shot = async (name) => {
+    await page.waitForTimeout(300); // let charts and animations settle before the picture
+    await page.screenshot({ path: path.join(screenshotDir, `${name}.png`), fullPage: true });
+  };
+  const modal = () => page.locator('.ant-modal-content:visible').last();
+  const pickOption = async (container, label, option) => {
+    await container.getByLabel(label, { exact: true }).first().click({ force: true });
+    await page.locator('.ant-select-dropdown:visible .ant-select-item-option', { hasText: option }).first().click();
+  };
+  const confirmPopover = async () => {
+    await page.locator('.ant-popover:visible .ant-btn-primary').click();
+  };
+  const api = async (pathAndQuery) => {
+    const token = await page.evaluate(() => localStorage.getItem('axongate.session'));
+    const response = await fetch(`${base}/api/v1${pathAndQuery}`, { headers: { authorization: `Bearer ${token}` } });
+    if (!response.ok) throw new Error(`${pathAndQuery}: HTTP ${response.status} ${await response.text()}`);
+    return response.headers.get('content-type')?.includes('json') ? response.json() : response.text();
+  };
+  const chat = (secret, body = {}) =>
+    fetch(`${stack.ingressUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: MODEL_ALIAS, messages: [{ role: 'user', content: 'hello from the e2e test' }], ...body }),
+    });
+
+  const step = async (name, critical, fn) => {
+    const started = Date.now();
+    try {
+      await fn();
+      results.push({ name, ok: true, ms: Date.now() - started });
+      console.log(`[e2e] PASS ${name} (${Date.now() - started} ms)`);
+    } catch (error) {
+      results.push({ name, ok: false, ms: Date.now() - started, error: error.message });
+      console.log(`[e2e] FAIL ${name}: ${error.stack ?? error.message}`);
+      await page.screenshot({ path: path.join(screenshotDir, `failed-${name.replace(/\W+/g, '-')}.png`), fullPage: true }).catch(() => undefined);
+      if (critical) throw Object.assign(new Error(`critical step failed: ${name}`), { results });
+    }
+  };
+
+  try {
+    await step('login and forced password change', true, async () => {
+      await page.goto(base + '/');
+      await page.waitForURL('**/login');
+      await page.getByText('Sign in to AxonGate').waitFor();
+      await shot('01-login');
+      await page.getByLabel('Username').fill('admin');
+      await page.getByLabel('Password').fill('admin123');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByText('Choose a new password', { exact: true }).waitFor();
+      await shot('02-change-password');
+      await page.getByLabel('Current password').fill('admin123');
+      await page.getByLabel('New password', { exact: true }).fill(ADMIN_PASSWORD);
+      await page.getByLabel('Repeat the new password').fill(ADMIN_PASSWORD);
+      await page.getByRole('button', { name: 'Change password' }).click();
+      await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+      // The old password no longer works; the new one does.
+      const old = await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'admin123' }) });
+      assert.equal(old.status, 401);
+    });
+
+    await step('create a provider pointing at the mock upstream', true, async () => {
+      await page.getByRole('menuitem', { name: 'Providers' }).click();
+      await page.getByRole('button', { name: 'New provider' }).click();
+      const form = modal();
+      await form.getByLabel('Name').fill('Mock upstream');
+      await form.getByLabel('Base URL').fill(stack.mockBaseUrl);
+      await form.getByRole('switch', { name: /Allow private network/ }).click();
+      await form.getByRole('button', { name: 'Save' }).click();
+      const row = page.locator('tr', { hasText: 'Mock upstream' });
+      await row.waitFor();
+      await row.getByText(stack.mockBaseUrl).waitFor();
+      const providers = await api('/providers');
+      assert.equal(providers.total, 1);
+      state.providerId = providers.items[0].id;
+    });
+
+    await step('add a key: secret entered once, then only masked; test it', true, async () => {
+      await page.getByRole('menuitem', { name: 'Provider keys' }).click();
+      await page.getByRole('button', { name: 'Add key' }).click();
+      const form = modal();
+      await pickOption(form, 'Provider', 'Mock upstream');
+      await form.getByLabel('Name').fill('main');
+      await form.getByLabel('Secret').fill(KEY_SECRET);
+      await form.getByRole('button', { name: 'Save' }).click();
+      const row = page.locator('tr', { hasText: '••••' + KEY_SECRET.slice(-4) });
+      await row.waitFor();
+      // Once the dialog has closed, nothing on the page holds the secret.
+      await waitFor('the key secret to leave the page', async () => !(await page.content()).includes(KEY_SECRET), 5_000);
+      const listed = JSON.stringify(await api('/provider-keys'));
+      assert.ok(!listed.includes(KEY_SECRET), 'the API returned the key secret');
+      await row.getByRole('button', { name: 'Test' }).click();
+      await page.getByTestId('key-test-result').waitFor();
+      const text = await page.getByTestId('key-test-result').textContent();
+      assert.match(text, /The key works: HTTP 200/);
+      await page.getByRole('button', { name: 'OK' }).click();
+      await row.getByText('healthy').waitFor();
+      await shot('04-provider-keys');
+      await page.getByRole('menuitem', { name: 'Providers' }).click();
+      await page.locator('tr', { hasText: 'Mock upstream' }).getByText('1 of 1 healthy').waitFor();
+      await shot('03-providers');
+    });
+
+    await step('create a model with a route and prices', true, async () => {
+      await page.getByRole('menuitem', { name: 'Models' }).click();
+      await page.getByRole('button', { name: 'New model' }).click();
+      const form = modal();
+      await form.getByLabel('Alias').fill(MODEL_ALIAS);
+      await form.getByLabel('route-0-upstream').fill('gpt-4o-mini');
+      await form.getByLabel('price-input_per_million').fill('2');
+      await form.getByLabel('price-output_per_million').fill('8');
+      await shot('05-model-form');
+      await form.getByRole('button', { name: 'Save' }).click();
+      const row = page.locator('tr', { hasText: MODEL_ALIAS });
+      await row.getByText('2 / 8 USD').waitFor();
+      await shot('06-models');
+      const models = await api('/models');
+      assert.equal(models.items[0].routes[0].provider_id, state.providerId);
+      assert.equal(models.items[0].price.input_per_million, '2');
+    });
+
+    await step('create a user token: secret shown once with copy and snippets', true, async () => {
+      await page.getByRole('menuitem', { name: 'User tokens' }).click();
+      await page.getByRole('button', { name: 'New token' }).click();
+      const form = modal();
+      await form.getByLabel('Name').fill('e2e token');
+      await form.getByLabel('rpm').fill('600');
+      await form.getByRole('button', { name: 'Save' }).click();
+      const secretInput = page.getByTestId('token-secret');
+      await secretInput.waitFor();
+      state.secret = await secretInput.inputValue();
+      assert.match(state.secret, /^axg-/);
+      assert.ok((await page.getByTestId('snippet-curl').textContent()).includes(state.secret));
+      await page.getByRole('tab', { name: 'Claude Code' }).click();
+      assert.ok((await page.getByTestId('snippet-claude').textContent()).includes(`ANTHROPIC_AUTH_TOKEN=${state.secret}`));
+      await page.getByRole('tab', { name: 'OpenAI SDK' }).click();
+      await shot('07-token-secret');
+      await modal().locator('.ant-modal-footer').getByRole('button', { name: 'Close' }).click();
+      await page.locator('tr', { hasText: 'e2e token' }).waitFor();
+      await waitFor('the token secret to leave the page', async () => !(await page.content()).includes(state.secret), 5_000);
+    });
+
+    await step('send real traffic through ingress with the token', true, async () => {
+      // Ingress follows the config stream; the new token and model arrive within moments.
+      await waitFor('ingress to accept the new token', async () => (await chat(state.secret)).status === 200, 30_000, 300);
+      let sent = 1;
+      for (let index = 0; index < 3; index += 1) {
+        const response = await chat(state.secret);
+        assert.equal(response.status, 200, await response.text());
+        sent += 1;
+      }
+      const streamed = await chat(state.secret, { stream: true });
+      assert.equal(streamed.status, 200);
+      assert.match(await streamed.text(), /data: \[DONE\]/);
+      sent += 1;
+      const anthropic = await fetch(`${stack.ingressUrl}/v1/messages`, {
+        method: 'POST',
+        headers: { 'x-api-key': state.secret, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+        body: JSON.stringify({ model: MODEL_ALIAS, max_tokens: 32, messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      assert.equal(anthropic.status, 200, await anthropic.clone().text());
+      sent += 1;
+      state.sent = sent;
+    });
+
+    await step('usage page shows the requests (numbers from the API)', false, async () => {
+      const now = new Date();
+      const range = `from=${encodeURIComponent(new Date(now - 3_600_000).toISOString())}&to=${encodeURIComponent(new Date(now.getTime() + 3_600_000).toISOString())}`;
+      const summary = await waitFor('the projector to record the requests', async () => {
+        const value = await api(`/analytics/summary?${range}`);
+        return value.requests >= state.sent ? value : null;
+      }, 90_000, 1000);
+      await page.getByRole('menuitem', { name: 'Usage' }).click();
+      await page.getByRole('heading', { name: 'Usage' }).waitFor();
+      const apiSummary = await api(`/analytics/summary?from=${encodeURIComponent(new Date(Date.now() - 24 * 3_600_000).toISOString())}&to=${encodeURIComponent(new Date().toISOString())}`);
+      await waitFor('the usage summary', async () => (await page.getByTestId('usage-requests').textContent()) === apiSummary.requests.toLocaleString('en-US'), 20_000);
+      assert.ok(summary.requests >= state.sent);
+      await page.locator('.ant-table-row', { hasText: MODEL_ALIAS }).first().waitFor();
+      const log = await api(`/analytics/requests?${range}&limit=50&offset=0`);
+      await page.getByText(`${log.total} in total`).first().waitFor();
+      await shot('09-usage');
+      state.usageRequests = apiSummary.requests;
+    });
+
+    await step('CSV export of the current filter', false, async () => {
+      const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export CSV' }).click()]);
+      const file = await download.path();
+      const text = readFileSync(file, 'utf8');
+      assert.ok(text.split('\n').filter((line) => line.trim()).length >= state.sent + 1, `CSV has too few lines:\n${text.slice(0, 500)}`);
+      assert.ok(text.includes(MODEL_ALIAS));
+    });
+
+    await step('dashboard shows the requests (numbers from the API)', false, async () => {
+      await page.getByRole('menuitem', { name: 'Dashboard' }).click();
+      const cards = await api('/dashboard');
+      assert.ok(cards.requests_today >= state.sent, `requests_today ${cards.requests_today}`);
+      await waitFor('the dashboard cards', async () => (await page.getByTestId('card-requests-today').textContent()) === cards.requests_today.toLocaleString('en-US'), 20_000);
+      assert.equal(await page.getByTestId('card-active-providers').textContent(), String(cards.active_providers));
+      assert.equal(await page.getByTestId('card-healthy-keys').textContent(), `${cards.healthy_keys} / ${cards.total_keys}`);
+      await page.locator('.recharts-surface').first().waitFor();
+      await shot('10-dashboard');
+    });
+
+    await step('audit log lists the changes with their diff', false, async () => {
+      await page.getByRole('menuitem', { name: 'Audit log' }).click();
+      const row = page.locator('.ant-table-row', { hasText: 'model' }).first();
+      await row.waitFor();
+      await row.locator('.ant-table-row-expand-icon').click();
+      await page.getByText('alias', { exact: true }).first().waitFor();
+      await shot('11-audit');
+    });
+
+    await step('create a viewer user', true, async () => {
+      await page.getByRole('menuitem', { name: 'Users and roles' }).click();
+      await page.getByRole('button', { name: 'New user' }).click();
+      const form = modal();
+      await form.getByLabel('Username').fill('vic');
+      await pickOption(form, 'user-role', 'viewer');
+      await form.getByLabel('Password').fill('viewer-initial-1');
+      await form.getByRole('button', { name: 'Save' }).click();
+      await page.locator('tr', { hasText: 'vic' }).getByText('viewer').waitFor();
+      await shot('12-users');
+    });
+
+    await step('language switch', false, async () => {
+      await page.getByRole('menuitem', { name: 'Dashboard' }).click();
+      await page.getByTestId('language-select').click();
+      await page.locator('.ant-select-dropdown:visible .ant-select-item-option', { hasText: '简体中文' }).click();
+      await page.getByRole('heading', { name: '仪表盘' }).waitFor();
+      await page.getByRole('menuitem', { name: /供应商$/ }).waitFor();
+      await shot('13-dashboard-zh');
+      await page.getByTestId('language-select').click();
+      await page.locator('.ant-select-dropdown:visible .ant-select-item-option', { hasText: 'English' }).click();
+      await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    });
+
+    await step('profile page', false, async () => {
+      await page.getByTestId('user-menu').hover();
+      await page.getByText('Profile and settings').click();
+      await page.getByText('Change password').first().waitFor();
+      await shot('14-profile');
+    });
+
+    await step('revoke the token and see ingress refuse it', false, async () => {
+      await page.getByRole('menuitem', { name: 'User tokens' }).click();
+      const row = page.locator('tr', { hasText: 'e2e token' });
+      await row.waitFor();
+      await shot('08-tokens');
+      await row.getByRole('button', { name: 'Revoke' }).click();
+      await confirmPopover();
+      await page.getByText('Token revoked').waitFor();
+      await row.waitFor({ state: 'detached' });
+      const status = await waitFor('ingress to refuse the revoked token', async () => {
+        const response = await chat(state.secret);
+        return response.status === 401 ? response.status : null;
+      }, 30_000, 300);
+      assert.equal(status, 401);
+    });
+
+    await step('a viewer sees no edit buttons', false, async () => {
+      await page.getByTestId('user-menu').hover();
+      await page.getByText('Sign out').click();
+      await page.getByText('Sign in to AxonGate').waitFor();
+      await page.getByLabel('Username').fill('vic');
+      await page.getByLabel('Password').fill('viewer-initial-1');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByText('Choose a new password', { exact: true }).waitFor();
+      await page.getByLabel('Current password').fill('viewer-initial-1');
+      await page.getByLabel('New password', { exact: true }).fill(VIEWER_PASSWORD);
+      await page.getByLabel('Repeat the new password').fill(VIEWER_PASSWORD);
+      await page.getByRole('button', { name: 'Change password' }).click();
+      await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+      await page.getByRole('menuitem', { name: 'Providers' }).click();
+      await page.locator('tr', { hasText: 'Mock upstream' }).waitFor();
+      assert.equal(await page.getByRole('button', { name: 'New provider' }).count(), 0);
+      assert.equal(await page.getByRole('button', { name: 'Edit' }).count(), 0);
+      assert.equal(await page.getByRole('button', { name: 'Delete' }).count(), 0);
+      assert.ok(await page.locator('tr', { hasText: 'Mock upstream' }).getByRole('switch').isDisabled());
+      await shot('15-viewer-providers');
+      await page.getByRole('menuitem', { name: 'Provider keys' }).click();
+      await page.locator('tr', { hasText: 'main' }).waitFor();
+      assert.equal(await page.getByRole('button', { name: 'Test' }).count(), 0);
+      assert.equal(await page.getByRole('button', { name: 'Add key' }).count(), 0);
+      await page.getByRole('menuitem', { name: 'Models' }).click();
+      await page.locator('tr', { hasText: MODEL_ALIAS }).waitFor();
+      assert.equal(await page.getByRole('button', { name: 'New model' }).count(), 0);
+      assert.equal(await page.getByRole('button', { name: 'Edit' }).count(), 0);
+      await page.getByRole('menuitem', { name: 'User tokens' }).click();
+      await page.getByRole('heading', { name: 'User tokens' }).waitFor();
+      assert.equal(await page.getByRole('button', { name: 'New token' }).count(), 0);
+      assert.equal(await page.getByRole('menuitem', { name: 'Users and roles' }).count(), 0);
+      // The API refuses a viewer's write whatever the UI shows.
+      const token = await page.evaluate(() => localStorage.getItem('axongate.session'));
+      const refused = await fetch(`${base}/api/v1/providers`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'x', protocol: 'openai', base_url: 'https://example.com/v1' }) });
+      assert.equal(refused.status, 403);
+      await shot('16-viewer-tokens');
+    });
+  } catch (error) {
+    if (!error.results) throw error;
+  }
+  return results;
+}
