@@ -617,3 +617,42 @@ pub fn page(limit: Option<i64>, offset: Option<i64>) -> (i64, i64) {
 pub fn sequence_param(value: u64) -> i64 {
     to_i64(value)
 }
+
+/// Last use, and today's requests and spend, of each token, from the projector's
+/// `token_spend_daily` view.
+///
+/// # Errors
+/// When Postgres does not answer.
+pub async fn token_usage(pool: &Pool, ids: &[String]) -> Result<HashMap<String, Value>, ApiError> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT token_id, max(last_used_at), \
+               coalesce(sum(requests) FILTER (WHERE day = current_date), 0)::bigint, \
+               coalesce(sum(cost_nanos) FILTER (WHERE day = current_date), 0)::bigint, \
+               coalesce(max(currency) FILTER (WHERE currency <> ''), '') \
+             FROM token_spend_daily WHERE token_id = ANY($1) GROUP BY token_id",
+            &[&ids],
+        )
+        .await?;
+    let mut usage = HashMap::new();
+    for row in rows {
+        let last_used = row.get::<_, Option<OffsetDateTime>>(1).and_then(|at| {
+            at.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        });
+        let currency: String = row.get(4);
+        usage.insert(
+            row.get::<_, String>(0),
+            serde_json::json!({
+                "last_used_at": last_used,
+                "requests_today": row.get::<_, i64>(2),
+                "spend_today": {
+                    "amount": shared::money::Nanos(row.get::<_, i64>(3)).to_decimal(),
+                    "currency": if currency.is_empty() { "USD".to_owned() } else { currency },
+                },
+            }),
+        );
+    }
+    Ok(usage)
+}

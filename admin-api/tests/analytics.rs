@@ -20,11 +20,17 @@ use shared::money::Nanos;
 use shared::request::{Cost, ErrorKind, Outcome, RequestEvent, RequestFinished, Usage};
 use shared::{Envelope, EventBody as _};
 
-fn request(index: u64, user_id: &str, model: &str, outcome: Outcome) -> Envelope<RequestEvent> {
+fn request(
+    index: u64,
+    user_id: &str,
+    token_id: &str,
+    model: &str,
+    outcome: Outcome,
+) -> Envelope<RequestEvent> {
     Envelope::by_node(
         RequestEvent::Finished(RequestFinished {
             request_id: format!("req-{index}"),
-            token_id: Some(format!("tok-{user_id}")),
+            token_id: Some(token_id.to_owned()),
             user_id: Some(user_id.to_owned()),
             model_alias: model.to_owned(),
             provider_id: Some("prov".into()),
@@ -63,6 +69,16 @@ async fn analytics_numbers_are_exact_and_members_see_their_own() {
     let (member_id, member) = harness.user_session(&admin, "mia", "member").await;
     let (_, viewer) = harness.user_session(&admin, "vic", "viewer").await;
     let jetstream = harness.jetstream().await;
+    // A real token of the member's, to see its use on the token itself.
+    let (status, created) = harness
+        .post(
+            "/api/v1/tokens",
+            &member,
+            serde_json::json!({"name": "mine"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let token_id = created["id"].as_str().unwrap().to_owned();
     // Ten requests: 1..=8 by admin (gpt, every fourth an error), 9..=10 by the member (claude).
     for index in 1..=10_u64 {
         let (user, model) = if index <= 8 {
@@ -75,7 +91,12 @@ async fn analytics_numbers_are_exact_and_members_see_their_own() {
         } else {
             Outcome::Success
         };
-        let event = request(index, user, model, outcome);
+        let token = if index <= 8 {
+            "tok-admin"
+        } else {
+            token_id.as_str()
+        };
+        let event = request(index, user, token, model, outcome);
         let message = PublishMessage::build()
             .message_id(event.event_id.to_string())
             .payload(event.to_bytes().unwrap().into());
@@ -180,6 +201,17 @@ async fn analytics_numbers_are_exact_and_members_see_their_own() {
     assert_eq!(dashboard["requests_today"], 10);
     assert_eq!(dashboard["spend_today"]["amount"], "0.055");
     assert!(dashboard["requests_last_minute"].as_u64().unwrap() >= 10);
+
+    // The member's token shows its use (from the projector's spend view).
+    let usage = wait_until(Duration::from_secs(20), "token usage", || async {
+        let (_, token) = harness
+            .get(&format!("/api/v1/tokens/{token_id}"), &member)
+            .await;
+        (token["usage"]["requests_today"] == 2).then_some(token["usage"].clone())
+    })
+    .await;
+    assert_eq!(usage["spend_today"]["amount"], "0.019");
+    assert!(usage["last_used_at"].is_string());
 
     // Bad input is a 400 naming the field; no SQL is built from it.
     let ten_days_ago = (time::OffsetDateTime::now_utc() - time::Duration::days(10))

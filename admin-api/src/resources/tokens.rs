@@ -193,7 +193,7 @@ pub async fn list(
     }
     let (rows, total) = db::list(&state.pool, ENTITY, &query).await?;
     Ok(Json(page_json(
-        rows.iter().map(render_token).collect(),
+        with_usage(&state, &rows).await?,
         total,
         &query,
     )))
@@ -223,7 +223,24 @@ pub async fn get(
         "read",
         &Resource::owned(ENTITY, &owner_of(&stored)),
     )?;
-    Ok(Json(render_token(&stored)))
+    let mut rendered = with_usage(&state, std::slice::from_ref(&stored)).await?;
+    Ok(Json(rendered.pop().unwrap_or(Value::Null)))
+}
+
+/// Renders tokens with their last use and today's requests and spend.
+async fn with_usage(state: &AppState, rows: &[Stored]) -> Result<Vec<Value>, ApiError> {
+    let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
+    let usage = db::token_usage(&state.pool, &ids).await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let mut value = render_token(row);
+            value["usage"] = usage.get(&row.id).cloned().unwrap_or_else(|| {
+                json!({"last_used_at": null, "requests_today": 0, "spend_today": {"amount": "0", "currency": "USD"}})
+            });
+            value
+        })
+        .collect())
 }
 
 async fn reveal(
