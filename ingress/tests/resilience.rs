@@ -237,3 +237,72 @@ async fn budget_stops_a_token_and_survives_a_restart() {
         "the budget holds across a restart"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retry_after_is_honoured_and_an_open_circuit_skips_the_key() {
+    let gateway = Gateway::start().await;
+    gateway.add_provider("flaky", Protocol::OpenAi).await;
+    gateway.add_provider("broken", Protocol::OpenAi).await;
+    gateway.add_provider("healthy", Protocol::Anthropic).await;
+    gateway
+        .add_model(
+            "patient",
+            vec![("flaky", "mock-fail-first-1-429-retry-after-1", 0)],
+        )
+        .await;
+    gateway
+        .add_model(
+            "breaker",
+            vec![("broken", "mock-fail-500", 0), ("healthy", "claude-ok", 1)],
+        )
+        .await;
+    let token = gateway.add_token("tok-1", |_| {}).await;
+    let node = gateway.start_node("a").await;
+    let client = http();
+
+    let started = Instant::now();
+    let response = client
+        .post(format!("{}/v1/chat/completions", node.base))
+        .bearer_auth(&token)
+        .json(&chat("patient"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited for Retry-After: {:?}",
+        started.elapsed()
+    );
+
+    // Five consecutive failures open the broken key's circuit; after that it is not tried.
+    for _ in 0..8 {
+        let response = client
+            .post(format!("{}/v1/chat/completions", node.base))
+            .bearer_auth(&token)
+            .json(&chat("breaker"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "fail-over keeps answering");
+    }
+    let broken_calls = gateway
+        .mock
+        .requests()
+        .iter()
+        .filter(|request| request.model() == Some("mock-fail-500"))
+        .count();
+    assert_eq!(broken_calls, 5, "the circuit opened after five failures");
+    let metrics = client
+        .get(format!("{}/metrics", node.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("ingress_circuit_state{key=\"broken-key\"} 1"),
+        "circuit state is a metric"
+    );
+}
