@@ -247,6 +247,8 @@ export async function runFlows({ context, stack, screenshotDir }) {
       await page.locator('.ant-select-dropdown:visible .ant-select-item-option', { hasText: '简体中文' }).click();
       await page.getByRole('heading', { name: '仪表盘' }).waitFor();
       await page.getByRole('menuitem', { name: /供应商$/ }).waitFor();
+      // Ant Design's own texts follow too (the date picker's placeholder).
+      assert.equal(await page.locator('.ant-picker-input input').first().getAttribute('placeholder'), '开始日期');
       await shot('13-dashboard-zh');
       await page.getByTestId('language-select').click();
       await page.locator('.ant-select-dropdown:visible .ant-select-item-option', { hasText: 'English' }).click();
@@ -288,7 +290,7 @@ export async function runFlows({ context, stack, screenshotDir }) {
       await page.getByLabel('New password', { exact: true }).fill(VIEWER_PASSWORD);
       await page.getByLabel('Repeat the new password').fill(VIEWER_PASSWORD);
       await page.getByRole('button', { name: 'Change password' }).click();
-      await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+      await page.getByTestId('user-menu').getByText('viewer').waitFor();
       await page.getByRole('menuitem', { name: 'Providers' }).click();
       await page.locator('tr', { hasText: 'Mock upstream' }).waitFor();
       assert.equal(await page.getByRole('button', { name: 'New provider' }).count(), 0);

@@ -44,7 +44,9 @@ try {
     locale: 'en-US',
     acceptDownloads: true,
   });
-  const results = await runFlows({ context, stack, screenshotDir: path.join(UI_DIR, 'e2e', 'screenshots') });
+  const screenshotDir = path.join(UI_DIR, 'e2e', 'screenshots');
+  rmSync(screenshotDir, { recursive: true, force: true });
+  const results = await runFlows({ context, stack, screenshotDir });
   const failed = results.filter((result) => !result.ok);
   console.log('\n[e2e] results:');
   for (const result of results) console.log(`  ${result.ok ? 'PASS' : 'FAIL'}  ${result.name}${result.ok ? '' : `: ${result.error.split('\n')[0]}`}`);

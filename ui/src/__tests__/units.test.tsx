@@ -52,6 +52,13 @@ describe('helpers', () => {
     expect(diff(null, { a: 1 })).toEqual([{ path: 'a', before: undefined, after: 1 }]);
   });
 
+  it('shows money fields of events as decimals', async () => {
+    const { show } = await import('../components/diff');
+    expect(show(2_000_000_000, 'price.input_per_million')).toBe('2');
+    expect(show(500_000, 'budget.amount')).toBe('0.0005');
+    expect(show(3, 'rpm')).toBe('3');
+  });
+
   it('chooses a bucket by range length', () => {
     const now = dayjs();
     expect(bucketFor(now.subtract(1, 'hour'), now)).toBe('minute');

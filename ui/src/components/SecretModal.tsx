@@ -43,8 +43,8 @@ export function SecretModal({ secret, name, model, onClose }: { secret: string |
   const [gateway, setGateway] = useState(defaultGatewayUrl);
   if (!secret) return null;
   const code = snippets(gateway, secret, model);
-  const copyButton = (text: string, label: string) => (
-    <Button size="small" icon={<CopyOutlined />} aria-label={`copy-${label}`} onClick={() => copy(text).then(() => message.success(t('common.copied')), () => message.error('clipboard'))}>
+ const copyButton = (text: string, label: string, size: 'small' | 'middle' = 'small') => (
+    <Button size={size} icon={<CopyOutlined />} aria-label={`copy-${label}`} onClick={() => copy(text).then(() => message.success(t('common.copied')), () => message.error('clipboard'))}>
       {t('common.copy')}
     </Button>
   );
@@ -59,7 +59,7 @@ export function SecretModal({ secret, name, model, onClose }: { secret: string |
       <Alert type="warning" showIcon message={t('tokens.secretOnce')} style={{ marginBottom: 12 }} />
       <Space.Compact style={{ width: '100%', marginBottom: 12 }}>
         <Input readOnly value={secret} data-testid="token-secret" style={{ fontFamily: 'monospace' }} />
-        {copyButton(secret, 'secret')}
+        {copyButton(secret, 'secret', 'middle')}
       </Space.Compact>
       <Space style={{ marginBottom: 8 }}>
         <Typography.Text>{t('tokens.gatewayUrl')}</Typography.Text>

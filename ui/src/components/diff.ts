@@ -28,8 +28,20 @@ export function diff(before: unknown, after: unknown): FieldChange[] {
     .map((path) => ({ path, before: left.get(path), after: right.get(path) }));
 }
 
-export function show(value: unknown): string {
+/** Money fields of events are integer nano-units; they are shown as the decimals operators enter. */
+const MONEY_FIELD = /(_per_million|(^|\.)amount)$/;
+
+function nanosToDecimal(nanos: number): string {
+  const negative = nanos < 0;
+  const digits = Math.abs(nanos).toString().padStart(10, '0');
+  const whole = digits.slice(0, -9);
+  const fraction = digits.slice(-9).replace(/0+$/, '');
+  return `${negative ? '-' : ''}${whole}${fraction ? `.${fraction}` : ''}`;
+}
+
+export function show(value: unknown, path = ''): string {
   if (value === undefined) return '';
+  if (typeof value === 'number' && Number.isInteger(value) && MONEY_FIELD.test(path)) return nanosToDecimal(value);
   if (typeof value === 'string') return value;
   return JSON.stringify(value);
 }

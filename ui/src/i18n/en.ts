@@ -46,7 +46,7 @@ const en = {
   },
   tokens: {
     title: 'User tokens', new: 'New token', owner: 'Owner', allowedModels: 'Allowed models', allowedHelp: 'Patterns like gpt-*; empty allows every model',
-    rpm: 'Requests / min', tpm: 'Tokens / min', budget: 'Budget', period: 'Period', amount: 'Amount', expires: 'Expires',
+    limits: 'Limits (RPM / TPM)', rpm: 'Requests / min', tpm: 'Tokens / min', budget: 'Budget', period: 'Period', amount: 'Amount', expires: 'Expires',
     lastUsed: 'Last used', requestsToday: 'Requests today', spendToday: 'Spend today', rotate: 'Rotate', revoke: 'Revoke',
     confirmRotate: 'Rotate {{name}}? The current secret stops working.', confirmRevoke: 'Revoke {{name}}? Requests with it will be refused.',
     secretTitle: 'Your new token', secretOnce: 'Copy the token now: it is shown only once.', gatewayUrl: 'Gateway URL',

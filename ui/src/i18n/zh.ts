@@ -48,7 +48,7 @@ const zh: Messages = {
   },
   tokens: {
     title: '用户令牌', new: '新建令牌', owner: '所有者', allowedModels: '允许的模型', allowedHelp: '例如 gpt-* 的模式；留空允许所有模型',
-    rpm: '每分钟请求数', tpm: '每分钟 token 数', budget: '预算', period: '周期', amount: '金额', expires: '过期时间',
+    limits: '限额（RPM / TPM）', rpm: '每分钟请求数', tpm: '每分钟 token 数', budget: '预算', period: '周期', amount: '金额', expires: '过期时间',
     lastUsed: '最近使用', requestsToday: '今日请求', spendToday: '今日花费', rotate: '轮换', revoke: '吊销',
     confirmRotate: '轮换 {{name}}？当前密钥将立即失效。', confirmRevoke: '吊销 {{name}}？使用它的请求将被拒绝。',
     secretTitle: '您的新令牌', secretOnce: '请立即复制令牌：它只显示这一次。', gatewayUrl: '网关地址',

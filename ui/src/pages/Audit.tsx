@@ -8,7 +8,7 @@ import type { AuditEntry, Page } from '../api/types';
 import { ErrorAlert } from '../components/errors';
 import { RangeControls } from '../components/RangeControls';
 import { rangeFor, type RangeKey } from '../components/range';
-import { diff, show } from '../components/diff';
+import { diff, show, type FieldChange } from '../components/diff';
 import { formatTime } from '../format';
 
 const ENTITIES = ['provider', 'provider_key', 'model', 'token', 'user', 'role_binding', 'setting', 'session'];
@@ -25,8 +25,8 @@ export function AuditDiff({ entry }: { entry: AuditEntry }) {
       dataSource={changes}
       columns={[
         { title: t('audit.field'), dataIndex: 'path', render: (path: string) => <Typography.Text code>{path}</Typography.Text> },
-        { title: t('audit.before'), dataIndex: 'before', render: (value: unknown) => (value === undefined ? '' : <span style={{ background: '#fff1f0', color: '#a8071a', padding: '0 4px', wordBreak: 'break-all' }}>{show(value)}</span>) },
-        { title: t('audit.after'), dataIndex: 'after', render: (value: unknown) => (value === undefined ? '' : <span style={{ background: '#f6ffed', color: '#237804', padding: '0 4px', wordBreak: 'break-all' }}>{show(value)}</span>) },
+        { title: t('audit.before'), dataIndex: 'before', render: (value: unknown, change: FieldChange) => (value === undefined ? '' : <span style={{ background: '#fff1f0', color: '#a8071a', padding: '0 4px', wordBreak: 'break-all' }}>{show(value, change.path)}</span>) },
+        { title: t('audit.after'), dataIndex: 'after', render: (value: unknown, change: FieldChange) => (value === undefined ? '' : <span style={{ background: '#f6ffed', color: '#237804', padding: '0 4px', wordBreak: 'break-all' }}>{show(value, change.path)}</span>) },
       ]}
     />
   );

@@ -83,7 +83,7 @@ export function TokensPage() {
           },
           ...(everyone ? [{ title: t('tokens.owner'), dataIndex: 'owner_user_id', render: usernameOf }] : []),
           { title: t('tokens.allowedModels'), dataIndex: 'allowed_models', render: (patterns: string[]) => (patterns.length ? patterns.map((pattern) => <Tag key={pattern}>{pattern}</Tag>) : <Typography.Text type="secondary">*</Typography.Text>) },
-          { title: `${t('tokens.rpm')} / ${t('tokens.tpm')}`, key: 'limits', render: (_, token) => `${token.rpm ?? '∞'} / ${token.tpm ?? '∞'}` },
+          { title: t('tokens.limits'), key: 'limits', render: (_, token) => `${token.rpm ?? '∞'} / ${token.tpm ?? '∞'}` },
           { title: t('tokens.budget'), dataIndex: 'budget', render: (budget: Token['budget']) => (budget ? `${formatMoney(budget.amount, budget.currency)} ${t(`tokens.periods.${budget.period}`)}` : '—') },
           { title: t('tokens.expires'), dataIndex: 'expires_at', render: (at?: string | null) => (at ? <Typography.Text type={dayjs(at).isBefore(dayjs()) ? 'danger' : undefined}>{formatTime(at)}</Typography.Text> : t('common.never')) },
           { title: t('tokens.lastUsed'), key: 'last_used', render: (_, token) => <LastUsed tokenId={token.id} /> },
