@@ -23,9 +23,22 @@ export async function runFlows({ context, stack, screenshotDir }) {
     await page.screenshot({ path: path.join(screenshotDir, `${name}.png`), fullPage: true });
   };
   const modal = () => page.locator('.ant-modal-content:visible').last();
+  // Opens the Select of the form item labelled `label` and picks `option`, retrying while the
+  // options are still loading.
   const pickOption = async (container, label, option) => {
-    await container.getByLabel(label, { exact: true }).first().click({ force: true });
-    await page.locator('.ant-select-dropdown:visible .ant-select-item-option', { hasText: option }).first().click();
+    const item = container.locator('.ant-form-item').filter({ has: page.locator('label', { hasText: new RegExp(`^${label}$`) }) });
+    await waitFor(`option ${option} of ${label}`, async () => {
+      await item.locator('.ant-select-selector').click();
+      const choice = page.locator('.ant-select-dropdown:visible .ant-select-item-option', { hasText: option }).first();
+      try {
+        await choice.waitFor({ timeout: 3_000 });
+      } catch {
+        await page.keyboard.press('Escape');
+        return false;
+      }
+      await choice.click();
+      return true;
+    }, 30_000, 200);
   };
   const confirmPopover = async () => {
     await page.locator('.ant-popover:visible .ant-btn-primary').click();
@@ -229,15 +242,21 @@ export async function runFlows({ context, stack, screenshotDir }) {
       await shot('11-audit');
     });
 
-    await step('create a viewer user', true, async () => {
+    await step('create a viewer and a member', true, async () => {
       await page.getByRole('menuitem', { name: 'Users and roles' }).click();
       await page.getByRole('button', { name: 'New user' }).click();
       const form = modal();
       await form.getByLabel('Username').fill('vic');
-      await pickOption(form, 'user-role', 'viewer');
+      await pickOption(form, 'Role', 'viewer');
       await form.getByLabel('Password').fill('viewer-initial-1');
       await form.getByRole('button', { name: 'Save' }).click();
       await page.locator('tr', { hasText: 'vic' }).getByText('viewer').waitFor();
+      await page.getByRole('button', { name: 'New user' }).click();
+      const second = modal();
+      await second.getByLabel('Username').fill('mia');
+      await second.getByLabel('Password').fill('member-initial-1');
+      await second.getByRole('button', { name: 'Save' }).click();
+      await page.locator('tr', { hasText: 'mia' }).getByText('member').waitFor();
       await shot('12-users');
     });
 
@@ -260,6 +279,22 @@ export async function runFlows({ context, stack, screenshotDir }) {
       await page.getByText('Profile and settings').click();
       await page.getByText('Change password').first().waitFor();
       await shot('14-profile');
+    });
+
+    await step('rotate the token: new secret shown once, the old one refused', false, async () => {
+      await page.getByRole('menuitem', { name: 'User tokens' }).click();
+      const row = page.locator('tr', { hasText: 'e2e token' });
+      await row.getByRole('button', { name: 'Rotate' }).click();
+      await confirmPopover();
+      const secretInput = page.getByTestId('token-secret');
+      await secretInput.waitFor();
+      const rotated = await secretInput.inputValue();
+      assert.match(rotated, /^axg-/);
+      assert.notEqual(rotated, state.secret);
+      await modal().locator('.ant-modal-footer').getByRole('button', { name: 'Close' }).click();
+      await waitFor('ingress to accept the rotated secret', async () => (await chat(rotated)).status === 200, 30_000, 300);
+      assert.equal((await chat(state.secret)).status, 401);
+      state.secret = rotated;
     });
 
     await step('revoke the token and see ingress refuse it', false, async () => {
@@ -315,6 +350,41 @@ export async function runFlows({ context, stack, screenshotDir }) {
       const refused = await fetch(`${base}/api/v1/providers`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'x', protocol: 'openai', base_url: 'https://example.com/v1' }) });
       assert.equal(refused.status, 403);
       await shot('16-viewer-tokens');
+    });
+
+    await step('a member sees and manages only their own tokens', false, async () => {
+      await page.getByTestId('user-menu').hover();
+      await page.getByText('Sign out').click();
+      await page.getByText('Sign in to AxonGate').waitFor();
+      await page.getByLabel('Username').fill('mia');
+      await page.getByLabel('Password').fill('member-initial-1');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByText('Choose a new password', { exact: true }).waitFor();
+      await page.getByLabel('Current password').fill('member-initial-1');
+      await page.getByLabel('New password', { exact: true }).fill('Member-e2e-pass-1');
+      await page.getByLabel('Repeat the new password').fill('Member-e2e-pass-1');
+      await page.getByRole('button', { name: 'Change password' }).click();
+      await page.getByTestId('user-menu').getByText('member').waitFor();
+      for (const hidden of ['Providers', 'Provider keys', 'Models', 'Audit log', 'Users and roles']) {
+        assert.equal(await page.getByRole('menuitem', { name: new RegExp(`${hidden}$`) }).count(), 0, `${hidden} in a member's menu`);
+      }
+      await page.getByRole('menuitem', { name: 'User tokens' }).click();
+      await page.getByRole('heading', { name: 'User tokens' }).waitFor();
+      await page.getByRole('button', { name: 'New token' }).click();
+      await modal().getByLabel('Name').fill('mia laptop');
+      await modal().getByRole('button', { name: 'Save' }).click();
+      await page.getByTestId('token-secret').waitFor();
+      await modal().locator('.ant-modal-footer').getByRole('button', { name: 'Close' }).click();
+      await page.locator('tr', { hasText: 'mia laptop' }).waitFor();
+      assert.equal(await page.getByRole('columnheader', { name: 'Owner' }).count(), 0);
+      const own = await api('/tokens');
+      assert.deepEqual(own.items.map((token) => token.name), ['mia laptop']);
+      await shot('17-member-tokens');
+      await page.getByRole('menuitem', { name: 'Usage' }).click();
+      await page.getByTestId('usage-requests').waitFor();
+      const summary = await api(`/analytics/summary?from=${encodeURIComponent(new Date(Date.now() - 86_400_000).toISOString())}&to=${encodeURIComponent(new Date().toISOString())}`);
+      assert.equal(summary.requests, 0, 'a member sees the requests of tokens that are not theirs');
+      await waitFor('the member usage summary', async () => (await page.getByTestId('usage-requests').textContent()) === '0', 20_000);
     });
   } catch (error) {
     if (!error.results) throw error;
