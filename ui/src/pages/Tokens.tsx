@@ -68,7 +68,7 @@ export function TokensPage() {
         rowKey="id"
         loading={list.isLoading}
         dataSource={list.data?.items}
-        scroll={{ x: 1100 }}
+        size="middle"
         pagination={{ ...page, total: list.data?.total, showTotal: (count) => t('common.total', { count }), onChange: (current, pageSize) => setPage({ current, pageSize }) }}
         columns={[
           {
@@ -77,7 +77,7 @@ export function TokensPage() {
             render: (name: string, token) => (
               <Space direction="vertical" size={0}>
                 <Typography.Text strong>{name}</Typography.Text>
-                <Typography.Text code style={{ fontSize: 12 }}>axg-…{token.last_four}</Typography.Text>
+                <Typography.Text code style={{ fontSize: 12, whiteSpace: "nowrap" }}>axg-…{token.last_four}</Typography.Text>
               </Space>
             ),
           },
@@ -100,9 +100,8 @@ export function TokensPage() {
             ? [{
                 title: t('common.actions'),
                 key: 'actions',
-                fixed: 'right' as const,
                 render: (_: unknown, token: Token) => (
-                  <Space>
+                  <Space size={4} wrap style={{ maxWidth: 160 }}>
                     <Button size="small" onClick={() => setEditing(token)}>{t('common.edit')}</Button>
                     <Popconfirm title={t('tokens.confirmRotate', { name: token.name })} onConfirm={() => rotate.mutateAsync(token).catch(() => undefined)}>
                       <Button size="small">{t('tokens.rotate')}</Button>
