@@ -279,6 +279,9 @@ export async function runFlows({ context, stack, screenshotDir }) {
       await page.getByText('Profile and settings').click();
       await page.getByText('Change password').first().waitFor();
       await shot('14-profile');
+      // A deep link loads the app (admin-api's SPA fallback) with the session kept.
+      await page.goto(`${base}/models`);
+      await page.locator('tr', { hasText: MODEL_ALIAS }).waitFor();
     });
 
     await step('rotate the token: new secret shown once, the old one refused', false, async () => {

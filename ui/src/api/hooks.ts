@@ -31,10 +31,13 @@ export function useResourceMutations<T extends { id: string; version: number }>(
     mutationFn: ({ item, changes }: { item: T; changes: object }) =>
       patch<T>(`${path}/${encodeURIComponent(item.id)}`, { ...changes, version: item.version }),
     onSuccess: invalidate,
+    // A 409 means someone changed it meanwhile: show the current state so the next try names it.
+    onError: invalidate,
   });
   const remove = useMutation({
     mutationFn: (item: T) => del(`${path}/${encodeURIComponent(item.id)}`, { version: item.version }),
     onSuccess: invalidate,
+    onError: invalidate,
   });
   return { create, update, remove, invalidate };
 }
