@@ -1,18 +1,20 @@
+import { lazy } from 'react';
 import { Spin } from 'antd';
 import { Navigate, Route, Routes, useLocation } from 'react-router-dom';
 import { useSession } from './auth/session';
 import { canRead } from './auth/permissions';
 import { AppLayout } from './components/AppLayout';
 import { LoginPage, ChangePasswordPage } from './pages/Login';
-import { DashboardPage } from './pages/Dashboard';
-import { ProvidersPage } from './pages/Providers';
-import { KeysPage } from './pages/Keys';
-import { ModelsPage } from './pages/Models';
-import { TokensPage } from './pages/Tokens';
-import { UsagePage } from './pages/Usage';
-import { AuditPage } from './pages/Audit';
-import { UsersPage } from './pages/Users';
-import { ProfilePage } from './pages/Profile';
+// Pages load on demand so that the login page does not wait for the charts and tables.
+const DashboardPage = lazy(() => import('./pages/Dashboard').then((module) => ({ default: module.DashboardPage })));
+const ProvidersPage = lazy(() => import('./pages/Providers').then((module) => ({ default: module.ProvidersPage })));
+const KeysPage = lazy(() => import('./pages/Keys').then((module) => ({ default: module.KeysPage })));
+const ModelsPage = lazy(() => import('./pages/Models').then((module) => ({ default: module.ModelsPage })));
+const TokensPage = lazy(() => import('./pages/Tokens').then((module) => ({ default: module.TokensPage })));
+const UsagePage = lazy(() => import('./pages/Usage').then((module) => ({ default: module.UsagePage })));
+const AuditPage = lazy(() => import('./pages/Audit').then((module) => ({ default: module.AuditPage })));
+const UsersPage = lazy(() => import('./pages/Users').then((module) => ({ default: module.UsersPage })));
+const ProfilePage = lazy(() => import('./pages/Profile').then((module) => ({ default: module.ProfilePage })));
 
 export function App() {
   const { user } = useSession();

@@ -1,4 +1,5 @@
-import { Button, Dropdown, Layout, Menu, Space, Tag, Typography } from 'antd';
+import { Suspense } from 'react';
+import { Button, Dropdown, Layout, Menu, Space, Spin, Tag, Typography } from 'antd';
 import {
   ApiOutlined, AuditOutlined, BarChartOutlined, CloudServerOutlined, DashboardOutlined, KeyOutlined, LogoutOutlined,
   SafetyCertificateOutlined, TeamOutlined, UserOutlined,
@@ -54,7 +55,9 @@ export function AppLayout() {
           </Dropdown>
         </Layout.Header>
         <Layout.Content style={{ margin: 24 }}>
-          <Outlet />
+          <Suspense fallback={<Spin style={{ display: 'block', marginTop: 80 }} />}>
+            <Outlet />
+          </Suspense>
         </Layout.Content>
         <Layout.Footer style={{ textAlign: 'center', padding: 12 }}>
           <Typography.Text type="secondary">AxonGate</Typography.Text>
