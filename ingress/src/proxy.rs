@@ -73,7 +73,9 @@ struct Call {
     stream: bool,
     attempts: Vec<Attempt>,
     chosen: Option<Candidate>,
-    estimated_input: u64,
+    /// The decoded request, kept to estimate its input tokens only if the upstream never
+    /// reports usage (tokenizing every prompt on the hot path would cost more than the rest).
+    request: Option<Arc<ir::Request>>,
 }
 
 /// The client-side protocol of each dialect.
@@ -110,7 +112,7 @@ impl Call {
             stream: false,
             attempts: Vec::new(),
             chosen: None,
-            estimated_input: 0,
+            request: None,
         }
     }
 
@@ -128,8 +130,9 @@ impl Call {
                 && usage.cache_write_tokens == 0)
         {
             // The upstream never said: estimate the input with the bundled tokenizer.
-            if normalized.input_tokens == 0 && self.estimated_input > 0 {
-                normalized.input_tokens = self.estimated_input;
+            let estimate = self.request.as_deref().map_or(0, translate::count_tokens);
+            if normalized.input_tokens == 0 && estimate > 0 {
+                normalized.input_tokens = estimate;
                 normalized.estimated = true;
             }
         }
@@ -343,7 +346,6 @@ async fn admit(
     state
         .limiter
         .admit(&token, time::OffsetDateTime::now_utc())?;
-    call.estimated_input = translate::count_tokens(&request);
     Ok((request, permit))
 }
 
@@ -558,6 +560,8 @@ async fn generate(
         Ok(admitted) => admitted,
         Err(error) => return call.fail(&state, &error),
     };
+    let request = Arc::new(request);
+    call.request = Some(request.clone());
     let context = translate::Context {
         response_id: response_id(dialect, &call.request_id),
         created: u64::try_from(call.started_at.unix_timestamp()).unwrap_or(0),
