@@ -44,6 +44,9 @@ struct Args {
     /// A sentence on CPU pinning for the report.
     #[arg(long)]
     pinning: Option<String>,
+    /// The source revision measured, for the report (e.g. `git describe --always --dirty`).
+    #[arg(long)]
+    revision: Option<String>,
     /// Seconds to wait for every target to answer well before measuring.
     #[arg(long, default_value_t = 60)]
     ready_timeout: u64,
@@ -117,7 +120,19 @@ fn machine(pinning: Option<String>) -> report::Machine {
         cpu_model,
         memory_mb,
         pinning,
+        load_average_start: load_average(),
+        load_average_end: None,
     }
+}
+
+fn load_average() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    Some(
+        text.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -133,6 +148,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         load_core_pids: args.load_core_pids.clone(),
         requests_table,
     };
+    let machine = machine(args.pinning.clone());
+    let idle: Vec<(String, u32, Option<u64>)> = plan
+        .targets
+        .iter()
+        .filter_map(|target| {
+            let pid = target.pid?;
+            Some((target.name.clone(), pid, driver::procfs::resident_kb(pid)))
+        })
+        .collect();
     eprintln!("loadgen: waiting for every target to answer");
     driver::wait_until_ready(&plan, Duration::from_secs(args.ready_timeout)).await?;
     let started_at = time::OffsetDateTime::now_utc()
@@ -142,9 +166,23 @@ async fn run(args: Args) -> anyhow::Result<()> {
         println!("{}", report::render_scenario(scenario));
     })
     .await?;
+    let memory = idle
+        .into_iter()
+        .map(|(target, pid, rss_idle_kb)| report::ProcessMemory {
+            target,
+            pid,
+            rss_idle_kb,
+            rss_end_kb: driver::procfs::resident_kb(pid),
+        })
+        .collect();
     let report = report::Report {
         started_at,
-        machine: machine(args.pinning.clone()),
+        machine: report::Machine {
+            load_average_end: load_average(),
+            ..machine
+        },
+        revision: args.revision.clone(),
+        memory,
         scenarios,
     };
     if let Some(path) = &args.json {

@@ -14,7 +14,19 @@ use super::streams::OpenStreamsOutcome;
 pub struct Report {
     pub started_at: String,
     pub machine: Machine,
+    /// What was measured (the source revision of the binaries), as told by the caller.
+    pub revision: Option<String>,
+    /// Each target's resident memory when idle (before any load) and at the end.
+    pub memory: Vec<ProcessMemory>,
     pub scenarios: Vec<ScenarioReport>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ProcessMemory {
+    pub target: String,
+    pub pid: u32,
+    pub rss_idle_kb: Option<u64>,
+    pub rss_end_kb: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -24,6 +36,10 @@ pub struct Machine {
     pub memory_mb: Option<u64>,
     /// Which cores the driver and each process were pinned to, as told by the caller.
     pub pinning: Option<String>,
+    /// `/proc/loadavg` (1, 5, 15 minutes) when the run started and ended: other work on a shared
+    /// machine shows up here.
+    pub load_average_start: Option<String>,
+    pub load_average_end: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -316,6 +332,29 @@ pub fn render(report: &Report) -> String {
         optional(machine.memory_mb, |mb| mb.to_string()),
         optional(machine.pinning.as_deref(), |pinning| format!(" {pinning}")),
     );
+    let _ = writeln!(
+        out,
+        "Load average (1, 5, 15 min) at the start: {}; at the end: {}.{}\n",
+        machine.load_average_start.as_deref().unwrap_or("–"),
+        machine.load_average_end.as_deref().unwrap_or("–"),
+        optional(report.revision.as_deref(), |revision| format!(
+            " Revision: {revision}."
+        )),
+    );
+    if !report.memory.is_empty() {
+        let _ = writeln!(out, "| process | RSS idle (MB) | RSS at the end (MB) |");
+        let _ = writeln!(out, "|---|---:|---:|");
+        for process in &report.memory {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                process.target,
+                megabytes(process.rss_idle_kb),
+                megabytes(process.rss_end_kb)
+            );
+        }
+        out.push('\n');
+    }
     for scenario in &report.scenarios {
         out.push_str(&render_scenario(scenario));
     }
@@ -377,7 +416,16 @@ mod tests {
                 cpu_model: Some("AMD EPYC".into()),
                 memory_mb: Some(24_000),
                 pinning: Some("Driver and mock on core 0.".into()),
+                load_average_start: Some("0.50 0.40 0.30".into()),
+                load_average_end: None,
             },
+            revision: Some("abc123".into()),
+            memory: vec![ProcessMemory {
+                target: "ingress".into(),
+                pid: 1,
+                rss_idle_kb: Some(20_480),
+                rss_end_kb: None,
+            }],
             scenarios: vec![
                 ScenarioReport::Request(RequestReport {
                     name: "1 passthrough".into(),
@@ -434,6 +482,11 @@ mod tests {
         );
         assert!(text.contains("| +0.150 | +0.600 |"), "{text}");
         assert!(text.contains("TTFB p50"), "{text}");
+        assert!(
+            text.contains("at the start: 0.50 0.40 0.30; at the end: –. Revision: abc123."),
+            "{text}"
+        );
+        assert!(text.contains("| ingress | 20.0 | – |"), "{text}");
         assert!(text.contains("| ingress | 20000 | 50% | 0 |"), "{text}");
         assert!(text.contains("| 99 | – |"), "{text}");
         assert!(
