@@ -50,7 +50,8 @@ try {
   const failed = results.filter((result) => !result.ok);
   console.log('\n[e2e] results:');
   for (const result of results) console.log(`  ${result.ok ? 'PASS' : 'FAIL'}  ${result.name}${result.ok ? '' : `: ${result.error.split('\n')[0]}`}`);
-  console.log(`[e2e] ${results.length - failed.length} passed, ${failed.length} failed; logs in ${stack.runDir}`);
+  console.log(`[e2e] logs in ${stack.runDir}`);
+  console.log(`e2e: ${results.length - failed.length} passed, ${failed.length} failed`);
   exitCode = failed.length === 0 && results.length > 0 ? 0 : 1;
 } catch (error) {
   console.error(`[e2e] ${error.stack ?? error.message}`);
