@@ -30,9 +30,10 @@ struct Args {
 }
 
 /// Alias → upstream model on the mock, as in `loadtest/plans/bench.toml`.
-const MODELS: [(&str, &str); 3] = [
+const MODELS: [(&str, &str); 4] = [
     ("bench", "mock-bench"),
     ("bench-stream", "mock-chunks-50"),
+    ("bench-paced", "mock-chunks-50-chunk-delay-2"),
     ("bench-hold", "mock-chunks-20-chunk-delay-500"),
 ];
 const PROVIDER: &str = "bench-openai";
