@@ -66,15 +66,6 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
         "config loaded"
     );
     let store = Arc::new(state::ConfigStore::new(snapshot));
-    // Load the bundled tokenizer now, off the request path (it takes a few hundred ms once).
-    tokio::task::spawn_blocking(|| {
-        let mut warm_up = translate::ir::Request::default();
-        warm_up.messages.push(translate::ir::Message {
-            role: translate::ir::Role::User,
-            content: vec![translate::ir::Block::text("warm up")],
-        });
-        translate::count_tokens(&warm_up)
-    });
     let hasher = shared::token::TokenHasher::new(config.token_pepper.as_bytes())?;
     let authenticator = Arc::new(auth::Authenticator::new(hasher));
     tokio::spawn({

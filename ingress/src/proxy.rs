@@ -25,6 +25,9 @@ use crate::state::ConfigStore;
 use crate::translate::{self, Dialect, ir};
 use crate::upstream::{self, Operation};
 
+/// The most bytes one coalesced write to a streaming client carries.
+const COALESCE_LIMIT: usize = 64 * 1024;
+
 /// Retry and back-off settings.
 #[derive(Debug, Clone, Copy)]
 pub struct RetrySettings {
@@ -760,14 +763,43 @@ async fn pump(
                 ended = true;
                 translator.finish()
             }
-            Ok(Ok(Some(chunk))) => match translator.push(&chunk) {
-                Ok(out) => out,
-                Err(error) => {
-                    let api_error = error.to_api_error();
-                    failure = Some((ErrorKind::UpstreamInvalidResponse, api_error.clone()));
-                    translator.fail(&api_error)
+            Ok(Ok(Some(chunk))) => {
+                // Coalesce: translate every chunk that is already here into one write, so a
+                // burst of upstream events costs one syscall, not one per event.
+                let mut out = Vec::new();
+                let mut next_chunk = Some(chunk);
+                while let Some(chunk) = next_chunk.take() {
+                    match translator.push(&chunk) {
+                        Ok(translated) => out.extend_from_slice(&translated),
+                        Err(error) => {
+                            let api_error = error.to_api_error();
+                            failure = Some((ErrorKind::UpstreamInvalidResponse, api_error.clone()));
+                            out.extend_from_slice(&translator.fail(&api_error));
+                            break;
+                        }
+                    }
+                    if out.len() >= COALESCE_LIMIT {
+                        break;
+                    }
+                    match futures::FutureExt::now_or_never(upstream_response.chunk()) {
+                        Some(Ok(Some(more))) => next_chunk = Some(more),
+                        Some(Ok(None)) => {
+                            ended = true;
+                            out.extend_from_slice(&translator.finish());
+                        }
+                        Some(Err(error)) => {
+                            let api_error = ir::ApiError::new(
+                                ir::ErrorKind::Api,
+                                format!("the upstream stream broke off: {}", error.without_url()),
+                            );
+                            failure = Some((ErrorKind::UpstreamStreamError, api_error.clone()));
+                            out.extend_from_slice(&translator.fail(&api_error));
+                        }
+                        None => {}
+                    }
                 }
-            },
+                out
+            }
         };
         if !out.is_empty() {
             if ttfb.is_none() {

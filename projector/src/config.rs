@@ -49,7 +49,7 @@ fn default_requests_max_age_days() -> u64 {
     30
 }
 fn default_batch_size() -> usize {
-    1_000
+    5_000
 }
 fn default_batch_max_wait_ms() -> u64 {
     500
