@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::auth::Caller;
-use crate::authz::{ANY_OWNER, Resource, require};
+use crate::authz::require_any_or_own;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -123,17 +123,7 @@ impl Filter {
                 conditions.push((*column, value.clone()));
             }
         }
-        let principal = caller.principal();
-        if !state
-            .authorizer
-            .is_allowed(&principal, "read", &Resource::owned("usage", ANY_OWNER))
-        {
-            require(
-                state.authorizer.as_ref(),
-                &principal,
-                "read",
-                &Resource::owned("usage", &caller.user_id),
-            )?;
+        if !require_any_or_own(state, caller, "read", "usage")? {
             if params
                 .get("user")
                 .is_some_and(|user| *user != caller.user_id)
@@ -176,6 +166,24 @@ impl Filter {
             query = query.bind(value.as_str());
         }
         query
+    }
+}
+
+/// An integer parameter within `range`, `default` when absent.
+fn bounded(
+    params: &HashMap<String, String>,
+    name: &str,
+    range: std::ops::RangeInclusive<u32>,
+    default: u32,
+    message: &str,
+) -> Result<u32, ApiError> {
+    match params.get(name) {
+        Some(value) => value
+            .parse()
+            .ok()
+            .filter(|number| range.contains(number))
+            .ok_or_else(|| ApiError::invalid(name, message)),
+        None => Ok(default),
     }
 }
 
@@ -362,14 +370,7 @@ pub async fn breakdown(
             ));
         }
     };
-    let top: u32 = match params.get("top") {
-        Some(value) => value
-            .parse()
-            .ok()
-            .filter(|top| (1..=100).contains(top))
-            .ok_or_else(|| ApiError::invalid("top", "top must be 1 to 100"))?,
-        None => 10,
-    };
+    let top = bounded(&params, "top", 1..=100, 10, "top must be 1 to 100")?;
     let sql = format!(
         "SELECT {column} AS key, count() AS requests, countIf(outcome = 'error') AS errors, \
            sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, \
@@ -455,27 +456,14 @@ pub async fn requests(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let filter = Filter::parse(&state, &caller, &params, &["limit", "offset"])?;
-    let limit: u32 = match params.get("limit") {
-        Some(value) => value
-            .parse()
-            .ok()
-            .filter(|limit| (1..=1_000).contains(limit))
-            .ok_or_else(|| ApiError::invalid("limit", "limit must be 1 to 1000"))?,
-        None => 50,
-    };
-    let offset: u32 = match params.get("offset") {
-        Some(value) => value
-            .parse()
-            .ok()
-            .filter(|offset| *offset <= 100_000)
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    "offset",
-                    "offset must be 0 to 100000; narrow the filter for older rows",
-                )
-            })?,
-        None => 0,
-    };
+    let limit = bounded(&params, "limit", 1..=1_000, 50, "limit must be 1 to 1000")?;
+    let offset = bounded(
+        &params,
+        "offset",
+        0..=100_000,
+        0,
+        "offset must be 0 to 100000; narrow the filter for older rows",
+    )?;
     let sql = format!(
         "SELECT {LOG_COLUMNS} FROM requests WHERE {} ORDER BY occurred_at DESC, request_id LIMIT {limit} OFFSET {offset}",
         filter.where_clause()

@@ -104,6 +104,70 @@ impl Authorizer for OsoAuthorizer {
     }
 }
 
+/// Requires `action` on every entity of `kind` (no owner involved).
+///
+/// # Errors
+/// 403 when the caller's role may not.
+pub fn require_kind(
+    state: &crate::state::Inner,
+    caller: &crate::auth::Caller,
+    action: &str,
+    kind: &str,
+) -> Result<(), ApiError> {
+    require(
+        state.authorizer.as_ref(),
+        &caller.principal(),
+        action,
+        &Resource::kind(kind),
+    )
+}
+
+/// Requires `action` on `kind` either for every owner or, failing that, for the caller's own;
+/// returns whether the caller may act on every owner's entities.
+///
+/// # Errors
+/// 403 when the caller may do neither.
+pub fn require_any_or_own(
+    state: &crate::state::Inner,
+    caller: &crate::auth::Caller,
+    action: &str,
+    kind: &str,
+) -> Result<bool, ApiError> {
+    let principal = caller.principal();
+    if state
+        .authorizer
+        .is_allowed(&principal, action, &Resource::owned(kind, ANY_OWNER))
+    {
+        return Ok(true);
+    }
+    require(
+        state.authorizer.as_ref(),
+        &principal,
+        action,
+        &Resource::owned(kind, &caller.user_id),
+    )?;
+    Ok(false)
+}
+
+/// Requires `action` on the entity of `kind` that `owner` owns.
+///
+/// # Errors
+/// 403 when the caller may not.
+pub fn require_owner(
+    state: &crate::state::Inner,
+    caller: &crate::auth::Caller,
+    action: &str,
+    kind: &str,
+    owner: &str,
+) -> Result<(), ApiError> {
+    require(
+        state.authorizer.as_ref(),
+        &caller.principal(),
+        action,
+        &Resource::owned(kind, owner),
+    )
+}
+
 /// Checks a permission, turning a denial into 403.
 ///
 /// # Errors

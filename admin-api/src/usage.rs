@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::auth::Caller;
-use crate::authz::{ANY_OWNER, Resource, require};
+use crate::authz::require_any_or_own;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -44,20 +44,10 @@ pub async fn usage(
     caller: Caller,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let principal = caller.principal();
     let mut user_filter = params.get("user_id").cloned();
-    if !state
-        .authorizer
-        .is_allowed(&principal, "read", &Resource::owned("usage", ANY_OWNER))
-    {
+    if !require_any_or_own(&state, &caller, "read", "usage")? {
         // Someone who may read only their own usage gets exactly that.
         let own = caller.user_id.clone();
-        require(
-            state.authorizer.as_ref(),
-            &principal,
-            "read",
-            &Resource::owned("usage", &own),
-        )?;
         if user_filter.as_ref().is_some_and(|user| *user != own) {
             return Err(ApiError::forbidden(
                 "a member may read only their own usage",

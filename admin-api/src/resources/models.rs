@@ -16,7 +16,7 @@ use super::{
     take_version, validate,
 };
 use crate::auth::Caller;
-use crate::authz::{Resource, require};
+use crate::authz::require_kind;
 use crate::db::{self, Stored};
 use crate::error::ApiError;
 use crate::extract::{Body, parse};
@@ -226,12 +226,7 @@ pub async fn list(
     caller: Caller,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "read",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "read", ENTITY)?;
     let query = list_query(params, &["alias", "enabled"])?;
     let (rows, total) = db::list(&state.pool, ENTITY, &query).await?;
     Ok(Json(page_json(
@@ -246,12 +241,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "read",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "read", ENTITY)?;
     Ok(Json(render_model(&load(&state, ENTITY, &id).await?)))
 }
 
@@ -260,12 +250,7 @@ pub async fn create(
     caller: Caller,
     Body(body): Body<Value>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "create",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "create", ENTITY)?;
     let input: ModelInput = parse(body)?;
     let id = new_id(input.id.clone())?;
     let model = build(&state, input, id.clone(), None).await?;
@@ -284,12 +269,7 @@ pub async fn update(
     Path(id): Path<String>,
     Body(mut body): Body<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "update",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "update", ENTITY)?;
     let version = take_version(&mut body)?;
     super::check_body_id(&mut body, &id, "id")?;
     let stored = load(&state, ENTITY, &id).await?;
@@ -315,12 +295,7 @@ pub async fn delete(
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<StatusCode, ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "delete",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "delete", ENTITY)?;
     let stored = load(&state, ENTITY, &id).await?;
     let version = delete_version(&params, &stored)?;
     commit(

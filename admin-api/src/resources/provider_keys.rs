@@ -19,7 +19,7 @@ use super::{
     take_version, validate,
 };
 use crate::auth::Caller;
-use crate::authz::{Resource, require};
+use crate::authz::require_kind;
 use crate::db::{self, Projection, Stored};
 use crate::error::ApiError;
 use crate::extract::{Body, parse};
@@ -131,12 +131,7 @@ pub async fn list(
     caller: Caller,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "read",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "read", ENTITY)?;
     let query = list_query(params, &["provider_id", "enabled"])?;
     let (rows, total) = db::list(&state.pool, ENTITY, &query).await?;
     Ok(Json(page_json(
@@ -151,12 +146,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "read",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "read", ENTITY)?;
     let stored = load(&state, ENTITY, &id).await?;
     Ok(Json(render_one(&state, stored).await?))
 }
@@ -166,12 +156,7 @@ pub async fn create(
     caller: Caller,
     Body(body): Body<Value>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "create",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "create", ENTITY)?;
     let input: KeyInput = parse(body)?;
     let id = new_id(input.id.clone())?;
     let key = build(&state, input, id.clone(), None).await?;
@@ -186,12 +171,7 @@ pub async fn update(
     Path(id): Path<String>,
     Body(mut body): Body<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "update",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "update", ENTITY)?;
     let version = take_version(&mut body)?;
     super::check_body_id(&mut body, &id, "id")?;
     let stored = load(&state, ENTITY, &id).await?;
@@ -216,12 +196,7 @@ pub async fn delete(
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<StatusCode, ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "delete",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "delete", ENTITY)?;
     let stored = load(&state, ENTITY, &id).await?;
     let version = delete_version(&params, &stored)?;
     let models = db::models_using(&state.pool, None, Some(&id)).await?;
@@ -271,12 +246,7 @@ pub async fn test(
     Path(id): Path<String>,
     Body(body): Body<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "test",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "test", ENTITY)?;
     let request: TestRequest = parse(body)?;
     let stored = load(&state, ENTITY, &id).await?;
     let key: ProviderKey = serde_json::from_value(stored.data.clone())?;

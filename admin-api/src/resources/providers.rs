@@ -14,7 +14,7 @@ use super::{
     take_version, validate,
 };
 use crate::auth::Caller;
-use crate::authz::{Resource, require};
+use crate::authz::require_kind;
 use crate::db;
 use crate::error::ApiError;
 use crate::extract::{Body, parse};
@@ -84,12 +84,7 @@ pub async fn list(
     caller: Caller,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "read",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "read", ENTITY)?;
     let query = list_query(params, &["protocol", "enabled"])?;
     let (rows, total) = db::list(&state.pool, ENTITY, &query).await?;
     Ok(Json(page_json(
@@ -104,12 +99,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "read",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "read", ENTITY)?;
     Ok(Json(render(&load(&state, ENTITY, &id).await?)))
 }
 
@@ -118,12 +108,7 @@ pub async fn create(
     caller: Caller,
     Body(body): Body<Value>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "create",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "create", ENTITY)?;
     let input: ProviderInput = parse(body)?;
     let id = new_id(input.id.clone())?;
     let provider = build(input, id.clone())?;
@@ -146,12 +131,7 @@ pub async fn update(
     Path(id): Path<String>,
     Body(mut body): Body<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "update",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "update", ENTITY)?;
     let version = take_version(&mut body)?;
     super::check_body_id(&mut body, &id, "id")?;
     let stored = load(&state, ENTITY, &id).await?;
@@ -175,12 +155,7 @@ pub async fn delete(
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<StatusCode, ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "delete",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "delete", ENTITY)?;
     let stored = load(&state, ENTITY, &id).await?;
     let version = delete_version(&params, &stored)?;
     let keys = db::find_by_field(

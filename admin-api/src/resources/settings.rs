@@ -12,6 +12,7 @@ use shared::config::{ConfigEvent, Deleted, Setting};
 
 use super::{commit, delete_version, list_query, load, page_json, read_back, render};
 use crate::auth::Caller;
+use crate::authz::require_kind;
 use crate::authz::{Resource, require};
 use crate::db;
 use crate::error::ApiError;
@@ -33,12 +34,7 @@ pub async fn list(
     caller: Caller,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "read",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "read", ENTITY)?;
     let query = list_query(params, &[])?;
     let (rows, total) = db::list(&state.pool, ENTITY, &query).await?;
     Ok(Json(page_json(
@@ -53,12 +49,7 @@ pub async fn get(
     caller: Caller,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "read",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "read", ENTITY)?;
     Ok(Json(render(&load(&state, ENTITY, &key).await?)))
 }
 
@@ -114,12 +105,7 @@ pub async fn delete(
     Path(key): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<StatusCode, ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "delete",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "delete", ENTITY)?;
     let stored = load(&state, ENTITY, &key).await?;
     let version = delete_version(&params, &stored)?;
     commit(

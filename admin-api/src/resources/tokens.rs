@@ -20,7 +20,7 @@ use super::{
     take_version, validate,
 };
 use crate::auth::Caller;
-use crate::authz::{ANY_OWNER, Resource, require};
+use crate::authz::{Resource, require, require_any_or_own, require_owner};
 use crate::db::{self, Stored};
 use crate::error::ApiError;
 use crate::extract::{Body, parse};
@@ -173,19 +173,9 @@ pub async fn list(
     caller: Caller,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let principal = caller.principal();
     let mut query = list_query(params, &["owner_user_id", "enabled"])?;
-    if !state
-        .authorizer
-        .is_allowed(&principal, "read", &Resource::owned(ENTITY, ANY_OWNER))
-    {
+    if !require_any_or_own(&state, &caller, "read", ENTITY)? {
         // Someone who may read only their own tokens sees only those.
-        require(
-            state.authorizer.as_ref(),
-            &principal,
-            "read",
-            &Resource::owned(ENTITY, &caller.user_id),
-        )?;
         query.filters.retain(|(field, _)| field != "owner_user_id");
         query
             .filters
@@ -204,25 +194,9 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let principal = caller.principal();
-    if !state
-        .authorizer
-        .is_allowed(&principal, "read", &Resource::owned(ENTITY, ANY_OWNER))
-    {
-        require(
-            state.authorizer.as_ref(),
-            &principal,
-            "read",
-            &Resource::owned(ENTITY, &caller.user_id),
-        )?;
-    }
+    require_any_or_own(&state, &caller, "read", ENTITY)?;
     let stored = load(&state, ENTITY, &id).await?;
-    require(
-        state.authorizer.as_ref(),
-        &principal,
-        "read",
-        &Resource::owned(ENTITY, &owner_of(&stored)),
-    )?;
+    require_owner(&state, &caller, "read", ENTITY, &owner_of(&stored))?;
     let mut rendered = with_usage(&state, std::slice::from_ref(&stored)).await?;
     Ok(Json(rendered.pop().unwrap_or(Value::Null)))
 }
@@ -302,25 +276,9 @@ pub async fn update(
     Path(id): Path<String>,
     Body(mut body): Body<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let principal = caller.principal();
-    if !state
-        .authorizer
-        .is_allowed(&principal, "update", &Resource::owned(ENTITY, ANY_OWNER))
-    {
-        require(
-            state.authorizer.as_ref(),
-            &principal,
-            "update",
-            &Resource::owned(ENTITY, &caller.user_id),
-        )?;
-    }
+    require_any_or_own(&state, &caller, "update", ENTITY)?;
     let stored = load(&state, ENTITY, &id).await?;
-    require(
-        state.authorizer.as_ref(),
-        &principal,
-        "update",
-        &Resource::owned(ENTITY, &owner_of(&stored)),
-    )?;
+    require_owner(&state, &caller, "update", ENTITY, &owner_of(&stored))?;
     let version = take_version(&mut body)?;
     super::check_body_id(&mut body, &id, "id")?;
     let existing: UserToken = serde_json::from_value(stored.data)?;
@@ -329,12 +287,7 @@ pub async fn update(
         .owner_user_id
         .clone()
         .unwrap_or_else(|| existing.owner_user_id.clone());
-    require(
-        state.authorizer.as_ref(),
-        &principal,
-        "update",
-        &Resource::owned(ENTITY, &owner),
-    )?;
+    require_owner(&state, &caller, "update", ENTITY, &owner)?;
     let token = build(
         &state,
         input,
@@ -363,25 +316,9 @@ pub async fn rotate(
     Path(id): Path<String>,
     Body(mut body): Body<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let principal = caller.principal();
-    if !state
-        .authorizer
-        .is_allowed(&principal, "rotate", &Resource::owned(ENTITY, ANY_OWNER))
-    {
-        require(
-            state.authorizer.as_ref(),
-            &principal,
-            "rotate",
-            &Resource::owned(ENTITY, &caller.user_id),
-        )?;
-    }
+    require_any_or_own(&state, &caller, "rotate", ENTITY)?;
     let stored = load(&state, ENTITY, &id).await?;
-    require(
-        state.authorizer.as_ref(),
-        &principal,
-        "rotate",
-        &Resource::owned(ENTITY, &owner_of(&stored)),
-    )?;
+    require_owner(&state, &caller, "rotate", ENTITY, &owner_of(&stored))?;
     let version = take_version(&mut body)?;
     let mut token: UserToken = serde_json::from_value(stored.data)?;
     let secret = PlainToken::generate();
@@ -407,25 +344,9 @@ pub async fn delete(
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<StatusCode, ApiError> {
-    let principal = caller.principal();
-    if !state
-        .authorizer
-        .is_allowed(&principal, "delete", &Resource::owned(ENTITY, ANY_OWNER))
-    {
-        require(
-            state.authorizer.as_ref(),
-            &principal,
-            "delete",
-            &Resource::owned(ENTITY, &caller.user_id),
-        )?;
-    }
+    require_any_or_own(&state, &caller, "delete", ENTITY)?;
     let stored = load(&state, ENTITY, &id).await?;
-    require(
-        state.authorizer.as_ref(),
-        &principal,
-        "delete",
-        &Resource::owned(ENTITY, &owner_of(&stored)),
-    )?;
+    require_owner(&state, &caller, "delete", ENTITY, &owner_of(&stored))?;
     let version = delete_version(&params, &stored)?;
     commit(
         &state,

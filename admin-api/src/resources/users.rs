@@ -16,7 +16,7 @@ use super::{
     validate,
 };
 use crate::auth::{Caller, check_new_password, hash_password};
-use crate::authz::{Resource, require};
+use crate::authz::require_kind;
 use crate::db::{self, Projection, Stored};
 use crate::error::ApiError;
 use crate::extract::{Body, parse};
@@ -151,12 +151,7 @@ pub async fn list(
     caller: Caller,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "read",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "read", ENTITY)?;
     let query = list_query(params, &["username", "enabled"])?;
     let (rows, total) = db::list(&state.pool, ENTITY, &query).await?;
     let roles = roles(&state).await?;
@@ -172,12 +167,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "read",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "read", ENTITY)?;
     let stored = load(&state, ENTITY, &id).await?;
     Ok(Json(render_user(&stored, &roles(&state).await?)))
 }
@@ -187,12 +177,7 @@ pub async fn create(
     caller: Caller,
     Body(body): Body<Value>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "create",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "create", ENTITY)?;
     let input: UserInput = parse(body)?;
     let id = new_id(input.id.clone())?;
     check_username(&input.username)?;
@@ -243,12 +228,7 @@ pub async fn update(
     Path(id): Path<String>,
     Body(mut body): Body<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "update",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "update", ENTITY)?;
     let version = take_version(&mut body)?;
     super::check_body_id(&mut body, &id, "id")?;
     let stored = load(&state, ENTITY, &id).await?;
@@ -316,12 +296,7 @@ pub async fn delete(
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<StatusCode, ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "delete",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "delete", ENTITY)?;
     if id == caller.user_id {
         return Err(ApiError::invalid(
             "id",
@@ -360,12 +335,7 @@ pub async fn list_role_bindings(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    require(
-        state.authorizer.as_ref(),
-        &caller.principal(),
-        "read",
-        &Resource::kind(ENTITY),
-    )?;
+    require_kind(&state, &caller, "read", ENTITY)?;
     let rows = db::all(&state.pool, BINDING).await?;
     let total = i64::try_from(rows.len()).unwrap_or(i64::MAX);
     Ok(Json(
