@@ -121,6 +121,30 @@ impl Authenticator {
     }
 }
 
+/// The enabled model `alias` names, if this token may use it.
+///
+/// # Errors
+/// 404 when no enabled model has that alias, 403 when the token may not use it.
+pub fn usable_model(
+    snapshot: &Snapshot,
+    token: &UserToken,
+    alias: &str,
+) -> Result<Arc<shared::config::Model>, IngressError> {
+    let model = snapshot
+        .models
+        .get(alias)
+        .filter(|model| model.enabled)
+        .cloned()
+        .ok_or_else(|| IngressError::ModelNotFound(alias.to_owned()))?;
+    if !model_allowed(token, &model.alias) {
+        return Err(IngressError::Forbidden(format!(
+            "this API key may not use the model `{}`",
+            model.alias
+        )));
+    }
+    Ok(model)
+}
+
 /// Whether `model` matches one of the token's patterns (`*` matches any run); no patterns
 /// allows every model.
 #[must_use]

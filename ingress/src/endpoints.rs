@@ -99,21 +99,10 @@ pub async fn count_tokens(
                 .render(dialect);
             }
         };
-    let Some(model) = snapshot
-        .models
-        .get(&request.model)
-        .filter(|model| model.enabled)
-        .cloned()
-    else {
-        return IngressError::ModelNotFound(request.model.clone()).render(dialect);
+    let model = match auth::usable_model(&snapshot, &token, &request.model) {
+        Ok(model) => model,
+        Err(error) => return error.render(dialect),
     };
-    if !auth::model_allowed(&token, &model.alias) {
-        return IngressError::Forbidden(format!(
-            "this API key may not use the model `{}`",
-            model.alias
-        ))
-        .render(dialect);
-    }
     let candidates = routing::plan(&model, &snapshot, &state.breakers, &mut rand::thread_rng());
     if let Some(candidate) = candidates
         .iter()
@@ -193,21 +182,10 @@ pub async fn embeddings(
         }
         .render(dialect);
     };
-    let Some(model) = snapshot
-        .models
-        .get(&alias)
-        .filter(|model| model.enabled)
-        .cloned()
-    else {
-        return IngressError::ModelNotFound(alias).render(dialect);
+    let model = match auth::usable_model(&snapshot, &token, &alias) {
+        Ok(model) => model,
+        Err(error) => return error.render(dialect),
     };
-    if !auth::model_allowed(&token, &model.alias) {
-        return IngressError::Forbidden(format!(
-            "this API key may not use the model `{}`",
-            model.alias
-        ))
-        .render(dialect);
-    }
     if let Err(error) = state.limiter.admit(&token, time::OffsetDateTime::now_utc()) {
         return error.render(dialect);
     }

@@ -333,19 +333,7 @@ async fn admit(
     })?;
     call.model_alias = request.model.clone();
     call.stream = request.stream;
-    let model = snapshot
-        .models
-        .get(&request.model)
-        .filter(|model| model.enabled)
-        .cloned()
-        .ok_or_else(|| IngressError::ModelNotFound(request.model.clone()))?;
-    if !auth::model_allowed(&token, &model.alias) {
-        return Err(IngressError::Forbidden(format!(
-            "this API key may not use the model `{}`",
-            model.alias
-        )));
-    }
-    call.model = Some(model);
+    call.model = Some(auth::usable_model(&snapshot, &token, &request.model)?);
     state
         .limiter
         .admit(&token, time::OffsetDateTime::now_utc())?;
