@@ -49,6 +49,17 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// The deadline for anything a test waits on: generous, because this machine (and CI) is
+/// shared and noisy. A test asserts that something happens, never how fast; how fast is a figure
+/// the test prints and the benchmark reports. `AXONGATE_TEST_LIVENESS_SECS` overrides it.
+#[must_use]
+pub fn liveness() -> Duration {
+    std::env::var("AXONGATE_TEST_LIVENESS_SECS")
+        .ok()
+        .and_then(|seconds| seconds.parse().ok())
+        .map_or(Duration::from_secs(90), Duration::from_secs)
+}
+
 /// Waits until `check` returns `Some`, polling every 20 ms, failing the test after `limit`.
 pub async fn wait_until<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
 where
