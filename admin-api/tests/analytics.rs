@@ -9,8 +9,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use async_nats::jetstream::message::PublishMessage;
 use common::Harness;
 use kit::testing::wait_until;
@@ -107,7 +105,7 @@ async fn analytics_numbers_are_exact_and_members_see_their_own() {
             .await
             .unwrap();
     }
-    let summary = wait_until(Duration::from_secs(20), "ten rows", || async {
+    let summary = wait_until(kit::testing::liveness(), "ten rows", || async {
         let (status, body) = harness.get("/api/v1/analytics/summary", &viewer).await;
         (status == 200 && body["requests"] == 10).then_some(body)
     })
@@ -203,7 +201,7 @@ async fn analytics_numbers_are_exact_and_members_see_their_own() {
     assert!(dashboard["requests_last_minute"].as_u64().unwrap() >= 10);
 
     // The member's token shows its use (from the projector's spend view).
-    let usage = wait_until(Duration::from_secs(20), "token usage", || async {
+    let usage = wait_until(kit::testing::liveness(), "token usage", || async {
         let (_, token) = harness
             .get(&format!("/api/v1/tokens/{token_id}"), &member)
             .await;

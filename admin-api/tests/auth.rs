@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{ADMIN_PASSWORD, Harness};
 use kit::testing::wait_until;
 use reqwest::Method;
@@ -15,7 +13,7 @@ async fn first_admin_must_change_password_and_logout_revokes() {
     // The first admin appears once the projector folded the bootstrap events.
     let http = harness.http.clone();
     let url = format!("{}/api/v1/auth/login", harness.base);
-    let session = wait_until(Duration::from_secs(20), "first admin", || {
+    let session = wait_until(kit::testing::liveness(), "first admin", || {
         let (http, url) = (http.clone(), url.clone());
         async move {
             let response = http
@@ -142,7 +140,7 @@ async fn first_admin_must_change_password_and_logout_revokes() {
     // And the audit view shows them (the projector folds AXONGATE_AUDIT too).
     let second_token = second["token"].as_str().unwrap();
     wait_until(
-        Duration::from_secs(10),
+        kit::testing::liveness(),
         "the logout in the audit view",
         || async {
             let (status, audit) = harness.get("/api/v1/audit?type=logout", second_token).await;
@@ -218,7 +216,7 @@ async fn three_processes_starting_at_once_create_one_admin() {
     let http = reqwest::Client::new();
     let (base, _) = &started[0];
     let url = format!("{base}/api/v1/auth/login");
-    wait_until(Duration::from_secs(30), "the first admin", || {
+    wait_until(kit::testing::liveness(), "the first admin", || {
         let (http, url) = (http.clone(), url.clone());
         async move {
             let response = http
@@ -233,7 +231,7 @@ async fn three_processes_starting_at_once_create_one_admin() {
     .await;
     for (base, _) in &started {
         let url = format!("{base}/health");
-        wait_until(Duration::from_secs(30), "every admin-api", || {
+        wait_until(kit::testing::liveness(), "every admin-api", || {
             let (http, url) = (http.clone(), url.clone());
             async move {
                 http.get(&url)
@@ -269,7 +267,7 @@ async fn the_first_password_can_come_from_the_environment() {
     .await;
     let http = harness.http.clone();
     let url = format!("{}/api/v1/auth/login", harness.base);
-    let session = wait_until(Duration::from_secs(20), "first admin", || {
+    let session = wait_until(kit::testing::liveness(), "first admin", || {
         let (http, url) = (http.clone(), url.clone());
         async move {
             let response = http

@@ -9,8 +9,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::Harness;
 use kit::testing::{http_get_status, wait_http_status};
 
@@ -18,13 +16,13 @@ use kit::testing::{http_get_status, wait_http_status};
 async fn ready_follows_nats() {
     let mut harness = Harness::start().await;
     let ready = format!("{}/ready", harness.base);
-    wait_http_status(&ready, true, Duration::from_secs(20)).await;
+    wait_http_status(&ready, true, kit::testing::liveness()).await;
     harness.nats.stop();
-    wait_http_status(&ready, false, Duration::from_secs(10)).await;
+    wait_http_status(&ready, false, kit::testing::liveness()).await;
     assert_eq!(
         http_get_status(&format!("{}/health", harness.base)).await,
         Some(200)
     );
     harness.nats.restart().await;
-    wait_http_status(&ready, true, Duration::from_secs(20)).await;
+    wait_http_status(&ready, true, kit::testing::liveness()).await;
 }

@@ -529,7 +529,7 @@ async fn a_change_the_projector_has_not_applied_in_time_gets_503_then_appears() 
     harness.start_projector();
     // A batch the stopped projector had fetched comes back after the consumer's ack wait.
     kit::testing::wait_until(
-        std::time::Duration::from_secs(90),
+        kit::testing::liveness(),
         "the change to reach the view",
         || async {
             let (status, _) = harness.get("/api/v1/providers/late", &admin).await;

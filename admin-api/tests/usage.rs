@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use async_nats::jetstream::message::PublishMessage;
 use common::Harness;
 use kit::testing::wait_until;
@@ -77,7 +75,7 @@ async fn operators_see_all_usage_and_members_their_own() {
     }
 
     let all = wait_until(
-        Duration::from_secs(20),
+        kit::testing::liveness(),
         "three requests in ClickHouse",
         || {
             let (harness, operator) = (&harness, operator.clone());

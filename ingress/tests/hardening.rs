@@ -28,10 +28,11 @@ async fn slow_headers_are_cut_off() {
     let started = Instant::now();
     let mut buffer = Vec::new();
     // The server closes the connection once the header timeout passes.
-    let read = tokio::time::timeout(Duration::from_secs(20), socket.read_to_end(&mut buffer)).await;
+    let read =
+        tokio::time::timeout(kit::testing::liveness(), socket.read_to_end(&mut buffer)).await;
     assert!(
         read.is_ok(),
-        "connection still open after 20 s of incomplete headers"
+        "connection still open after the liveness deadline of incomplete headers"
     );
     assert!(
         started.elapsed() >= Duration::from_secs(9),
@@ -50,7 +51,7 @@ async fn capacity_and_spool_full_give_clean_503s() {
     gateway
         .add_model(
             "slow",
-            vec![("openai-mock", "mock-slow-first-byte-1500", 0)],
+            vec![("openai-mock", "mock-slow-first-byte-10000", 0)],
         )
         .await;
     let token = gateway.add_token("tok-1", |_| {}).await;
@@ -66,7 +67,8 @@ async fn capacity_and_spool_full_give_clean_503s() {
         .await;
     let client = http();
 
-    // One slow request holds the only slot; a second one is refused cleanly at once.
+    // One slow request holds the only slot (for ten seconds, ample time to knock however busy
+    // the machine is); a second one is refused cleanly.
     let slow = {
         let (client, url, token) = (
             client.clone(),
@@ -87,10 +89,10 @@ async fn capacity_and_spool_full_give_clean_503s() {
     // Wait until the slow request holds the slot (the upstream has it), then knock.
     gateway
         .mock
-        .wait_for_requests(1, Duration::from_secs(10))
+        .wait_for_requests(1, kit::testing::liveness())
         .await
         .expect("slow request upstream");
-    let refused = kit::testing::wait_until(Duration::from_secs(5), "a refusal while the slot is taken", || async {
+    let refused = kit::testing::wait_until(kit::testing::liveness(), "a refusal while the slot is taken", || async {
         let response = client.post(format!("{}/v1/messages", node.base)).header("x-api-key", &token).json(&json!({"model": "gpt", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})).send().await.ok()?;
         (response.status() == 503).then_some(response)
     })
@@ -105,7 +107,7 @@ async fn capacity_and_spool_full_give_clean_503s() {
     // NATS away and a tiny spool: once it is full, requests are refused rather than unbilled.
     gateway.nats.stop();
     let refused = kit::testing::wait_until(
-        Duration::from_secs(30),
+        kit::testing::liveness(),
         "the spool-full policy to refuse",
         || async {
             let response = client
@@ -277,7 +279,7 @@ async fn ready_follows_nats_and_postgres_is_not_needed_to_serve() {
     assert_eq!(response.status(), 200);
     let ready = format!("{}/ready", node.base);
     gateway.nats.stop();
-    kit::testing::wait_http_status(&ready, false, Duration::from_secs(10)).await;
+    kit::testing::wait_http_status(&ready, false, kit::testing::liveness()).await;
     // Still serving from memory while NATS is away.
     let response = client
         .post(format!("{}/v1/chat/completions", node.base))
@@ -288,5 +290,5 @@ async fn ready_follows_nats_and_postgres_is_not_needed_to_serve() {
         .unwrap();
     assert_eq!(response.status(), 200);
     gateway.nats.restart().await;
-    kit::testing::wait_http_status(&ready, true, Duration::from_secs(20)).await;
+    kit::testing::wait_http_status(&ready, true, kit::testing::liveness()).await;
 }

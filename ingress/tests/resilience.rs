@@ -124,7 +124,7 @@ async fn events_survive_a_thirty_second_nats_outage_exactly_once() {
     let jetstream =
         async_nats::jetstream::new(async_nats::connect(&gateway.nats.url).await.unwrap());
     let events = wait_until(
-        Duration::from_secs(60),
+        kit::testing::liveness(),
         "every event to reach the stream",
         || async {
             let events: Vec<shared::Envelope<RequestEvent>> =
@@ -143,7 +143,7 @@ async fn events_survive_a_thirty_second_nats_outage_exactly_once() {
     assert_eq!(events.len(), expected, "no event twice");
     assert_eq!(event_ids.len(), expected);
     assert_eq!(ids, request_ids, "every request counted");
-    let spool_empty = wait_until(Duration::from_secs(10), "spool drained", || async {
+    let spool_empty = wait_until(kit::testing::liveness(), "spool drained", || async {
         let files = std::fs::read_dir(&node.spool_dir)
             .map(|entries| entries.count())
             .unwrap_or(0);
@@ -211,7 +211,7 @@ async fn budget_stops_a_token_and_survives_a_restart() {
     assert_eq!(body["error"]["code"], "insufficient_quota", "{body}");
     // The spend is folded into Postgres; a restarted node starts from it.
     let pg = gateway.postgres_url.clone();
-    wait_until(Duration::from_secs(15), "spend in the view", || {
+    wait_until(kit::testing::liveness(), "spend in the view", || {
         let pg = pg.clone();
         async move {
             let (client, connection) = tokio_postgres::connect(&pg, tokio_postgres::NoTls)

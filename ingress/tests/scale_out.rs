@@ -4,8 +4,10 @@
 //! the test kills a NATS node and brings it back, disables a token and measures how fast both
 //! nodes refuse it, kills an ingress node (SIGKILL) and starts a replacement on its spool, and
 //! restarts the projector. Afterwards every request answered 2xx is in ClickHouse exactly once,
-//! the RPM limit held across the nodes, and the config change reached both nodes within a
-//! second. The figures are printed (`cargo test --test scale_out -- --nocapture`).
+//! the RPM limit held across the nodes, and each config change reached both nodes, in order (a
+//! NATS server coming back with an older store does not bring an earlier state back). How long
+//! each took, from JetStream's acknowledgement, is printed, never asserted
+//! (`cargo nextest run --test scale_out --no-capture`); `scripts/bench` reports it.
 //!
 //! Traffic stays small (about 300 requests over 45 s, loopback only). Needs the services
 //! `scripts/test` starts (Postgres, ClickHouse) and the `nats-server` binary it installs.
@@ -135,7 +137,7 @@ impl NatsNode {
         wait_http_status(
             &format!("http://127.0.0.1:{}/healthz", self.monitor_port),
             true,
-            Duration::from_secs(60),
+            kit::testing::liveness(),
         )
         .await;
     }
@@ -224,7 +226,7 @@ impl Projector {
         wait_http_status(
             &format!("http://{}/ready", self.config.listen),
             true,
-            Duration::from_secs(60),
+            kit::testing::liveness(),
         )
         .await;
     }
@@ -239,7 +241,7 @@ impl Projector {
         wait_http_status(
             &format!("http://{}/health", self.config.listen),
             false,
-            Duration::from_secs(10),
+            kit::testing::liveness(),
         )
         .await;
         self.spawn().await;
@@ -294,7 +296,7 @@ impl Setup {
             .spawn()
             .expect("start ingress");
         let base = format!("http://127.0.0.1:{port}");
-        wait_http_status(&format!("{base}/ready"), true, Duration::from_secs(60)).await;
+        wait_http_status(&format!("{base}/ready"), true, kit::testing::liveness()).await;
         Ingress {
             name: name.to_owned(),
             base,
@@ -311,7 +313,7 @@ impl Setup {
 async fn publish_config(jetstream: &jetstream::Context, event: ConfigEvent) {
     let envelope = Envelope::by_actor(event, Actor::system());
     let payload = envelope.to_bytes().expect("encode");
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + kit::testing::liveness();
     loop {
         let acknowledged = match jetstream
             .send_publish(
@@ -456,15 +458,17 @@ async fn traffic(
     sent
 }
 
-/// How long a config change took to show on each node.
+/// How long a config change took to show on each node. The test asserts only that it shows
+/// (within the liveness deadline); the times are figures it prints, which `scripts/bench`
+/// measures on a quiet machine (`bench-setup propagation`).
 #[derive(Debug, Clone)]
 struct Propagation {
     change: &'static str,
     /// From the first publish attempt to JetStream's acknowledgement (longer while a stream
     /// elects a new leader after a server died).
     acknowledged_after: Duration,
-    /// Per node: the time until it answered as the change requires, or `None` if it had not
-    /// after [`PROPAGATION_PATIENCE`].
+    /// Per node: the time from the acknowledgement until it answered as the change requires,
+    /// or `None` if it had not within the liveness deadline.
     nodes: Vec<(String, Option<Duration>)>,
 }
 
@@ -478,9 +482,6 @@ impl Propagation {
             })
     }
 }
-
-/// How long the test waits for a config change before calling it lost.
-const PROPAGATION_PATIENCE: Duration = Duration::from_secs(5);
 
 /// Publishes `token` (enabled or disabled) and polls every node with it, every 10 ms, until
 /// each answers `/v1/models` with 200 (enabled) or 401 (disabled); the times since the publish
@@ -515,7 +516,7 @@ async fn propagation(
                 if status.is_ok_and(|status| status == want) {
                     return (name.clone(), Some(published.elapsed()));
                 }
-                if published.elapsed() > PROPAGATION_PATIENCE {
+                if published.elapsed() > kit::testing::liveness() {
                     return (name.clone(), None);
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -578,6 +579,27 @@ async fn consumer_leaders(jetstream: &jetstream::Context, stream: &str) -> Vec<(
     leaders
 }
 
+/// Whether every projector consumer of `stream` has delivered and had acknowledged everything
+/// the stream holds.
+async fn projector_caught_up(jetstream: &jetstream::Context, stream: &str) -> bool {
+    use futures::StreamExt as _;
+    let Ok(stream) = jetstream.get_stream(stream).await else {
+        return false;
+    };
+    let mut consumers = stream.consumers();
+    let mut seen = 0;
+    while let Some(info) = consumers.next().await {
+        let Ok(info) = info else { return false };
+        if info.name.starts_with("projector") {
+            seen += 1;
+            if info.num_pending > 0 || info.num_ack_pending > 0 {
+                return false;
+            }
+        }
+    }
+    seen > 0
+}
+
 async fn sleep_until(start: Instant, at: Duration) {
     tokio::time::sleep_until((start + at).into()).await;
 }
@@ -595,7 +617,7 @@ async fn scale_out_survives_node_failures_with_every_answer_counted_once() {
     };
     // The meta leader may take a moment after /healthz; retry the stream creation briefly.
     let (_admin_client, jetstream) = wait_until(
-        Duration::from_secs(30),
+        kit::testing::liveness(),
         "the streams on three replicas",
         || {
             let url = cluster.nodes[1].url();
@@ -722,12 +744,12 @@ async fn scale_out_survives_node_failures_with_every_answer_counted_once() {
     let mut node_a = setup.start_ingress("a", &cluster.nodes[0].url(), "a").await;
     let node_b = setup.start_ingress("b", &cluster.nodes[1].url(), "b").await;
     let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(15))
+        .timeout(kit::testing::liveness())
         .build()
         .unwrap();
     for node in [&node_a, &node_b] {
         let url = format!("{}/v1/models", node.base);
-        wait_until(Duration::from_secs(15), "the config on the node", || {
+        wait_until(kit::testing::liveness(), "the config on the node", || {
             let (client, url, token) = (client.clone(), url.clone(), probe_plain.clone());
             async move {
                 let response = client.get(url).bearer_auth(token).send().await.ok()?;
@@ -783,8 +805,8 @@ async fn scale_out_survives_node_failures_with_every_answer_counted_once() {
     cluster.nodes[victim].kill();
     mark(format!("killed NATS {}", cluster.nodes[victim].name));
 
-    // 2. A config change while that server is down: disable a token; every node must refuse
-    //    it within a second.
+    // 2. A config change while that server is down: disable a token; every node must come to
+    //    refuse it (how fast is a printed figure).
     sleep_until(start, Duration::from_secs(7)).await;
     let mut probe = probe;
     probe.enabled = false;
@@ -805,6 +827,23 @@ async fn scale_out_survives_node_failures_with_every_answer_counted_once() {
         cluster.nodes[victim].name
     ));
     sleep_until(start, Duration::from_secs(17)).await;
+    // The NATS server that was down while the token was disabled is back with its old store:
+    // no node may have gone back to the earlier state (the token enabled).
+    let nodes_now = rotation.lock().unwrap().clone();
+    for (name, base) in &nodes_now {
+        let status = client
+            .get(format!("{base}/v1/models"))
+            .bearer_auth(&probe_plain)
+            .send()
+            .await
+            .map(|response| response.status().as_u16())
+            .ok();
+        assert_eq!(
+            status,
+            Some(401),
+            "node {name} still refuses the disabled token after the NATS server came back"
+        );
+    }
     probe.enabled = true;
     let nodes_now = rotation.lock().unwrap().clone();
     propagations.push(propagation(&jetstream, &client, &nodes_now, &probe_plain, probe).await);
@@ -849,7 +888,7 @@ async fn scale_out_survives_node_failures_with_every_answer_counted_once() {
         })
         .map(|sent| sent.request_id.clone())
         .collect();
-    let all_counted = tokio::time::timeout(Duration::from_secs(60), async {
+    let all_counted = tokio::time::timeout(kit::testing::liveness(), async {
         loop {
             let rows = rows_per_request(&client, &clickhouse_database).await;
             if answered.iter().all(|id| rows.contains_key(id)) {
@@ -860,8 +899,21 @@ async fn scale_out_survives_node_failures_with_every_answer_counted_once() {
     })
     .await
     .is_ok();
-    // Then a little longer, so that a late duplicate would show too.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Then until the projector has nothing left to write (no pending and no unacknowledged
+    // message on its requests consumer), so that a late duplicate would show too.
+    wait_until(
+        kit::testing::liveness(),
+        "the projector to have written everything in AXONGATE_REQUESTS",
+        || {
+            let jetstream = jetstream.clone();
+            async move {
+                projector_caught_up(&jetstream, shared::streams::REQUESTS_STREAM)
+                    .await
+                    .then_some(())
+            }
+        },
+    )
+    .await;
     let rows = rows_per_request(&client, &clickhouse_database).await;
     let totals = clickhouse(
         &client,
@@ -955,9 +1007,9 @@ async fn scale_out_survives_node_failures_with_every_answer_counted_once() {
     );
     for (propagation, slowest) in propagations.iter().zip(&slowest) {
         assert!(
-            slowest.is_some_and(|slowest| slowest < Duration::from_secs(1)),
-            "a config change must reach every ingress node within a second, also while a NATS \
-             server is down or just back: {propagation:?}"
+            slowest.is_some(),
+            "a config change must reach every ingress node, also while a NATS server is down or \
+             just back: {propagation:?}"
         );
     }
     // All limited requests fall into one minute (LIMITED_FOR), so across every node that served

@@ -133,7 +133,7 @@ impl NatsServer {
             });
         self.child = Some(child);
         let url = self.url.clone();
-        wait_until(Duration::from_secs(15), "nats-server to answer", || {
+        wait_until(liveness(), "nats-server to answer", || {
             let url = url.clone();
             async move {
                 let client = async_nats::connect(&url).await.ok()?;
@@ -312,7 +312,7 @@ impl ClickHouseServer {
             });
         self.child = Some(child);
         let url = format!("http://127.0.0.1:{}/ping", self.http_port);
-        wait_http_status(&url, true, Duration::from_secs(30)).await;
+        wait_http_status(&url, true, liveness()).await;
     }
 
     /// Stops the server (SIGKILL).

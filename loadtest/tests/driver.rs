@@ -120,7 +120,7 @@ async fn held_streams_are_counted_open_and_the_servers_memory_sampled() {
         &endpoint,
         30,
         10,
-        Duration::from_secs(10),
+        Duration::from_secs(60),
         Some(std::process::id()),
     )
     .await;

@@ -9,7 +9,6 @@
 )]
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use async_nats::jetstream::{self, message::PublishMessage};
 use kit::testing::{
@@ -60,7 +59,7 @@ impl Env {
         wait_http_status(
             &format!("http://127.0.0.1:{}/ready", self.port),
             true,
-            Duration::from_secs(30),
+            kit::testing::liveness(),
         )
         .await;
         guard
@@ -150,7 +149,7 @@ async fn killed_mid_batch_and_restarted_counts_each_request_once() {
     let total = 6_000;
     publish_range(&jetstream, 0..total).await;
     // Kill it while it is still writing.
-    wait_until(Duration::from_secs(30), "some rows", || async {
+    wait_until(kit::testing::liveness(), "some rows", || async {
         env.totals().await.filter(|totals| totals.0 > 0).map(|_| ())
     })
     .await;
@@ -158,7 +157,7 @@ async fn killed_mid_batch_and_restarted_counts_each_request_once() {
     let partial = env.totals().await.unwrap().0;
     eprintln!("killed with {partial} of {total} rows written");
     let _projector = env.spawn().await;
-    let totals = wait_until(Duration::from_secs(60), "all rows", || async {
+    let totals = wait_until(kit::testing::liveness(), "all rows", || async {
         env.totals().await.filter(|totals| totals.0 >= total)
     })
     .await;
@@ -177,7 +176,7 @@ async fn killed_mid_batch_and_restarted_counts_each_request_once() {
         .get_stream(shared::streams::REQUESTS_STREAM)
         .await
         .unwrap();
-    wait_until(Duration::from_secs(60), "redelivery acknowledged", || {
+    wait_until(kit::testing::liveness(), "redelivery acknowledged", || {
         let stream = stream.clone();
         async move {
             let mut consumer: jetstream::consumer::PullConsumer = stream
@@ -201,7 +200,7 @@ async fn clickhouse_outage_waits_and_catches_up_then_rebuild_matches() {
     let projector = env.spawn().await;
     let jetstream = jetstream::new(async_nats::connect(&env.nats.url).await.unwrap());
     publish_range(&jetstream, 0..500).await;
-    wait_until(Duration::from_secs(30), "first rows", || async {
+    wait_until(kit::testing::liveness(), "first rows", || async {
         env.totals().await.filter(|totals| totals.0 == 500)
     })
     .await;
@@ -217,7 +216,7 @@ async fn clickhouse_outage_waits_and_catches_up_then_rebuild_matches() {
         .await
         .unwrap();
     wait_until(
-        Duration::from_secs(10),
+        kit::testing::liveness(),
         "the backlog to be visible",
         || async {
             let mut consumer = consumer.clone();
@@ -228,7 +227,7 @@ async fn clickhouse_outage_waits_and_catches_up_then_rebuild_matches() {
     )
     .await;
     env.clickhouse.restart().await;
-    let totals = wait_until(Duration::from_secs(60), "catch-up", || async {
+    let totals = wait_until(kit::testing::liveness(), "catch-up", || async {
         env.totals().await.filter(|totals| totals.0 >= 1_500)
     })
     .await;

@@ -10,7 +10,6 @@
 )]
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use async_nats::jetstream::{self, message::PublishMessage};
 use kit::testing::{
@@ -210,7 +209,7 @@ async fn audit_count(env: &Env) -> i64 {
 async fn events_are_folded_once_even_when_delivered_twice() {
     let env = Env::start().await;
     let mut projector = env.spawn_projector();
-    wait_http_status(&env.ready_url(), true, Duration::from_secs(30)).await;
+    wait_http_status(&env.ready_url(), true, kit::testing::liveness()).await;
     let jetstream = env.jetstream().await;
 
     let actor = Actor {
@@ -251,7 +250,7 @@ async fn events_are_folded_once_even_when_delivered_twice() {
     }
 
     // Folded: p1 renamed, p2 gone, the model present; three request rows with exact totals.
-    let snapshot = wait_until(Duration::from_secs(20), "config views", || async {
+    let snapshot = wait_until(kit::testing::liveness(), "config views", || async {
         let snapshot = pg_snapshot(&env).await;
         (snapshot.len() == 2 && snapshot.iter().any(|row| row.2["name"] == "renamed"))
             .then_some(snapshot)
@@ -275,7 +274,7 @@ async fn events_are_folded_once_even_when_delivered_twice() {
         output_tokens: 60,
         cost_nanos: 6_000,
     };
-    let totals = wait_until(Duration::from_secs(20), "request rows", || async {
+    let totals = wait_until(kit::testing::liveness(), "request rows", || async {
         ch_totals(&env).await.filter(|totals| totals.rows == 3)
     })
     .await;
@@ -318,7 +317,7 @@ async fn events_are_folded_once_even_when_delivered_twice() {
             .expect("delete consumer");
     }
     let _projector = env.spawn_projector();
-    wait_http_status(&env.ready_url(), true, Duration::from_secs(30)).await;
+    wait_http_status(&env.ready_url(), true, kit::testing::liveness()).await;
     // Wait until both consumers have acknowledged everything again, then compare.
     for (stream_name, consumer_name) in [
         (
@@ -332,7 +331,7 @@ async fn events_are_folded_once_even_when_delivered_twice() {
     ] {
         let stream = jetstream.get_stream(stream_name).await.expect("stream");
         wait_until(
-            Duration::from_secs(20),
+            kit::testing::liveness(),
             "redelivery to be acknowledged",
             || {
                 let stream = stream.clone();
@@ -366,11 +365,11 @@ async fn events_are_folded_once_even_when_delivered_twice() {
 async fn ready_follows_nats() {
     let mut env = Env::start().await;
     let _projector = env.spawn_projector();
-    wait_http_status(&env.ready_url(), true, Duration::from_secs(30)).await;
+    wait_http_status(&env.ready_url(), true, kit::testing::liveness()).await;
     env.nats.stop();
-    wait_http_status(&env.ready_url(), false, Duration::from_secs(10)).await;
+    wait_http_status(&env.ready_url(), false, kit::testing::liveness()).await;
     env.nats.restart().await;
-    wait_http_status(&env.ready_url(), true, Duration::from_secs(20)).await;
+    wait_http_status(&env.ready_url(), true, kit::testing::liveness()).await;
 }
 
 #[test]
@@ -493,7 +492,7 @@ async fn writers_apply_a_repeated_batch_once() {
 async fn rebuild_equals_live_and_replay_prints_a_range() {
     let env = Env::start().await;
     let _projector = env.spawn_projector();
-    wait_http_status(&env.ready_url(), true, Duration::from_secs(30)).await;
+    wait_http_status(&env.ready_url(), true, kit::testing::liveness()).await;
     let jetstream = env.jetstream().await;
     let actor = Actor {
         user_id: "u".into(),
@@ -508,7 +507,7 @@ async fn rebuild_equals_live_and_replay_prints_a_range() {
     ] {
         publish(&jetstream, &Envelope::by_actor(event, actor.clone())).await;
     }
-    let live = wait_until(Duration::from_secs(20), "live views", || async {
+    let live = wait_until(kit::testing::liveness(), "live views", || async {
         let snapshot = pg_snapshot(&env).await;
         (snapshot.len() == 2 && snapshot.iter().any(|row| row.2["name"] == "one, renamed"))
             .then_some(snapshot)

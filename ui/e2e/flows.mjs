@@ -13,7 +13,7 @@ const MODEL_ALIAS = 'e2e-model';
 export async function runFlows({ context, stack, screenshotDir }) {
   mkdirSync(screenshotDir, { recursive: true });
   const page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(20_000);
+  page.setDefaultTimeout(60_000); // a liveness deadline: the machine is shared and noisy
   const results = [];
   const state = {};
   const base = stack.adminUrl;

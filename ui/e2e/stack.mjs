@@ -167,6 +167,8 @@ export async function startStack({ build = true } = {}) {
       AXONGATE_LISTEN: `127.0.0.1:${ports.admin}`,
       AXONGATE_UI_DIR: path.join(UI_DIR, 'dist'),
       AXONGATE_NODE_ID: 'e2e-admin',
+      // Writes wait for the projector up to a liveness deadline, not 5 s: the machine is shared.
+      AXONGATE_READ_YOUR_WRITES_TIMEOUT_MS: '60000',
     });
     launch('ingress', bin('ingress'), [], {
       ...common,

@@ -8,7 +8,6 @@
 #![expect(clippy::unwrap_used, reason = "a test harness fails loudly")]
 
 use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
 
 use admin_api::AdminConfig;
 use kit::testing::{
@@ -74,6 +73,9 @@ pub fn test_config(nats_url: &str, postgres_url: &str) -> AdminConfig {
         "clickhouse_url": env_url("AXONGATE_CLICKHOUSE_URL"),
         "master_keys": shared::secret::MasterKeys::generate_entry(1),
         "token_pepper": "test-pepper-0123456789abcdef0123456789",
+        // A write waits for the projector up to the liveness deadline, not the production
+        // default of 5 s, which a busy machine can exceed (the test of the 503 sets its own).
+        "read_your_writes_timeout_ms": kit::testing::liveness().as_millis(),
     }))
     .unwrap();
     kit::config::ServiceConfig::validate(&config).unwrap();
@@ -139,7 +141,7 @@ impl Harness {
         };
         let url = format!("{}/health", harness.base);
         let http = harness.http.clone();
-        wait_until(Duration::from_secs(30), "admin-api /health", || {
+        wait_until(kit::testing::liveness(), "admin-api /health", || {
             let (http, url) = (http.clone(), url.clone());
             async move {
                 http.get(&url)
@@ -213,7 +215,7 @@ impl Harness {
     pub async fn admin(&self) -> String {
         let http = self.http.clone();
         let url = format!("{}/api/v1/auth/login", self.base);
-        let session = wait_until(Duration::from_secs(20), "the first admin to exist", || {
+        let session = wait_until(kit::testing::liveness(), "the first admin to exist", || {
             let (http, url) = (http.clone(), url.clone());
             async move {
                 let response = http

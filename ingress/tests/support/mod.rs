@@ -12,7 +12,6 @@
 )]
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use async_nats::jetstream::{self, message::PublishMessage};
 use kit::testing::{
@@ -74,7 +73,7 @@ impl Gateway {
                 panic!("projector stopped: {error:#}");
             }
         });
-        wait_http_status(&ready, true, Duration::from_secs(30)).await;
+        wait_http_status(&ready, true, kit::testing::liveness()).await;
         let mock = MockUpstream::start(MockConfig::default())
             .await
             .expect("mock upstream");
@@ -130,7 +129,7 @@ impl Gateway {
         }
         let child = command.spawn().expect("start ingress");
         let base = format!("http://127.0.0.1:{port}");
-        wait_http_status(&format!("{base}/ready"), true, Duration::from_secs(30)).await;
+        wait_http_status(&format!("{base}/ready"), true, kit::testing::liveness()).await;
         Node {
             process: ChildGuard(child),
             port,
@@ -287,7 +286,7 @@ pub async fn read_all<B: EventBody>(
 /// A reqwest client with a short timeout, so a hung gateway fails the test.
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
+        .timeout(kit::testing::liveness())
         .build()
         .expect("client")
 }

@@ -60,6 +60,35 @@ impl Connection {
     pub fn is_closed(&self) -> bool {
         self.sender.is_closed()
     }
+
+    /// The status of a `GET path` with a bearer token on this connection (the body is read
+    /// and dropped), for polling a gateway until it reflects a config change.
+    pub async fn get_status(
+        &mut self,
+        authority: &str,
+        path: &str,
+        bearer: &str,
+    ) -> Result<u16, ExchangeError> {
+        let request = hyper::Request::builder()
+            .method(hyper::Method::GET)
+            .uri(path)
+            .header(hyper::header::HOST, authority)
+            .header(hyper::header::AUTHORIZATION, format!("Bearer {bearer}"))
+            .body(Full::new(Bytes::new()))
+            .map_err(|_| ExchangeError::Send)?;
+        let response = self
+            .sender
+            .send_request(request)
+            .await
+            .map_err(|_| ExchangeError::Send)?;
+        let status = response.status().as_u16();
+        response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|_| ExchangeError::Body)?;
+        Ok(status)
+    }
 }
 
 /// What a finished exchange measured.

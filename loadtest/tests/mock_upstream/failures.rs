@@ -334,12 +334,10 @@ async fn stalled_and_hanging_requests_are_dropped_at_shutdown() {
     );
     mock.wait_for_requests(2, WAIT).await.unwrap();
 
-    let started = Instant::now();
-    mock.shutdown().await;
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "shutdown does not wait for hung requests"
-    );
+    // A hung request never ends by itself, so a shutdown that returns at all did not wait for it.
+    tokio::time::timeout(WAIT, mock.shutdown())
+        .await
+        .expect("shutdown does not wait for hung requests");
     assert!(
         hanging.await.unwrap().is_err(),
         "the hanging request never got a body"
