@@ -652,6 +652,7 @@ fn request_example(endpoint: &Endpoint) -> Option<Value> {
                 key_ids: vec![],
                 priority: 0,
                 weight: 1,
+                capabilities: Default::default(),
             }],
             price: Some(PriceInput {
                 currency: "USD".into(),

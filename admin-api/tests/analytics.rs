@@ -55,6 +55,7 @@ fn request(
             ttfb_us: Some(1_000 * index),
             latency_us: 10_000 * index,
             attempts: vec![],
+            warnings: vec![],
         }),
         "ingress-test",
     )

@@ -46,6 +46,7 @@ fn request(user_id: &str, model: &str, outcome: Outcome, cost: i64) -> Envelope<
             ttfb_us: None,
             latency_us: 1_000,
             attempts: vec![],
+            warnings: vec![],
         }),
         "ingress-test",
     )

@@ -2,7 +2,7 @@
 
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
 use ingress::translate::{
-    Context, Dialect, StreamTranslator, decode_request, decode_response, encode_request,
+    Context, Dialect, StreamTranslator, Target, decode_request, decode_response, encode_request,
     encode_response,
 };
 use serde_json::json;
@@ -137,9 +137,13 @@ fn requests(criterion: &mut Criterion) {
             bencher.iter(|| {
                 let request = decode_request(client, black_box(&body)).unwrap_or_default();
                 black_box(
-                    encode_request(upstream, &request, "upstream-model")
-                        .map(|encoded| encoded.body.len())
-                        .unwrap_or(0),
+                    encode_request(
+                        upstream,
+                        &request,
+                        &Target::named(upstream, "upstream-model"),
+                    )
+                    .map(|encoded| encoded.body.len())
+                    .unwrap_or(0),
                 )
             });
         });

@@ -79,6 +79,8 @@ struct Call {
     /// The decoded request, kept to estimate its input tokens only if the upstream never
     /// reports usage (tokenizing every prompt on the hot path would cost more than the rest).
     request: Option<Arc<ir::Request>>,
+    /// What was not carried to the upstream, or changed for it (`field: why`).
+    warnings: Vec<String>,
 }
 
 /// The client-side protocol of each dialect.
@@ -116,6 +118,7 @@ impl Call {
             attempts: Vec::new(),
             chosen: None,
             request: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -233,6 +236,7 @@ impl Call {
             ttfb_us: ttfb.map(|ttfb| u64::try_from(ttfb.as_micros()).unwrap_or(u64::MAX)),
             latency_us: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
             attempts: self.attempts,
+            warnings: self.warnings,
         };
         let envelope = Envelope::by_node(RequestEvent::Finished(finished), state.node_id.clone());
         let publisher = state.publisher.clone();
@@ -310,7 +314,7 @@ async fn admit(
     call: &mut Call,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(ir::Request, tokio::sync::OwnedSemaphorePermit), IngressError> {
+) -> Result<(ir::Request, Bytes, tokio::sync::OwnedSemaphorePermit), IngressError> {
     let permit = state.concurrency.clone().try_acquire_owned().map_err(|_| {
         IngressError::Overloaded("too many requests in flight on this node; retry shortly".into())
     })?;
@@ -337,7 +341,7 @@ async fn admit(
     state
         .limiter
         .admit(&token, time::OffsetDateTime::now_utc())?;
-    Ok((request, permit))
+    Ok((request, bytes, permit))
 }
 
 /// What one attempt ended in.
@@ -547,7 +551,7 @@ async fn generate(
     body: Body,
 ) -> Response {
     let mut call = Call::new(dialect, &headers);
-    let (request, permit) = match admit(&state, &mut call, &headers, body).await {
+    let (request, client_body, permit) = match admit(&state, &mut call, &headers, body).await {
         Ok(admitted) => admitted,
         Err(error) => return call.fail(&state, &error),
     };
@@ -559,20 +563,37 @@ async fn generate(
         model: request.model.clone(),
         include_usage: request.include_usage,
     };
+    // The warnings of the body sent last (each attempt encodes for its own route).
+    let warnings = std::sync::Mutex::new(Vec::new());
     let encode = |candidate: &Candidate| {
         let upstream = upstream::dialect_of(candidate.provider.provider.protocol);
-        translate::encode_request(upstream, &request, &candidate.upstream_model)
-            .map(|encoded| encoded.body)
-            .map_err(|error| IngressError::BadRequest {
-                field: None,
-                message: error.to_string(),
-            })
+        let target =
+            translate::Target::new(upstream, &candidate.upstream_model, &candidate.capabilities);
+        let encoded =
+            translate::upstream_request(dialect, upstream, &client_body, &request, &target)
+                .map_err(|error| {
+                    let api_error = error.to_api_error();
+                    IngressError::BadRequest {
+                        field: api_error.param,
+                        message: error.to_string(),
+                    }
+                })?;
+        if let Ok(mut last) = warnings.lock() {
+            *last = encoded
+                .warnings
+                .iter()
+                .map(|warning| format!("{}: {}", warning.field, warning.message))
+                .collect();
+        }
+        Ok(encoded.body)
     };
-    let (response, candidate) =
-        match call_upstream(&state, &mut call, &headers, Operation::Generate, encode).await {
-            Ok(ok) => ok,
-            Err(error) => return call.fail(&state, &error),
-        };
+    let upstream_call =
+        call_upstream(&state, &mut call, &headers, Operation::Generate, encode).await;
+    call.warnings = warnings.into_inner().unwrap_or_default();
+    let (response, candidate) = match upstream_call {
+        Ok(ok) => ok,
+        Err(error) => return call.fail(&state, &error),
+    };
     let upstream = upstream::dialect_of(candidate.provider.provider.protocol);
     if request.stream {
         stream_response(state, call, response, upstream, context, candidate, permit).await
@@ -626,7 +647,7 @@ async fn generate(
             }
         };
         let out = if upstream == dialect {
-            body.to_vec()
+            translate::passthrough::response(&body, &context.model)
         } else {
             translate::encode_response(dialect, &decoded, &context)
         };

@@ -20,6 +20,8 @@ pub struct Candidate {
     pub provider: Arc<ProviderRuntime>,
     pub key: Arc<KeyRuntime>,
     pub upstream_model: String,
+    /// What the route declares its upstream model accepts (defaults fill the rest).
+    pub capabilities: shared::config::Capabilities,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,6 +248,7 @@ pub fn plan(
                 provider: provider.clone(),
                 key: key.clone(),
                 upstream_model: route.upstream_model.clone(),
+                capabilities: route.capabilities.clone(),
             }));
         }
     }

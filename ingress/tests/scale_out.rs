@@ -679,8 +679,8 @@ async fn scale_out_survives_node_failures_with_every_answer_counted_once() {
             extra_headers: Default::default(),
             timeouts: Timeouts {
                 connect_ms: 1_000,
-                first_byte_ms: 5_000,
-                idle_ms: 5_000,
+                first_byte_ms: 30_000,
+                idle_ms: 30_000,
                 total_ms: 30_000,
             },
             enabled: true,
@@ -715,6 +715,7 @@ async fn scale_out_survives_node_failures_with_every_answer_counted_once() {
                 key_ids: vec![],
                 priority: 0,
                 weight: 1,
+                capabilities: Default::default(),
             }],
             price: Some(Price {
                 currency: "USD".into(),

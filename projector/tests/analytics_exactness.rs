@@ -106,6 +106,7 @@ fn event(index: u64) -> Envelope<RequestEvent> {
             ttfb_us: None,
             latency_us: 1,
             attempts: vec![],
+            warnings: vec![],
         }),
         "test",
     )

@@ -119,6 +119,7 @@ fn model() -> ConfigEvent {
             key_ids: vec![],
             priority: 0,
             weight: 1,
+            capabilities: Default::default(),
         }],
         price: Some(Price {
             currency: "USD".into(),
@@ -163,6 +164,7 @@ fn request(index: u64, outcome: Outcome) -> RequestEvent {
         ttfb_us: Some(1_000),
         latency_us: 5_000,
         attempts: vec![],
+        warnings: vec![],
     })
 }
 

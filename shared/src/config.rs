@@ -121,6 +121,44 @@ pub struct Route {
     /// Relative share of traffic among the healthy routes of one tier.
     #[serde(default = "default_weight")]
     pub weight: u32,
+    /// What the upstream model accepts. Unset (or a field of it unset): the defaults for the
+    /// provider's protocol and the upstream model's name, which ingress derives.
+    #[serde(default, skip_serializing_if = "Capabilities::is_unset")]
+    pub capabilities: Capabilities,
+}
+
+/// What a route's upstream model can take, so that translation never emits a parameter the
+/// model would refuse. Every field is optional: unset means "derive from the protocol and the
+/// model name" (ingress's `capabilities` module holds those defaults).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    /// How the model takes reasoning: not at all, as an effort level, or as a token budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<ReasoningSupport>,
+    /// The most output tokens the model can produce; the limit sent when the client sets none
+    /// and the protocol needs one, and the ceiling for what the client asks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u32>,
+}
+
+impl Capabilities {
+    #[must_use]
+    pub fn is_unset(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+/// How a model takes reasoning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasoningSupport {
+    /// No reasoning parameter at all (gpt-4.1 class, most OpenAI-compatible open models).
+    None,
+    /// OpenAI's `reasoning_effort` / `reasoning.effort`.
+    Effort,
+    /// Anthropic's `thinking` with `budget_tokens`.
+    Budget,
 }
 
 fn default_weight() -> u32 {

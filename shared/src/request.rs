@@ -176,6 +176,10 @@ pub struct RequestFinished {
     /// Every upstream attempt in order; retries and fail-overs are the attempts after the first.
     #[serde(default)]
     pub attempts: Vec<Attempt>,
+    /// What the gateway could not carry to the upstream or changed for it (`field: why`): a
+    /// parameter the route's model cannot take, a field the target protocol has no place for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Every event on `AXONGATE_REQUESTS`.

@@ -30,12 +30,15 @@ pub mod ir;
 mod json;
 pub mod openai_chat;
 pub mod openai_responses;
+pub mod passthrough;
 pub mod sse;
 mod stream;
+pub mod target;
 mod tokens;
 
 pub use errors::{decode_upstream_error, encode_error, encode_stream_error};
 pub use stream::{StreamTranslator, decode_all as decode_stream};
+pub use target::Target;
 pub use tokens::count_tokens;
 
 /// The three wire protocols the gateway speaks.
@@ -125,21 +128,42 @@ pub fn decode_request(client: Dialect, body: &[u8]) -> Result<ir::Request, Trans
     }
 }
 
-/// Encodes a request for an upstream, naming `upstream_model` in it.
+/// Encodes a request for an upstream of another dialect, for `target`'s model and only with
+/// what that model accepts (see [`target`]).
 pub fn encode_request(
     upstream: Dialect,
     request: &ir::Request,
-    upstream_model: &str,
+    target: &Target<'_>,
 ) -> Result<EncodedRequest, TranslateError> {
     let mut warnings = Vec::new();
+    let request = target.adapt(upstream, request, &mut warnings);
+    let model = target.model;
     let body = match upstream {
-        Dialect::OpenAiChat => openai_chat::encode::request(request, upstream_model, &mut warnings),
+        Dialect::OpenAiChat => openai_chat::encode::request(&request, model, &mut warnings),
         Dialect::OpenAiResponses => {
-            openai_responses::encode::request(request, upstream_model, &mut warnings)
+            openai_responses::encode::request(&request, model, &mut warnings)
         }
-        Dialect::Anthropic => anthropic::encode::request(request, upstream_model, &mut warnings),
+        Dialect::Anthropic => anthropic::encode::request(&request, model, &mut warnings),
     };
     Ok(EncodedRequest { body, warnings })
+}
+
+/// The upstream body for a client request: the client's own bytes, rewritten in place, when
+/// both speak the same dialect ([`passthrough`]); otherwise translated through the IR.
+pub fn upstream_request(
+    client: Dialect,
+    upstream: Dialect,
+    client_body: &[u8],
+    request: &ir::Request,
+    target: &Target<'_>,
+) -> Result<EncodedRequest, TranslateError> {
+    if client == upstream {
+        let mut warnings = Vec::new();
+        let body = passthrough::request(client, client_body, target, &mut warnings)?;
+        Ok(EncodedRequest { body, warnings })
+    } else {
+        encode_request(upstream, request, target)
+    }
 }
 
 /// Decodes a complete (non-streamed) upstream answer.

@@ -150,11 +150,13 @@ impl Gateway {
             protocol,
             base_url: format!("{}/v1", self.mock.base_url()),
             extra_headers: Default::default(),
+            // Generous: a busy machine must not turn the mock's answer into a timeout; tests
+            // that want a timeout set their own.
             timeouts: Timeouts {
-                connect_ms: 1_000,
-                first_byte_ms: 5_000,
-                idle_ms: 5_000,
-                total_ms: 30_000,
+                connect_ms: 5_000,
+                first_byte_ms: 30_000,
+                idle_ms: 30_000,
+                total_ms: 120_000,
             },
             enabled: true,
             allow_private_network: true,
@@ -239,6 +241,7 @@ pub fn model(alias: &str, routes: Vec<(&str, &str, u32)>) -> Model {
                 key_ids: vec![],
                 priority,
                 weight: 1,
+                capabilities: Default::default(),
             })
             .collect(),
         price: Some(Price {

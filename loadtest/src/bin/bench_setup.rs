@@ -135,6 +135,7 @@ async fn main() -> anyhow::Result<()> {
                     key_ids: vec![],
                     priority: 1,
                     weight: 1,
+                    capabilities: Default::default(),
                 }],
                 price: Some(Price {
                     currency: "USD".into(),

@@ -82,6 +82,13 @@ export interface Route {
   key_ids: string[];
   priority: number;
   weight: number;
+  /** What the upstream model accepts; unset fields are derived from the protocol and model name. */
+  capabilities?: Capabilities;
+}
+
+export interface Capabilities {
+  reasoning?: 'none' | 'effort' | 'budget';
+  max_output_tokens?: number;
 }
 
 export interface Price {
