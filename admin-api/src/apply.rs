@@ -217,11 +217,11 @@ pub async fn apply(
         let unchanged_secret = existing.as_ref().is_some_and(|key| {
             state
                 .master_keys
-                .decrypt(&key.secret, &id)
+                .decrypt(&key.secret, key.binding())
                 .is_ok_and(|stored| stored == SecretString::new(secret.clone()))
         });
         input.secret = if unchanged_secret { None } else { Some(secret) };
-        let desired = provider_keys::build(state, input, id.clone(), existing.as_ref()).await?;
+        let desired = provider_keys::build(state, input, id.clone(), existing.as_ref(), true).await?;
         applier
             .converge::<ProviderKey>(
                 ConfigEntity::ProviderKey,

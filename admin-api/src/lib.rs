@@ -25,6 +25,7 @@ pub mod authz;
 pub mod bus;
 pub mod config;
 pub mod db;
+pub mod egress;
 pub mod error;
 pub mod extract;
 pub mod resources;
@@ -74,11 +75,6 @@ pub async fn connect(config: &AdminConfig) -> anyhow::Result<AppState> {
         authz::OsoAuthorizer::from_policy(&policy).context("loading the Polar policy")?;
     let master_keys = MasterKeys::parse(&config.master_keys).context("master_keys")?;
     let token_hasher = TokenHasher::new(config.token_pepper.as_bytes()).context("token_pepper")?;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .context("building the HTTP client")?;
     let clickhouse = clickhouse::Client::default()
         .with_url(&config.clickhouse_url)
         .with_database(&config.clickhouse_database);
@@ -94,7 +90,6 @@ pub async fn connect(config: &AdminConfig) -> anyhow::Result<AppState> {
         read_your_writes_timeout: Duration::from_millis(config.read_your_writes_timeout_ms),
         node_id: config.node_id.clone(),
         throttle: auth::LoginThrottle::default(),
-        http,
     }))
 }
 

@@ -27,6 +27,4 @@ pub struct Inner {
     pub throttle: LoginThrottle,
     /// Request analytics (usage).
     pub clickhouse: clickhouse::Client,
-    /// For the provider-key "test" action.
-    pub http: reqwest::Client,
 }
