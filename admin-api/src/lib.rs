@@ -29,6 +29,7 @@ pub mod docs;
 pub mod egress;
 pub mod error;
 pub mod extract;
+pub mod login_guard;
 pub mod resources;
 pub mod routes;
 pub mod server;
@@ -90,7 +91,8 @@ pub async fn connect(config: &AdminConfig) -> anyhow::Result<AppState> {
         session_ttl: Duration::from_secs(config.session_ttl_seconds),
         read_your_writes_timeout: Duration::from_millis(config.read_your_writes_timeout_ms),
         node_id: config.node_id.clone(),
-        throttle: auth::LoginThrottle::default(),
+        login_guard: login_guard::LoginGuard::new(&config.token_pepper, config.login_concurrency.max(1))
+            .map_err(|error| anyhow::anyhow!("{error}"))?,
     }))
 }
 
