@@ -267,7 +267,8 @@ pub async fn apply(
                 .is_ok_and(|stored| stored == SecretString::new(secret.clone()))
         });
         input.secret = if unchanged_secret { None } else { Some(secret) };
-        let desired = provider_keys::build(state, input, id.clone(), existing.as_ref(), true).await?;
+        let desired =
+            provider_keys::build(state, input, id.clone(), existing.as_ref(), true).await?;
         applier
             .converge::<ProviderKey>(
                 ConfigEntity::ProviderKey,

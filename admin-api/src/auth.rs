@@ -277,7 +277,13 @@ pub async fn login(
     let stored = if username.chars().any(char::is_control) {
         None // no user has such a name, and Postgres text cannot hold NUL
     } else {
-        db::find_by_field(&state.pool, ConfigEntity::User.as_str(), "username", &username).await?
+        db::find_by_field(
+            &state.pool,
+            ConfigEntity::User.as_str(),
+            "username",
+            &username,
+        )
+        .await?
     };
     let user: Option<User> = stored.and_then(|stored| serde_json::from_value(stored.data).ok());
     // A typed username that names no user might be a password typed into the wrong field:
@@ -293,7 +299,9 @@ pub async fn login(
             username: recorded_username.clone(),
             reason: reason.to_owned(),
             client_ip: client_ip.clone(),
-            throttled_attempts: u64::try_from(throttled_attempts).ok().filter(|count| *count > 0),
+            throttled_attempts: u64::try_from(throttled_attempts)
+                .ok()
+                .filter(|count| *count > 0),
         })
     };
     if let Some(throttled) = guard.check(&state.pool, &keys).await? {

@@ -25,7 +25,8 @@ const PAGE: &str = r#"<!doctype html>
 <script src="/api/v1/docs/init.js"></script>
 </body></html>"#;
 
-const INIT: &str = r##"window.ui = SwaggerUIBundle({url: "/api/v1/openapi.json", dom_id: "#swagger-ui"});"##;
+const INIT: &str =
+    r##"window.ui = SwaggerUIBundle({url: "/api/v1/openapi.json", dom_id: "#swagger-ui"});"##;
 
 const BUNDLE: &[u8] = include_bytes!("../assets/swagger-ui/swagger-ui-bundle.js");
 const CSS: &[u8] = include_bytes!("../assets/swagger-ui/swagger-ui.css");

@@ -39,7 +39,10 @@ pub async fn guarded_client(provider: &Provider) -> Result<reqwest::Client, ApiE
     let builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
-        .connect_timeout(Duration::from_millis(u64::from(provider.timeouts.connect_ms)).min(Duration::from_secs(10)))
+        .connect_timeout(
+            Duration::from_millis(u64::from(provider.timeouts.connect_ms))
+                .min(Duration::from_secs(10)),
+        )
         .dns_resolver(Arc::new(GuardedResolver { allow_private }));
     let builder = match url.host() {
         Some(url::Host::Ipv4(v4)) => {
@@ -63,11 +66,17 @@ fn check_literal(ip: IpAddr, allow_private: bool) -> Result<(), ApiError> {
     if allow_private || is_public_address(ip) {
         Ok(())
     } else {
-        Err(refused(format!("the base URL is the non-public address {ip}")))
+        Err(refused(format!(
+            "the base URL is the non-public address {ip}"
+        )))
     }
 }
 
-async fn resolve(domain: &str, port: u16, allow_private: bool) -> Result<Vec<SocketAddr>, ApiError> {
+async fn resolve(
+    domain: &str,
+    port: u16,
+    allow_private: bool,
+) -> Result<Vec<SocketAddr>, ApiError> {
     let resolved: Vec<SocketAddr> = tokio::net::lookup_host((domain, port))
         .await
         .map_err(|_| ApiError::BadRequest {
@@ -100,11 +109,9 @@ impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let allow_private = self.allow_private;
         Box::pin(async move {
-            let addresses = resolve(name.as_str(), 0, allow_private)
-                .await
-                .map_err(|error| -> Box<dyn std::error::Error + Send + Sync> {
-                    error.to_string().into()
-                })?;
+            let addresses = resolve(name.as_str(), 0, allow_private).await.map_err(
+                |error| -> Box<dyn std::error::Error + Send + Sync> { error.to_string().into() },
+            )?;
             let addresses: reqwest::dns::Addrs = Box::new(addresses.into_iter());
             Ok(addresses)
         })

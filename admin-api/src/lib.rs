@@ -91,8 +91,11 @@ pub async fn connect(config: &AdminConfig) -> anyhow::Result<AppState> {
         session_ttl: Duration::from_secs(config.session_ttl_seconds),
         read_your_writes_timeout: Duration::from_millis(config.read_your_writes_timeout_ms),
         node_id: config.node_id.clone(),
-        login_guard: login_guard::LoginGuard::new(&config.token_pepper, config.login_concurrency.max(1))
-            .map_err(|error| anyhow::anyhow!("{error}"))?,
+        login_guard: login_guard::LoginGuard::new(
+            &config.token_pepper,
+            config.login_concurrency.max(1),
+        )
+        .map_err(|error| anyhow::anyhow!("{error}"))?,
     }))
 }
 
@@ -129,7 +132,9 @@ pub fn app(state: AppState, health: Health, ui_dir: &str) -> Router {
         .fallback(fallback);
     let mut router = router
         .layer(axum::middleware::from_fn(refuse_nul_in_uri))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES));
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            MAX_BODY_BYTES,
+        ));
     for (name, value) in docs::security_headers() {
         router = router.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
             name, value,

@@ -94,8 +94,9 @@ impl LoginGuard {
     pub fn new(token_pepper: &str, concurrency: usize) -> Result<Self, ApiError> {
         // A key of its own (domain-separated from the token hash), so a username's hash can
         // never be compared with a token's.
-        let username_hasher = TokenHasher::new(format!("login-username\0{token_pepper}").as_bytes())
-            .map_err(ApiError::internal)?;
+        let username_hasher =
+            TokenHasher::new(format!("login-username\0{token_pepper}").as_bytes())
+                .map_err(ApiError::internal)?;
         Ok(Self {
             username_hasher,
             password_checks: Arc::new(Semaphore::new(concurrency)),
@@ -138,7 +139,9 @@ impl LoginGuard {
         keys: &Keys,
     ) -> Result<Option<Throttled>, ApiError> {
         let rows = db::throttle_rows(pool, &keys.all(), RESET_AFTER.as_secs_f64()).await?;
-        let pair_failed = rows.iter().any(|row| row.key == keys.pair && row.failures > 0);
+        let pair_failed = rows
+            .iter()
+            .any(|row| row.key == keys.pair && row.failures > 0);
         let mut worst: Option<(Duration, &str)> = None;
         for row in &rows {
             let rule = if row.key == keys.pair {
@@ -178,7 +181,11 @@ impl LoginGuard {
     ///
     /// # Errors
     /// On a database error.
-    pub async fn succeed(&self, pool: &deadpool_postgres::Pool, keys: &Keys) -> Result<i64, ApiError> {
+    pub async fn succeed(
+        &self,
+        pool: &deadpool_postgres::Pool,
+        keys: &Keys,
+    ) -> Result<i64, ApiError> {
         db::throttle_clear(pool, &keys.pair).await
     }
 

@@ -7,10 +7,10 @@ use deadpool_postgres::Pool;
 use shared::secret::MasterKeys;
 use shared::token::TokenHasher;
 
-use crate::login_guard::LoginGuard;
 use crate::authz::Authorizer;
 use crate::bus::Bus;
 use crate::db::Projections;
+use crate::login_guard::LoginGuard;
 
 pub type AppState = Arc<Inner>;
 

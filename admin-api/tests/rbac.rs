@@ -295,7 +295,11 @@ async fn member_may_only_tighten_limits_and_gets_the_operators_defaults() {
         assert_eq!(status, 403, "{wider}: {body}");
     }
     let (status, body) = harness
-        .post("/api/v1/tokens", &member, json!({"name": "tighter", "rpm": 3}))
+        .post(
+            "/api/v1/tokens",
+            &member,
+            json!({"name": "tighter", "rpm": 3}),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
     // Nor may a member change the defaults.

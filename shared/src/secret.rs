@@ -257,7 +257,8 @@ mod tests {
     };
 
     #[test]
-    fn new_secrets_are_bound_to_their_provider_and_old_ones_still_open() -> Result<(), SecretError> {
+    fn new_secrets_are_bound_to_their_provider_and_old_ones_still_open() -> Result<(), SecretError>
+    {
         let keys = MasterKeys::parse(&MasterKeys::generate_entry(1))?;
         let secret = SecretString::new("sk-bound".into());
         let sealed = keys.encrypt(&secret, KEY_1)?;
@@ -267,16 +268,26 @@ mod tests {
             key_id: "key-1",
             provider_id: "attacker",
         };
-        assert_eq!(keys.decrypt(&sealed, moved), Err(SecretError::Undecryptable));
+        assert_eq!(
+            keys.decrypt(&sealed, moved),
+            Err(SecretError::Undecryptable)
+        );
         // Format 1 (what older events hold, no `format` field) binds the key id only.
         let old = keys.encrypt_format(&secret, KEY_1, 1)?;
         assert_eq!(old.format, None);
-        assert!(!serde_json::to_string(&old).unwrap_or_default().contains("format"));
+        assert!(
+            !serde_json::to_string(&old)
+                .unwrap_or_default()
+                .contains("format")
+        );
         assert_eq!(keys.decrypt(&old, KEY_1)?, secret);
         assert_eq!(keys.decrypt(&old, moved)?, secret);
         let mut future = sealed;
         future.format = Some(9);
-        assert_eq!(keys.decrypt(&future, KEY_1), Err(SecretError::UnknownFormat(9)));
+        assert_eq!(
+            keys.decrypt(&future, KEY_1),
+            Err(SecretError::UnknownFormat(9))
+        );
         Ok(())
     }
 

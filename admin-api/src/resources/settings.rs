@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use shared::config::{ConfigEvent, Deleted, Setting};
 
-use super::{commit, delete_version, list_query, load, page_json, read_back, render};
 use super::token_limits::{MEMBER_TOKEN_DEFAULTS, TokenDefaults};
+use super::{commit, delete_version, list_query, load, page_json, read_back, render};
 use crate::auth::Caller;
 use crate::authz::require_kind;
 use crate::authz::{Resource, require};

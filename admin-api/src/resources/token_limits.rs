@@ -74,8 +74,9 @@ impl TokenDefaults {
         match db::get(&state.pool, "setting", MEMBER_TOKEN_DEFAULTS).await? {
             Some(stored) => {
                 let value = stored.data.get("value").cloned().unwrap_or(Value::Null);
-                Self::parse(value)
-                    .map_err(|error| ApiError::internal(format!("{MEMBER_TOKEN_DEFAULTS}: {error}")))
+                Self::parse(value).map_err(|error| {
+                    ApiError::internal(format!("{MEMBER_TOKEN_DEFAULTS}: {error}"))
+                })
             }
             None => Ok(Self::built_in()),
         }
@@ -88,7 +89,10 @@ impl TokenDefaults {
     pub fn limits(&self) -> Result<Limits, ApiError> {
         for (field, value) in [("rpm", self.rpm), ("tpm", self.tpm)] {
             if value == Some(0) {
-                return Err(ApiError::invalid(field, format!("{field} must be positive (null for no limit)")));
+                return Err(ApiError::invalid(
+                    field,
+                    format!("{field} must be positive (null for no limit)"),
+                ));
             }
         }
         for (index, pattern) in self.allowed_models.iter().enumerate() {
@@ -182,7 +186,10 @@ fn widened(field: &str, what: &str) -> ApiError {
 /// # Errors
 /// 403 `limits_are_operators` naming the first widened limit.
 pub fn require_only_tightened(before: &Limits, after: &Limits) -> Result<(), ApiError> {
-    for (field, was, now) in [("rpm", before.rpm, after.rpm), ("tpm", before.tpm, after.tpm)] {
+    for (field, was, now) in [
+        ("rpm", before.rpm, after.rpm),
+        ("tpm", before.tpm, after.tpm),
+    ] {
         if let Some(was) = was {
             match now {
                 None => return Err(widened(field, "cannot be removed")),
@@ -210,7 +217,10 @@ pub fn require_only_tightened(before: &Limits, after: &Limits) -> Result<(), Api
     }
     if !before.allowed_models.is_empty() {
         if after.allowed_models.is_empty() {
-            return Err(widened("allowed_models", "cannot be emptied (that allows every model)"));
+            return Err(widened(
+                "allowed_models",
+                "cannot be emptied (that allows every model)",
+            ));
         }
         for pattern in &after.allowed_models {
             let covered = before.allowed_models.contains(pattern)

@@ -16,11 +16,11 @@ use shared::token::PlainToken;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::token_limits::{Limits, TokenDefaults, require_only_tightened};
 use super::{
     commit, delete_version, list_query, load, merge, new_id, page_json, read_back, render,
     take_version, validate,
 };
-use super::token_limits::{Limits, TokenDefaults, require_only_tightened};
 use crate::auth::Caller;
 use crate::authz::{Resource, require, require_any_or_own, require_owner};
 use crate::db::{self, Stored};
