@@ -1,6 +1,8 @@
 //! What a hostile client, member or operator can do (issue 13), tried against a real admin-api
 //! over real NATS and Postgres: each test fails on the code before the fix.
 
+#![allow(clippy::unwrap_used, reason = "test helpers fail loudly")]
+
 mod common;
 
 use std::net::IpAddr;

@@ -315,6 +315,7 @@ async fn member_may_only_tighten_limits_and_gets_the_operators_defaults() {
 
 /// An admin or an operator may widen and remove any limit and re-enable a token, and set the
 /// defaults of members' tokens (checked for their shape).
+#[expect(clippy::unwrap_used, reason = "a test helper fails loudly")]
 async fn widening_is_allowed_for(role: &str) {
     let harness = Harness::start().await;
     let admin = harness.admin().await;
