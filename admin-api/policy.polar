@@ -1,7 +1,10 @@
 # AxonGate admin API authorization policy (Oso Polar), loaded at start.
 #
 # Actors are `Principal { id, role }`; resources are `AdminResource { kind, owner }` where `kind` is
-# one of: provider, provider_key, model, token, user, setting, usage, audit, config, session;
+# one of: provider, provider_key, model, token, user, setting, usage, audit, config, session,
+# key_destination (changing where a provider's keys are sent without entering them again:
+# a provider's base_url or allow_private_network, a key's provider), token_defaults (the
+# `member_token_defaults` setting: the limits a member's new token gets);
 # `owner` is the owning user id (tokens, usage) or "*" when the request concerns every owner
 # (a list without an owner filter). Actions: read, create, update, delete, test (provider keys),
 # rotate (tokens), apply (declarative config).
@@ -12,10 +15,13 @@
 allow(actor: Principal, _action: String, _resource: AdminResource) if
     actor.role = "admin";
 
-# operator: providers, keys, models and tokens (any owner), and reading everything else.
+# operator: providers, keys, models and tokens (any owner, limits included), the defaults of
+# members' tokens, and reading everything else. Not key_destination: an operator who repoints a
+# provider or moves a key must enter its secret again, so a key cannot be sent to a host of
+# their choosing without them already knowing it.
 allow(actor: Principal, _action: String, resource: AdminResource) if
     actor.role = "operator" and
-    resource.kind in ["provider", "provider_key", "model", "token"];
+    resource.kind in ["provider", "provider_key", "model", "token", "token_defaults"];
 
 allow(actor: Principal, "read", resource: AdminResource) if
     actor.role = "operator" and
@@ -27,7 +33,10 @@ allow(actor: Principal, "read", resource: AdminResource) if
     actor.role = "viewer" and
     resource.kind in ["provider", "provider_key", "model", "token", "usage", "audit", "user", "setting"];
 
-# member: their own tokens and their own usage, nothing else.
+# member: their own tokens and their own usage, nothing else. Without `update` on every owner's
+# tokens, the handlers let a member only tighten a token's limits (rpm, tpm, budget, models,
+# expiry), never enable a disabled token, and give a new token the operator's
+# `member_token_defaults`.
 allow(actor: Principal, _action: String, resource: AdminResource) if
     actor.role = "member" and
     resource.kind = "token" and

@@ -3,11 +3,12 @@
 //!
 //! Applying compares each declared entity's full state with the view and publishes only the
 //! events needed to reach the declared state, so applying the same file twice publishes nothing
-//! the second time. Secrets come from environment variables named in the file (`secret_env`)
-//! and are compared by decrypting (keys) or hashing (tokens), never written to the file.
+//! the second time. With the CLI, secrets come from environment variables named in the file
+//! (`secret_env`); over HTTP only from the request body (`secret`), since admin-api's own
+//! environment holds the master keys and the token pepper and is no caller's to read. Secrets
+//! are compared by decrypting (keys) or hashing (tokens), never written to the file.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -84,6 +85,41 @@ fn required_id(entity: &str, id: Option<&String>) -> Result<String, ApiError> {
             format!("{entity}.id"),
             format!("every declared {entity} needs a valid id"),
         )),
+    }
+}
+
+/// Where an applied document's secrets may come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `admin-api apply -f`: the operator's own shell, so `secret_env` names a variable there.
+    Environment,
+    /// `POST /api/v1/apply`: only `secret` in the body; `secret_env` is refused whatever it
+    /// names, with the same answer whether or not such a variable exists.
+    RequestBody,
+}
+
+/// The secret of a declared entry: `secret` inline (both sources) or `secret_env` (CLI only).
+fn declared_secret(
+    value: &mut Value,
+    field_prefix: &str,
+    source: SecretSource,
+) -> Result<Option<String>, ApiError> {
+    let inline = take_string(value, "secret");
+    let variable = take_string(value, "secret_env");
+    match (inline, variable, source) {
+        (Some(_), Some(_), _) => Err(ApiError::invalid(
+            format!("{field_prefix}.secret"),
+            "give either secret or secret_env, not both",
+        )),
+        (Some(secret), None, _) => Ok(Some(secret)),
+        (None, Some(_), SecretSource::RequestBody) => Err(ApiError::invalid(
+            format!("{field_prefix}.secret_env"),
+            "secret_env is read only by the CLI (admin-api apply -f); over HTTP, put the secret in the document as secret",
+        )),
+        (None, Some(variable), SecretSource::Environment) => {
+            env_secret(&format!("{field_prefix}.secret_env"), &variable).map(Some)
+        }
+        (None, None, _) => Ok(None),
     }
 }
 
@@ -173,6 +209,7 @@ pub async fn apply(
     state: &AppState,
     actor: &Actor,
     document: Document,
+    secrets: SecretSource,
 ) -> Result<ApplyReport, ApiError> {
     let mut applier = Applier {
         state,
@@ -200,28 +237,38 @@ pub async fn apply(
 
     let mut key_ids = Vec::new();
     for mut value in document.provider_keys {
-        let variable = take_string(&mut value, "secret_env").ok_or_else(|| {
-            ApiError::invalid(
-                "provider_keys.secret_env",
-                "every declared key names its secret_env",
-            )
-        })?;
+        let secret = declared_secret(&mut value, "provider_keys", secrets)?;
         let mut input: KeyInput = crate::extract::parse(value)?;
         let id = required_id("provider_key", input.id.as_ref())?;
-        let secret = env_secret("provider_keys.secret_env", &variable)?;
         let current = db::get(pool, "provider_key", &id).await?;
         let existing: Option<ProviderKey> = current
             .as_ref()
             .and_then(|stored| serde_json::from_value(stored.data.clone()).ok());
+        let Some(secret) = secret.or_else(|| {
+            // A key already stored may be declared without its secret: it keeps the one it has.
+            existing.as_ref().and_then(|key| {
+                state
+                    .master_keys
+                    .decrypt(&key.secret, key.binding())
+                    .ok()
+                    .map(|secret| secret.expose().to_owned())
+            })
+        }) else {
+            return Err(ApiError::invalid(
+                "provider_keys.secret",
+                "every new declared key needs its secret (secret, or secret_env with the CLI)",
+            ));
+        };
         // Keep the stored ciphertext when it already holds this secret, so nothing changes.
         let unchanged_secret = existing.as_ref().is_some_and(|key| {
             state
                 .master_keys
-                .decrypt(&key.secret, &id)
+                .decrypt(&key.secret, key.binding())
                 .is_ok_and(|stored| stored == SecretString::new(secret.clone()))
         });
         input.secret = if unchanged_secret { None } else { Some(secret) };
-        let desired = provider_keys::build(state, input, id.clone(), existing.as_ref()).await?;
+        let desired =
+            provider_keys::build(state, input, id.clone(), existing.as_ref(), true).await?;
         applier
             .converge::<ProviderKey>(
                 ConfigEntity::ProviderKey,
@@ -256,7 +303,7 @@ pub async fn apply(
 
     let mut token_ids = Vec::new();
     for mut value in document.tokens {
-        let variable = take_string(&mut value, "secret_env");
+        let presented = declared_secret(&mut value, "tokens", secrets)?;
         let input: TokenInput = crate::extract::parse(value)?;
         let id = required_id("token", input.id.as_ref())?;
         let owner = input.owner_user_id.clone().ok_or_else(|| {
@@ -270,13 +317,13 @@ pub async fn apply(
             .as_ref()
             .and_then(|stored| serde_json::from_value(stored.data.clone()).ok());
         let mut generated = None;
-        let (hash, last_four) = match (&variable, &existing) {
-            (Some(variable), _) => {
-                let token = PlainToken::from_presented(&env_secret("tokens.secret_env", variable)?);
+        let (hash, last_four) = match (&presented, &existing) {
+            (Some(presented), _) => {
+                let token = PlainToken::from_presented(presented);
                 if !token.looks_valid() {
                     return Err(ApiError::invalid(
-                        "tokens.secret_env",
-                        format!("{variable} does not hold an axg- token"),
+                        "tokens.secret",
+                        "a declared token secret must be an axg- token",
                     ));
                 }
                 (state.token_hasher.hash(&token), token.last_four())
@@ -382,7 +429,7 @@ pub fn to_yaml(document: &Document) -> Result<String, ApiError> {
 pub async fn apply_http(
     State(state): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    crate::extract::RawBody(body): crate::extract::RawBody,
 ) -> Result<Json<Value>, ApiError> {
     require(
         state.authorizer.as_ref(),
@@ -397,7 +444,7 @@ pub async fn apply_http(
     } else {
         parse_document(text)?
     };
-    let report = apply(&state, &caller.actor(), document).await?;
+    let report = apply(&state, &caller.actor(), document, SecretSource::RequestBody).await?;
     Ok(Json(serde_json::to_value(report)?))
 }
 

@@ -3,12 +3,10 @@
 //! A session is a random opaque bearer token (`axs-…`); only its SHA-256 hash is stored, in the
 //! admin-only `admin_sessions` table, with an expiry. Logout and password changes revoke rows
 //! there, so a revoked token stops working at once on every admin-api process. Failed logins
-//! are throttled per username (exponential, in memory per process) and audited.
+//! are bounded, throttled across processes and audited as [`crate::login_guard`] describes.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
 
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
@@ -105,62 +103,6 @@ fn new_session_token() -> String {
     let mut bytes = [0_u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     format!("axs-{}", hex::encode(bytes))
-}
-
-// ---- throttling -----------------------------------------------------------------------------
-
-/// Failures allowed before throttling starts.
-const FREE_FAILURES: u32 = 3;
-const MAX_DELAY: Duration = Duration::from_secs(300);
-
-/// Per-username failure counts. After [`FREE_FAILURES`] failures each further attempt must wait
-/// `2^(n - FREE_FAILURES)` seconds (at most five minutes) after the last failure.
-#[derive(Default)]
-pub struct LoginThrottle {
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
-}
-
-impl LoginThrottle {
-    fn delay(count: u32) -> Duration {
-        if count < FREE_FAILURES {
-            return Duration::ZERO;
-        }
-        let exponent = (count - FREE_FAILURES).min(16);
-        Duration::from_secs(1_u64 << exponent).min(MAX_DELAY)
-    }
-
-    /// `Err(seconds to wait)` while `username` is throttled.
-    fn check(&self, username: &str) -> Result<(), u64> {
-        let Ok(failures) = self.failures.lock() else {
-            return Ok(());
-        };
-        if let Some((count, last)) = failures.get(username) {
-            let wait = Self::delay(*count).saturating_sub(last.elapsed());
-            if !wait.is_zero() {
-                return Err(wait.as_secs().max(1));
-            }
-        }
-        Ok(())
-    }
-
-    fn fail(&self, username: &str) {
-        if let Ok(mut failures) = self.failures.lock() {
-            if failures.len() > 100_000 {
-                failures.retain(|_, (_, last)| last.elapsed() < MAX_DELAY);
-            }
-            let entry = failures
-                .entry(username.to_owned())
-                .or_insert((0, Instant::now()));
-            entry.0 = entry.0.saturating_add(1);
-            entry.1 = Instant::now();
-        }
-    }
-
-    fn succeed(&self, username: &str) {
-        if let Ok(mut failures) = self.failures.lock() {
-            failures.remove(username);
-        }
-    }
 }
 
 // ---- the caller -----------------------------------------------------------------------------
@@ -315,38 +257,73 @@ pub async fn login(
     ClientIp(client_ip): ClientIp,
     Body(body): Body<Value>,
 ) -> Result<Response, ApiError> {
+    use crate::login_guard::{MAX_PASSWORD_BYTES, MAX_USERNAME_BYTES};
     let request: LoginRequest = crate::extract::parse(body)?;
     let username = request.username.trim().to_owned();
-    let failed = |reason: &str| {
+    // Bounded before anything looks at it: never looked up, logged or recorded.
+    if username.len() > MAX_USERNAME_BYTES {
+        return Err(ApiError::invalid(
+            "username",
+            format!("a username has at most {MAX_USERNAME_BYTES} bytes"),
+        ));
+    }
+    if request.password.len() > MAX_PASSWORD_BYTES {
+        return Err(ApiError::invalid(
+            "password",
+            format!("a password has at most {MAX_PASSWORD_BYTES} bytes"),
+        ));
+    }
+    let guard = &state.login_guard;
+    let stored = if username.chars().any(char::is_control) {
+        None // no user has such a name, and Postgres text cannot hold NUL
+    } else {
+        db::find_by_field(
+            &state.pool,
+            ConfigEntity::User.as_str(),
+            "username",
+            &username,
+        )
+        .await?
+    };
+    let user: Option<User> = stored.and_then(|stored| serde_json::from_value(stored.data).ok());
+    // A typed username that names no user might be a password typed into the wrong field:
+    // only its keyed hash is ever logged or recorded.
+    let recorded_username = match &user {
+        Some(user) => user.username.clone(),
+        None => guard.unknown_user_label(&username),
+    };
+    let address = client_ip.clone().unwrap_or_else(|| "unknown".into());
+    let keys = guard.keys(&address, &username);
+    let failed = |reason: &str, throttled_attempts: i64| {
         AuditEvent::LoginFailed(LoginFailed {
-            username: username.clone(),
+            username: recorded_username.clone(),
             reason: reason.to_owned(),
             client_ip: client_ip.clone(),
+            throttled_attempts: u64::try_from(throttled_attempts)
+                .ok()
+                .filter(|count| *count > 0),
         })
     };
-    if let Err(retry_after_seconds) = state.throttle.check(&username) {
+    if let Some(throttled) = guard.check(&state.pool, &keys).await? {
         metrics::counter!("admin_api_logins_total", "outcome" => "throttled").increment(1);
-        state
-            .bus
-            .publish_audit(failed("throttled"), None, &state.node_id)
-            .await?;
+        if throttled.first {
+            // One event per throttle window; the rest are counted and reported later.
+            state
+                .bus
+                .publish_audit(failed("throttled", 0), None, &state.node_id)
+                .await?;
+        }
         return Err(ApiError::TooManyRequests {
-            retry_after_seconds,
+            retry_after_seconds: throttled.retry_after_seconds,
         });
     }
-    let stored = db::find_by_field(
-        &state.pool,
-        ConfigEntity::User.as_str(),
-        "username",
-        &username,
-    )
-    .await?;
-    let user: Option<User> = stored.and_then(|stored| serde_json::from_value(stored.data).ok());
+    let permit = guard.try_password_check()?;
     let hash = user.as_ref().map_or_else(
         || dummy_hash().to_owned(),
         |user| user.password_hash.clone(),
     );
     let password_ok = verify_blocking(request.password, hash).await;
+    drop(permit);
     let user = match user {
         Some(user) if password_ok && user.enabled => user,
         other => {
@@ -355,12 +332,12 @@ pub async fn login(
                 Some(_) => "wrong_password",
                 None => "unknown_user",
             };
-            state.throttle.fail(&username);
+            let throttled_attempts = guard.fail(&state.pool, &keys).await?;
             metrics::counter!("admin_api_logins_total", "outcome" => "failed").increment(1);
-            tracing::info!(username = %username, reason, "login failed");
+            tracing::info!(username = %recorded_username, reason, throttled_attempts, "login failed");
             state
                 .bus
-                .publish_audit(failed(reason), None, &state.node_id)
+                .publish_audit(failed(reason, throttled_attempts), None, &state.node_id)
                 .await?;
             return Err(ApiError::Unauthorized {
                 code: "invalid_credentials",
@@ -368,7 +345,10 @@ pub async fn login(
             });
         }
     };
-    state.throttle.succeed(&username);
+    let throttled_attempts = guard.succeed(&state.pool, &keys).await?;
+    if throttled_attempts > 0 {
+        tracing::info!(username = %user.username, throttled_attempts, "throttled attempts before this sign-in");
+    }
     metrics::counter!("admin_api_logins_total", "outcome" => "succeeded").increment(1);
     let token = new_session_token();
     let expires_at = OffsetDateTime::now_utc() + state.session_ttl;
@@ -470,6 +450,8 @@ pub async fn change_password(
             "the new password must differ from the current one",
         ));
     }
+    // Signed-in password work shares the bound with sign-ins, waiting for a slot.
+    let permit = state.login_guard.password_check().await?;
     if !verify_blocking(request.current_password, caller.user.password_hash.clone()).await {
         return Err(ApiError::invalid(
             "current_password",
@@ -478,6 +460,7 @@ pub async fn change_password(
     }
     let mut user = caller.user.clone();
     user.password_hash = hash_blocking(request.new_password).await?;
+    drop(permit);
     user.must_change_password = false;
     let sequence = state
         .bus
@@ -559,22 +542,6 @@ pub async fn ensure_first_admin(state: &AppState, initial_password: &str) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn throttle_grows_exponentially_and_resets() {
-        assert_eq!(LoginThrottle::delay(2), Duration::ZERO);
-        assert_eq!(LoginThrottle::delay(3), Duration::from_secs(1));
-        assert_eq!(LoginThrottle::delay(5), Duration::from_secs(4));
-        assert_eq!(LoginThrottle::delay(40), MAX_DELAY);
-        let throttle = LoginThrottle::default();
-        for _ in 0..3 {
-            throttle.fail("bob");
-        }
-        assert!(throttle.check("bob").is_err());
-        assert!(throttle.check("alice").is_ok());
-        throttle.succeed("bob");
-        assert!(throttle.check("bob").is_ok());
-    }
 
     #[test]
     fn session_tokens_are_random_and_hashed() {

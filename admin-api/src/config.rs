@@ -44,6 +44,38 @@ pub struct AdminConfig {
     /// An Oso policy file replacing the built-in `admin-api/policy.polar`.
     #[serde(default)]
     pub policy_file: Option<String>,
+    /// How long a client may take to send a request's headers.
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// A connection on which nothing moves either way for this long is closed (idle
+    /// keep-alive, a stalled body, a client that stops reading).
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// How long a request body may pause between two chunks.
+    #[serde(default = "default_body_read_timeout_ms")]
+    pub body_read_timeout_ms: u64,
+    /// Open connections at most; one more is answered 503 and closed.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Password checks (argon2) running at once, at most; a login beyond them is answered 503.
+    #[serde(default = "default_login_concurrency")]
+    pub login_concurrency: usize,
+}
+
+fn default_header_read_timeout_ms() -> u64 {
+    10_000
+}
+fn default_idle_timeout_ms() -> u64 {
+    60_000
+}
+fn default_body_read_timeout_ms() -> u64 {
+    30_000
+}
+fn default_max_connections() -> usize {
+    1_024
+}
+fn default_login_concurrency() -> usize {
+    4
 }
 
 fn default_clickhouse_database() -> String {
@@ -102,6 +134,11 @@ impl ServiceConfig for AdminConfig {
         "session_ttl_seconds",
         "read_your_writes_timeout_ms",
         "policy_file",
+        "header_read_timeout_ms",
+        "idle_timeout_ms",
+        "body_read_timeout_ms",
+        "max_connections",
+        "login_concurrency",
     ];
 
     fn validate(&self) -> Result<(), String> {
@@ -125,6 +162,18 @@ impl ServiceConfig for AdminConfig {
         }
         if self.session_ttl_seconds < 60 {
             return Err("session_ttl_seconds must be at least 60".into());
+        }
+        for (field, value) in [
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("idle_timeout_ms", self.idle_timeout_ms),
+            ("body_read_timeout_ms", self.body_read_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(format!("{field} must be at least 1"));
+            }
+        }
+        if self.max_connections == 0 {
+            return Err("max_connections must be at least 1".into());
         }
         if self.read_your_writes_timeout_ms == 0 {
             return Err("read_your_writes_timeout_ms must be at least 1".into());

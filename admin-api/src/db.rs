@@ -1,6 +1,6 @@
 //! Everything the admin API reads from or writes to Postgres. It reads the views the projector
 //! folds (`config_entities`, `audit_log`, `provider_key_health`, `projection_offsets`) and owns
-//! one table of its own, `admin_sessions`; it never writes a view.
+//! two tables of its own, `admin_sessions` and `admin_login_throttle`; it never writes a view.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -28,6 +28,9 @@ pub async fn migrate(pool: &Pool) -> Result<(), ApiError> {
         .await?;
     transaction
         .batch_execute(include_str!("../migrations/001_sessions.sql"))
+        .await?;
+    transaction
+        .batch_execute(include_str!("../migrations/002_login_throttle.sql"))
         .await?;
     transaction.commit().await?;
     Ok(())
@@ -655,4 +658,111 @@ pub async fn token_usage(pool: &Pool, ids: &[String]) -> Result<HashMap<String, 
         );
     }
     Ok(usage)
+}
+
+/// One throttle counter: failures so far and seconds since the last one.
+#[derive(Debug, Clone)]
+pub struct ThrottleRow {
+    pub key: String,
+    pub failures: u32,
+    pub seconds_since_last: f64,
+}
+
+/// The throttle counters of `keys`, counting only failures within `reset_after_secs`.
+///
+/// # Errors
+/// On a database error.
+pub async fn throttle_rows(
+    pool: &Pool,
+    keys: &[String],
+    reset_after_secs: f64,
+) -> Result<Vec<ThrottleRow>, ApiError> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT key, failures, EXTRACT(EPOCH FROM now() - last_failure)::float8 \
+             FROM admin_login_throttle WHERE key = ANY($1) \
+             AND last_failure > now() - make_interval(secs => $2)",
+            &[&keys, &reset_after_secs],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| ThrottleRow {
+            key: row.get(0),
+            failures: u32::try_from(row.get::<_, i32>(1)).unwrap_or(0),
+            seconds_since_last: row.get(2),
+        })
+        .collect())
+}
+
+/// Counts a throttled attempt on `key`; returns how many are now unreported there.
+///
+/// # Errors
+/// On a database error.
+pub async fn throttle_suppress(pool: &Pool, key: &str) -> Result<i64, ApiError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            "UPDATE admin_login_throttle SET suppressed = suppressed + 1 WHERE key = $1 RETURNING suppressed",
+            &[&key],
+        )
+        .await?;
+    Ok(row.map_or(0, |row| row.get(0)))
+}
+
+/// Records a failure on every key (a counter older than `reset_after_secs` starts again) and
+/// returns the throttled attempts they held unreported, which the caller now reports.
+///
+/// # Errors
+/// On a database error.
+pub async fn throttle_fail(
+    pool: &Pool,
+    keys: &[String],
+    reset_after_secs: f64,
+) -> Result<i64, ApiError> {
+    let mut client = pool.get().await?;
+    let transaction = client.transaction().await?;
+    let unreported: i64 = transaction
+        .query_one(
+            "SELECT coalesce(sum(suppressed), 0)::bigint FROM admin_login_throttle WHERE key = ANY($1)",
+            &[&keys],
+        )
+        .await?
+        .get(0);
+    transaction
+        .execute(
+            "INSERT INTO admin_login_throttle AS t (key, failures, last_failure) \
+             SELECT key, 1, now() FROM unnest($1::text[]) AS key \
+             ON CONFLICT (key) DO UPDATE SET \
+               failures = CASE WHEN t.last_failure < now() - make_interval(secs => $2) THEN 1 \
+                               ELSE LEAST(t.failures, 1000000) + 1 END, \
+               last_failure = now(), suppressed = 0",
+            &[&keys, &reset_after_secs],
+        )
+        .await?;
+    // Counters nobody has touched for a day are gone; a bounded table needs no other sweep.
+    transaction
+        .execute(
+            "DELETE FROM admin_login_throttle WHERE last_failure < now() - interval '1 day'",
+            &[],
+        )
+        .await?;
+    transaction.commit().await?;
+    Ok(unreported)
+}
+
+/// Forgets the counter of `key` after a success; returns its unreported throttled attempts.
+///
+/// # Errors
+/// On a database error.
+pub async fn throttle_clear(pool: &Pool, key: &str) -> Result<i64, ApiError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            "DELETE FROM admin_login_throttle WHERE key = $1 RETURNING suppressed",
+            &[&key],
+        )
+        .await?;
+    Ok(row.map_or(0, |row| row.get(0)))
 }

@@ -32,6 +32,8 @@ pub enum ApiError {
     },
     #[error("too many failed attempts; retry in {retry_after_seconds} s")]
     TooManyRequests { retry_after_seconds: u64 },
+    #[error("the request body is larger than {limit_bytes} bytes")]
+    PayloadTooLarge { limit_bytes: usize },
     /// A dependency did not answer in time (the bus, or the projector for read-your-writes).
     #[error("{message}")]
     Unavailable { code: &'static str, message: String },
@@ -70,6 +72,7 @@ impl ApiError {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -85,6 +88,7 @@ impl ApiError {
             | Self::Unavailable { code, .. } => code,
             Self::NotFound { .. } => "not_found",
             Self::TooManyRequests { .. } => "too_many_attempts",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::Internal(_) => "internal",
         }
     }

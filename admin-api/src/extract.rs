@@ -14,9 +14,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(crate::error::rejection)?;
+        let RawBody(bytes) = RawBody::from_request(request, state).await?;
         let bytes: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
         let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
         serde_path_to_error::deserialize(deserializer)
@@ -25,6 +23,29 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 code: "invalid_body",
                 message: format!("the body is not valid JSON: {}", error.inner()),
                 field: None,
+            })
+    }
+}
+
+/// The body's bytes, at most [`crate::MAX_BODY_BYTES`]: a larger body is 413, any other
+/// failure to read it 400.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(request, state)
+            .await
+            .map(RawBody)
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge {
+                        limit_bytes: crate::MAX_BODY_BYTES,
+                    }
+                } else {
+                    crate::error::rejection(rejection)
+                }
             })
     }
 }

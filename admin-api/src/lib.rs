@@ -25,14 +25,17 @@ pub mod authz;
 pub mod bus;
 pub mod config;
 pub mod db;
+pub mod docs;
+pub mod egress;
 pub mod error;
 pub mod extract;
+pub mod login_guard;
 pub mod resources;
 pub mod routes;
+pub mod server;
 pub mod state;
 pub mod usage;
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,11 +77,6 @@ pub async fn connect(config: &AdminConfig) -> anyhow::Result<AppState> {
         authz::OsoAuthorizer::from_policy(&policy).context("loading the Polar policy")?;
     let master_keys = MasterKeys::parse(&config.master_keys).context("master_keys")?;
     let token_hasher = TokenHasher::new(config.token_pepper.as_bytes()).context("token_pepper")?;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .context("building the HTTP client")?;
     let clickhouse = clickhouse::Client::default()
         .with_url(&config.clickhouse_url)
         .with_database(&config.clickhouse_database);
@@ -93,8 +91,11 @@ pub async fn connect(config: &AdminConfig) -> anyhow::Result<AppState> {
         session_ttl: Duration::from_secs(config.session_ttl_seconds),
         read_your_writes_timeout: Duration::from_millis(config.read_your_writes_timeout_ms),
         node_id: config.node_id.clone(),
-        throttle: auth::LoginThrottle::default(),
-        http,
+        login_guard: login_guard::LoginGuard::new(
+            &config.token_pepper,
+            config.login_concurrency.max(1),
+        )
+        .map_err(|error| anyhow::anyhow!("{error}"))?,
     }))
 }
 
@@ -129,7 +130,52 @@ pub fn app(state: AppState, health: Health, ui_dir: &str) -> Router {
         .with_state(state)
         .merge(health.router::<()>())
         .fallback(fallback);
-    router.layer(tower_http::limit::RequestBodyLimitLayer::new(4 << 20))
+    let mut router = router
+        .layer(axum::middleware::from_fn(refuse_nul_in_uri))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            MAX_BODY_BYTES,
+        ));
+    for (name, value) in docs::security_headers() {
+        router = router.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            name, value,
+        ));
+    }
+    router
+}
+
+/// The largest request body admin-api reads (4 MiB); a larger one is answered 413.
+pub const MAX_BODY_BYTES: usize = 4 << 20;
+
+/// A NUL (or another control character) percent-encoded into the path or query cannot name
+/// anything: answered 400 here, before it reaches a handler or Postgres (whose text cannot
+/// hold NUL, so it would otherwise be a 500).
+async fn refuse_nul_in_uri(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let uri = request.uri();
+    let raw = uri.path_and_query().map_or("", |whole| whole.as_str());
+    if has_encoded_control(raw) {
+        return error::ApiError::BadRequest {
+            code: "invalid_uri",
+            message: "the path or query holds an encoded control character".into(),
+            field: None,
+        }
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Whether `text` holds `%XX` decoding to a control character (below 0x20, or 0x7f).
+fn has_encoded_control(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.windows(3).any(|window| {
+        window[0] == b'%'
+            && std::str::from_utf8(&window[1..])
+                .ok()
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                .is_some_and(|byte| byte < 0x20 || byte == 0x7f)
+    })
 }
 
 /// Serves on an already bound listener until stopped (tests bind port 0 themselves).
@@ -164,14 +210,25 @@ pub async fn serve_on(
         )
         .with_check("postgres", kit::pg::ready_check(state.pool.clone()))
         .with_check("clickhouse", clickhouse_check);
-    let app = app(state, health, &config.ui_dir);
+    let app = app(state, health, &config.ui_dir).layer(
+        tower_http::timeout::RequestBodyTimeoutLayer::new(Duration::from_millis(
+            config.body_read_timeout_ms,
+        )),
+    );
     tracing::info!(listen = %listener.local_addr().map(|addr| addr.to_string()).unwrap_or_default(), "admin API listening");
-    axum::serve(
+    let limits = server::Limits {
+        header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
+        idle_timeout: Duration::from_millis(config.idle_timeout_ms),
+        max_connections: config.max_connections,
+    };
+    server::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app,
+        limits,
+        kit::shutdown_signal(),
+        Duration::from_secs(10),
     )
-    .with_graceful_shutdown(kit::shutdown_signal())
-    .await?;
+    .await;
     Ok(())
 }
 
@@ -200,7 +257,7 @@ pub async fn apply_file(config: AdminConfig, file: &Path) -> anyhow::Result<serd
         user_id: "system".into(),
         username: "admin-api apply".into(),
     };
-    let report = apply::apply(&state, &actor, document)
+    let report = apply::apply(&state, &actor, document, apply::SecretSource::Environment)
         .await
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     Ok(serde_json::to_value(report)?)

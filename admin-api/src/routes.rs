@@ -2,7 +2,6 @@
 //! follows, the OpenAPI document is generated from, and the RBAC test walks.
 
 use axum::Router;
-use axum::response::Html;
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
@@ -499,18 +498,8 @@ pub fn api_router() -> Router<AppState> {
             "/api/v1/openapi.json",
             get(|| async { axum::Json(openapi()) }),
         )
-        .route("/api/v1/docs", get(|| async { Html(SWAGGER_UI) }))
+        .merge(crate::docs::router())
 }
-
-/// Swagger UI over `/api/v1/openapi.json`. The page loads Swagger UI's assets from a CDN in
-/// the browser; nothing is downloaded at build time.
-const SWAGGER_UI: &str = r##"<!doctype html>
-<html><head><meta charset="utf-8"><title>AxonGate admin API</title>
-<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
-<body><div id="swagger-ui"></div>
-<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>window.ui = SwaggerUIBundle({url: "/api/v1/openapi.json", dom_id: "#swagger-ui"});</script>
-</body></html>"##;
 
 /// The OpenAPI 3.1 document, generated from [`ENDPOINTS`].
 #[must_use]

@@ -7,10 +7,10 @@ use deadpool_postgres::Pool;
 use shared::secret::MasterKeys;
 use shared::token::TokenHasher;
 
-use crate::auth::LoginThrottle;
 use crate::authz::Authorizer;
 use crate::bus::Bus;
 use crate::db::Projections;
+use crate::login_guard::LoginGuard;
 
 pub type AppState = Arc<Inner>;
 
@@ -24,9 +24,7 @@ pub struct Inner {
     pub session_ttl: Duration,
     pub read_your_writes_timeout: Duration,
     pub node_id: String,
-    pub throttle: LoginThrottle,
+    pub login_guard: LoginGuard,
     /// Request analytics (usage).
     pub clickhouse: clickhouse::Client,
-    /// For the provider-key "test" action.
-    pub http: reqwest::Client,
 }

@@ -169,3 +169,222 @@ async fn every_role_on_every_endpoint() {
         "operators see every owner's tokens: {page}"
     );
 }
+
+// ---- limits are the operator's: one test per role ------------------------------------------
+
+/// A token an operator set limits on, owned by `owner`.
+async fn limited_token(harness: &Harness, operator: &str, owner: &str) -> serde_json::Value {
+    let (status, token) = harness
+        .post(
+            "/api/v1/tokens",
+            operator,
+            json!({
+                "name": "limited", "owner_user_id": owner, "rpm": 10, "tpm": 1000,
+                "budget": {"amount": "5", "currency": "USD", "period": "monthly"},
+                "allowed_models": ["gpt-*", "claude-3-haiku"],
+                "expires_at": "2027-01-01T00:00:00Z"
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{token}");
+    token
+}
+
+/// Every way of lifting a limit, as PATCH bodies (without `version`).
+fn widenings() -> Vec<serde_json::Value> {
+    vec![
+        json!({"rpm": null}),
+        json!({"rpm": 11}),
+        json!({"tpm": null}),
+        json!({"tpm": 5000}),
+        json!({"budget": null}),
+        json!({"budget": {"amount": "50", "currency": "USD", "period": "monthly"}}),
+        json!({"budget": {"amount": "5", "currency": "USD", "period": "total"}}),
+        json!({"allowed_models": []}),
+        json!({"allowed_models": ["*"]}),
+        json!({"allowed_models": ["gpt-*", "o1"]}),
+        json!({"expires_at": null}),
+        json!({"expires_at": "2030-01-01T00:00:00Z"}),
+    ]
+}
+
+fn with_version(body: &serde_json::Value, version: &serde_json::Value) -> serde_json::Value {
+    let mut body = body.clone();
+    body["version"] = version.clone();
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_may_only_tighten_limits_and_gets_the_operators_defaults() {
+    let harness = Harness::start().await;
+    let admin = harness.admin().await;
+    let (_, operator) = harness.user_session(&admin, "olivia", "operator").await;
+    let (member_id, member) = harness.user_session(&admin, "mia", "member").await;
+    let token = limited_token(&harness, &operator, &member_id).await;
+    let path = format!("/api/v1/tokens/{}", token["id"].as_str().unwrap());
+    for widening in widenings() {
+        let (status, body) = harness
+            .patch(&path, &member, with_version(&widening, &token["version"]))
+            .await;
+        assert_eq!(status, 403, "{widening}: {body}");
+        assert_eq!(body["error"]["code"], "limits_are_operators", "{widening}");
+    }
+    // Tightening is theirs.
+    let (status, tightened) = harness
+        .patch(
+            &path,
+            &member,
+            json!({"version": token["version"], "rpm": 5, "tpm": 500,
+                   "budget": {"amount": "2.5", "currency": "USD", "period": "monthly"},
+                   "allowed_models": ["gpt-4o"], "expires_at": "2026-12-31T00:00:00Z", "name": "mine"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{tightened}");
+    assert_eq!(tightened["rpm"], 5);
+    // What an operator disabled, a member cannot enable again.
+    let (status, disabled) = harness
+        .patch(
+            &path,
+            &operator,
+            json!({"version": tightened["version"], "enabled": false}),
+        )
+        .await;
+    assert_eq!(status, 200, "{disabled}");
+    let (status, body) = harness
+        .patch(
+            &path,
+            &member,
+            json!({"version": disabled["version"], "enabled": true}),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+
+    // A new token of a member starts from the built-in defaults, then from the operator's.
+    let (status, created) = harness
+        .post("/api/v1/tokens", &member, json!({"name": "free"}))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["rpm"], 60, "{created}");
+    assert_eq!(created["budget"]["amount"], "10", "{created}");
+    let (status, body) = harness
+        .put(
+            "/api/v1/settings/member_token_defaults",
+            &operator,
+            json!({"value": {"rpm": 7, "tpm": 700, "budget": {"amount": "1", "currency": "USD", "period": "daily"},
+                             "allowed_models": ["claude-*"], "expires_in_days": 30}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, created) = harness
+        .post("/api/v1/tokens", &member, json!({"name": "free again"}))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["rpm"], 7);
+    assert_eq!(created["tpm"], 700);
+    assert_eq!(created["budget"]["period"], "daily");
+    assert_eq!(created["allowed_models"], json!(["claude-*"]));
+    assert!(created["expires_at"].is_string(), "{created}");
+    for wider in [
+        json!({"name": "x", "rpm": 100}),
+        json!({"name": "x", "rpm": null}),
+        json!({"name": "x", "budget": null}),
+        json!({"name": "x", "allowed_models": []}),
+        json!({"name": "x", "expires_at": null}),
+    ] {
+        let (status, body) = harness.post("/api/v1/tokens", &member, wider.clone()).await;
+        assert_eq!(status, 403, "{wider}: {body}");
+    }
+    let (status, body) = harness
+        .post(
+            "/api/v1/tokens",
+            &member,
+            json!({"name": "tighter", "rpm": 3}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // Nor may a member change the defaults.
+    let (status, _) = harness
+        .put(
+            "/api/v1/settings/member_token_defaults",
+            &member,
+            json!({"value": {}, "version": 1}),
+        )
+        .await;
+    assert_eq!(status, 403);
+}
+
+/// An admin or an operator may widen and remove any limit and re-enable a token, and set the
+/// defaults of members' tokens (checked for their shape).
+#[expect(clippy::unwrap_used, reason = "a test helper fails loudly")]
+async fn widening_is_allowed_for(role: &str) {
+    let harness = Harness::start().await;
+    let admin = harness.admin().await;
+    let (_, session) = if role == "admin" {
+        (String::new(), admin.clone())
+    } else {
+        harness.user_session(&admin, "olivia", role).await
+    };
+    let (member_id, _) = harness.user_session(&admin, "mia", "member").await;
+    let mut token = limited_token(&harness, &session, &member_id).await;
+    let path = format!("/api/v1/tokens/{}", token["id"].as_str().unwrap());
+    for widening in widenings()
+        .into_iter()
+        .chain([json!({"enabled": false}), json!({"enabled": true})])
+    {
+        let (status, body) = harness
+            .patch(&path, &session, with_version(&widening, &token["version"]))
+            .await;
+        assert_eq!(status, 200, "{role} {widening}: {body}");
+        token = body;
+    }
+    let (status, body) = harness
+        .put(
+            "/api/v1/settings/member_token_defaults",
+            &session,
+            json!({"value": {"rpm": 0}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = harness
+        .put(
+            "/api/v1/settings/member_token_defaults",
+            &session,
+            json!({"value": {"rpm": 30}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{role}: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_may_set_and_lift_limits_and_member_defaults() {
+    widening_is_allowed_for("operator").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_may_set_and_lift_limits_and_member_defaults() {
+    widening_is_allowed_for("admin").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewer_may_change_no_limit_and_no_default() {
+    let harness = Harness::start().await;
+    let admin = harness.admin().await;
+    let (_, viewer) = harness.user_session(&admin, "victor", "viewer").await;
+    let (member_id, _) = harness.user_session(&admin, "mia", "member").await;
+    let token = limited_token(&harness, &admin, &member_id).await;
+    let path = format!("/api/v1/tokens/{}", token["id"].as_str().unwrap());
+    for change in widenings().into_iter().chain([json!({"rpm": 1})]) {
+        let (status, body) = harness
+            .patch(&path, &viewer, with_version(&change, &token["version"]))
+            .await;
+        assert_eq!(status, 403, "{change}: {body}");
+    }
+    let (status, _) = harness
+        .put(
+            "/api/v1/settings/member_token_defaults",
+            &viewer,
+            json!({"value": {"rpm": 30}}),
+        )
+        .await;
+    assert_eq!(status, 403);
+}

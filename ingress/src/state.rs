@@ -72,7 +72,7 @@ impl Snapshot {
                 self.providers.remove(&deleted.id);
             }
             ConfigEvent::ProviderKeyPut(key) => {
-                let secret = match secrets.master_keys.decrypt(&key.secret, &key.id) {
+                let secret = match secrets.master_keys.decrypt(&key.secret, key.binding()) {
                     Ok(secret) => Some(secret),
                     Err(error) => {
                         tracing::error!(key = %key.id, %error, "provider key cannot be decrypted and will not be used");
@@ -202,36 +202,9 @@ impl ConfigStore {
     }
 }
 
-/// Whether an address is on the public internet (not loopback, private, link-local, metadata,
-/// unique-local, CGNAT, multicast or unspecified).
-#[must_use]
-pub fn is_public_address(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let octets = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || (octets[0] == 100 && (64..128).contains(&octets[1]))
-                || octets[0] == 0)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public_address(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
-        }
-    }
-}
+/// Whether an address is on the public internet; the one table is `shared::net`, which
+/// admin-api's key test uses too.
+pub use shared::net::is_public_address;
 
 /// Resolves upstream host names, refusing any address that is not public unless allowed, so a
 /// provider URL (or a DNS answer that changes later) cannot point ingress at internal services.

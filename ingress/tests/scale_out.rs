@@ -696,7 +696,13 @@ async fn scale_out_survives_node_failures_with_every_answer_counted_once() {
             provider_id: "mock".into(),
             name: "mock-key".into(),
             secret: master_keys
-                .encrypt(&SecretString::new(secret.into()), "mock-key")
+                .encrypt(
+                    &SecretString::new(secret.into()),
+                    shared::secret::KeyBinding {
+                        key_id: "mock-key",
+                        provider_id: "mock",
+                    },
+                )
                 .unwrap(),
             last_four: secret[secret.len() - 4..].into(),
             enabled: true,

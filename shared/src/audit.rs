@@ -15,10 +15,16 @@ pub struct LoginSucceeded {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginFailed {
+    /// The username when it names a user; otherwise `unknown-user#<keyed hash prefix>`, since
+    /// what was typed might be a password typed into the wrong field.
     pub username: String,
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ip: Option<String>,
+    /// Throttled attempts (answered 429, not audited one by one) since the previous event of
+    /// the same address and user, reported with this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttled_attempts: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -107,6 +107,17 @@ pub struct ProviderKey {
     pub enabled: bool,
 }
 
+impl ProviderKey {
+    /// What the secret is sealed to: this key record at this provider.
+    #[must_use]
+    pub fn binding(&self) -> crate::secret::KeyBinding<'_> {
+        crate::secret::KeyBinding {
+            key_id: &self.id,
+            provider_id: &self.provider_id,
+        }
+    }
+}
+
 /// One way to serve a model alias.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Route {

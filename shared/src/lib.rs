@@ -14,6 +14,7 @@ pub mod config;
 pub mod envelope;
 pub mod ids;
 pub mod money;
+pub mod net;
 pub mod request;
 pub mod secret;
 pub mod streams;

@@ -3,8 +3,13 @@
 //! Provider keys are encrypted with XChaCha20-Poly1305 before they enter an event, under a
 //! versioned master key from the environment (`AXONGATE_MASTER_KEYS="1:<base64 32 bytes>,…"`,
 //! the highest id encrypts). The key id travels with the ciphertext, so keys can be rotated:
-//! add a new id, and old events still decrypt with the old one. The provider-key id is bound as
-//! associated data, so a ciphertext cannot be moved to another key record.
+//! add a new id, and old events still decrypt with the old one.
+//!
+//! The ciphertext is bound to where it may be used, as associated data, so it cannot be moved:
+//! format 1 (events without `format`) binds the provider-key id only; format 2, which every new
+//! secret gets, binds the provider-key id and the provider id, so a key moved to another
+//! provider (whose base URL might be anyone's) no longer decrypts until its secret is entered
+//! again or an admin re-seals it.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,12 +21,42 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-/// A secret as stored in events: master-key id, nonce and ciphertext (base64).
+/// A secret as stored in events: master-key id, nonce and ciphertext (base64), and the format
+/// of its associated data (absent for format 1, the format of older events).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EncryptedSecret {
     pub key_id: u32,
     pub nonce: String,
     pub ciphertext: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<u16>,
+}
+
+/// The format every new secret is sealed in.
+pub const CURRENT_FORMAT: u16 = 2;
+
+/// Where a provider-key secret may be used: the key record and the provider it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyBinding<'a> {
+    pub key_id: &'a str,
+    pub provider_id: &'a str,
+}
+
+impl KeyBinding<'_> {
+    /// The associated data of `format`.
+    fn associated_data(&self, format: u16) -> Result<Vec<u8>, SecretError> {
+        match format {
+            1 => Ok(self.key_id.as_bytes().to_vec()),
+            2 => {
+                let mut aad = b"axongate-provider-key/2\0".to_vec();
+                aad.extend_from_slice(self.key_id.as_bytes());
+                aad.push(0);
+                aad.extend_from_slice(self.provider_id.as_bytes());
+                Ok(aad)
+            }
+            other => Err(SecretError::UnknownFormat(other)),
+        }
+    }
 }
 
 impl fmt::Debug for EncryptedSecret {
@@ -73,8 +108,10 @@ pub enum SecretError {
     NoMasterKey,
     #[error("secret was encrypted with master key {0}, which is not configured")]
     UnknownKeyId(u32),
-    #[error("secret could not be decrypted (wrong key, wrong record, or tampered)")]
+    #[error("secret could not be decrypted (wrong key, wrong record or provider, or tampered)")]
     Undecryptable,
+    #[error("secret has format {0}, which this version does not know")]
+    UnknownFormat(u16),
 }
 
 /// The configured master keys. The highest id is used to encrypt.
@@ -127,15 +164,25 @@ impl MasterKeys {
         format!("{id}:{}", BASE64.encode(key))
     }
 
-    /// Encrypts `secret` bound to `record_id` (the provider-key id).
+    /// Encrypts `secret` bound to its key record and provider ([`CURRENT_FORMAT`]).
     ///
     /// # Errors
     /// Only if no key is configured, which `parse` prevents.
     pub fn encrypt(
         &self,
         secret: &SecretString,
-        record_id: &str,
+        binding: KeyBinding<'_>,
     ) -> Result<EncryptedSecret, SecretError> {
+        self.encrypt_format(secret, binding, CURRENT_FORMAT)
+    }
+
+    fn encrypt_format(
+        &self,
+        secret: &SecretString,
+        binding: KeyBinding<'_>,
+        format: u16,
+    ) -> Result<EncryptedSecret, SecretError> {
+        let aad = binding.associated_data(format)?;
         let (key_id, key) = self
             .keys
             .iter()
@@ -149,7 +196,7 @@ impl MasterKeys {
                 XNonce::from_slice(&nonce),
                 Payload {
                     msg: secret.expose().as_bytes(),
-                    aad: record_id.as_bytes(),
+                    aad: &aad,
                 },
             )
             .map_err(|_| SecretError::Undecryptable)?;
@@ -157,18 +204,21 @@ impl MasterKeys {
             key_id: *key_id,
             nonce: BASE64.encode(nonce),
             ciphertext: BASE64.encode(ciphertext),
+            format: (format != 1).then_some(format),
         })
     }
 
-    /// Decrypts a secret encrypted for `record_id`.
+    /// Decrypts a secret sealed for `binding` (format 1 checks the key id only).
     ///
     /// # Errors
-    /// When its master key is not configured or the ciphertext does not authenticate.
+    /// When its master key or format is unknown or the ciphertext does not authenticate for
+    /// this key record and provider.
     pub fn decrypt(
         &self,
         encrypted: &EncryptedSecret,
-        record_id: &str,
+        binding: KeyBinding<'_>,
     ) -> Result<SecretString, SecretError> {
+        let aad = binding.associated_data(encrypted.format.unwrap_or(1))?;
         let key = self
             .keys
             .get(&encrypted.key_id)
@@ -187,7 +237,7 @@ impl MasterKeys {
                 XNonce::from_slice(&nonce),
                 Payload {
                     msg: &ciphertext,
-                    aad: record_id.as_bytes(),
+                    aad: &aad,
                 },
             )
             .map_err(|_| SecretError::Undecryptable)?;
@@ -201,14 +251,54 @@ impl MasterKeys {
 mod tests {
     use super::*;
 
+    const KEY_1: KeyBinding<'static> = KeyBinding {
+        key_id: "key-1",
+        provider_id: "openai",
+    };
+
+    #[test]
+    fn new_secrets_are_bound_to_their_provider_and_old_ones_still_open() -> Result<(), SecretError>
+    {
+        let keys = MasterKeys::parse(&MasterKeys::generate_entry(1))?;
+        let secret = SecretString::new("sk-bound".into());
+        let sealed = keys.encrypt(&secret, KEY_1)?;
+        assert_eq!(sealed.format, Some(CURRENT_FORMAT));
+        assert_eq!(keys.decrypt(&sealed, KEY_1)?, secret);
+        let moved = KeyBinding {
+            key_id: "key-1",
+            provider_id: "attacker",
+        };
+        assert_eq!(
+            keys.decrypt(&sealed, moved),
+            Err(SecretError::Undecryptable)
+        );
+        // Format 1 (what older events hold, no `format` field) binds the key id only.
+        let old = keys.encrypt_format(&secret, KEY_1, 1)?;
+        assert_eq!(old.format, None);
+        assert!(
+            !serde_json::to_string(&old)
+                .unwrap_or_default()
+                .contains("format")
+        );
+        assert_eq!(keys.decrypt(&old, KEY_1)?, secret);
+        assert_eq!(keys.decrypt(&old, moved)?, secret);
+        let mut future = sealed;
+        future.format = Some(9);
+        assert_eq!(
+            keys.decrypt(&future, KEY_1),
+            Err(SecretError::UnknownFormat(9))
+        );
+        Ok(())
+    }
+
     #[test]
     fn round_trip_and_rotation() -> Result<(), SecretError> {
         let old = MasterKeys::parse(&MasterKeys::generate_entry(1))?;
         let secret = SecretString::new("sk-live-abcdef1234".into());
-        let sealed = old.encrypt(&secret, "key-1")?;
+        let sealed = old.encrypt(&secret, KEY_1)?;
         assert_eq!(sealed.key_id, 1);
         assert!(!sealed.ciphertext.contains("abcdef"));
-        assert_eq!(old.decrypt(&sealed, "key-1")?, secret);
+        assert_eq!(old.decrypt(&sealed, KEY_1)?, secret);
 
         let rotated = MasterKeys::parse(&format!(
             "{},{}",
@@ -216,8 +306,8 @@ mod tests {
             // Keep key 1 so old events still decrypt.
             format_args!("1:{}", old_key_base64(&old))
         ))?;
-        assert_eq!(rotated.decrypt(&sealed, "key-1")?, secret);
-        assert_eq!(rotated.encrypt(&secret, "key-1")?.key_id, 2);
+        assert_eq!(rotated.decrypt(&sealed, KEY_1)?, secret);
+        assert_eq!(rotated.encrypt(&secret, KEY_1)?.key_id, 2);
         Ok(())
     }
 
@@ -231,21 +321,25 @@ mod tests {
     #[test]
     fn wrong_record_or_tampering_is_refused() -> Result<(), SecretError> {
         let keys = MasterKeys::parse(&MasterKeys::generate_entry(1))?;
-        let sealed = keys.encrypt(&SecretString::new("sk-1".into()), "key-1")?;
+        let sealed = keys.encrypt(&SecretString::new("sk-1".into()), KEY_1)?;
+        let other_record = KeyBinding {
+            key_id: "key-2",
+            provider_id: "openai",
+        };
         assert_eq!(
-            keys.decrypt(&sealed, "key-2"),
+            keys.decrypt(&sealed, other_record),
             Err(SecretError::Undecryptable)
         );
         let mut tampered = sealed.clone();
         tampered.ciphertext = BASE64.encode(b"not the ciphertext at all!!");
         assert_eq!(
-            keys.decrypt(&tampered, "key-1"),
+            keys.decrypt(&tampered, KEY_1),
             Err(SecretError::Undecryptable)
         );
         let mut unknown = sealed;
         unknown.key_id = 9;
         assert_eq!(
-            keys.decrypt(&unknown, "key-1"),
+            keys.decrypt(&unknown, KEY_1),
             Err(SecretError::UnknownKeyId(9))
         );
         Ok(())

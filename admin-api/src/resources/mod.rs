@@ -6,6 +6,7 @@ pub mod models;
 pub mod provider_keys;
 pub mod providers;
 pub mod settings;
+pub mod token_limits;
 pub mod tokens;
 pub mod users;
 pub mod validate;

@@ -1,6 +1,10 @@
 //! `/api/v1/provider-keys`: upstream API keys. The secret is encrypted with the master key
-//! (the key id as associated data) before it enters an event and is never returned: responses
-//! show `last_four` and the key's health.
+//! (bound to the key id and its provider as associated data) before it enters an event and is
+//! never returned: responses show `last_four` and the key's health.
+//!
+//! Where a key is sent is policy: moving a key to another provider needs its secret entered
+//! again, unless the caller may change key destinations (`update` on `key_destination`,
+//! admins), in which case admin-api re-seals the stored secret for the new provider.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -12,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::audit::{AuditEvent, ProviderKeyTested};
 use shared::config::{ConfigEntity, ConfigEvent, Deleted, Model, Protocol, Provider, ProviderKey};
-use shared::secret::SecretString;
+use shared::secret::{KeyBinding, SecretString};
 
 use super::{
     commit, delete_version, list_query, load, merge, new_id, page_json, read_back, render,
@@ -55,15 +59,27 @@ pub struct DeclaredKey {
     pub enabled: bool,
 }
 
-/// Validates an input into the key's full state, encrypting a new secret.
+/// Whether the caller may change where a provider's keys are sent without entering them again.
+#[must_use]
+pub fn may_redirect_keys(state: &AppState, caller: &Caller) -> bool {
+    state.authorizer.is_allowed(
+        &caller.principal(),
+        "update",
+        &crate::authz::Resource::kind("key_destination"),
+    )
+}
+
+/// Validates an input into the key's full state, encrypting a new secret. A key moved to
+/// another provider without a new secret is re-sealed for it only when `may_redirect`.
 ///
 /// # Errors
-/// 400 naming the first invalid field.
+/// 400 naming the first invalid field; 403 `secret_required` for a move without the secret.
 pub async fn build(
     state: &AppState,
     input: KeyInput,
     id: String,
     existing: Option<&ProviderKey>,
+    may_redirect: bool,
 ) -> Result<ProviderKey, ApiError> {
     validate::name("name", &input.name)?;
     validate::id("provider_id", &input.provider_id)?;
@@ -77,6 +93,10 @@ pub async fn build(
     {
         return Err(ApiError::invalid("provider_id", "no provider has this id"));
     }
+    let binding = KeyBinding {
+        key_id: &id,
+        provider_id: &input.provider_id,
+    };
     let (secret, last_four) = match (input.secret, existing) {
         (Some(secret), _) => {
             let secret = SecretString::new(secret);
@@ -88,11 +108,34 @@ pub async fn build(
             }
             let sealed = state
                 .master_keys
-                .encrypt(&secret, &id)
+                .encrypt(&secret, binding)
                 .map_err(ApiError::internal)?;
             (sealed, secret.last_four())
         }
-        (None, Some(existing)) => (existing.secret.clone(), existing.last_four.clone()),
+        (None, Some(existing)) if existing.provider_id == input.provider_id => {
+            (existing.secret.clone(), existing.last_four.clone())
+        }
+        (None, Some(existing)) => {
+            if !may_redirect {
+                return Err(ApiError::Forbidden {
+                    code: "secret_required",
+                    message: "moving a key to another provider sends it somewhere else: enter its secret again (or ask an admin)".into(),
+                });
+            }
+            let secret = state
+                .master_keys
+                .decrypt(&existing.secret, existing.binding())
+                .map_err(|error| ApiError::BadRequest {
+                    code: "undecryptable_key",
+                    message: format!("the stored secret cannot be re-sealed for the new provider ({error}); enter it again"),
+                    field: Some("secret".into()),
+                })?;
+            let sealed = state
+                .master_keys
+                .encrypt(&secret, binding)
+                .map_err(ApiError::internal)?;
+            (sealed, existing.last_four.clone())
+        }
         (None, None) => return Err(ApiError::invalid("secret", "a new key needs its secret")),
     };
     Ok(ProviderKey {
@@ -159,7 +202,7 @@ pub async fn create(
     require_kind(&state, &caller, "create", ENTITY)?;
     let input: KeyInput = parse(body)?;
     let id = new_id(input.id.clone())?;
-    let key = build(&state, input, id.clone(), None).await?;
+    let key = build(&state, input, id.clone(), None, false).await?;
     let sequence = commit(&state, ConfigEvent::ProviderKeyPut(key), &caller.actor(), 0).await?;
     let stored = read_back(&state, ENTITY, &id, sequence).await?;
     Ok((StatusCode::CREATED, Json(render_one(&state, stored).await?)))
@@ -178,7 +221,8 @@ pub async fn update(
     let existing: ProviderKey = serde_json::from_value(stored.data.clone())?;
     let base = json!({"id": existing.id, "provider_id": existing.provider_id, "name": existing.name, "enabled": existing.enabled});
     let input: KeyInput = parse(merge(base, body))?;
-    let key = build(&state, input, id.clone(), Some(&existing)).await?;
+    let may_redirect = may_redirect_keys(&state, &caller);
+    let key = build(&state, input, id.clone(), Some(&existing), may_redirect).await?;
     let sequence = commit(
         &state,
         ConfigEvent::ProviderKeyPut(key),
@@ -252,17 +296,11 @@ pub async fn test(
     let key: ProviderKey = serde_json::from_value(stored.data.clone())?;
     let provider: Provider =
         serde_json::from_value(load(&state, "provider", &key.provider_id).await?.data)?;
-    let base_url = validate::base_url("base_url", &provider.base_url)?;
-    if validate::is_private_host(&base_url) && !provider.allow_private_network {
-        return Err(ApiError::BadRequest {
-            code: "private_network_refused",
-            message: "the provider's base URL is a private or loopback address and the provider does not allow_private_network".into(),
-            field: Some("base_url".into()),
-        });
-    }
+    // The address guard first: nothing is decrypted for a destination that is refused.
+    let http = crate::egress::guarded_client(&provider).await?;
     let secret = state
         .master_keys
-        .decrypt(&key.secret, &key.id)
+        .decrypt(&key.secret, key.binding())
         .map_err(|error| ApiError::BadRequest {
             code: "undecryptable_key",
             message: format!(
@@ -274,7 +312,7 @@ pub async fn test(
         Some(model) => model,
         None => first_upstream_model(&state, &provider.id).await?,
     };
-    let outcome = call_upstream(&state.http, &provider, &secret, &model).await;
+    let outcome = call_upstream(&http, &provider, &secret, &model).await;
     let event = AuditEvent::ProviderKeyTested(ProviderKeyTested {
         provider_key_id: key.id.clone(),
         provider_id: provider.id.clone(),

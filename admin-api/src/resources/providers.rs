@@ -7,7 +7,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shared::config::{ConfigEntity, ConfigEvent, Deleted, Protocol, Provider, Timeouts};
+use shared::config::{
+    ConfigEntity, ConfigEvent, Deleted, Protocol, Provider, ProviderKey, Timeouts,
+};
 
 use super::{
     commit, delete_version, list_query, load, merge, new_id, page_json, read_back, render,
@@ -134,9 +136,17 @@ pub async fn update(
     require_kind(&state, &caller, "update", ENTITY)?;
     let version = take_version(&mut body)?;
     super::check_body_id(&mut body, &id, "id")?;
+    let reentered = take_key_secrets(&mut body)?;
     let stored = load(&state, ENTITY, &id).await?;
+    let current: Provider = serde_json::from_value(stored.data.clone())?;
     let input: ProviderInput = parse(merge(stored.data, body))?;
     let provider = build(input, id.clone())?;
+    if (provider.base_url != current.base_url
+        || provider.allow_private_network != current.allow_private_network)
+        && !super::provider_keys::may_redirect_keys(&state, &caller)
+    {
+        check_reentered_secrets(&state, &id, &reentered).await?;
+    }
     let sequence = commit(
         &state,
         ConfigEvent::ProviderPut(provider),
@@ -147,6 +157,60 @@ pub async fn update(
     Ok(Json(render(
         &read_back(&state, ENTITY, &id, sequence).await?,
     )))
+}
+
+/// Takes `key_secrets` (`{"<key id>": "<secret>"}`) out of an update body.
+fn take_key_secrets(body: &mut Value) -> Result<BTreeMap<String, String>, ApiError> {
+    match body
+        .as_object_mut()
+        .and_then(|object| object.remove("key_secrets"))
+    {
+        None | Some(Value::Null) => Ok(BTreeMap::new()),
+        Some(value) => serde_json::from_value(value).map_err(|_| {
+            ApiError::invalid(
+                "key_secrets",
+                "key_secrets maps each key id of the provider to its secret",
+            )
+        }),
+    }
+}
+
+/// Moving a provider (its base URL or private-network flag) moves where its keys are sent. A
+/// caller who may not change key destinations must show they already know every key's secret,
+/// so the move can exfiltrate nothing they did not have.
+async fn check_reentered_secrets(
+    state: &AppState,
+    provider_id: &str,
+    reentered: &BTreeMap<String, String>,
+) -> Result<(), ApiError> {
+    let keys = db::all(&state.pool, ConfigEntity::ProviderKey.as_str()).await?;
+    for stored in keys {
+        let Ok(key) = serde_json::from_value::<ProviderKey>(stored.data) else {
+            continue;
+        };
+        if key.provider_id != provider_id {
+            continue;
+        }
+        let known = reentered.get(&key.id).is_some_and(|given| {
+            state
+                .master_keys
+                .decrypt(&key.secret, key.binding())
+                .is_ok_and(|secret| {
+                    subtle::ConstantTimeEq::ct_eq(secret.expose().as_bytes(), given.as_bytes())
+                        .into()
+                })
+        });
+        if !known {
+            return Err(ApiError::Forbidden {
+                code: "secret_required",
+                message: format!(
+                    "changing where provider {provider_id:?} sends its keys needs the admin role, or every key's secret entered again in key_secrets (missing or wrong: {:?})",
+                    key.id
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 pub async fn delete(

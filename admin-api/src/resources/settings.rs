@@ -1,5 +1,8 @@
 //! `/api/v1/settings`: free-form JSON settings by key. `PUT /settings/{key}` creates (no
 //! `version`) or updates (with the `version` read).
+//!
+//! `member_token_defaults` is checked against its shape and written with the `token_defaults`
+//! permission (admins and operators) rather than `setting` (admins only).
 
 use std::collections::HashMap;
 
@@ -10,6 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use shared::config::{ConfigEvent, Deleted, Setting};
 
+use super::token_limits::{MEMBER_TOKEN_DEFAULTS, TokenDefaults};
 use super::{commit, delete_version, list_query, load, page_json, read_back, render};
 use crate::auth::Caller;
 use crate::authz::require_kind;
@@ -27,6 +31,15 @@ struct SettingInput {
     value: Value,
     #[serde(default)]
     version: Option<u64>,
+}
+
+/// The kind whose permission guards writing `key`.
+fn permission_kind(key: &str) -> &'static str {
+    if key == MEMBER_TOKEN_DEFAULTS {
+        "token_defaults"
+    } else {
+        ENTITY
+    }
 }
 
 pub async fn list(
@@ -68,9 +81,19 @@ pub async fn put(
         state.authorizer.as_ref(),
         &caller.principal(),
         action,
-        &Resource::kind(ENTITY),
+        &Resource::kind(permission_kind(&key)),
     )?;
     let input: SettingInput = parse(body)?;
+    if key == MEMBER_TOKEN_DEFAULTS {
+        TokenDefaults::parse(input.value.clone()).map_err(|error| match error {
+            ApiError::BadRequest { message, field, .. } => ApiError::BadRequest {
+                code: "invalid_field",
+                message,
+                field: Some(format!("value.{}", field.unwrap_or_default())),
+            },
+            other => other,
+        })?;
+    }
     if !shared::ids::is_valid_entity_id(&key) {
         return Err(ApiError::invalid(
             "key",
@@ -105,7 +128,7 @@ pub async fn delete(
     Path(key): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<StatusCode, ApiError> {
-    require_kind(&state, &caller, "delete", ENTITY)?;
+    require_kind(&state, &caller, "delete", permission_kind(&key))?;
     let stored = load(&state, ENTITY, &key).await?;
     let version = delete_version(&params, &stored)?;
     commit(

@@ -1,6 +1,7 @@
 //! `/api/v1/tokens`: user tokens (AxonGate API keys). The secret is generated here, shown
 //! exactly once (at creation or rotation, recorded as a `token.revealed` audit event), and only
-//! its keyed hash enters the event. Members manage their own tokens only.
+//! its keyed hash enters the event. Members manage their own tokens only, and may only tighten
+//! the limits an operator set (see [`super::token_limits`]).
 
 use std::collections::HashMap;
 
@@ -15,6 +16,7 @@ use shared::token::PlainToken;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::token_limits::{Limits, TokenDefaults, require_only_tightened};
 use super::{
     commit, delete_version, list_query, load, merge, new_id, page_json, read_back, render,
     take_version, validate,
@@ -234,10 +236,19 @@ async fn reveal(
     Ok(())
 }
 
+/// Whether the caller may set any token's limits (`update` on every owner's tokens).
+fn sets_limits(state: &AppState, caller: &Caller) -> bool {
+    state.authorizer.is_allowed(
+        &caller.principal(),
+        "update",
+        &Resource::owned(ENTITY, crate::authz::ANY_OWNER),
+    )
+}
+
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Body(body): Body<Value>,
+    Body(mut body): Body<Value>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let owner = body
         .get("owner_user_id")
@@ -250,6 +261,14 @@ pub async fn create(
         "create",
         &Resource::owned(ENTITY, &owner),
     )?;
+    // Someone who may not set limits gets the operator's defaults, and may only tighten them.
+    let baseline = if sets_limits(&state, &caller) {
+        None
+    } else {
+        let defaults = TokenDefaults::load(&state).await?;
+        defaults.fill(&mut body)?;
+        Some(defaults.limits()?)
+    };
     let input: TokenInput = parse(body)?;
     let id = new_id(input.id.clone())?;
     let secret = PlainToken::generate();
@@ -262,6 +281,9 @@ pub async fn create(
         secret.last_four(),
     )
     .await?;
+    if let Some(baseline) = &baseline {
+        require_only_tightened(baseline, &Limits::of(&token))?;
+    }
     let sequence = commit(&state, ConfigEvent::TokenPut(token), &caller.actor(), 0).await?;
     let stored = read_back(&state, ENTITY, &id, sequence).await?;
     reveal(&state, &caller, &id, "created").await?;
@@ -276,7 +298,7 @@ pub async fn update(
     Path(id): Path<String>,
     Body(mut body): Body<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    require_any_or_own(&state, &caller, "update", ENTITY)?;
+    let sets_limits = require_any_or_own(&state, &caller, "update", ENTITY)?;
     let stored = load(&state, ENTITY, &id).await?;
     require_owner(&state, &caller, "update", ENTITY, &owner_of(&stored))?;
     let version = take_version(&mut body)?;
@@ -288,6 +310,8 @@ pub async fn update(
         .clone()
         .unwrap_or_else(|| existing.owner_user_id.clone());
     require_owner(&state, &caller, "update", ENTITY, &owner)?;
+    let before = Limits::of(&existing);
+    let was_enabled = existing.enabled;
     let token = build(
         &state,
         input,
@@ -297,6 +321,15 @@ pub async fn update(
         existing.last_four,
     )
     .await?;
+    if !sets_limits {
+        require_only_tightened(&before, &Limits::of(&token))?;
+        if token.enabled && !was_enabled {
+            return Err(ApiError::Forbidden {
+                code: "limits_are_operators",
+                message: "enabled: a disabled token is enabled again by an operator".into(),
+            });
+        }
+    }
     let sequence = commit(
         &state,
         ConfigEvent::TokenPut(token),

@@ -1,7 +1,6 @@
 //! Input checks shared by the resources. Each names the offending field.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 use crate::error::ApiError;
 
@@ -67,42 +66,6 @@ pub fn base_url(field: &str, value: &str) -> Result<reqwest::Url, ApiError> {
         ));
     }
     Ok(url)
-}
-
-/// Whether the URL's host is a loopback, private or link-local address (or `localhost`). Only
-/// IP literals are checked here; ingress checks resolved addresses again when it connects.
-#[must_use]
-pub fn is_private_host(url: &reqwest::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(domain)) => {
-            domain.eq_ignore_ascii_case("localhost")
-                || domain.to_ascii_lowercase().ends_with(".localhost")
-        }
-        Some(url::Host::Ipv4(address)) => is_private_ip(IpAddr::V4(address)),
-        Some(url::Host::Ipv6(address)) => is_private_ip(IpAddr::V6(address)),
-        None => true,
-    }
-}
-
-fn is_private_ip(address: IpAddr) -> bool {
-    match address {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| is_private_ip(IpAddr::V4(v4)))
-        }
-    }
 }
 
 /// Header names that carry credentials: those belong in a provider key, encrypted.
@@ -220,14 +183,6 @@ mod tests {
         assert!(base_url("u", "https://api.openai.com/v1").is_ok());
         assert!(base_url("u", "ftp://x").is_err());
         assert!(base_url("u", "https://user:pw@x.com").is_err());
-        let private = base_url("u", "http://127.0.0.1:8080").unwrap();
-        assert!(is_private_host(&private));
-        assert!(is_private_host(
-            &base_url("u", "http://169.254.169.254/").unwrap()
-        ));
-        assert!(!is_private_host(
-            &base_url("u", "https://api.anthropic.com").unwrap()
-        ));
         let mut headers = BTreeMap::new();
         headers.insert("OpenAI-Organization".to_owned(), "org-1".to_owned());
         assert!(extra_headers(&headers).is_ok());

@@ -195,6 +195,10 @@ impl Harness {
             .await
     }
 
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        self.call(Method::PUT, path, Some(token), Some(body)).await
+    }
+
     pub async fn delete(&self, path: &str, token: &str) -> (u16, Value) {
         self.call(Method::DELETE, path, Some(token), None).await
     }

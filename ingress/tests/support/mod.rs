@@ -174,7 +174,13 @@ impl Gateway {
     pub async fn add_key(&self, provider_id: &str, key_id: &str, secret: &str) {
         let sealed = self
             .master_keys
-            .encrypt(&SecretString::new(secret.into()), key_id)
+            .encrypt(
+                &SecretString::new(secret.into()),
+                shared::secret::KeyBinding {
+                    key_id,
+                    provider_id,
+                },
+            )
             .expect("encrypt");
         self.publish_config(ConfigEvent::ProviderKeyPut(ProviderKey {
             id: key_id.into(),

@@ -109,7 +109,13 @@ async fn main() -> anyhow::Result<()> {
         }),
     )
     .await?;
-    let sealed = master_keys.encrypt(&SecretString::new(PROVIDER_SECRET.into()), PROVIDER_KEY)?;
+    let sealed = master_keys.encrypt(
+        &SecretString::new(PROVIDER_SECRET.into()),
+        shared::secret::KeyBinding {
+            key_id: PROVIDER_KEY,
+            provider_id: PROVIDER,
+        },
+    )?;
     publish(
         &jetstream,
         ConfigEvent::ProviderKeyPut(ProviderKey {
