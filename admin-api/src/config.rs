@@ -60,6 +60,10 @@ pub struct AdminConfig {
     /// Password checks (argon2) running at once, at most; a login beyond them is answered 503.
     #[serde(default = "default_login_concurrency")]
     pub login_concurrency: usize,
+    /// The first wait after the free failed logins; each further failure doubles it, up to
+    /// the rule's cap (five minutes per address and user).
+    #[serde(default = "default_login_throttle_step_ms")]
+    pub login_throttle_step_ms: u64,
 }
 
 fn default_header_read_timeout_ms() -> u64 {
@@ -76,6 +80,9 @@ fn default_max_connections() -> usize {
 }
 fn default_login_concurrency() -> usize {
     4
+}
+fn default_login_throttle_step_ms() -> u64 {
+    1_000
 }
 
 fn default_clickhouse_database() -> String {
@@ -139,6 +146,7 @@ impl ServiceConfig for AdminConfig {
         "body_read_timeout_ms",
         "max_connections",
         "login_concurrency",
+        "login_throttle_step_ms",
     ];
 
     fn validate(&self) -> Result<(), String> {

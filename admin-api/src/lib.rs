@@ -94,6 +94,7 @@ pub async fn connect(config: &AdminConfig) -> anyhow::Result<AppState> {
         login_guard: login_guard::LoginGuard::new(
             &config.token_pepper,
             config.login_concurrency.max(1),
+            Duration::from_millis(config.login_throttle_step_ms.max(1)),
         )
         .map_err(|error| anyhow::anyhow!("{error}"))?,
     }))

@@ -56,11 +56,14 @@ const USER: Rule = Rule {
 };
 
 impl Rule {
-    fn delay(self, failures: u32) -> Duration {
+    /// The wait after `failures`: none for the free ones, then `step`, doubling, up to the cap
+    /// (which a step longer than the cap raises to the step).
+    fn delay(self, failures: u32, step: Duration) -> Duration {
         if failures < self.free {
             return Duration::ZERO;
         }
-        Duration::from_secs(1_u64 << (failures - self.free).min(16)).min(self.cap)
+        step.saturating_mul(1_u32 << (failures - self.free).min(16))
+            .min(self.cap.max(step))
     }
 }
 
@@ -86,12 +89,14 @@ pub struct Throttled {
 pub struct LoginGuard {
     username_hasher: TokenHasher,
     password_checks: Arc<Semaphore>,
+    /// The first wait once a key is throttled (`login_throttle_step_ms`).
+    step: Duration,
 }
 
 impl LoginGuard {
     /// # Errors
     /// When the pepper is too short (validated before).
-    pub fn new(token_pepper: &str, concurrency: usize) -> Result<Self, ApiError> {
+    pub fn new(token_pepper: &str, concurrency: usize, step: Duration) -> Result<Self, ApiError> {
         // A key of its own (domain-separated from the token hash), so a username's hash can
         // never be compared with a token's.
         let username_hasher =
@@ -100,6 +105,7 @@ impl LoginGuard {
         Ok(Self {
             username_hasher,
             password_checks: Arc::new(Semaphore::new(concurrency)),
+            step,
         })
     }
 
@@ -154,7 +160,7 @@ impl LoginGuard {
                 continue;
             };
             let since = Duration::from_secs_f64(row.seconds_since_last.max(0.0));
-            let wait = rule.delay(row.failures).saturating_sub(since);
+            let wait = rule.delay(row.failures, self.step).saturating_sub(since);
             if !wait.is_zero() && worst.is_none_or(|(longest, _)| wait > longest) {
                 worst = Some((wait, &row.key));
             }
@@ -223,17 +229,21 @@ mod tests {
 
     #[test]
     fn back_off_grows_and_is_capped() {
-        assert_eq!(PAIR.delay(2), Duration::ZERO);
-        assert_eq!(PAIR.delay(3), Duration::from_secs(1));
-        assert_eq!(PAIR.delay(5), Duration::from_secs(4));
-        assert_eq!(PAIR.delay(40), Duration::from_secs(300));
-        assert_eq!(USER.delay(40), Duration::from_secs(60));
-        assert_eq!(ADDRESS.delay(19), Duration::ZERO);
+        let second = Duration::from_secs(1);
+        assert_eq!(PAIR.delay(2, second), Duration::ZERO);
+        assert_eq!(PAIR.delay(3, second), Duration::from_secs(1));
+        assert_eq!(PAIR.delay(5, second), Duration::from_secs(4));
+        assert_eq!(PAIR.delay(40, second), Duration::from_secs(300));
+        assert_eq!(USER.delay(40, second), Duration::from_secs(60));
+        assert_eq!(ADDRESS.delay(19, second), Duration::ZERO);
+        let long = Duration::from_secs(600);
+        assert_eq!(USER.delay(10, long), long);
     }
 
     #[test]
     fn unknown_usernames_are_recorded_only_as_keyed_hashes() {
-        let guard = LoginGuard::new("p".repeat(32).as_str(), 1).unwrap_or_else(|_| unreachable!());
+        let guard = LoginGuard::new("p".repeat(32).as_str(), 1, Duration::from_secs(1))
+            .unwrap_or_else(|_| unreachable!());
         let label = guard.unknown_user_label("Tr0ub4dor&3");
         assert!(label.starts_with("unknown-user#") && !label.contains("Tr0ub4dor"));
         let keys = guard.keys("127.0.0.1", "Tr0ub4dor&3");

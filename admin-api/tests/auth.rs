@@ -11,6 +11,7 @@ use serde_json::json;
 async fn first_admin_must_change_password_and_logout_revokes() {
     let harness = Harness::start().await;
     // The first admin appears once the projector folded the bootstrap events.
+    harness.wait_for_user_in_view("admin").await;
     let http = harness.http.clone();
     let url = format!("{}/api/v1/auth/login", harness.base);
     let session = wait_until(kit::testing::liveness(), "first admin", || {
@@ -216,6 +217,7 @@ async fn three_processes_starting_at_once_create_one_admin() {
     let http = reqwest::Client::new();
     let (base, _) = &started[0];
     let url = format!("{base}/api/v1/auth/login");
+    common::wait_for_user_in_view(&postgres_url, "admin").await;
     wait_until(kit::testing::liveness(), "the first admin", || {
         let (http, url) = (http.clone(), url.clone());
         async move {
@@ -265,6 +267,7 @@ async fn the_first_password_can_come_from_the_environment() {
         config.admin_initial_password = Some("from-the-environment".into())
     })
     .await;
+    harness.wait_for_user_in_view("admin").await;
     let http = harness.http.clone();
     let url = format!("{}/api/v1/auth/login", harness.base);
     let session = wait_until(kit::testing::liveness(), "first admin", || {

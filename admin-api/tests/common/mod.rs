@@ -76,6 +76,9 @@ pub fn test_config(nats_url: &str, postgres_url: &str) -> AdminConfig {
         // A write waits for the projector up to the liveness deadline, not the production
         // default of 5 s, which a busy machine can exceed (the test of the 503 sets its own).
         "read_your_writes_timeout_ms": kit::testing::liveness().as_millis(),
+        // Once throttled, a login stays throttled for longer than any test takes between two
+        // attempts, however busy the machine (the production step is one second).
+        "login_throttle_step_ms": kit::testing::liveness().as_millis(),
     }))
     .unwrap();
     kit::config::ServiceConfig::validate(&config).unwrap();
@@ -217,23 +220,30 @@ impl Harness {
     /// Waits for the first admin, logs in with `admin123`, changes the password, and returns
     /// a session token that may do everything.
     pub async fn admin(&self) -> String {
+        // Wait for the first admin in the view before signing in: a sign-in that fails because
+        // the user does not exist yet would count towards the login throttle.
+        self.wait_for_user_in_view("admin").await;
         let http = self.http.clone();
         let url = format!("{}/api/v1/auth/login", self.base);
-        let session = wait_until(kit::testing::liveness(), "the first admin to exist", || {
-            let (http, url) = (http.clone(), url.clone());
-            async move {
-                let response = http
-                    .post(&url)
-                    .json(&json!({"username": "admin", "password": "admin123"}))
-                    .send()
-                    .await
-                    .ok()?;
-                if response.status().as_u16() != 200 {
-                    return None;
+        let session = wait_until(
+            kit::testing::liveness(),
+            "the first admin to sign in",
+            || {
+                let (http, url) = (http.clone(), url.clone());
+                async move {
+                    let response = http
+                        .post(&url)
+                        .json(&json!({"username": "admin", "password": "admin123"}))
+                        .send()
+                        .await
+                        .ok()?;
+                    if response.status().as_u16() != 200 {
+                        return None;
+                    }
+                    response.json::<Value>().await.ok()
                 }
-                response.json::<Value>().await.ok()
-            }
-        })
+            },
+        )
         .await;
         let token = session["token"].as_str().unwrap().to_owned();
         let (status, body) = self
@@ -245,6 +255,11 @@ impl Harness {
             .await;
         assert_eq!(status, 200, "{body}");
         token
+    }
+
+    /// Waits until the projector has folded the user named `username` into the views.
+    pub async fn wait_for_user_in_view(&self, username: &str) {
+        wait_for_user_in_view(&self.config.postgres_url, username).await;
     }
 
     /// Creates a user with a role, logs them in and changes their password; returns
@@ -319,4 +334,29 @@ pub async fn stream_messages(url: &str, stream: &str) -> Vec<(String, String)> {
         }
     }
     messages
+}
+
+/// Waits until the projector has folded the user named `username` into the views of the
+/// database at `postgres_url` (before a first sign-in: a sign-in that fails because the user does
+/// not exist yet counts towards the login throttle).
+pub async fn wait_for_user_in_view(postgres_url: &str, username: &str) {
+    let (client, connection) = tokio_postgres::connect(postgres_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    wait_until(
+        kit::testing::liveness(),
+        &format!("user {username} in the views"),
+        || async {
+            let rows = client
+                .query(
+                    "SELECT 1 FROM config_entities WHERE entity = 'user' AND data->>'username' = $1",
+                    &[&username],
+                )
+                .await
+                .ok()?;
+            (!rows.is_empty()).then_some(())
+        },
+    )
+    .await;
 }
