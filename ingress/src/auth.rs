@@ -12,7 +12,7 @@ use shared::config::UserToken;
 use shared::token::{PlainToken, TokenHash, TokenHasher};
 
 use crate::error::IngressError;
-use crate::state::Snapshot;
+use crate::state::{OwnerRefusal, Snapshot};
 
 const NEGATIVE_TTL: Duration = Duration::from_secs(5);
 
@@ -101,6 +101,21 @@ impl Authenticator {
             return Err(IngressError::Unauthorized(
                 "this API key has been disabled".into(),
             ));
+        }
+        // Checked on every request against the current snapshot (not cached with the token),
+        // so disabling or deleting a user takes effect with the config event that says so.
+        match snapshot.owner_refusal(&token.owner_user_id) {
+            Some(OwnerRefusal::Disabled) => {
+                return Err(IngressError::Unauthorized(
+                    "the user this API key belongs to has been disabled".into(),
+                ));
+            }
+            Some(OwnerRefusal::Deleted) => {
+                return Err(IngressError::Unauthorized(
+                    "the user this API key belongs to has been deleted".into(),
+                ));
+            }
+            None => {}
         }
         if token
             .expires_at

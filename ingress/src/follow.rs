@@ -60,6 +60,45 @@ pub async fn load_from_postgres(postgres_url: &str, secrets: &Secrets) -> anyhow
     Ok(snapshot)
 }
 
+/// The views drop a deleted user's row, so a token whose owner has no row may belong to a
+/// deleted user: for each such owner, the latest event on the user's subject in the config
+/// stream says. Owners with no user event at all are left alone.
+///
+/// # Errors
+/// When the stream cannot be read.
+pub async fn mark_deleted_owners(
+    jetstream: &jetstream::Context,
+    snapshot: &mut Snapshot,
+) -> anyhow::Result<usize> {
+    let owners = snapshot.unknown_owners();
+    if owners.is_empty() {
+        return Ok(0);
+    }
+    let stream = jetstream.get_stream(CONFIG_STREAM).await?;
+    let mut deleted = 0;
+    for owner in owners {
+        let subject = shared::streams::config_subject(shared::config::ConfigEntity::User, &owner);
+        match stream.get_last_raw_message_by_subject(&subject).await {
+            Ok(message) => {
+                if let Ok(envelope) = Envelope::<ConfigEvent>::from_bytes(&message.payload)
+                    && envelope.body.is_deletion()
+                {
+                    snapshot.mark_user_deleted(&owner);
+                    deleted += 1;
+                }
+            }
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound
+                        | async_nats::jetstream::stream::LastRawMessageErrorKind::InvalidSubject
+                ) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(deleted)
+}
+
 /// How often a node checks the stream for config events it may have missed (republished
 /// messages are not kept for a subscriber that was disconnected).
 const RECONCILE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);

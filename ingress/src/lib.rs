@@ -53,7 +53,12 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
         allow_private_upstreams: config.allow_private_upstreams,
     });
     let snapshot = match follow::load_from_postgres(&config.postgres_url, &secrets).await {
-        Ok(snapshot) => snapshot,
+        Ok(mut snapshot) => {
+            follow::mark_deleted_owners(&jetstream, &mut snapshot)
+                .await
+                .context("cannot check the config stream for deleted token owners")?;
+            snapshot
+        }
         Err(error) => {
             tracing::warn!(error = %format!("{error:#}"), "config views unavailable; replaying the config stream instead");
             follow::load_from_stream(&jetstream, &secrets).await?

@@ -291,3 +291,56 @@ pub fn http() -> reqwest::Client {
         .build()
         .expect("client")
 }
+
+impl Gateway {
+    /// Publishes a user (enabled or not) as admin-api would; returns the stream sequence.
+    pub async fn put_user(&self, id: &str, enabled: bool) -> u64 {
+        self.publish_config(ConfigEvent::UserPut(shared::config::User {
+            id: id.into(),
+            username: format!("name-of-{id}"),
+            display_name: String::new(),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            must_change_password: false,
+            enabled,
+        }))
+        .await
+    }
+
+    /// Publishes a user's deletion; returns the stream sequence.
+    pub async fn delete_user(&self, id: &str) -> u64 {
+        self.publish_config(ConfigEvent::UserDeleted(shared::config::Deleted { id: id.into() }))
+            .await
+    }
+
+    /// Waits until the projector's config views reflect at least `sequence`.
+    pub async fn wait_projected(&self, sequence: u64) {
+        let (client, connection) =
+            tokio_postgres::connect(&self.postgres_url, tokio_postgres::NoTls)
+                .await
+                .expect("postgres");
+        tokio::spawn(connection);
+        kit::testing::wait_until(kit::testing::liveness(), "the config views to catch up", || {
+            let client = &client;
+            async move {
+                let row = client
+                    .query_opt(
+                        "SELECT last_sequence FROM projection_offsets WHERE projection = 'config'",
+                        &[],
+                    )
+                    .await
+                    .ok()??;
+                let applied: i64 = row.get(0);
+                (u64::try_from(applied).ok()? >= sequence).then_some(())
+            }
+        })
+        .await;
+    }
+
+    /// Starts an ingress node that cannot reach Postgres (config replayed from the stream).
+    pub async fn start_node_without_postgres(&self, name: &str, extra_env: &[(&str, &str)]) -> Node {
+        let unreachable = format!("postgres://axongate@127.0.0.1:{}/nowhere", free_port());
+        let mut env: Vec<(&str, &str)> = vec![("AXONGATE_POSTGRES_URL", unreachable.as_str())];
+        env.extend_from_slice(extra_env);
+        self.start_node_with(name, &env, None).await
+    }
+}
