@@ -8,6 +8,7 @@
 //! return a secret.
 
 pub mod auth;
+pub mod bounds;
 pub mod config;
 pub mod endpoints;
 pub mod error;
@@ -111,7 +112,7 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
             .with_context(|| format!("cannot open the event spool at {}", config.spool_dir))?,
     );
     let (publisher, publish_task) =
-        publish::Publisher::start(client.clone(), jetstream.clone(), spool);
+        publish::Publisher::start(client.clone(), jetstream.clone(), spool.clone());
     let state = Arc::new(proxy::AppState {
         config: store,
         auth: authenticator,
@@ -125,7 +126,12 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
         concurrency: Arc::new(tokio::sync::Semaphore::new(config.max_concurrency)),
         retry: proxy::RetrySettings::default(),
     });
-    let health = Health::new(metrics).with_check("nats", kit::nats::ready_check(jetstream.clone()));
+    let health = Health::new(metrics)
+        .with_check("nats", kit::nats::ready_check(jetstream.clone()))
+        .with_check(
+            "spool",
+            spool_ready_check(spool.clone(), config.spool_full_policy),
+        );
     let app = router(state.clone()).merge(health.router());
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
@@ -142,6 +148,26 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
     drop(state);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), publish_task).await;
     Ok(())
+}
+
+/// `/ready` fails while the spool-full policy refuses traffic (spool full or its disk failing),
+/// so a load balancer sends requests to the nodes that can take them.
+fn spool_ready_check(
+    spool: Arc<publish::Spool>,
+    policy: config::SpoolFullPolicy,
+) -> kit::health::Check {
+    Arc::new(move || -> kit::health::CheckFuture {
+        let refusal = match policy {
+            config::SpoolFullPolicy::Refuse => spool.refusal(),
+            config::SpoolFullPolicy::Serve => None,
+        };
+        Box::pin(async move {
+            match refusal {
+                Some(reason) => Err(format!("refusing requests: {reason}")),
+                None => Ok(()),
+            }
+        })
+    })
 }
 
 /// The public API routes.

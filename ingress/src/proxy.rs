@@ -16,6 +16,7 @@ use shared::request::{Attempt, Cost, ErrorKind, Outcome, RequestEvent, RequestFi
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::auth::{self, Authenticator};
+use crate::bounds;
 use crate::config::SpoolFullPolicy;
 use crate::error::IngressError;
 use crate::limits::Limiter;
@@ -188,9 +189,14 @@ impl Call {
             .chosen
             .as_ref()
             .map(|candidate| candidate.provider.provider.id.clone());
+        // Labels come from configuration only: a name no model has is "unknown".
+        let model_label = self
+            .model
+            .as_ref()
+            .map_or_else(|| bounds::UNKNOWN_LABEL.to_owned(), |model| model.alias.clone());
         metrics::counter!(
             "ingress_requests_total",
-            "model" => self.model_alias.clone(),
+            "model" => model_label,
             "provider" => provider_id.clone().unwrap_or_default(),
             "outcome" => outcome.as_str()
         )
@@ -314,11 +320,13 @@ async fn admit(
     let permit = state.concurrency.clone().try_acquire_owned().map_err(|_| {
         IngressError::Overloaded("too many requests in flight on this node; retry shortly".into())
     })?;
-    if state.spool_full_policy == SpoolFullPolicy::Refuse && state.publisher.spool().is_full() {
+    if state.spool_full_policy == SpoolFullPolicy::Refuse
+        && let Some(reason) = state.publisher.spool().refusal()
+    {
         metrics::counter!("ingress_refused_spool_full_total").increment(1);
-        return Err(IngressError::Overloaded(
-            "usage recording is unavailable (event spool full); refusing rather than serving unbilled".into(),
-        ));
+        return Err(IngressError::Overloaded(format!(
+            "usage recording is unavailable ({reason}); refusing rather than serving unbilled"
+        )));
     }
     let snapshot = state.config.load();
     let token = state.auth.authenticate(headers, &snapshot)?;
@@ -331,8 +339,9 @@ async fn admit(
             message: error.to_string(),
         }
     })?;
-    call.model_alias = request.model.clone();
+    call.model_alias = bounds::for_record(&request.model);
     call.stream = request.stream;
+    bounds::check_request(&request)?;
     call.model = Some(auth::usable_model(&snapshot, &token, &request.model)?);
     state
         .limiter

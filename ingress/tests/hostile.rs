@@ -102,3 +102,289 @@ async fn disabled_or_deleted_users_tokens_are_refused_everywhere_and_after_resta
     assert_eq!(chat_status(&from_stream, &token, "gpt").await.0, 401);
     assert_eq!(chat_status(&from_stream, &other, "gpt").await.0, 200);
 }
+
+async fn metrics_text(node: &Node) -> String {
+    http()
+        .get(format!("{}/metrics", node.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
+async fn ready_status(node: &Node) -> u16 {
+    http()
+        .get(format!("{}/ready", node.base))
+        .send()
+        .await
+        .map_or(0, |response| response.status().as_u16())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_enormous_model_name_is_refused_unechoed_and_wedges_nothing() {
+    let gateway = gateway_with_model().await;
+    let token = gateway.add_token("tok", |_| {}).await;
+    let node = gateway.start_node("a").await;
+    let enormous = "m".repeat(1 << 20);
+
+    let (status, body) = chat_status(&node, &token, &enormous).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "model", "{body}");
+    assert!(body.to_string().len() < 2_000, "the name is not echoed");
+    let (status, body) = messages_status(&node, &token, &enormous).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["type"], "error", "Anthropic shape: {body}");
+    assert!(body.to_string().len() < 2_000, "the name is not echoed");
+    // A name that is merely unknown is still a 404, and labels no metric series.
+    let unknown = format!("no-such-model-{}", "x".repeat(200));
+    assert_eq!(chat_status(&node, &token, &unknown).await.0, 404);
+
+    // Later requests are recorded: nothing queues behind the refused ones.
+    let response = http()
+        .post(format!("{}/v1/chat/completions", node.base))
+        .bearer_auth(&token)
+        .header("x-request-id", "after-the-enormous-one")
+        .json(&chat("gpt"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    let events = wait_until(liveness(), "the later request's event", || async {
+        let events = gateway.request_events().await;
+        let later = events.iter().any(|event| {
+            let shared::request::RequestEvent::Finished(finished) = &event.body;
+            finished.request_id == "after-the-enormous-one"
+        });
+        (later && events.len() >= 4).then_some(events)
+    })
+    .await;
+    for event in &events {
+        let shared::request::RequestEvent::Finished(finished) = &event.body;
+        assert!(
+            finished.model_alias.len() <= 256,
+            "a recorded model name is bounded ({} bytes)",
+            finished.model_alias.len()
+        );
+    }
+    assert_eq!(events.len(), 4, "one event per request");
+
+    let metrics = metrics_text(&node).await;
+    let series: Vec<&str> = metrics
+        .lines()
+        .filter(|line| line.starts_with("ingress_requests_total"))
+        .collect();
+    assert!(
+        series.iter().any(|line| line.contains(r#"model="unknown""#)),
+        "{series:?}"
+    );
+    assert!(
+        series
+            .iter()
+            .all(|line| line.contains(r#"model="unknown""#) || line.contains(r#"model="gpt""#)),
+        "only configured names label series: {series:?}"
+    );
+}
+
+/// One spool record as the spool writes it: a little-endian length, then the JSON record.
+fn spool_record(subject: &str, msg_id: &str, payload: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    let json = serde_json::to_vec(&json!({
+        "subject": subject,
+        "msg_id": msg_id,
+        "payload": base64::engine::general_purpose::STANDARD.encode(payload),
+    }))
+    .expect("record");
+    let mut bytes = u32::try_from(json.len()).expect("length").to_le_bytes().to_vec();
+    bytes.extend_from_slice(&json);
+    bytes
+}
+
+fn finished_event(request_id: &str) -> shared::Envelope<shared::request::RequestEvent> {
+    let finished = shared::request::RequestFinished {
+        request_id: request_id.into(),
+        token_id: None,
+        user_id: None,
+        model_alias: "gpt".into(),
+        provider_id: None,
+        upstream_model: None,
+        provider_key_id: None,
+        client_protocol: shared::config::ClientProtocol::OpenaiChat,
+        upstream_protocol: None,
+        stream: false,
+        outcome: shared::request::Outcome::Error,
+        error_kind: Some(shared::request::ErrorKind::BadRequest),
+        http_status: 400,
+        usage: shared::request::Usage::default(),
+        cost: None,
+        started_at: time::OffsetDateTime::now_utc(),
+        ttfb_us: None,
+        latency_us: 1,
+        attempts: vec![],
+    };
+    shared::Envelope::by_node(
+        shared::request::RequestEvent::Finished(finished),
+        "an-earlier-run".to_owned(),
+    )
+}
+
+fn segments(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|entry| entry.file_name().to_string_lossy().starts_with("segment-"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_poison_event_in_the_spool_is_dead_lettered_once_and_blocks_nothing() {
+    let gateway = Gateway::start().await;
+    // An earlier run left a spool whose first record is larger than the bus accepts (1 MB by
+    // default), followed by an ordinary event.
+    let dir = gateway.spool_root.join("a");
+    std::fs::create_dir_all(&dir).expect("spool dir");
+    let good = finished_event("the-event-behind-the-poison");
+    let mut segment = spool_record(
+        "axongate.requests.error",
+        "poison-event-id",
+        &vec![b'x'; 2 << 20],
+    );
+    segment.extend(spool_record(
+        &good.subject(),
+        &good.event_id.to_string(),
+        &good.to_bytes().expect("encode"),
+    ));
+    std::fs::write(dir.join("segment-000000000000.spool"), segment).expect("segment");
+
+    let node = gateway.start_node("a").await;
+    wait_until(liveness(), "the event behind the poison to be published", || async {
+        gateway
+            .request_events()
+            .await
+            .iter()
+            .any(|event| event.event_id == good.event_id)
+            .then_some(())
+    })
+    .await;
+    wait_until(liveness(), "the drained segment to be removed", || async {
+        (segments(&dir) == 0).then_some(())
+    })
+    .await;
+    let dead_letters = std::fs::read_to_string(dir.join("dead-letters.jsonl")).expect("dead letters");
+    assert_eq!(dead_letters.lines().count(), 1, "{dead_letters:.300}");
+    let line: Value = serde_json::from_str(dead_letters.lines().next().unwrap_or("")).expect("json");
+    assert_eq!(line["msg_id"], "poison-event-id");
+    assert!(line["reason"].as_str().unwrap_or("").contains("max_payload"), "{}", line["reason"]);
+    assert!(metrics_text(&node).await.contains("ingress_events_dead_lettered_total"));
+
+    // A restart replays nothing: the poison is not in the spool any more.
+    drop(node);
+    let node = gateway.start_node("a").await;
+    assert_eq!(ready_status(&node).await, 200);
+    assert_eq!(segments(&dir), 0);
+    let dead_letters = std::fs::read_to_string(dir.join("dead-letters.jsonl")).expect("dead letters");
+    assert_eq!(dead_letters.lines().count(), 1);
+}
+
+/// A tiny tmpfs mounted for the test's lifetime (the test runs as root here; elsewhere it says
+/// why it cannot run and passes vacuously).
+struct TinyDisk(std::path::PathBuf);
+
+impl TinyDisk {
+    fn mount(path: &std::path::Path, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(path).ok()?;
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .status()
+            .ok()?;
+        status.success().then(|| Self(path.to_owned()))
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_spool_disk_refuses_requests_instead_of_losing_their_events() {
+    let mut gateway = gateway_with_model().await;
+    let token = gateway.add_token("tok", |_| {}).await;
+    let Some(_disk) = TinyDisk::mount(&gateway.spool_root.join("a"), "64k") else {
+        eprintln!("SKIPPED: mounting a tmpfs needs root; the full-disk policy is untested here");
+        return;
+    };
+    let node = gateway.start_node("a").await;
+    assert_eq!(ready_status(&node).await, 200);
+
+    // NATS away: events go to the spool, whose disk fills up long before spool_max_bytes.
+    gateway.nats.stop();
+    let client = http();
+    let served = std::sync::Mutex::new(Vec::new());
+    let mut attempt = 0;
+    let refused = wait_until(liveness(), "a refusal once the disk is full", || {
+        attempt += 1;
+        let request_id = format!("full-disk-{attempt}");
+        let (client, base, token) = (client.clone(), node.base.clone(), token.clone());
+        let served = &served;
+        async move {
+            let response = client
+                .post(format!("{base}/v1/chat/completions"))
+                .bearer_auth(&token)
+                .header("x-request-id", &request_id)
+                .json(&chat("gpt"))
+                .send()
+                .await
+                .ok()?;
+            match response.status().as_u16() {
+                200 => {
+                    served.lock().expect("lock").push(request_id);
+                    None
+                }
+                503 => Some(response.json::<Value>().await.ok()?),
+                other => panic!("unexpected status {other}"),
+            }
+        }
+    })
+    .await;
+    let served = served.into_inner().expect("lock");
+    assert!(!served.is_empty(), "the disk took some events first");
+    assert!(
+        refused["error"]["message"].as_str().unwrap_or("").contains("spool"),
+        "{refused}"
+    );
+    let (status, body) = messages_status(&node, &token, "gpt").await;
+    assert_eq!(status, 503);
+    assert_eq!(body["type"], "error", "Anthropic shape: {body}");
+    assert_eq!(ready_status(&node).await, 503, "/ready says the node refuses traffic");
+
+    // NATS back: the spool drains, the disk has room again, the node serves, and every
+    // request that was answered 200 has its event.
+    gateway.nats.restart().await;
+    wait_until(liveness(), "the node to serve again", || async {
+        (ready_status(&node).await == 200 && chat_status(&node, &token, "gpt").await.0 == 200)
+            .then_some(())
+    })
+    .await;
+    wait_until(liveness(), "every served request's event", || async {
+        let events = gateway.request_events().await;
+        let recorded: std::collections::HashSet<String> = events
+            .iter()
+            .map(|event| {
+                let shared::request::RequestEvent::Finished(finished) = &event.body;
+                finished.request_id.clone()
+            })
+            .collect();
+        served.iter().all(|id| recorded.contains(id)).then_some(())
+    })
+    .await;
+}

@@ -44,6 +44,14 @@ pub struct Gateway {
     pub spool_root: std::path::PathBuf,
 }
 
+/// The ingress binary under test: `AXONGATE_TEST_INGRESS_BIN` when set (a copy taken right
+/// after the build, since worktrees sharing one target directory overwrite `debug/ingress`),
+/// else the one cargo built for this test.
+pub fn ingress_binary() -> String {
+    std::env::var("AXONGATE_TEST_INGRESS_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_ingress").to_owned())
+}
+
 pub struct Node {
     pub process: ChildGuard,
     pub port: u16,
@@ -108,7 +116,7 @@ impl Gateway {
     ) -> Node {
         let port = free_port();
         let spool_dir = self.spool_root.join(name);
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ingress"));
+        let mut command = Command::new(ingress_binary());
         command
             .env("AXONGATE_NATS_URL", &self.nats.url)
             .env("AXONGATE_POSTGRES_URL", &self.postgres_url)
