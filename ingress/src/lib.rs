@@ -179,10 +179,40 @@ pub fn router(state: Arc<proxy::AppState>) -> Router {
         .route("/v1/messages/count_tokens", post(endpoints::count_tokens))
         .route("/v1/embeddings", post(endpoints::embeddings))
         .route("/v1/models", get(endpoints::models))
+        // A known path with the wrong method answers in the caller's error shape too.
+        .method_not_allowed_fallback(method_not_allowed)
         // Bodies are read with the configured limit inside the handlers, so that an oversized
         // body gets a 413 in the caller's dialect.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
+}
+
+/// 405 in the caller's dialect: Anthropic for `/v1/messages…` (or an `anthropic-version`
+/// header), OpenAI otherwise, with `Allow`.
+async fn method_not_allowed(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    let path = uri.path();
+    let dialect = if path.starts_with("/v1/messages") || headers.contains_key("anthropic-version")
+    {
+        translate::Dialect::Anthropic
+    } else {
+        translate::Dialect::OpenAiChat
+    };
+    let allowed = if path == "/v1/models" { "GET" } else { "POST" };
+    let mut response = error::IngressError::MethodNotAllowed {
+        method: method.to_string(),
+        path: bounds::for_record(path),
+        allowed,
+    }
+    .render(dialect);
+    response.headers_mut().insert(
+        axum::http::header::ALLOW,
+        axum::http::HeaderValue::from_static(allowed),
+    );
+    response
 }
 
 /// Publishes this node's usage every interval and merges the other nodes' reports.

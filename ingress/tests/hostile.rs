@@ -388,3 +388,75 @@ async fn a_full_spool_disk_refuses_requests_instead_of_losing_their_events() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wrong_methods_and_two_different_tokens_get_the_callers_error_shape() {
+    let gateway = gateway_with_model().await;
+    let token = gateway.add_token("tok", |_| {}).await;
+    let other = gateway.add_token("other", |_| {}).await;
+    let node = gateway.start_node("a").await;
+    let client = http();
+
+    for (path, anthropic_shape) in [
+        ("/v1/chat/completions", false),
+        ("/v1/embeddings", false),
+        ("/v1/messages", true),
+        ("/v1/messages/count_tokens", true),
+    ] {
+        let response = client
+            .get(format!("{}{path}", node.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 405, "{path}");
+        assert_eq!(
+            response.headers().get("allow").and_then(|v| v.to_str().ok()),
+            Some("POST")
+        );
+        let body: Value = response.json().await.expect("a JSON error body");
+        if anthropic_shape {
+            assert_eq!(body["type"], "error", "{path}: {body}");
+            assert_eq!(body["error"]["type"], "invalid_request_error", "{path}: {body}");
+        } else {
+            assert_eq!(body["error"]["type"], "invalid_request_error", "{path}: {body}");
+            assert!(body["error"]["message"].as_str().is_some(), "{path}: {body}");
+        }
+    }
+    let response = client
+        .delete(format!("{}/v1/models", node.base))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 405);
+    assert!(response.json::<Value>().await.expect("JSON")["error"]["message"].is_string());
+
+    // Two valid tokens at once: which one to bill is not for the gateway to guess.
+    for path in ["/v1/chat/completions", "/v1/messages"] {
+        let body = if path == "/v1/messages" { anthropic("gpt") } else { chat("gpt") };
+        let response = client
+            .post(format!("{}{path}", node.base))
+            .bearer_auth(&token)
+            .header("x-api-key", &other)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 401, "{path}");
+        let body: Value = response.json().await.expect("JSON");
+        assert!(
+            body["error"]["message"].as_str().unwrap_or("").contains("different"),
+            "{body}"
+        );
+    }
+    // The same token in both headers is fine.
+    let response = client
+        .post(format!("{}/v1/chat/completions", node.base))
+        .bearer_auth(&token)
+        .header("x-api-key", &token)
+        .json(&chat("gpt"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+}

@@ -30,6 +30,7 @@ pub mod ir;
 mod json;
 pub mod openai_chat;
 pub mod openai_responses;
+pub mod redact;
 pub mod sse;
 mod stream;
 mod tokens;
