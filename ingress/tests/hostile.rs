@@ -460,3 +460,89 @@ async fn wrong_methods_and_two_different_tokens_get_the_callers_error_shape() {
         .expect("request");
     assert_eq!(response.status(), 200);
 }
+
+fn finished_by_request_id(
+    events: &[shared::Envelope<shared::request::RequestEvent>],
+    request_id: &str,
+) -> Option<shared::request::RequestFinished> {
+    events.iter().find_map(|event| {
+        let shared::request::RequestEvent::Finished(finished) = &event.body;
+        (finished.request_id == request_id).then(|| finished.clone())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embeddings_and_token_counts_are_metered_and_limited() {
+    let gateway = gateway_with_model().await;
+    gateway
+        .add_provider("anthropic-mock", Protocol::Anthropic)
+        .await;
+    gateway
+        .add_model("embed", vec![("openai-mock", "text-embedding-mock", 0)])
+        .await;
+    gateway
+        .add_model("claude", vec![("anthropic-mock", "claude-mock", 0)])
+        .await;
+    let token = gateway.add_token("tok", |_| {}).await;
+    let limited = gateway.add_token("limited", |token| token.rpm = Some(2)).await;
+    let node = gateway.start_node("a").await;
+    let client = http();
+    let embed = |token: &str, request_id: &str| {
+        client
+            .post(format!("{}/v1/embeddings", node.base))
+            .bearer_auth(token)
+            .header("x-request-id", request_id)
+            .json(&json!({"model": "embed", "input": ["the quick brown fox", "jumps over"]}))
+            .send()
+    };
+    let count = |token: &str, request_id: &str| {
+        client
+            .post(format!("{}/v1/messages/count_tokens", node.base))
+            .header("x-api-key", token)
+            .header("x-request-id", request_id)
+            .json(&json!({"model": "claude", "messages": [{"role": "user", "content": "hello there"}]}))
+            .send()
+    };
+
+    assert_eq!(embed(&token, "embed-1").await.expect("embed").status(), 200);
+    let counted = count(&token, "count-1").await.expect("count");
+    assert_eq!(counted.status(), 200);
+    assert!(counted.json::<Value>().await.expect("JSON")["input_tokens"].as_u64() > Some(0));
+
+    let (embedded, counted) = wait_until(liveness(), "both requests' events", || async {
+        let events = gateway.request_events().await;
+        Some((
+            finished_by_request_id(&events, "embed-1")?,
+            finished_by_request_id(&events, "count-1")?,
+        ))
+    })
+    .await;
+    assert_eq!(
+        embedded.client_protocol,
+        shared::config::ClientProtocol::OpenaiEmbeddings
+    );
+    assert_eq!(embedded.token_id.as_deref(), Some("tok"));
+    assert!(embedded.usage.input_tokens > 0, "{:?}", embedded.usage);
+    let cost = embedded.cost.expect("embeddings are priced by their input tokens");
+    assert!(cost.amount.0 > 0, "{cost:?}");
+    assert_eq!(embedded.attempts.len(), 1);
+    assert_eq!(counted.model_alias, "claude");
+    assert_eq!(counted.outcome, shared::request::Outcome::Success);
+    assert!(counted.cost.is_none_or(|cost| cost.amount.0 == 0));
+
+    // Both count against the token's requests per minute.
+    assert_eq!(embed(&limited, "limited-1").await.expect("embed").status(), 200);
+    assert_eq!(count(&limited, "limited-2").await.expect("count").status(), 200);
+    let refused = embed(&limited, "limited-3").await.expect("embed");
+    assert_eq!(refused.status(), 429);
+    assert!(refused.json::<Value>().await.expect("JSON")["error"]["message"].is_string());
+    let refused = count(&limited, "limited-4").await.expect("count");
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.json::<Value>().await.expect("JSON")["type"], "error");
+    wait_until(liveness(), "the refusals' events", || async {
+        let events = gateway.request_events().await;
+        let refused = finished_by_request_id(&events, "limited-4")?;
+        (refused.error_kind == Some(shared::request::ErrorKind::RateLimited)).then_some(())
+    })
+    .await;
+}
