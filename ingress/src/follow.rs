@@ -317,6 +317,91 @@ pub async fn load_spend_baseline(
     Ok(budgeted.len())
 }
 
+/// Seeds budget spend from the request events of each budgeted token's current period still
+/// in `AXONGATE_REQUESTS` (used when the spend view in Postgres is unreachable). Returns how
+/// many budgeted tokens were seeded.
+///
+/// # Errors
+/// When the stream cannot be read.
+pub async fn seed_spend_from_stream(
+    jetstream: &jetstream::Context,
+    snapshot: &Snapshot,
+    limiter: &crate::limits::Limiter,
+) -> anyhow::Result<usize> {
+    let now = time::OffsetDateTime::now_utc();
+    let budgeted: std::collections::HashMap<&str, shared::config::BudgetPeriod> = snapshot
+        .tokens
+        .values()
+        .filter_map(|token| {
+            token
+                .budget
+                .as_ref()
+                .map(|budget| (token.id.as_str(), budget.period))
+        })
+        .collect();
+    if budgeted.is_empty() {
+        return Ok(0);
+    }
+    // From the earliest period start any budget needs (everything, for a total budget).
+    let earliest = budgeted
+        .values()
+        .map(|period| crate::limits::period_start(*period, now))
+        .min()
+        .flatten();
+    let mut stream = jetstream
+        .get_stream(shared::streams::REQUESTS_STREAM)
+        .await?;
+    let state = stream.info().await?.state.clone();
+    let mut totals: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    if state.last_sequence > 0 && state.messages > 0 {
+        if earliest.is_none_or(|start| state.first_timestamp > start) {
+            tracing::warn!(
+                first_kept = %state.first_timestamp,
+                "the request stream begins after the start of a budget period; spend before its first event (if any) is not counted"
+            );
+        }
+        let deliver_policy = match earliest {
+            Some(start_time) => DeliverPolicy::ByStartTime { start_time },
+            None => DeliverPolicy::All,
+        };
+        let consumer = stream
+            .create_consumer(pull::OrderedConfig {
+                deliver_policy,
+                ..Default::default()
+            })
+            .await?;
+        let mut messages = consumer.messages().await?;
+        loop {
+            let next =
+                tokio::time::timeout(std::time::Duration::from_secs(2), messages.next()).await;
+            let Ok(Some(Ok(message))) = next else { break };
+            let sequence = message
+                .info()
+                .map_or(state.last_sequence, |info| info.stream_sequence);
+            if let Ok(envelope) =
+                Envelope::<shared::request::RequestEvent>::from_bytes(&message.payload)
+            {
+                let shared::request::RequestEvent::Finished(finished) = &envelope.body;
+                if let (Some(token_id), Some(cost)) = (&finished.token_id, &finished.cost)
+                    && let Some((id, period)) = budgeted.get_key_value(token_id.as_str())
+                    && crate::limits::period_key(*period, envelope.occurred_at)
+                        == crate::limits::period_key(*period, now)
+                {
+                    *totals.entry(id).or_default() += cost.amount.0;
+                }
+            }
+            if sequence >= state.last_sequence {
+                break;
+            }
+        }
+    }
+    for (id, period) in &budgeted {
+        let spent = totals.get(id).copied().unwrap_or(0);
+        limiter.set_baseline(id, crate::limits::period_key(*period, now), spent);
+    }
+    Ok(budgeted.len())
+}
+
 /// Seeds the limiter with the last minute of finished requests from `AXONGATE_REQUESTS`, so a
 /// node that joins (or restarts) enforces per-minute limits with the cluster's recent usage.
 /// Returns how many events were counted.

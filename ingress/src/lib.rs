@@ -103,7 +103,11 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
     match follow::load_spend_baseline(&config.postgres_url, &store.load(), &limiter).await {
         Ok(count) => tracing::info!(tokens = count, "budget spend loaded"),
         Err(error) => {
-            tracing::warn!(error = %format!("{error:#}"), "spend view unavailable; budgets count from now")
+            tracing::warn!(error = %format!("{error:#}"), "spend view unavailable; summing this period's spend from the request stream");
+            match follow::seed_spend_from_stream(&jetstream, &store.load(), &limiter).await {
+                Ok(count) => tracing::info!(tokens = count, "budget spend seeded from the request stream"),
+                Err(error) => tracing::warn!(error = %format!("{error:#}"), "could not seed budget spend; budgets count from now"),
+            }
         }
     }
     start_limit_gossip(client.clone(), limiter.clone(), store.clone()).await?;

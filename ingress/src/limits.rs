@@ -14,8 +14,11 @@
 //! still enforces its own share exactly (the limit then holds per node, not per cluster).
 //!
 //! Spend budgets use the same reports (cost deltas). The baseline at start is read from the
-//! Postgres spend view when it exists (see `docs/configuration.md`); without it the budget
-//! counts spend since the node started.
+//! Postgres spend view; when Postgres is unreachable it is summed from the request events of
+//! the current period still in `AXONGATE_REQUESTS` (`follow::seed_spend_from_stream`), so a
+//! restart while Postgres is down does not hand a spent budget back. A period longer than the
+//! stream keeps requests (a total budget, or a month with a shorter `requests_max_age_days`)
+//! counts only what the stream still holds, and a warning says so.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -126,6 +129,20 @@ pub fn period_key(period: BudgetPeriod, at: time::OffsetDateTime) -> String {
         }
         BudgetPeriod::Monthly => format!("m{}-{:02}", at.year(), u8::from(at.month())),
         BudgetPeriod::Total => "total".into(),
+    }
+}
+
+/// When the budget period `at` falls in began (`None` for a total budget, which has no start).
+#[must_use]
+pub fn period_start(period: BudgetPeriod, at: time::OffsetDateTime) -> Option<time::OffsetDateTime> {
+    let midnight = at.date().midnight().assume_utc();
+    match period {
+        BudgetPeriod::Daily => Some(midnight),
+        BudgetPeriod::Weekly => Some(
+            midnight - time::Duration::days(i64::from(at.weekday().number_days_from_monday())),
+        ),
+        BudgetPeriod::Monthly => Some(midnight - time::Duration::days(i64::from(at.day() - 1))),
+        BudgetPeriod::Total => None,
     }
 }
 
@@ -376,5 +393,14 @@ mod tests {
         assert_eq!(period_key(BudgetPeriod::Daily, at), "d2026-11-26");
         assert_eq!(period_key(BudgetPeriod::Monthly, at), "m2026-11");
         assert_eq!(seconds_to_next_period(BudgetPeriod::Daily, at), 18 * 3600);
+        assert_eq!(
+            period_start(BudgetPeriod::Weekly, at),
+            Some(time::macros::datetime!(2026-11-23 00:00 UTC))
+        );
+        assert_eq!(
+            period_start(BudgetPeriod::Monthly, at),
+            Some(time::macros::datetime!(2026-11-01 00:00 UTC))
+        );
+        assert_eq!(period_start(BudgetPeriod::Total, at), None);
     }
 }

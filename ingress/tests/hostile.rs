@@ -546,3 +546,45 @@ async fn embeddings_and_token_counts_are_metered_and_limited() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_spent_budget_stays_spent_across_a_restart_without_postgres() {
+    let gateway = gateway_with_model().await;
+    let token = gateway
+        .add_token("budgeted", |token| {
+            token.budget = Some(shared::config::Budget {
+                amount: shared::money::Nanos(1),
+                currency: "USD".into(),
+                period: shared::config::BudgetPeriod::Daily,
+            });
+        })
+        .await;
+    let node = gateway.start_node_without_postgres("a", &[]).await;
+    assert_eq!(chat_status(&node, &token, "gpt").await.0, 200);
+    let (status, body) = chat_status(&node, &token, "gpt").await;
+    assert_eq!(status, 429, "the budget is spent: {body}");
+    assert_eq!(body["error"]["code"], "insufficient_quota", "{body}");
+    wait_until(liveness(), "the priced event in the stream", || async {
+        gateway
+            .request_events()
+            .await
+            .iter()
+            .any(|event| {
+                let shared::request::RequestEvent::Finished(finished) = &event.body;
+                finished.cost.as_ref().is_some_and(|cost| cost.amount.0 > 0)
+            })
+            .then_some(())
+    })
+    .await;
+
+    // Restarted while Postgres is unreachable: the spend comes back from the request stream.
+    drop(node);
+    let node = gateway.start_node_without_postgres("a", &[]).await;
+    let (status, body) = chat_status(&node, &token, "gpt").await;
+    assert_eq!(status, 429, "still refused after the restart: {body}");
+    let other = gateway.add_token("unbudgeted", |_| {}).await;
+    wait_until(liveness(), "an unbudgeted token to be served", || async {
+        (chat_status(&node, &other, "gpt").await.0 == 200).then_some(())
+    })
+    .await;
+}
