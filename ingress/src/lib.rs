@@ -146,6 +146,11 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
         app,
         kit::shutdown_signal(),
         std::time::Duration::from_secs(config.shutdown_grace_secs),
+        server::ConnectionLimits {
+            max_connections: config.max_connections,
+            idle_timeout: std::time::Duration::from_secs(config.idle_timeout_secs),
+            write_timeout: std::time::Duration::from_secs(config.write_timeout_secs),
+        },
     )
     .await;
     // Every response has ended; let the publisher flush what is queued (or spool it).

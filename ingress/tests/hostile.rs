@@ -588,3 +588,90 @@ async fn a_spent_budget_stays_spent_across_a_restart_without_postgres() {
     })
     .await;
 }
+
+/// Waits until the server closes `socket` (end of stream or reset), reading whatever it sends.
+async fn closed_by_server(mut socket: tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buffer = [0_u8; 4096];
+    let read_until_closed = async {
+        loop {
+            match socket.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(liveness(), read_until_closed)
+        .await
+        .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idle_and_silent_connections_are_closed_and_capped() {
+    use tokio::io::AsyncWriteExt as _;
+    let gateway = gateway_with_model().await;
+    let node = gateway
+        .start_node_with("a", &[("AXONGATE_IDLE_TIMEOUT_SECS", "2")], None)
+        .await;
+    let address = ("127.0.0.1", node.port);
+
+    // 200 sockets that never send a byte, and one keep-alive connection left idle after a
+    // request: ingress closes every one of them.
+    let mut silent = Vec::new();
+    for _ in 0..200 {
+        silent.push(tokio::net::TcpStream::connect(address).await.expect("connect"));
+    }
+    let mut keep_alive = tokio::net::TcpStream::connect(address).await.expect("connect");
+    keep_alive
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let started = std::time::Instant::now();
+    let closed = futures::future::join_all(
+        silent
+            .into_iter()
+            .chain(std::iter::once(keep_alive))
+            .map(closed_by_server),
+    )
+    .await;
+    let open = closed.iter().filter(|closed| !**closed).count();
+    assert_eq!(open, 0, "{open} of 201 idle connections still open");
+    eprintln!("201 idle connections closed within {:?}", started.elapsed());
+    assert!(
+        metrics_text(&node)
+            .await
+            .contains(r#"ingress_connections_closed_total{reason="idle"}"#)
+    );
+
+    // Past the connection cap a new connection is closed at once, while the held ones stay.
+    let capped = gateway
+        .start_node_with("b", &[("AXONGATE_MAX_CONNECTIONS", "5")], None)
+        .await;
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", capped.port))
+                .await
+                .expect("connect"),
+        );
+    }
+    let extra = tokio::net::TcpStream::connect(("127.0.0.1", capped.port))
+        .await
+        .expect("the kernel accepts; ingress closes");
+    assert!(closed_by_server(extra).await, "the sixth connection is closed");
+    // A held one still works.
+    let mut first = held.remove(0);
+    first
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut first, &mut answer)
+        .await
+        .expect("read");
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}
