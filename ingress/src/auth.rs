@@ -228,9 +228,16 @@ mod tests {
         headers.insert("authorization", "Bearer axg-abc".parse().unwrap());
         assert_eq!(presented_token(&headers).unwrap(), Some("axg-abc"));
         headers.insert("x-api-key", "axg-abc".parse().unwrap());
-        assert_eq!(presented_token(&headers).unwrap(), Some("axg-abc"), "the same twice is fine");
+        assert_eq!(
+            presented_token(&headers).unwrap(),
+            Some("axg-abc"),
+            "the same twice is fine"
+        );
         headers.insert("x-api-key", "axg-other".parse().unwrap());
-        assert!(presented_token(&headers).is_err(), "two different tokens are refused");
+        assert!(
+            presented_token(&headers).is_err(),
+            "two different tokens are refused"
+        );
         let mut headers = HeaderMap::new();
         headers.insert("x-api-key", "axg-def".parse().unwrap());
         assert_eq!(presented_token(&headers).unwrap(), Some("axg-def"));

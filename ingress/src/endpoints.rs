@@ -74,8 +74,7 @@ pub async fn count_tokens(
         Ok(admitted) => admitted,
         Err(error) => return call.fail(&state, &error),
     };
-    let bytes = match proxy::read_body(body, state.max_body_bytes, state.body_read_timeout).await
-    {
+    let bytes = match proxy::read_body(body, state.max_body_bytes, state.body_read_timeout).await {
         Ok(bytes) => bytes,
         Err(error) => return call.fail(&state, &error),
     };
@@ -153,7 +152,15 @@ pub async fn count_tokens(
                 && let Ok(Ok(body)) = tokio::time::timeout(timeout, response.bytes()).await
             {
                 call.chosen = Some(candidate.clone());
-                return finish_ok(&state, call, permit, body.to_vec(), Usage::default(), None, &[]);
+                return finish_ok(
+                    &state,
+                    call,
+                    permit,
+                    body.to_vec(),
+                    Usage::default(),
+                    None,
+                    &[],
+                );
             }
         }
     }
@@ -213,8 +220,7 @@ pub async fn embeddings(
         Ok(admitted) => admitted,
         Err(error) => return call.fail(&state, &error),
     };
-    let bytes = match proxy::read_body(body, state.max_body_bytes, state.body_read_timeout).await
-    {
+    let bytes = match proxy::read_body(body, state.max_body_bytes, state.body_read_timeout).await {
         Ok(bytes) => bytes,
         Err(error) => return call.fail(&state, &error),
     };

@@ -139,22 +139,20 @@ pub async fn follow(
         tokio::select! {
             message = live.next() => {
                 let Some(message) = message else { anyhow::bail!("config subscription ended") };
+                // A live message is only a hint that something new is in the stream: anything
+                // that can publish on the live subject could send one. What is applied is
+                // fetched from the stream by sequence, up to the stream's own last sequence,
+                // so a forged message (or a forged `Nats-Sequence`) changes nothing.
                 let sequence = message
                     .headers
                     .as_ref()
                     .and_then(|headers| headers.get("Nats-Sequence"))
                     .and_then(|value| value.as_str().parse::<u64>().ok());
                 let Some(sequence) = sequence else { continue };
-                let applied = follower.store.load().sequence;
-                if sequence <= applied {
+                if sequence <= follower.store.load().sequence {
                     continue;
                 }
-                if sequence > applied + 1 {
-                    follower.catch_up(Some(sequence - 1)).await;
-                }
-                if sequence == follower.store.load().sequence + 1 {
-                    follower.apply(sequence, &message.payload);
-                }
+                follower.catch_up(None).await;
             }
             _ = reconcile.tick() => follower.catch_up(None).await,
         }
@@ -170,6 +168,7 @@ struct Follower {
 
 impl Follower {
     fn apply(&self, sequence: u64, payload: &[u8]) {
+        // Only called with what the stream returned for `sequence`.
         match Envelope::<ConfigEvent>::from_bytes(payload) {
             Ok(envelope) => {
                 let invalidation = self.store.apply(&envelope.body, sequence, &self.secrets);

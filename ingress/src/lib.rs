@@ -105,8 +105,13 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
         Err(error) => {
             tracing::warn!(error = %format!("{error:#}"), "spend view unavailable; summing this period's spend from the request stream");
             match follow::seed_spend_from_stream(&jetstream, &store.load(), &limiter).await {
-                Ok(count) => tracing::info!(tokens = count, "budget spend seeded from the request stream"),
-                Err(error) => tracing::warn!(error = %format!("{error:#}"), "could not seed budget spend; budgets count from now"),
+                Ok(count) => tracing::info!(
+                    tokens = count,
+                    "budget spend seeded from the request stream"
+                ),
+                Err(error) => {
+                    tracing::warn!(error = %format!("{error:#}"), "could not seed budget spend; budgets count from now")
+                }
             }
         }
     }
@@ -204,8 +209,7 @@ async fn method_not_allowed(
     headers: axum::http::HeaderMap,
 ) -> axum::response::Response {
     let path = uri.path();
-    let dialect = if path.starts_with("/v1/messages") || headers.contains_key("anthropic-version")
-    {
+    let dialect = if path.starts_with("/v1/messages") || headers.contains_key("anthropic-version") {
         translate::Dialect::Anthropic
     } else {
         translate::Dialect::OpenAiChat

@@ -194,10 +194,10 @@ impl Call {
             .as_ref()
             .map(|candidate| candidate.provider.provider.id.clone());
         // Labels come from configuration only: a name no model has is "unknown".
-        let model_label = self
-            .model
-            .as_ref()
-            .map_or_else(|| bounds::UNKNOWN_LABEL.to_owned(), |model| model.alias.clone());
+        let model_label = self.model.as_ref().map_or_else(
+            || bounds::UNKNOWN_LABEL.to_owned(),
+            |model| model.alias.clone(),
+        );
         metrics::counter!(
             "ingress_requests_total",
             "model" => model_label,
@@ -620,11 +620,19 @@ async fn generate(
                 message: error.to_string(),
             })
     };
-    let (response, candidate) =
-        match call_upstream(&state, &mut call, &headers, Operation::Generate, None, encode).await {
-            Ok(ok) => ok,
-            Err(error) => return call.fail(&state, &error),
-        };
+    let (response, candidate) = match call_upstream(
+        &state,
+        &mut call,
+        &headers,
+        Operation::Generate,
+        None,
+        encode,
+    )
+    .await
+    {
+        Ok(ok) => ok,
+        Err(error) => return call.fail(&state, &error),
+    };
     let upstream = upstream::dialect_of(candidate.provider.provider.protocol);
     if request.stream {
         stream_response(state, call, response, upstream, context, candidate, permit).await

@@ -290,9 +290,10 @@ impl Spool {
             "payload_bytes": record.payload.len(),
         });
         if size + record.payload.len() as u64 * 2 < DEAD_LETTER_MAX_BYTES {
-            line["payload_base64"] = serde_json::Value::String(
-                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &record.payload),
-            );
+            line["payload_base64"] = serde_json::Value::String(base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                &record.payload,
+            ));
         }
         let written = std::fs::OpenOptions::new()
             .create(true)

@@ -77,9 +77,7 @@ impl Activity {
     fn verdict(&self, limits: &ConnectionLimits) -> Option<&'static str> {
         let now = self.now_ms();
         let blocked_since = self.write_blocked_since_ms.load(Ordering::Relaxed);
-        if blocked_since > 0
-            && now.saturating_sub(blocked_since) >= millis(limits.write_timeout)
-        {
+        if blocked_since > 0 && now.saturating_sub(blocked_since) >= millis(limits.write_timeout) {
             return Some("write");
         }
         let idle_for = now.saturating_sub(self.last_moved_ms.load(Ordering::Relaxed));
@@ -160,7 +158,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
         self.inner.is_write_vectored()
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
         let result = Pin::new(&mut self.inner).poll_flush(context);
         self.note_write(&result);
         result
@@ -255,7 +256,10 @@ pub async fn serve(
         };
         let Ok(slot) = open.clone().try_acquire_owned() else {
             metrics::counter!("ingress_connections_refused_total").increment(1);
-            tracing::warn!(max = limits.max_connections, "connection cap reached; closing a new connection");
+            tracing::warn!(
+                max = limits.max_connections,
+                "connection cap reached; closing a new connection"
+            );
             drop(stream);
             continue;
         };
@@ -263,20 +267,22 @@ pub async fn serve(
         let activity = Arc::new(Activity::new());
         let service = {
             let (app, activity) = (app.clone(), activity.clone());
-            hyper::service::service_fn(move |request: axum::http::Request<hyper::body::Incoming>| {
-                let in_flight = InFlight::start(&activity);
-                let mut app = app.clone();
-                async move {
-                    let response =
-                        tower::Service::call(&mut app, request.map(Body::new)).await?;
-                    Ok::<_, std::convert::Infallible>(response.map(|inner| {
-                        Body::new(TrackedBody {
-                            inner,
-                            _in_flight: in_flight,
-                        })
-                    }))
-                }
-            })
+            hyper::service::service_fn(
+                move |request: axum::http::Request<hyper::body::Incoming>| {
+                    let in_flight = InFlight::start(&activity);
+                    let mut app = app.clone();
+                    async move {
+                        let response =
+                            tower::Service::call(&mut app, request.map(Body::new)).await?;
+                        Ok::<_, std::convert::Infallible>(response.map(|inner| {
+                            Body::new(TrackedBody {
+                                inner,
+                                _in_flight: in_flight,
+                            })
+                        }))
+                    }
+                },
+            )
         };
         let io = TrackedIo {
             inner: stream,

@@ -358,6 +358,9 @@ fn nats_cluster_config_is_accepted_by_nats_server() {
             .arg("-c")
             .arg(compose_dir().join("nats/cluster.conf"))
             .args(["--name", node, "-t"])
+            .env("NATS_INGRESS_PASSWORD", "test-ingress")
+            .env("NATS_PROJECTOR_PASSWORD", "test-projector")
+            .env("NATS_ADMIN_API_PASSWORD", "test-admin-api")
             .output()
             .unwrap_or_else(|error| {
                 panic!(

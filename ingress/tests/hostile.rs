@@ -69,15 +69,18 @@ async fn disabled_or_deleted_users_tokens_are_refused_everywhere_and_after_resta
         .add_token("alice-token", |token| token.owner_user_id = "alice".into())
         .await;
     let other = gateway.add_token("bob-token", |_| {}).await;
-    let (a, b) = (
-        gateway.start_node("a").await,
-        gateway.start_node("b").await,
-    );
+    let (a, b) = (gateway.start_node("a").await, gateway.start_node("b").await);
     wait_all(&[&a, &b], &token, 200, "alice's token to work").await;
 
     // Disabled: refused on both nodes, in each caller's dialect; other users are unaffected.
     gateway.put_user("alice", false).await;
-    wait_all(&[&a, &b], &token, 401, "a disabled user's token to be refused").await;
+    wait_all(
+        &[&a, &b],
+        &token,
+        401,
+        "a disabled user's token to be refused",
+    )
+    .await;
     let (_, body) = chat_status(&b, &token, "gpt").await;
     assert_eq!(body["error"]["type"], "authentication_error", "{body}");
     let (status, body) = messages_status(&a, &token, "gpt").await;
@@ -90,7 +93,13 @@ async fn disabled_or_deleted_users_tokens_are_refused_everywhere_and_after_resta
     gateway.put_user("alice", true).await;
     wait_all(&[&a, &b], &token, 200, "a re-enabled user's token to work").await;
     let deleted_at = gateway.delete_user("alice").await;
-    wait_all(&[&a, &b], &token, 401, "a deleted user's token to be refused").await;
+    wait_all(
+        &[&a, &b],
+        &token,
+        401,
+        "a deleted user's token to be refused",
+    )
+    .await;
 
     // A node starting now, from the Postgres views (which drop the deleted user's row) or from
     // the stream, refuses it from its first request.
@@ -176,7 +185,9 @@ async fn an_enormous_model_name_is_refused_unechoed_and_wedges_nothing() {
         .filter(|line| line.starts_with("ingress_requests_total"))
         .collect();
     assert!(
-        series.iter().any(|line| line.contains(r#"model="unknown""#)),
+        series
+            .iter()
+            .any(|line| line.contains(r#"model="unknown""#)),
         "{series:?}"
     );
     assert!(
@@ -196,7 +207,10 @@ fn spool_record(subject: &str, msg_id: &str, payload: &[u8]) -> Vec<u8> {
         "payload": base64::engine::general_purpose::STANDARD.encode(payload),
     }))
     .expect("record");
-    let mut bytes = u32::try_from(json.len()).expect("length").to_le_bytes().to_vec();
+    let mut bytes = u32::try_from(json.len())
+        .expect("length")
+        .to_le_bytes()
+        .to_vec();
     bytes.extend_from_slice(&json);
     bytes
 }
@@ -261,32 +275,50 @@ async fn a_poison_event_in_the_spool_is_dead_lettered_once_and_blocks_nothing() 
     std::fs::write(dir.join("segment-000000000000.spool"), segment).expect("segment");
 
     let node = gateway.start_node("a").await;
-    wait_until(liveness(), "the event behind the poison to be published", || async {
-        gateway
-            .request_events()
-            .await
-            .iter()
-            .any(|event| event.event_id == good.event_id)
-            .then_some(())
-    })
+    wait_until(
+        liveness(),
+        "the event behind the poison to be published",
+        || async {
+            gateway
+                .request_events()
+                .await
+                .iter()
+                .any(|event| event.event_id == good.event_id)
+                .then_some(())
+        },
+    )
     .await;
     wait_until(liveness(), "the drained segment to be removed", || async {
         (segments(&dir) == 0).then_some(())
     })
     .await;
-    let dead_letters = std::fs::read_to_string(dir.join("dead-letters.jsonl")).expect("dead letters");
+    let dead_letters =
+        std::fs::read_to_string(dir.join("dead-letters.jsonl")).expect("dead letters");
     assert_eq!(dead_letters.lines().count(), 1, "{dead_letters:.300}");
-    let line: Value = serde_json::from_str(dead_letters.lines().next().unwrap_or("")).expect("json");
+    let line: Value =
+        serde_json::from_str(dead_letters.lines().next().unwrap_or("")).expect("json");
     assert_eq!(line["msg_id"], "poison-event-id");
-    assert!(line["reason"].as_str().unwrap_or("").contains("max_payload"), "{}", line["reason"]);
-    assert!(metrics_text(&node).await.contains("ingress_events_dead_lettered_total"));
+    assert!(
+        line["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("max_payload"),
+        "{}",
+        line["reason"]
+    );
+    assert!(
+        metrics_text(&node)
+            .await
+            .contains("ingress_events_dead_lettered_total")
+    );
 
     // A restart replays nothing: the poison is not in the spool any more.
     drop(node);
     let node = gateway.start_node("a").await;
     assert_eq!(ready_status(&node).await, 200);
     assert_eq!(segments(&dir), 0);
-    let dead_letters = std::fs::read_to_string(dir.join("dead-letters.jsonl")).expect("dead letters");
+    let dead_letters =
+        std::fs::read_to_string(dir.join("dead-letters.jsonl")).expect("dead letters");
     assert_eq!(dead_letters.lines().count(), 1);
 }
 
@@ -359,13 +391,20 @@ async fn a_full_spool_disk_refuses_requests_instead_of_losing_their_events() {
     let served = served.into_inner().expect("lock");
     assert!(!served.is_empty(), "the disk took some events first");
     assert!(
-        refused["error"]["message"].as_str().unwrap_or("").contains("spool"),
+        refused["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("spool"),
         "{refused}"
     );
     let (status, body) = messages_status(&node, &token, "gpt").await;
     assert_eq!(status, 503);
     assert_eq!(body["type"], "error", "Anthropic shape: {body}");
-    assert_eq!(ready_status(&node).await, 503, "/ready says the node refuses traffic");
+    assert_eq!(
+        ready_status(&node).await,
+        503,
+        "/ready says the node refuses traffic"
+    );
 
     // NATS back: the spool drains, the disk has room again, the node serves, and every
     // request that was answered 200 has its event.
@@ -411,16 +450,28 @@ async fn wrong_methods_and_two_different_tokens_get_the_callers_error_shape() {
             .expect("request");
         assert_eq!(response.status(), 405, "{path}");
         assert_eq!(
-            response.headers().get("allow").and_then(|v| v.to_str().ok()),
+            response
+                .headers()
+                .get("allow")
+                .and_then(|v| v.to_str().ok()),
             Some("POST")
         );
         let body: Value = response.json().await.expect("a JSON error body");
         if anthropic_shape {
             assert_eq!(body["type"], "error", "{path}: {body}");
-            assert_eq!(body["error"]["type"], "invalid_request_error", "{path}: {body}");
+            assert_eq!(
+                body["error"]["type"], "invalid_request_error",
+                "{path}: {body}"
+            );
         } else {
-            assert_eq!(body["error"]["type"], "invalid_request_error", "{path}: {body}");
-            assert!(body["error"]["message"].as_str().is_some(), "{path}: {body}");
+            assert_eq!(
+                body["error"]["type"], "invalid_request_error",
+                "{path}: {body}"
+            );
+            assert!(
+                body["error"]["message"].as_str().is_some(),
+                "{path}: {body}"
+            );
         }
     }
     let response = client
@@ -433,7 +484,11 @@ async fn wrong_methods_and_two_different_tokens_get_the_callers_error_shape() {
 
     // Two valid tokens at once: which one to bill is not for the gateway to guess.
     for path in ["/v1/chat/completions", "/v1/messages"] {
-        let body = if path == "/v1/messages" { anthropic("gpt") } else { chat("gpt") };
+        let body = if path == "/v1/messages" {
+            anthropic("gpt")
+        } else {
+            chat("gpt")
+        };
         let response = client
             .post(format!("{}{path}", node.base))
             .bearer_auth(&token)
@@ -445,7 +500,10 @@ async fn wrong_methods_and_two_different_tokens_get_the_callers_error_shape() {
         assert_eq!(response.status(), 401, "{path}");
         let body: Value = response.json().await.expect("JSON");
         assert!(
-            body["error"]["message"].as_str().unwrap_or("").contains("different"),
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("different"),
             "{body}"
         );
     }
@@ -484,7 +542,9 @@ async fn embeddings_and_token_counts_are_metered_and_limited() {
         .add_model("claude", vec![("anthropic-mock", "claude-mock", 0)])
         .await;
     let token = gateway.add_token("tok", |_| {}).await;
-    let limited = gateway.add_token("limited", |token| token.rpm = Some(2)).await;
+    let limited = gateway
+        .add_token("limited", |token| token.rpm = Some(2))
+        .await;
     let node = gateway.start_node("a").await;
     let client = http();
     let embed = |token: &str, request_id: &str| {
@@ -523,7 +583,9 @@ async fn embeddings_and_token_counts_are_metered_and_limited() {
     );
     assert_eq!(embedded.token_id.as_deref(), Some("tok"));
     assert!(embedded.usage.input_tokens > 0, "{:?}", embedded.usage);
-    let cost = embedded.cost.expect("embeddings are priced by their input tokens");
+    let cost = embedded
+        .cost
+        .expect("embeddings are priced by their input tokens");
     assert!(cost.amount.0 > 0, "{cost:?}");
     assert_eq!(embedded.attempts.len(), 1);
     assert_eq!(counted.model_alias, "claude");
@@ -531,14 +593,23 @@ async fn embeddings_and_token_counts_are_metered_and_limited() {
     assert!(counted.cost.is_none_or(|cost| cost.amount.0 == 0));
 
     // Both count against the token's requests per minute.
-    assert_eq!(embed(&limited, "limited-1").await.expect("embed").status(), 200);
-    assert_eq!(count(&limited, "limited-2").await.expect("count").status(), 200);
+    assert_eq!(
+        embed(&limited, "limited-1").await.expect("embed").status(),
+        200
+    );
+    assert_eq!(
+        count(&limited, "limited-2").await.expect("count").status(),
+        200
+    );
     let refused = embed(&limited, "limited-3").await.expect("embed");
     assert_eq!(refused.status(), 429);
     assert!(refused.json::<Value>().await.expect("JSON")["error"]["message"].is_string());
     let refused = count(&limited, "limited-4").await.expect("count");
     assert_eq!(refused.status(), 429);
-    assert_eq!(refused.json::<Value>().await.expect("JSON")["type"], "error");
+    assert_eq!(
+        refused.json::<Value>().await.expect("JSON")["type"],
+        "error"
+    );
     wait_until(liveness(), "the refusals' events", || async {
         let events = gateway.request_events().await;
         let refused = finished_by_request_id(&events, "limited-4")?;
@@ -619,9 +690,15 @@ async fn idle_and_silent_connections_are_closed_and_capped() {
     // request: ingress closes every one of them.
     let mut silent = Vec::new();
     for _ in 0..200 {
-        silent.push(tokio::net::TcpStream::connect(address).await.expect("connect"));
+        silent.push(
+            tokio::net::TcpStream::connect(address)
+                .await
+                .expect("connect"),
+        );
     }
-    let mut keep_alive = tokio::net::TcpStream::connect(address).await.expect("connect");
+    let mut keep_alive = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
     keep_alive
         .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
@@ -658,7 +735,10 @@ async fn idle_and_silent_connections_are_closed_and_capped() {
     let extra = tokio::net::TcpStream::connect(("127.0.0.1", capped.port))
         .await
         .expect("the kernel accepts; ingress closes");
-    assert!(closed_by_server(extra).await, "the sixth connection is closed");
+    assert!(
+        closed_by_server(extra).await,
+        "the sixth connection is closed"
+    );
     // A held one still works.
     let mut first = held.remove(0);
     first
@@ -673,5 +753,126 @@ async fn idle_and_silent_connections_are_closed_and_capped() {
         String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"),
         "{}",
         String::from_utf8_lossy(&answer)
+    );
+}
+
+async fn config_last_sequence(gateway: &Gateway) -> u64 {
+    gateway
+        .jetstream
+        .get_stream(shared::streams::CONFIG_STREAM)
+        .await
+        .expect("config stream")
+        .info()
+        .await
+        .expect("info")
+        .state
+        .last_sequence
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forged_config_messages_and_negative_usage_reports_change_nothing() {
+    let gateway = gateway_with_model().await;
+    let budgeted = gateway
+        .add_token("budgeted", |token| {
+            token.budget = Some(shared::config::Budget {
+                amount: shared::money::Nanos(1),
+                currency: "USD".into(),
+                period: shared::config::BudgetPeriod::Daily,
+            });
+        })
+        .await;
+    let marker = gateway
+        .add_token("marker", |token| token.rpm = Some(1))
+        .await;
+    let node = gateway.start_node("a").await;
+    let bus = async_nats::connect(&gateway.nats.url).await.expect("nats");
+
+    // A forged token on the live config subject, with the next sequence and with an absurd
+    // one: neither is in the stream, so neither is applied, and later real events still are.
+    let forged_plain = shared::token::PlainToken::generate();
+    let forged = shared::config::UserToken {
+        id: "forged".into(),
+        name: "forged".into(),
+        owner_user_id: "mallory".into(),
+        hash: gateway.hash(forged_plain.expose()),
+        last_four: forged_plain.last_four(),
+        allowed_models: vec![],
+        rpm: None,
+        tpm: None,
+        budget: None,
+        expires_at: None,
+        enabled: true,
+    };
+    let envelope = shared::Envelope::by_actor(
+        shared::config::ConfigEvent::TokenPut(forged),
+        shared::Actor::system(),
+    );
+    let next = config_last_sequence(&gateway).await + 1;
+    for sequence in [next, 1_000_000] {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Sequence", sequence.to_string().as_str());
+        bus.publish_with_headers(
+            format!("{}.token.forged", shared::streams::CONFIG_LIVE_PREFIX),
+            headers,
+            envelope.to_bytes().expect("encode").into(),
+        )
+        .await
+        .expect("publish");
+    }
+    bus.flush().await.expect("flush");
+    let real = gateway.add_token("real", |_| {}).await;
+    wait_until(
+        liveness(),
+        "the real token after the forged messages",
+        || async { (chat_status(&node, &real, "gpt").await.0 == 200).then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        chat_status(&node, forged_plain.expose(), "gpt").await.0,
+        401,
+        "a forged config message is not applied"
+    );
+
+    // Spend the budget, then a "node" reports negative spend for it: still refused.
+    assert_eq!(chat_status(&node, &budgeted, "gpt").await.0, 200);
+    assert_eq!(chat_status(&node, &budgeted, "gpt").await.0, 429);
+    let second = time::OffsetDateTime::now_utc().unix_timestamp();
+    let report = |token_id: &str, requests: u64, spend_nanos: i64| {
+        json!({"node": "rogue", "entries": [{
+            "token_id": token_id, "second": second, "requests": requests, "tokens": 0,
+            "spend_nanos": spend_nanos
+        }]})
+    };
+    bus.publish(
+        "axongate.limits.usage",
+        serde_json::to_vec(&report("budgeted", 0, -1_000_000_000_000))
+            .expect("json")
+            .into(),
+    )
+    .await
+    .expect("publish");
+    // A plausible report after it, on the same subject, shows when both have been merged.
+    bus.publish(
+        "axongate.limits.usage",
+        serde_json::to_vec(&report("marker", 1, 0))
+            .expect("json")
+            .into(),
+    )
+    .await
+    .expect("publish");
+    bus.flush().await.expect("flush");
+    wait_until(liveness(), "the marker report to be merged", || async {
+        (chat_status(&node, &marker, "gpt").await.0 == 429).then_some(())
+    })
+    .await;
+    let (status, body) = chat_status(&node, &budgeted, "gpt").await;
+    assert_eq!(
+        status, 429,
+        "negative spend does not reset a budget: {body}"
+    );
+    assert!(
+        metrics_text(&node)
+            .await
+            .contains("ingress_limit_reports_refused_total")
     );
 }

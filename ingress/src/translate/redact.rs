@@ -91,13 +91,19 @@ mod tests {
                 "Incorrect API key provided: sk-proj-abc********************1234. You can find it",
                 "Incorrect API key provided: [redacted]. You can find it",
             ),
-            ("invalid x-api-key sk-ant-api03-AbCd", "invalid x-api-key [redacted]"),
+            (
+                "invalid x-api-key sk-ant-api03-AbCd",
+                "invalid x-api-key [redacted]",
+            ),
             ("key sk_live_51Habcdef", "key [redacted]"),
             (
                 "API key not valid: AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW",
                 "API key not valid: [redacted]",
             ),
-            ("token ghp_16C7e42F292c6912E7710c838347Ae178B4a", "token [redacted]"),
+            (
+                "token ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+                "token [redacted]",
+            ),
             ("oauth gho_16C7e42F292c6912E7710c8383", "oauth [redacted]"),
             ("pat=github_pat_11ABCDEFG0abcdefghij", "pat=[redacted]"),
             ("aws AKIAIOSFODNN7EXAMPLE denied", "aws [redacted] denied"),
@@ -113,9 +119,18 @@ mod tests {
             ),
             ("\"sk-abc123456\"", "\"[redacted]\""),
             // Not credentials: kept as they are.
-            ("the model `gpt-4.1` does not exist", "the model `gpt-4.1` does not exist"),
-            ("rate limit: 10 requests per minute", "rate limit: 10 requests per minute"),
-            ("request req_0123456789abcdef failed", "request req_0123456789abcdef failed"),
+            (
+                "the model `gpt-4.1` does not exist",
+                "the model `gpt-4.1` does not exist",
+            ),
+            (
+                "rate limit: 10 requests per minute",
+                "rate limit: 10 requests per minute",
+            ),
+            (
+                "request req_0123456789abcdef failed",
+                "request req_0123456789abcdef failed",
+            ),
             ("AKIA is a prefix", "AKIA is a prefix"),
             ("ask-me anything, skip", "ask-me anything, skip"),
             ("", ""),

@@ -316,8 +316,10 @@ impl Gateway {
 
     /// Publishes a user's deletion; returns the stream sequence.
     pub async fn delete_user(&self, id: &str) -> u64 {
-        self.publish_config(ConfigEvent::UserDeleted(shared::config::Deleted { id: id.into() }))
-            .await
+        self.publish_config(ConfigEvent::UserDeleted(shared::config::Deleted {
+            id: id.into(),
+        }))
+        .await
     }
 
     /// Waits until the projector's config views reflect at least `sequence`.
@@ -327,25 +329,33 @@ impl Gateway {
                 .await
                 .expect("postgres");
         tokio::spawn(connection);
-        kit::testing::wait_until(kit::testing::liveness(), "the config views to catch up", || {
-            let client = &client;
-            async move {
-                let row = client
+        kit::testing::wait_until(
+            kit::testing::liveness(),
+            "the config views to catch up",
+            || {
+                let client = &client;
+                async move {
+                    let row = client
                     .query_opt(
                         "SELECT last_sequence FROM projection_offsets WHERE projection = 'config'",
                         &[],
                     )
                     .await
                     .ok()??;
-                let applied: i64 = row.get(0);
-                (u64::try_from(applied).ok()? >= sequence).then_some(())
-            }
-        })
+                    let applied: i64 = row.get(0);
+                    (u64::try_from(applied).ok()? >= sequence).then_some(())
+                }
+            },
+        )
         .await;
     }
 
     /// Starts an ingress node that cannot reach Postgres (config replayed from the stream).
-    pub async fn start_node_without_postgres(&self, name: &str, extra_env: &[(&str, &str)]) -> Node {
+    pub async fn start_node_without_postgres(
+        &self,
+        name: &str,
+        extra_env: &[(&str, &str)],
+    ) -> Node {
         let unreachable = format!("postgres://axongate@127.0.0.1:{}/nowhere", free_port());
         let mut env: Vec<(&str, &str)> = vec![("AXONGATE_POSTGRES_URL", unreachable.as_str())];
         env.extend_from_slice(extra_env);
