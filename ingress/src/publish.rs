@@ -476,10 +476,10 @@ async fn publish_loop(
         let received = if stuck.is_empty() {
             receiver.recv_many(&mut batch, 256).await
         } else {
-            match tokio::time::timeout(STUCK_RETRY, receiver.recv_many(&mut batch, 256)).await {
-                Ok(received) => received,
-                Err(_) => 1, // time to write the stuck events again
-            }
+            // On timeout, it is time to write the stuck events again.
+            tokio::time::timeout(STUCK_RETRY, receiver.recv_many(&mut batch, 256))
+                .await
+                .unwrap_or(1)
         };
         if received == 0 {
             if stuck.is_empty() {
