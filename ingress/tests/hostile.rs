@@ -1,10 +1,7 @@
 //! What a hostile or careless client, user or neighbour on the bus can do to ingress (issue 13):
 //! each test fails on a gateway without the guard it names.
 
-#![expect(
-    clippy::expect_used,
-    reason = "the helpers of a test fail it loudly"
-)]
+#![expect(clippy::expect_used, reason = "the helpers of a test fail it loudly")]
 
 mod support;
 
