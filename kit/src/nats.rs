@@ -257,3 +257,42 @@ pub fn ready_check(context: jetstream::Context) -> Check {
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment's Jail API fixes the error type"
+    )]
+    fn credentials_come_from_the_environment_one_method_at_a_time() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            let none = NatsCredentials::from_env().map_err(|e| e.to_string())?;
+            assert!(none.nats_user.is_none() && none.nats_token.is_none());
+
+            jail.set_env("AXONGATE_NATS_USER", "ingress");
+            jail.set_env("AXONGATE_NATS_PASSWORD", "secret");
+            let user = NatsCredentials::from_env().map_err(|e| e.to_string())?;
+            assert_eq!(user.nats_user.as_deref(), Some("ingress"));
+
+            jail.set_env("AXONGATE_NATS_TOKEN", "t");
+            let error = NatsCredentials::from_env().err().map(|e| e.to_string());
+            assert!(
+                error.is_some_and(|e| e.contains("give one of")),
+                "two methods"
+            );
+
+            jail.clear_env();
+            jail.set_env("AXONGATE_NATS_USER", "ingress");
+            let error = NatsCredentials::from_env().err().map(|e| e.to_string());
+            assert!(
+                error.is_some_and(|e| e.contains("go together")),
+                "user alone"
+            );
+            Ok(())
+        });
+    }
+}
