@@ -12,7 +12,7 @@ use shared::config::UserToken;
 use shared::token::{PlainToken, TokenHash, TokenHasher};
 
 use crate::error::IngressError;
-use crate::state::Snapshot;
+use crate::state::{OwnerRefusal, Snapshot};
 
 const NEGATIVE_TTL: Duration = Duration::from_secs(5);
 
@@ -27,25 +27,37 @@ pub struct Authenticator {
     cache: Cache<TokenHash, Entry>,
 }
 
-/// The token a request presented, from `Authorization: Bearer` or `x-api-key`.
-#[must_use]
-pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
-    if let Some(value) = headers
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers
         .get(axum::http::header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-    {
-        let value = value.trim();
-        if let Some(token) = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-        {
-            return Some(token.trim());
-        }
-    }
+        .and_then(|value| value.to_str().ok())?
+        .trim();
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+}
+
+fn api_key_token(headers: &HeaderMap) -> Option<&str> {
     headers
         .get("x-api-key")
         .and_then(|value| value.to_str().ok())
         .map(str::trim)
+}
+
+/// The token a request presented, from `Authorization: Bearer` or `x-api-key`.
+///
+/// # Errors
+/// 401 when both headers are sent with different tokens: which one would be billed is not
+/// the gateway's to guess.
+pub fn presented_token(headers: &HeaderMap) -> Result<Option<&str>, IngressError> {
+    match (bearer_token(headers), api_key_token(headers)) {
+        (Some(bearer), Some(api_key)) if bearer != api_key => Err(IngressError::Unauthorized(
+            "`Authorization` and `x-api-key` carry different API keys; send one".into(),
+        )),
+        (Some(token), _) | (None, Some(token)) => Ok(Some(token)),
+        (None, None) => Ok(None),
+    }
 }
 
 impl Authenticator {
@@ -66,7 +78,7 @@ impl Authenticator {
         headers: &HeaderMap,
         snapshot: &Snapshot,
     ) -> Result<Arc<UserToken>, IngressError> {
-        let presented = presented_token(headers).ok_or_else(|| {
+        let presented = presented_token(headers)?.ok_or_else(|| {
             IngressError::Unauthorized(
                 "missing API key: send it as `Authorization: Bearer <token>` or `x-api-key`".into(),
             )
@@ -101,6 +113,21 @@ impl Authenticator {
             return Err(IngressError::Unauthorized(
                 "this API key has been disabled".into(),
             ));
+        }
+        // Checked on every request against the current snapshot (not cached with the token),
+        // so disabling or deleting a user takes effect with the config event that says so.
+        match snapshot.owner_refusal(&token.owner_user_id) {
+            Some(OwnerRefusal::Disabled) => {
+                return Err(IngressError::Unauthorized(
+                    "the user this API key belongs to has been disabled".into(),
+                ));
+            }
+            Some(OwnerRefusal::Deleted) => {
+                return Err(IngressError::Unauthorized(
+                    "the user this API key belongs to has been deleted".into(),
+                ));
+            }
+            None => {}
         }
         if token
             .expires_at
@@ -199,10 +226,21 @@ mod tests {
     fn token_from_either_header() {
         let mut headers = HeaderMap::new();
         headers.insert("authorization", "Bearer axg-abc".parse().unwrap());
-        assert_eq!(presented_token(&headers), Some("axg-abc"));
+        assert_eq!(presented_token(&headers).unwrap(), Some("axg-abc"));
+        headers.insert("x-api-key", "axg-abc".parse().unwrap());
+        assert_eq!(
+            presented_token(&headers).unwrap(),
+            Some("axg-abc"),
+            "the same twice is fine"
+        );
+        headers.insert("x-api-key", "axg-other".parse().unwrap());
+        assert!(
+            presented_token(&headers).is_err(),
+            "two different tokens are refused"
+        );
         let mut headers = HeaderMap::new();
         headers.insert("x-api-key", "axg-def".parse().unwrap());
-        assert_eq!(presented_token(&headers), Some("axg-def"));
-        assert_eq!(presented_token(&HeaderMap::new()), None);
+        assert_eq!(presented_token(&headers).unwrap(), Some("axg-def"));
+        assert_eq!(presented_token(&HeaderMap::new()).unwrap(), None);
     }
 }

@@ -53,6 +53,27 @@ pub struct IngressConfig {
     /// How long a client may take to send its request body.
     #[serde(default = "default_body_read_timeout_secs")]
     pub body_read_timeout_secs: u64,
+    /// Open client connections at most; past it new ones are closed on accept.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// A client connection with no request in flight and no byte sent or received for this
+    /// long is closed (idle keep-alive, or a socket that never sends anything).
+    #[serde(default = "default_idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    /// A client connection whose writes have been blocked this long (the client stopped
+    /// reading) is closed.
+    #[serde(default = "default_write_timeout_secs")]
+    pub write_timeout_secs: u64,
+}
+
+fn default_max_connections() -> usize {
+    10_000
+}
+fn default_idle_timeout_secs() -> u64 {
+    30
+}
+fn default_write_timeout_secs() -> u64 {
+    60
 }
 
 fn default_shutdown_grace_secs() -> u64 {
@@ -108,6 +129,9 @@ impl ServiceConfig for IngressConfig {
         "allow_private_upstreams",
         "shutdown_grace_secs",
         "body_read_timeout_secs",
+        "max_connections",
+        "idle_timeout_secs",
+        "write_timeout_secs",
     ];
 
     fn validate(&self) -> Result<(), String> {
@@ -130,6 +154,12 @@ impl ServiceConfig for IngressConfig {
         }
         if self.max_concurrency == 0 {
             return Err("max_concurrency must be at least 1".into());
+        }
+        if self.max_connections == 0 {
+            return Err("max_connections must be at least 1".into());
+        }
+        if self.idle_timeout_secs == 0 || self.write_timeout_secs == 0 {
+            return Err("idle_timeout_secs and write_timeout_secs must be at least 1".into());
         }
         Ok(())
     }

@@ -10,11 +10,15 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use shared::config::Protocol;
 
+use shared::config::ClientProtocol;
+use shared::request::{Outcome, Usage};
+
 use crate::auth;
+use crate::bounds;
 use crate::error::IngressError;
-use crate::proxy::AppState;
-use crate::routing;
-use crate::translate::{self, Dialect};
+use crate::proxy::{self, AppState, Call};
+use crate::routing::{self, Candidate};
+use crate::translate::{self, Dialect, ir};
 use crate::upstream::{self, Operation};
 
 fn dialect_for_models(headers: &HeaderMap) -> Dialect {
@@ -57,31 +61,32 @@ pub async fn models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
 
 /// `POST /v1/messages/count_tokens`: asks an Anthropic upstream when the model has one;
 /// otherwise estimates with the bundled tokenizer and says so in `x-axongate-estimated`.
+/// Metered like generation: the concurrency cap, the token's limits (one request, no tokens)
+/// and one request event, without cost.
 pub async fn count_tokens(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let dialect = Dialect::Anthropic;
-    let snapshot = state.config.load();
-    let token = match state.auth.authenticate(&headers, &snapshot) {
-        Ok(token) => token,
-        Err(error) => return error.render(dialect),
+    let mut call = Call::new(dialect, &headers);
+    let (permit, token) = match proxy::admit_caller(&state, &mut call, &headers) {
+        Ok(admitted) => admitted,
+        Err(error) => return call.fail(&state, &error),
     };
-    let bytes =
-        match crate::proxy::read_body(body, state.max_body_bytes, state.body_read_timeout).await {
-            Ok(bytes) => bytes,
-            Err(error) => return error.render(dialect),
-        };
+    let bytes = match proxy::read_body(body, state.max_body_bytes, state.body_read_timeout).await {
+        Ok(bytes) => bytes,
+        Err(error) => return call.fail(&state, &error),
+    };
     // count_tokens bodies have no max_tokens; the decoder wants one, so supply a placeholder.
     let mut value: serde_json::Value = match serde_json::from_slice(&bytes) {
         Ok(value) => value,
         Err(error) => {
-            return IngressError::BadRequest {
+            let error = IngressError::BadRequest {
                 field: None,
                 message: format!("body is not JSON: {error}"),
-            }
-            .render(dialect);
+            };
+            return call.fail(&state, &error);
         }
     };
     if let Some(object) = value.as_object_mut() {
@@ -92,18 +97,24 @@ pub async fn count_tokens(
             Ok(request) => request,
             Err(error) => {
                 let api_error = error.to_api_error();
-                return IngressError::BadRequest {
+                let error = IngressError::BadRequest {
                     field: api_error.param,
                     message: error.to_string(),
-                }
-                .render(dialect);
+                };
+                return call.fail(&state, &error);
             }
         };
-    let model = match auth::usable_model(&snapshot, &token, &request.model) {
+    if let Err(error) = bounds::check_request(&request) {
+        return call.fail(&state, &error);
+    }
+    let model = match proxy::admit_model(&state, &mut call, &token, &request.model) {
         Ok(model) => model,
-        Err(error) => return error.render(dialect),
+        Err(error) => return call.fail(&state, &error),
     };
-    let candidates = routing::plan(&model, &snapshot, &state.breakers, &mut rand::thread_rng());
+    let candidates = {
+        let snapshot = state.config.load();
+        routing::plan(&model, &snapshot, &state.breakers, &mut rand::thread_rng())
+    };
     if let Some(candidate) = candidates
         .iter()
         .find(|candidate| candidate.provider.provider.protocol == Protocol::Anthropic)
@@ -122,53 +133,105 @@ pub async fn count_tokens(
             let timeout = Duration::from_millis(u64::from(
                 candidate.provider.provider.timeouts.first_byte_ms,
             ));
-            if let Ok(Ok(response)) = tokio::time::timeout(timeout, request.send()).await
+            let started = std::time::Instant::now();
+            let answer = tokio::time::timeout(timeout, request.send()).await;
+            let status = match &answer {
+                Ok(Ok(response)) => Some(response.status().as_u16()),
+                _ => None,
+            };
+            call.attempts.push(shared::request::Attempt {
+                provider_id: candidate.provider.provider.id.clone(),
+                provider_key_id: candidate.key.key.id.clone(),
+                upstream_model: candidate.upstream_model.clone(),
+                status,
+                error_kind: None,
+                latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            });
+            if let Ok(Ok(response)) = answer
                 && response.status().is_success()
                 && let Ok(Ok(body)) = tokio::time::timeout(timeout, response.bytes()).await
             {
-                return (
-                    StatusCode::OK,
-                    [(header::CONTENT_TYPE, "application/json")],
-                    body,
-                )
-                    .into_response();
+                call.chosen = Some(candidate.clone());
+                return finish_ok(
+                    &state,
+                    call,
+                    permit,
+                    body.to_vec(),
+                    Usage::default(),
+                    None,
+                    &[],
+                );
             }
         }
     }
     let estimate = translate::count_tokens(&request);
-    (
-        StatusCode::OK,
-        [("x-axongate-estimated", "true")],
-        axum::Json(json!({"input_tokens": estimate})),
+    let body = serde_json::to_vec(&json!({"input_tokens": estimate})).unwrap_or_default();
+    finish_ok(
+        &state,
+        call,
+        permit,
+        body,
+        Usage::default(),
+        None,
+        &[("x-axongate-estimated", "true")],
     )
-        .into_response()
 }
 
-/// `POST /v1/embeddings`: OpenAI-protocol upstreams only.
+/// Records a successful metered request and answers it with a JSON body.
+fn finish_ok(
+    state: &AppState,
+    call: Call,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    body: Vec<u8>,
+    usage: Usage,
+    cost: Option<shared::request::Cost>,
+    extra_headers: &[(&'static str, &'static str)],
+) -> Response {
+    let ttfb = call.started.elapsed();
+    let request_id = call.request_id.clone();
+    call.finish(state, Outcome::Success, None, 200, usage, cost, Some(ttfb));
+    drop(permit);
+    let mut response = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response();
+    for (name, value) in extra_headers {
+        response
+            .headers_mut()
+            .insert(*name, axum::http::HeaderValue::from_static(value));
+    }
+    proxy::set_request_id(&mut response, &request_id);
+    response
+}
+
+/// `POST /v1/embeddings`: OpenAI-protocol upstreams only, with retries and fail-over across
+/// them. Metered like generation: the concurrency cap, the token's limits, and one request
+/// event with the input tokens and their cost at the model's input price.
 pub async fn embeddings(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let dialect = Dialect::OpenAiChat;
-    let snapshot = state.config.load();
-    let token = match state.auth.authenticate(&headers, &snapshot) {
-        Ok(token) => token,
-        Err(error) => return error.render(dialect),
+    let mut call = Call::new(Dialect::OpenAiChat, &headers);
+    call.protocol = ClientProtocol::OpenaiEmbeddings;
+    let (permit, token) = match proxy::admit_caller(&state, &mut call, &headers) {
+        Ok(admitted) => admitted,
+        Err(error) => return call.fail(&state, &error),
     };
-    let bytes =
-        match crate::proxy::read_body(body, state.max_body_bytes, state.body_read_timeout).await {
-            Ok(bytes) => bytes,
-            Err(error) => return error.render(dialect),
-        };
-    let mut value: serde_json::Value = match serde_json::from_slice(&bytes) {
+    let bytes = match proxy::read_body(body, state.max_body_bytes, state.body_read_timeout).await {
+        Ok(bytes) => bytes,
+        Err(error) => return call.fail(&state, &error),
+    };
+    let value: serde_json::Value = match serde_json::from_slice(&bytes) {
         Ok(value @ serde_json::Value::Object(_)) => value,
         _ => {
-            return IngressError::BadRequest {
+            let error = IngressError::BadRequest {
                 field: None,
                 message: "body must be a JSON object".into(),
-            }
-            .render(dialect);
+            };
+            return call.fail(&state, &error);
         }
     };
     let Some(alias) = value
@@ -176,74 +239,92 @@ pub async fn embeddings(
         .and_then(serde_json::Value::as_str)
         .map(str::to_owned)
     else {
-        return IngressError::BadRequest {
+        let error = IngressError::BadRequest {
             field: Some("model".into()),
             message: "model is required".into(),
-        }
-        .render(dialect);
+        };
+        return call.fail(&state, &error);
     };
-    let model = match auth::usable_model(&snapshot, &token, &alias) {
-        Ok(model) => model,
-        Err(error) => return error.render(dialect),
-    };
-    if let Err(error) = state.limiter.admit(&token, time::OffsetDateTime::now_utc()) {
-        return error.render(dialect);
+    if let Some(user) = value.get("user").and_then(serde_json::Value::as_str)
+        && user.len() > bounds::MAX_IDENTIFIER_BYTES
+    {
+        call.model_alias = bounds::for_record(&alias);
+        let error = IngressError::BadRequest {
+            field: Some("user".into()),
+            message: format!("`user` is at most {} bytes", bounds::MAX_IDENTIFIER_BYTES),
+        };
+        return call.fail(&state, &error);
     }
-    let candidates = routing::plan(&model, &snapshot, &state.breakers, &mut rand::thread_rng());
-    let Some(candidate) = candidates
-        .iter()
-        .find(|candidate| candidate.provider.provider.protocol == Protocol::OpenAi)
-    else {
-        return IngressError::NotSupported(format!(
+    let model = match proxy::admit_model(&state, &mut call, &token, &alias) {
+        Ok(model) => model,
+        Err(error) => return call.fail(&state, &error),
+    };
+    let has_openai_route = {
+        let snapshot = state.config.load();
+        model.routes.iter().any(|route| {
+            snapshot
+                .providers
+                .get(&route.provider_id)
+                .is_some_and(|provider| provider.provider.protocol == Protocol::OpenAi)
+        })
+    };
+    if !has_openai_route {
+        let error = IngressError::NotSupported(format!(
             "the model `{}` has no OpenAI-protocol upstream; embeddings need one",
             model.alias
-        ))
-        .render(dialect);
-    };
-    value["model"] = json!(candidate.upstream_model);
-    let request = match upstream::build(
-        candidate,
-        Operation::Embeddings,
-        &headers,
-        serde_json::to_vec(&value).unwrap_or_default(),
-    ) {
-        Ok(request) => request,
-        Err(reason) => return IngressError::Internal(reason).render(dialect),
-    };
-    let timeout = Duration::from_millis(u64::from(candidate.provider.provider.timeouts.total_ms));
-    match tokio::time::timeout(timeout, request.send()).await {
-        Ok(Ok(response)) => {
-            let status = response.status().as_u16();
-            let body = response.bytes().await.unwrap_or_default();
-            if (200..300).contains(&status) {
-                let tokens = serde_json::from_slice::<serde_json::Value>(&body)
-                    .ok()
-                    .and_then(|value| {
-                        value
-                            .pointer("/usage/prompt_tokens")
-                            .and_then(serde_json::Value::as_u64)
-                    })
-                    .unwrap_or(0);
-                state
-                    .limiter
-                    .record(&token, tokens, 0, time::OffsetDateTime::now_utc());
-                (
-                    StatusCode::OK,
-                    [(header::CONTENT_TYPE, "application/json")],
-                    body,
-                )
-                    .into_response()
-            } else {
-                let error = translate::decode_upstream_error(Dialect::OpenAiChat, status, &body);
-                crate::error::render_api_error(dialect, &error)
-            }
-        }
-        _ => {
-            let error = translate::ir::ApiError::new(
-                translate::ir::ErrorKind::Unavailable,
-                "the upstream did not answer",
-            );
-            crate::error::render_api_error(dialect, &error)
-        }
+        ));
+        return call.fail(&state, &error);
     }
+    let encode = |candidate: &Candidate| {
+        let mut upstream_body = value.clone();
+        upstream_body["model"] = json!(candidate.upstream_model);
+        Ok(serde_json::to_vec(&upstream_body).unwrap_or_default())
+    };
+    let (response, candidate) = match proxy::call_upstream(
+        &state,
+        &mut call,
+        &headers,
+        Operation::Embeddings,
+        Some(Protocol::OpenAi),
+        encode,
+    )
+    .await
+    {
+        Ok(answered) => answered,
+        Err(error) => return call.fail(&state, &error),
+    };
+    let total = Duration::from_millis(u64::from(candidate.provider.provider.timeouts.total_ms));
+    let body = match tokio::time::timeout(
+        total.saturating_sub(call.started.elapsed()),
+        response.bytes(),
+    )
+    .await
+    {
+        Ok(Ok(body)) => body,
+        _ => {
+            let error = ir::ApiError::new(
+                ir::ErrorKind::Api,
+                "the upstream response broke off or took longer than the total timeout",
+            );
+            let error = IngressError::Upstream {
+                error,
+                kind: shared::request::ErrorKind::UpstreamStreamError,
+            };
+            return call.fail(&state, &error);
+        }
+    };
+    let input_tokens = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|value| {
+            value
+                .pointer("/usage/prompt_tokens")
+                .and_then(serde_json::Value::as_u64)
+        })
+        .unwrap_or(0);
+    let observed = ir::Usage {
+        input_tokens,
+        ..ir::Usage::default()
+    };
+    let (usage, cost) = call.usage_and_cost(&observed, true);
+    finish_ok(&state, call, permit, body.to_vec(), usage, cost, &[])
 }

@@ -21,6 +21,12 @@ pub enum IngressError {
     ModelNotFound(String),
     #[error("request body is larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
+    #[error("{method} is not allowed on {path}; use {allowed}")]
+    MethodNotAllowed {
+        method: String,
+        path: String,
+        allowed: &'static str,
+    },
     #[error("rate limit reached: {what}; retry after {retry_after_secs}s")]
     RateLimited { what: String, retry_after_secs: u64 },
     #[error("budget exhausted for this API key ({period} budget)")]
@@ -53,6 +59,7 @@ impl IngressError {
             Self::Forbidden(_) => 403,
             Self::ModelNotFound(_) => 404,
             Self::PayloadTooLarge(_) => 413,
+            Self::MethodNotAllowed { .. } => 405,
             Self::RateLimited { .. } | Self::BudgetExceeded { .. } => 429,
             Self::NoRoute(_) | Self::Overloaded(_) => 503,
             Self::NotSupported(_) => 400,
@@ -70,6 +77,7 @@ impl IngressError {
             Self::Forbidden(_) => ErrorKind::Forbidden,
             Self::ModelNotFound(_) => ErrorKind::ModelNotFound,
             Self::PayloadTooLarge(_) => ErrorKind::PayloadTooLarge,
+            Self::MethodNotAllowed { .. } => ErrorKind::BadRequest,
             Self::RateLimited { .. } => ErrorKind::RateLimited,
             Self::BudgetExceeded { .. } => ErrorKind::BudgetExceeded,
             Self::NoRoute(_) => ErrorKind::NoRouteAvailable,
@@ -88,6 +96,7 @@ impl IngressError {
             Self::Forbidden(_) => ir::ErrorKind::Permission,
             Self::ModelNotFound(_) => ir::ErrorKind::NotFound,
             Self::PayloadTooLarge(_) => ir::ErrorKind::RequestTooLarge,
+            Self::MethodNotAllowed { .. } => ir::ErrorKind::MethodNotAllowed,
             Self::RateLimited { .. } | Self::BudgetExceeded { .. } => ir::ErrorKind::RateLimit,
             Self::NoRoute(_) | Self::Overloaded(_) => ir::ErrorKind::Unavailable,
             Self::Upstream { error, .. } => return error.clone(),

@@ -60,6 +60,45 @@ pub async fn load_from_postgres(postgres_url: &str, secrets: &Secrets) -> anyhow
     Ok(snapshot)
 }
 
+/// The views drop a deleted user's row, so a token whose owner has no row may belong to a
+/// deleted user: for each such owner, the latest event on the user's subject in the config
+/// stream says. Owners with no user event at all are left alone.
+///
+/// # Errors
+/// When the stream cannot be read.
+pub async fn mark_deleted_owners(
+    jetstream: &jetstream::Context,
+    snapshot: &mut Snapshot,
+) -> anyhow::Result<usize> {
+    let owners = snapshot.unknown_owners();
+    if owners.is_empty() {
+        return Ok(0);
+    }
+    let stream = jetstream.get_stream(CONFIG_STREAM).await?;
+    let mut deleted = 0;
+    for owner in owners {
+        let subject = shared::streams::config_subject(shared::config::ConfigEntity::User, &owner);
+        match stream.get_last_raw_message_by_subject(&subject).await {
+            Ok(message) => {
+                if let Ok(envelope) = Envelope::<ConfigEvent>::from_bytes(&message.payload)
+                    && envelope.body.is_deletion()
+                {
+                    snapshot.mark_user_deleted(&owner);
+                    deleted += 1;
+                }
+            }
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound
+                        | async_nats::jetstream::stream::LastRawMessageErrorKind::InvalidSubject
+                ) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(deleted)
+}
+
 /// How often a node checks the stream for config events it may have missed (republished
 /// messages are not kept for a subscriber that was disconnected).
 const RECONCILE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -100,22 +139,20 @@ pub async fn follow(
         tokio::select! {
             message = live.next() => {
                 let Some(message) = message else { anyhow::bail!("config subscription ended") };
+                // A live message is only a hint that something new is in the stream: anything
+                // that can publish on the live subject could send one. What is applied is
+                // fetched from the stream by sequence, up to the stream's own last sequence,
+                // so a forged message (or a forged `Nats-Sequence`) changes nothing.
                 let sequence = message
                     .headers
                     .as_ref()
                     .and_then(|headers| headers.get("Nats-Sequence"))
                     .and_then(|value| value.as_str().parse::<u64>().ok());
                 let Some(sequence) = sequence else { continue };
-                let applied = follower.store.load().sequence;
-                if sequence <= applied {
+                if sequence <= follower.store.load().sequence {
                     continue;
                 }
-                if sequence > applied + 1 {
-                    follower.catch_up(Some(sequence - 1)).await;
-                }
-                if sequence == follower.store.load().sequence + 1 {
-                    follower.apply(sequence, &message.payload);
-                }
+                follower.catch_up(None).await;
             }
             _ = reconcile.tick() => follower.catch_up(None).await,
         }
@@ -131,6 +168,7 @@ struct Follower {
 
 impl Follower {
     fn apply(&self, sequence: u64, payload: &[u8]) {
+        // Only called with what the stream returned for `sequence`.
         match Envelope::<ConfigEvent>::from_bytes(payload) {
             Ok(envelope) => {
                 let invalidation = self.store.apply(&envelope.body, sequence, &self.secrets);
@@ -275,6 +313,91 @@ pub async fn load_spend_baseline(
     }
     drop(client);
     let _ = connection.await;
+    Ok(budgeted.len())
+}
+
+/// Seeds budget spend from the request events of each budgeted token's current period still
+/// in `AXONGATE_REQUESTS` (used when the spend view in Postgres is unreachable). Returns how
+/// many budgeted tokens were seeded.
+///
+/// # Errors
+/// When the stream cannot be read.
+pub async fn seed_spend_from_stream(
+    jetstream: &jetstream::Context,
+    snapshot: &Snapshot,
+    limiter: &crate::limits::Limiter,
+) -> anyhow::Result<usize> {
+    let now = time::OffsetDateTime::now_utc();
+    let budgeted: std::collections::HashMap<&str, shared::config::BudgetPeriod> = snapshot
+        .tokens
+        .values()
+        .filter_map(|token| {
+            token
+                .budget
+                .as_ref()
+                .map(|budget| (token.id.as_str(), budget.period))
+        })
+        .collect();
+    if budgeted.is_empty() {
+        return Ok(0);
+    }
+    // From the earliest period start any budget needs (everything, for a total budget).
+    let earliest = budgeted
+        .values()
+        .map(|period| crate::limits::period_start(*period, now))
+        .min()
+        .flatten();
+    let mut stream = jetstream
+        .get_stream(shared::streams::REQUESTS_STREAM)
+        .await?;
+    let state = stream.info().await?.state.clone();
+    let mut totals: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    if state.last_sequence > 0 && state.messages > 0 {
+        if earliest.is_none_or(|start| state.first_timestamp > start) {
+            tracing::warn!(
+                first_kept = %state.first_timestamp,
+                "the request stream begins after the start of a budget period; spend before its first event (if any) is not counted"
+            );
+        }
+        let deliver_policy = match earliest {
+            Some(start_time) => DeliverPolicy::ByStartTime { start_time },
+            None => DeliverPolicy::All,
+        };
+        let consumer = stream
+            .create_consumer(pull::OrderedConfig {
+                deliver_policy,
+                ..Default::default()
+            })
+            .await?;
+        let mut messages = consumer.messages().await?;
+        loop {
+            let next =
+                tokio::time::timeout(std::time::Duration::from_secs(2), messages.next()).await;
+            let Ok(Some(Ok(message))) = next else { break };
+            let sequence = message
+                .info()
+                .map_or(state.last_sequence, |info| info.stream_sequence);
+            if let Ok(envelope) =
+                Envelope::<shared::request::RequestEvent>::from_bytes(&message.payload)
+            {
+                let shared::request::RequestEvent::Finished(finished) = &envelope.body;
+                if let (Some(token_id), Some(cost)) = (&finished.token_id, &finished.cost)
+                    && let Some((id, period)) = budgeted.get_key_value(token_id.as_str())
+                    && crate::limits::period_key(*period, envelope.occurred_at)
+                        == crate::limits::period_key(*period, now)
+                {
+                    *totals.entry(id).or_default() += cost.amount.0;
+                }
+            }
+            if sequence >= state.last_sequence {
+                break;
+            }
+        }
+    }
+    for (id, period) in &budgeted {
+        let spent = totals.get(id).copied().unwrap_or(0);
+        limiter.set_baseline(id, crate::limits::period_key(*period, now), spent);
+    }
     Ok(budgeted.len())
 }
 

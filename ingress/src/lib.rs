@@ -8,6 +8,7 @@
 //! return a secret.
 
 pub mod auth;
+pub mod bounds;
 pub mod config;
 pub mod endpoints;
 pub mod error;
@@ -53,7 +54,12 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
         allow_private_upstreams: config.allow_private_upstreams,
     });
     let snapshot = match follow::load_from_postgres(&config.postgres_url, &secrets).await {
-        Ok(snapshot) => snapshot,
+        Ok(mut snapshot) => {
+            follow::mark_deleted_owners(&jetstream, &mut snapshot)
+                .await
+                .context("cannot check the config stream for deleted token owners")?;
+            snapshot
+        }
         Err(error) => {
             tracing::warn!(error = %format!("{error:#}"), "config views unavailable; replaying the config stream instead");
             follow::load_from_stream(&jetstream, &secrets).await?
@@ -97,7 +103,16 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
     match follow::load_spend_baseline(&config.postgres_url, &store.load(), &limiter).await {
         Ok(count) => tracing::info!(tokens = count, "budget spend loaded"),
         Err(error) => {
-            tracing::warn!(error = %format!("{error:#}"), "spend view unavailable; budgets count from now")
+            tracing::warn!(error = %format!("{error:#}"), "spend view unavailable; summing this period's spend from the request stream");
+            match follow::seed_spend_from_stream(&jetstream, &store.load(), &limiter).await {
+                Ok(count) => tracing::info!(
+                    tokens = count,
+                    "budget spend seeded from the request stream"
+                ),
+                Err(error) => {
+                    tracing::warn!(error = %format!("{error:#}"), "could not seed budget spend; budgets count from now")
+                }
+            }
         }
     }
     start_limit_gossip(client.clone(), limiter.clone(), store.clone()).await?;
@@ -106,7 +121,7 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
             .with_context(|| format!("cannot open the event spool at {}", config.spool_dir))?,
     );
     let (publisher, publish_task) =
-        publish::Publisher::start(client.clone(), jetstream.clone(), spool);
+        publish::Publisher::start(client.clone(), jetstream.clone(), spool.clone());
     let state = Arc::new(proxy::AppState {
         config: store,
         auth: authenticator,
@@ -120,7 +135,12 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
         concurrency: Arc::new(tokio::sync::Semaphore::new(config.max_concurrency)),
         retry: proxy::RetrySettings::default(),
     });
-    let health = Health::new(metrics).with_check("nats", kit::nats::ready_check(jetstream.clone()));
+    let health = Health::new(metrics)
+        .with_check("nats", kit::nats::ready_check(jetstream.clone()))
+        .with_check(
+            "spool",
+            spool_ready_check(spool.clone(), config.spool_full_policy),
+        );
     let app = router(state.clone()).merge(health.router());
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
@@ -131,12 +151,37 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
         app,
         kit::shutdown_signal(),
         std::time::Duration::from_secs(config.shutdown_grace_secs),
+        server::ConnectionLimits {
+            max_connections: config.max_connections,
+            idle_timeout: std::time::Duration::from_secs(config.idle_timeout_secs),
+            write_timeout: std::time::Duration::from_secs(config.write_timeout_secs),
+        },
     )
     .await;
     // Every response has ended; let the publisher flush what is queued (or spool it).
     drop(state);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), publish_task).await;
     Ok(())
+}
+
+/// `/ready` fails while the spool-full policy refuses traffic (spool full or its disk failing),
+/// so a load balancer sends requests to the nodes that can take them.
+fn spool_ready_check(
+    spool: Arc<publish::Spool>,
+    policy: config::SpoolFullPolicy,
+) -> kit::health::Check {
+    Arc::new(move || -> kit::health::CheckFuture {
+        let refusal = match policy {
+            config::SpoolFullPolicy::Refuse => spool.refusal(),
+            config::SpoolFullPolicy::Serve => None,
+        };
+        Box::pin(async move {
+            match refusal {
+                Some(reason) => Err(format!("refusing requests: {reason}")),
+                None => Ok(()),
+            }
+        })
+    })
 }
 
 /// The public API routes.
@@ -148,10 +193,39 @@ pub fn router(state: Arc<proxy::AppState>) -> Router {
         .route("/v1/messages/count_tokens", post(endpoints::count_tokens))
         .route("/v1/embeddings", post(endpoints::embeddings))
         .route("/v1/models", get(endpoints::models))
+        // A known path with the wrong method answers in the caller's error shape too.
+        .method_not_allowed_fallback(method_not_allowed)
         // Bodies are read with the configured limit inside the handlers, so that an oversized
         // body gets a 413 in the caller's dialect.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
+}
+
+/// 405 in the caller's dialect: Anthropic for `/v1/messages…` (or an `anthropic-version`
+/// header), OpenAI otherwise, with `Allow`.
+async fn method_not_allowed(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    let path = uri.path();
+    let dialect = if path.starts_with("/v1/messages") || headers.contains_key("anthropic-version") {
+        translate::Dialect::Anthropic
+    } else {
+        translate::Dialect::OpenAiChat
+    };
+    let allowed = if path == "/v1/models" { "GET" } else { "POST" };
+    let mut response = error::IngressError::MethodNotAllowed {
+        method: method.to_string(),
+        path: bounds::for_record(path),
+        allowed,
+    }
+    .render(dialect);
+    response.headers_mut().insert(
+        axum::http::header::ALLOW,
+        axum::http::HeaderValue::from_static(allowed),
+    );
+    response
 }
 
 /// Publishes this node's usage every interval and merges the other nodes' reports.

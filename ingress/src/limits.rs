@@ -14,8 +14,11 @@
 //! still enforces its own share exactly (the limit then holds per node, not per cluster).
 //!
 //! Spend budgets use the same reports (cost deltas). The baseline at start is read from the
-//! Postgres spend view when it exists (see `docs/configuration.md`); without it the budget
-//! counts spend since the node started.
+//! Postgres spend view; when Postgres is unreachable it is summed from the request events of
+//! the current period still in `AXONGATE_REQUESTS` (`follow::seed_spend_from_stream`), so a
+//! restart while Postgres is down does not hand a spent budget back. A period longer than the
+//! stream keeps requests (a total budget, or a month with a shorter `requests_max_age_days`)
+//! counts only what the stream still holds, and a warning says so.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -29,6 +32,12 @@ use crate::error::IngressError;
 pub const GOSSIP_SUBJECT: &str = "axongate.limits.usage";
 pub const GOSSIP_INTERVAL: Duration = Duration::from_millis(100);
 const WINDOW_SECONDS: usize = 60;
+/// The most requests one node can report for one token in one second.
+pub const MAX_REPORTED_REQUESTS: u64 = 1_000_000;
+/// The most tokens one node can report for one token in one second.
+pub const MAX_REPORTED_TOKENS: u64 = 10_000_000_000;
+/// The most spend one node can report for one token in one second (10 000 currency units).
+pub const MAX_REPORTED_SPEND_NANOS: i64 = 10_000 * 1_000_000_000;
 
 /// Sums over a sliding minute of one-second buckets.
 #[derive(Debug, Clone)]
@@ -126,6 +135,23 @@ pub fn period_key(period: BudgetPeriod, at: time::OffsetDateTime) -> String {
         }
         BudgetPeriod::Monthly => format!("m{}-{:02}", at.year(), u8::from(at.month())),
         BudgetPeriod::Total => "total".into(),
+    }
+}
+
+/// When the budget period `at` falls in began (`None` for a total budget, which has no start).
+#[must_use]
+pub fn period_start(
+    period: BudgetPeriod,
+    at: time::OffsetDateTime,
+) -> Option<time::OffsetDateTime> {
+    let midnight = at.date().midnight().assume_utc();
+    match period {
+        BudgetPeriod::Daily => Some(midnight),
+        BudgetPeriod::Weekly => {
+            Some(midnight - time::Duration::days(i64::from(at.weekday().number_days_from_monday())))
+        }
+        BudgetPeriod::Monthly => Some(midnight - time::Duration::days(i64::from(at.day() - 1))),
+        BudgetPeriod::Total => None,
     }
 }
 
@@ -278,15 +304,47 @@ impl Limiter {
     }
 
     /// Adds another node's report. Budget periods are matched by the reporting second.
+    ///
+    /// Reports arrive on a plain NATS subject, so an entry that no node could have sent is
+    /// refused and counted (`ingress_limit_reports_refused_total`): negative spend (it would
+    /// hand a spent budget back), amounts past [`MAX_REPORTED_REQUESTS`],
+    /// [`MAX_REPORTED_TOKENS`] or [`MAX_REPORTED_SPEND_NANOS`] in one second, and seconds
+    /// outside the sliding window (older than it, or from the future).
     pub fn merge(&self, report: &UsageReport, budgets: impl Fn(&str) -> Option<BudgetPeriod>) {
+        self.merge_at(
+            report,
+            budgets,
+            time::OffsetDateTime::now_utc().unix_timestamp(),
+        );
+    }
+
+    fn merge_at(
+        &self,
+        report: &UsageReport,
+        budgets: impl Fn(&str) -> Option<BudgetPeriod>,
+        now: i64,
+    ) {
         if report.node == self.node {
             return;
         }
+        let plausible = |item: &ReportEntry| {
+            item.spend_nanos >= 0
+                && item.spend_nanos <= MAX_REPORTED_SPEND_NANOS
+                && item.requests <= MAX_REPORTED_REQUESTS
+                && item.tokens <= MAX_REPORTED_TOKENS
+                && item.second > now - WINDOW_SECONDS as i64
+                && item.second <= now + 5
+        };
         let mut usage = self
             .usage
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         for item in &report.entries {
+            if !plausible(item) {
+                metrics::counter!("ingress_limit_reports_refused_total").increment(1);
+                tracing::warn!(node = %report.node, token = %item.token_id, second = item.second, requests = item.requests, tokens = item.tokens, spend_nanos = item.spend_nanos, "implausible usage report entry refused");
+                continue;
+            }
             let entry = usage.entry(item.token_id.clone()).or_default();
             entry.requests.add(item.second, item.requests);
             entry.tokens.add(item.second, item.tokens);
@@ -359,15 +417,59 @@ mod tests {
         a.admit(&token, now).unwrap();
         let report = a.take_report().unwrap();
         assert!(a.take_report().is_none(), "a report is taken once");
-        b.merge(&report, |_| None);
+        b.merge_at(&report, |_| None, now.unix_timestamp());
         b.admit(&token, now).unwrap();
         assert!(
             b.admit(&token, now).is_err(),
             "b sees a's three and its own one"
         );
-        a.merge(&report, |_| None); // a ignores its own report
+        a.merge_at(&report, |_| None, now.unix_timestamp()); // a ignores its own report
         a.admit(&token, now).unwrap();
         assert!(a.admit(&token, now).is_err());
+    }
+
+    #[test]
+    fn implausible_reports_are_refused() {
+        let limiter = Limiter::new("a");
+        let mut token = token(Some(1));
+        token.budget = Some(shared::config::Budget {
+            amount: shared::money::Nanos(10),
+            currency: "USD".into(),
+            period: BudgetPeriod::Total,
+        });
+        let now = time::OffsetDateTime::from_unix_timestamp(3_000_000).unwrap();
+        let second = now.unix_timestamp();
+        limiter.admit(&token, now).unwrap();
+        limiter.record(&token, 0, 10, now);
+        let entry = |requests: u64, spend_nanos: i64, second: i64| ReportEntry {
+            token_id: "t".into(),
+            second,
+            requests,
+            tokens: 0,
+            spend_nanos,
+        };
+        let rogue = UsageReport {
+            node: "rogue".into(),
+            entries: vec![
+                entry(0, -1_000_000, second),
+                entry(0, i64::MAX, second),
+                entry(0, 0, second - 3_600),
+                entry(0, 0, second + 3_600),
+                entry(u64::MAX, 0, second),
+            ],
+        };
+        limiter.merge_at(&rogue, |_| Some(BudgetPeriod::Total), second);
+        let error = limiter.admit(&token, now).unwrap_err();
+        assert!(
+            matches!(error, IngressError::RateLimited { .. }),
+            "{error:?}"
+        );
+        token.rpm = None;
+        let error = limiter.admit(&token, now).unwrap_err();
+        assert!(
+            matches!(error, IngressError::BudgetExceeded { .. }),
+            "{error:?}"
+        );
     }
 
     #[test]
@@ -376,5 +478,14 @@ mod tests {
         assert_eq!(period_key(BudgetPeriod::Daily, at), "d2026-11-26");
         assert_eq!(period_key(BudgetPeriod::Monthly, at), "m2026-11");
         assert_eq!(seconds_to_next_period(BudgetPeriod::Daily, at), 18 * 3600);
+        assert_eq!(
+            period_start(BudgetPeriod::Weekly, at),
+            Some(time::macros::datetime!(2026-11-23 00:00 UTC))
+        );
+        assert_eq!(
+            period_start(BudgetPeriod::Monthly, at),
+            Some(time::macros::datetime!(2026-11-01 00:00 UTC))
+        );
+        assert_eq!(period_start(BudgetPeriod::Total, at), None);
     }
 }

@@ -16,6 +16,7 @@ use shared::request::{Attempt, Cost, ErrorKind, Outcome, RequestEvent, RequestFi
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::auth::{self, Authenticator};
+use crate::bounds;
 use crate::config::SpoolFullPolicy;
 use crate::error::IngressError;
 use crate::limits::Limiter;
@@ -64,18 +65,18 @@ pub struct AppState {
 }
 
 /// Everything known about one request, for its event.
-struct Call {
+pub(crate) struct Call {
     dialect: Dialect,
-    protocol: ClientProtocol,
-    request_id: String,
-    started: Instant,
+    pub(crate) protocol: ClientProtocol,
+    pub(crate) request_id: String,
+    pub(crate) started: Instant,
     started_at: time::OffsetDateTime,
     token: Option<Arc<UserToken>>,
-    model_alias: String,
+    pub(crate) model_alias: String,
     model: Option<Arc<shared::config::Model>>,
     stream: bool,
-    attempts: Vec<Attempt>,
-    chosen: Option<Candidate>,
+    pub(crate) attempts: Vec<Attempt>,
+    pub(crate) chosen: Option<Candidate>,
     /// The decoded request, kept to estimate its input tokens only if the upstream never
     /// reports usage (tokenizing every prompt on the hot path would cost more than the rest).
     request: Option<Arc<ir::Request>>,
@@ -104,7 +105,7 @@ fn request_id(headers: &HeaderMap) -> String {
 }
 
 impl Call {
-    fn new(dialect: Dialect, headers: &HeaderMap) -> Self {
+    pub(crate) fn new(dialect: Dialect, headers: &HeaderMap) -> Self {
         Self {
             dialect,
             protocol: client_protocol(dialect),
@@ -122,7 +123,11 @@ impl Call {
         }
     }
 
-    fn usage_and_cost(&self, usage: &ir::Usage, observed: bool) -> (Usage, Option<Cost>) {
+    pub(crate) fn usage_and_cost(
+        &self,
+        usage: &ir::Usage,
+        observed: bool,
+    ) -> (Usage, Option<Cost>) {
         let mut normalized = Usage {
             input_tokens: usage.input_tokens,
             output_tokens: usage.output_tokens,
@@ -164,7 +169,7 @@ impl Call {
         clippy::too_many_arguments,
         reason = "each argument is one field of the event"
     )]
-    fn finish(
+    pub(crate) fn finish(
         self,
         state: &AppState,
         outcome: Outcome,
@@ -191,9 +196,14 @@ impl Call {
             .chosen
             .as_ref()
             .map(|candidate| candidate.provider.provider.id.clone());
+        // Labels come from configuration only: a name no model has is "unknown".
+        let model_label = self.model.as_ref().map_or_else(
+            || bounds::UNKNOWN_LABEL.to_owned(),
+            |model| model.alias.clone(),
+        );
         metrics::counter!(
             "ingress_requests_total",
-            "model" => self.model_alias.clone(),
+            "model" => model_label,
             "provider" => provider_id.clone().unwrap_or_default(),
             "outcome" => outcome.as_str()
         )
@@ -244,7 +254,7 @@ impl Call {
     }
 
     /// Fails the request before any upstream byte: renders the error and records it.
-    fn fail(self, state: &AppState, error: &IngressError) -> Response {
+    pub(crate) fn fail(self, state: &AppState, error: &IngressError) -> Response {
         let mut response = error.render(self.dialect);
         set_request_id(&mut response, &self.request_id);
         let status = response.status().as_u16();
@@ -262,7 +272,7 @@ impl Call {
     }
 }
 
-fn set_request_id(response: &mut Response, request_id: &str) {
+pub(crate) fn set_request_id(response: &mut Response, request_id: &str) {
     if let Ok(value) = HeaderValue::from_str(request_id) {
         response.headers_mut().insert("x-request-id", value);
     }
@@ -308,6 +318,53 @@ pub async fn messages(
     generate(state, Dialect::Anthropic, headers, body).await
 }
 
+/// What every metered endpoint checks first: capacity (the permit is held until the response
+/// is built or the stream ends), the spool-full policy, and the caller's token.
+///
+/// # Errors
+/// 503 when the node is at capacity or refuses traffic, 401 for a bad token.
+pub(crate) fn admit_caller(
+    state: &AppState,
+    call: &mut Call,
+    headers: &HeaderMap,
+) -> Result<(tokio::sync::OwnedSemaphorePermit, Arc<UserToken>), IngressError> {
+    let permit = state.concurrency.clone().try_acquire_owned().map_err(|_| {
+        IngressError::Overloaded("too many requests in flight on this node; retry shortly".into())
+    })?;
+    if state.spool_full_policy == SpoolFullPolicy::Refuse
+        && let Some(reason) = state.publisher.spool().refusal()
+    {
+        metrics::counter!("ingress_refused_spool_full_total").increment(1);
+        return Err(IngressError::Overloaded(format!(
+            "usage recording is unavailable ({reason}); refusing rather than serving unbilled"
+        )));
+    }
+    let token = state.auth.authenticate(headers, &state.config.load())?;
+    call.token = Some(token.clone());
+    Ok((permit, token))
+}
+
+/// The model a metered request names, checked: bounded, enabled, allowed for the token, and
+/// within the token's limits (which counts the request).
+///
+/// # Errors
+/// 400 for a name out of bounds, 404/403 from [`auth::usable_model`], 429 from the limiter.
+pub(crate) fn admit_model(
+    state: &AppState,
+    call: &mut Call,
+    token: &UserToken,
+    alias: &str,
+) -> Result<Arc<shared::config::Model>, IngressError> {
+    call.model_alias = bounds::for_record(alias);
+    bounds::check_model(alias)?;
+    let model = auth::usable_model(&state.config.load(), token, alias)?;
+    call.model = Some(model.clone());
+    state
+        .limiter
+        .admit(token, time::OffsetDateTime::now_utc())?;
+    Ok(model)
+}
+
 /// Common checks before routing: capacity, spool, auth, body, model access, limits.
 async fn admit(
     state: &AppState,
@@ -315,18 +372,7 @@ async fn admit(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(ir::Request, Bytes, tokio::sync::OwnedSemaphorePermit), IngressError> {
-    let permit = state.concurrency.clone().try_acquire_owned().map_err(|_| {
-        IngressError::Overloaded("too many requests in flight on this node; retry shortly".into())
-    })?;
-    if state.spool_full_policy == SpoolFullPolicy::Refuse && state.publisher.spool().is_full() {
-        metrics::counter!("ingress_refused_spool_full_total").increment(1);
-        return Err(IngressError::Overloaded(
-            "usage recording is unavailable (event spool full); refusing rather than serving unbilled".into(),
-        ));
-    }
-    let snapshot = state.config.load();
-    let token = state.auth.authenticate(headers, &snapshot)?;
-    call.token = Some(token.clone());
+    let (permit, token) = admit_caller(state, call, headers)?;
     let bytes = read_body(body, state.max_body_bytes, state.body_read_timeout).await?;
     let request = translate::decode_request(call.dialect, &bytes).map_err(|error| {
         let api_error = error.to_api_error();
@@ -335,12 +381,11 @@ async fn admit(
             message: error.to_string(),
         }
     })?;
-    call.model_alias = request.model.clone();
     call.stream = request.stream;
-    call.model = Some(auth::usable_model(&snapshot, &token, &request.model)?);
-    state
-        .limiter
-        .admit(&token, time::OffsetDateTime::now_utc())?;
+    bounds::check_request(&request).inspect_err(|_| {
+        call.model_alias = bounds::for_record(&request.model);
+    })?;
+    admit_model(state, call, &token, &request.model)?;
     Ok((request, bytes, permit))
 }
 
@@ -461,12 +506,14 @@ async fn attempt(
     }
 }
 
-/// Runs the attempt loop; returns the successful response and its candidate.
-async fn call_upstream(
+/// Runs the attempt loop over the routes (only those speaking `protocol`, when given);
+/// returns the successful response and its candidate.
+pub(crate) async fn call_upstream(
     state: &AppState,
     call: &mut Call,
     headers: &HeaderMap,
     operation: Operation,
+    protocol: Option<shared::config::Protocol>,
     encode: impl Fn(&Candidate) -> Result<Vec<u8>, IngressError>,
 ) -> Result<(reqwest::Response, Candidate), IngressError> {
     let model = call
@@ -475,7 +522,12 @@ async fn call_upstream(
         .ok_or_else(|| IngressError::Internal("no model".into()))?;
     let candidates = {
         let snapshot = state.config.load();
-        routing::plan(&model, &snapshot, &state.breakers, &mut rand::thread_rng())
+        let mut candidates =
+            routing::plan(&model, &snapshot, &state.breakers, &mut rand::thread_rng());
+        if let Some(protocol) = protocol {
+            candidates.retain(|candidate| candidate.provider.provider.protocol == protocol);
+        }
+        candidates
     };
     if candidates.is_empty() {
         return Err(IngressError::NoRoute(call.model_alias.clone()));
@@ -587,8 +639,15 @@ async fn generate(
         }
         Ok(encoded.body)
     };
-    let upstream_call =
-        call_upstream(&state, &mut call, &headers, Operation::Generate, encode).await;
+    let upstream_call = call_upstream(
+        &state,
+        &mut call,
+        &headers,
+        Operation::Generate,
+        None,
+        encode,
+    )
+    .await;
     call.warnings = warnings.into_inner().unwrap_or_default();
     let (response, candidate) = match upstream_call {
         Ok(ok) => ok,

@@ -7,12 +7,20 @@
 //! queue behind it, so order is kept. A drain task republishes the spool oldest-first when NATS
 //! answers again and deletes each segment once every record in it is acknowledged; a crash
 //! mid-segment republishes some records, which the stream's duplicate window drops.
+//!
+//! Poison and failing disks: an event larger than the bus accepts (the server's `max_payload`,
+//! checked before publishing and again before each spooled record is replayed) can never be
+//! published, so it goes to `dead-letters.jsonl` in the spool folder, is counted in
+//! `ingress_events_dead_lettered_total`, and never holds up the events behind it, in this run
+//! or after a restart. A spool write or fsync that fails marks the spool failing (the
+//! refuse policy then answers 503 and `/ready` reports it); the batch is kept in memory and
+//! written again every second until the disk takes it or NATS does.
 
 use std::collections::VecDeque;
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, message::PublishMessage};
@@ -24,6 +32,14 @@ use tokio::sync::{Mutex, mpsc};
 const ACK_TIMEOUT: Duration = Duration::from_secs(3);
 const SEGMENT_MAX_BYTES: u64 = 16 << 20;
 const CHANNEL_CAPACITY: usize = 65_536;
+/// Room left for the subject and headers (`Nats-Msg-Id`) when comparing with `max_payload`.
+const HEADER_ALLOWANCE: usize = 512;
+/// The dead-letter file stops keeping payloads past this size (the count goes on).
+const DEAD_LETTER_MAX_BYTES: u64 = 64 << 20;
+/// Events kept in memory while the spool disk refuses writes; past this the oldest are lost.
+const STUCK_MAX_RECORDS: usize = 100_000;
+/// How often a batch the disk refused is written again.
+const STUCK_RETRY: Duration = Duration::from_secs(1);
 
 /// One event ready to publish.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,7 +70,10 @@ pub struct Spool {
     dir: PathBuf,
     max_bytes: u64,
     bytes: AtomicU64,
+    /// The last write or fsync failed (a full or failing disk) and has not succeeded since.
+    failing: AtomicBool,
     inner: Mutex<SpoolInner>,
+    dead_letters: std::sync::Mutex<()>,
 }
 
 struct SpoolInner {
@@ -101,11 +120,13 @@ impl Spool {
             dir: dir.to_owned(),
             max_bytes,
             bytes: AtomicU64::new(bytes),
+            failing: AtomicBool::new(false),
             inner: Mutex::new(SpoolInner {
                 closed: segments.into_iter().map(|(_, path)| path).collect(),
                 current: None,
                 next_index,
             }),
+            dead_letters: std::sync::Mutex::new(()),
         })
     }
 
@@ -124,12 +145,89 @@ impl Spool {
         self.bytes() == 0
     }
 
-    /// Appends records and fsyncs. Returns how many did not fit (the spool was full).
+    /// Whether the disk refused the last write (and nothing has been written since).
+    #[must_use]
+    pub fn is_failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
+    }
+
+    /// Why this node refuses traffic under the refuse policy, if it does.
+    #[must_use]
+    pub fn refusal(&self) -> Option<&'static str> {
+        if self.is_failing() {
+            Some("the event spool's disk refuses writes")
+        } else if self.is_full() {
+            Some("the event spool is full")
+        } else {
+            None
+        }
+    }
+
+    fn set_failing(&self, failing: bool) {
+        if self.failing.swap(failing, Ordering::Relaxed) != failing {
+            metrics::gauge!("ingress_spool_failing").set(if failing { 1.0 } else { 0.0 });
+            if failing {
+                tracing::error!(dir = %self.dir.display(), "event spool disk refuses writes");
+            } else {
+                tracing::info!(dir = %self.dir.display(), "event spool disk writable again");
+            }
+        }
+    }
+
+    /// Appends records and fsyncs. Returns how many did not fit (the spool was full). On a
+    /// write or fsync error nothing of the batch counts as written: the segment is cut back to
+    /// where the batch began (so no torn record sits in the middle of it) and the spool is
+    /// marked failing until a later append succeeds.
     ///
     /// # Errors
     /// When the disk refuses the write.
     pub async fn append(&self, records: &[Outgoing]) -> std::io::Result<usize> {
         let mut inner = self.inner.lock().await;
+        let start = inner
+            .current
+            .as_ref()
+            .map(|(path, _, size)| (path.clone(), *size));
+        let result = self.append_locked(&mut inner, records);
+        match &result {
+            Ok(_) => self.set_failing(false),
+            Err(_) => {
+                self.set_failing(true);
+                // Undo the batch: the current segment back to its size before it, any segment
+                // the batch opened removed.
+                if let Some((path, _, _)) = inner.current.take() {
+                    match &start {
+                        Some((start_path, size)) if *start_path == path => {
+                            let cut = std::fs::OpenOptions::new()
+                                .write(true)
+                                .open(&path)
+                                .and_then(|file| file.set_len(*size));
+                            if cut.is_err() {
+                                // The torn tail is at the end of a closed segment, which
+                                // the reader skips.
+                                inner.closed.push_back(path);
+                            } else if let Ok(file) =
+                                std::fs::OpenOptions::new().append(true).open(&path)
+                            {
+                                inner.current = Some((path, file, *size));
+                            } else {
+                                inner.closed.push_back(path);
+                            }
+                        }
+                        _ => {
+                            let _ = std::fs::remove_file(&path);
+                        }
+                    }
+                }
+            }
+        }
+        result
+    }
+
+    fn append_locked(
+        &self,
+        inner: &mut SpoolInner,
+        records: &[Outgoing],
+    ) -> std::io::Result<usize> {
         let mut rejected = 0;
         let mut written = 0_u64;
         for record in records {
@@ -173,6 +271,45 @@ impl Spool {
         Ok(rejected)
     }
 
+    /// Keeps an event that can never be published in `dead-letters.jsonl` (one JSON line with
+    /// the reason; the payload too while the file is under its bound) and counts it.
+    pub fn dead_letter(&self, record: &Outgoing, reason: &str) {
+        metrics::counter!("ingress_events_dead_lettered_total").increment(1);
+        tracing::error!(msg_id = %record.msg_id, subject = %record.subject, bytes = record.payload.len(), %reason, "event can never be published; dead-lettered");
+        let _guard = self
+            .dead_letters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let path = self.dir.join(DEAD_LETTER_FILE);
+        let size = std::fs::metadata(&path).map_or(0, |meta| meta.len());
+        let mut line = serde_json::json!({
+            "at": time::OffsetDateTime::now_utc().unix_timestamp(),
+            "reason": reason,
+            "subject": record.subject,
+            "msg_id": record.msg_id,
+            "payload_bytes": record.payload.len(),
+        });
+        if size + record.payload.len() as u64 * 2 < DEAD_LETTER_MAX_BYTES {
+            line["payload_base64"] = serde_json::Value::String(base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                &record.payload,
+            ));
+        }
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut file| {
+                let mut bytes = serde_json::to_vec(&line).map_err(std::io::Error::other)?;
+                bytes.push(b'\n');
+                file.write_all(&bytes)?;
+                file.sync_data()
+            });
+        if let Err(error) = written {
+            tracing::error!(%error, "cannot write the dead-letter file; the event is only logged");
+        }
+    }
+
     /// The oldest segment to drain, closing the current one if it is the only one left.
     async fn oldest_segment(&self) -> std::io::Result<Option<PathBuf>> {
         let mut inner = self.inner.lock().await;
@@ -195,6 +332,21 @@ impl Spool {
         metrics::gauge!("ingress_spool_bytes").set(self.bytes() as f64);
         Ok(())
     }
+}
+
+/// The file, in the spool folder, that keeps events which can never be published.
+pub const DEAD_LETTER_FILE: &str = "dead-letters.jsonl";
+
+/// Why a record can never be published, if it cannot: larger than the server accepts.
+fn poison_reason(client: &async_nats::Client, record: &Outgoing) -> Option<String> {
+    let max_payload = client.max_payload();
+    let size = record.payload.len() + record.subject.len() + record.msg_id.len() + HEADER_ALLOWANCE;
+    (max_payload > 0 && size > max_payload).then(|| {
+        format!(
+            "{} bytes is more than the bus's max_payload of {max_payload}",
+            record.payload.len()
+        )
+    })
 }
 
 /// Reads every record of a segment file.
@@ -239,12 +391,12 @@ impl Publisher {
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         let publish_task = tokio::spawn(publish_loop(
-            client,
+            client.clone(),
             jetstream.clone(),
             spool.clone(),
             receiver,
         ));
-        tokio::spawn(drain_loop(jetstream, spool.clone()));
+        tokio::spawn(drain_loop(client, jetstream, spool.clone()));
         (Self { sender, spool }, publish_task)
     }
 
@@ -276,20 +428,37 @@ impl Publisher {
     }
 }
 
-async fn publish_one(jetstream: &jetstream::Context, record: &Outgoing) -> Result<(), String> {
+/// Why a publish did not succeed.
+enum PublishFailure {
+    /// It never will (the message is larger than the server accepts).
+    Poison(String),
+    /// It may later (no connection, no acknowledgement in time).
+    Retry(String),
+}
+
+async fn publish_one(
+    jetstream: &jetstream::Context,
+    record: &Outgoing,
+) -> Result<(), PublishFailure> {
     let message = PublishMessage::build()
         .message_id(&record.msg_id)
         .payload(Bytes::from(record.payload.clone()));
     let ack = tokio::time::timeout(ACK_TIMEOUT, async {
-        jetstream
+        let pending = jetstream
             .send_publish(record.subject.clone(), message)
             .await
-            .map_err(|error| error.to_string())?
+            .map_err(|error| match error.kind() {
+                jetstream::context::PublishErrorKind::MaxPayloadExceeded => {
+                    PublishFailure::Poison(error.to_string())
+                }
+                _ => PublishFailure::Retry(error.to_string()),
+            })?;
+        pending
             .await
-            .map_err(|error| error.to_string())
+            .map_err(|error| PublishFailure::Retry(error.to_string()))
     })
     .await
-    .map_err(|_| "no acknowledgement in time".to_owned())??;
+    .map_err(|_| PublishFailure::Retry("no acknowledgement in time".to_owned()))??;
     let _ = ack;
     Ok(())
 }
@@ -301,7 +470,36 @@ async fn publish_loop(
     mut receiver: mpsc::Receiver<Outgoing>,
 ) {
     let mut batch = Vec::with_capacity(256);
-    while receiver.recv_many(&mut batch, 256).await > 0 {
+    // Events the spool's disk refused, oldest first; written (or published) before any newer.
+    let mut stuck: Vec<Outgoing> = Vec::new();
+    loop {
+        let received = if stuck.is_empty() {
+            receiver.recv_many(&mut batch, 256).await
+        } else {
+            // On timeout, it is time to write the stuck events again.
+            tokio::time::timeout(STUCK_RETRY, receiver.recv_many(&mut batch, 256))
+                .await
+                .unwrap_or(1)
+        };
+        if received == 0 {
+            if stuck.is_empty() {
+                break;
+            }
+            // The channel is closed (shutdown): one last try for what the disk refused.
+            spool_records(&spool, &mut stuck).await;
+            break;
+        }
+        if !stuck.is_empty() {
+            stuck.append(&mut batch);
+            std::mem::swap(&mut stuck, &mut batch);
+        }
+        batch.retain(|record| match poison_reason(&client, record) {
+            Some(reason) => {
+                spool.dead_letter(record, &reason);
+                false
+            }
+            None => true,
+        });
         let mut to_spool = Vec::new();
         // While the connection is down, events go to disk at once rather than waiting out an
         // acknowledgement timeout in memory.
@@ -315,42 +513,61 @@ async fn publish_loop(
             for (record, result) in batch.drain(..).zip(results) {
                 match result {
                     Ok(()) => metrics::counter!("ingress_events_published_total").increment(1),
-                    Err(error) => {
+                    Err(PublishFailure::Poison(reason)) => spool.dead_letter(&record, &reason),
+                    Err(PublishFailure::Retry(error)) => {
                         tracing::warn!(%error, "event not acknowledged; spooling");
                         to_spool.push(record);
                     }
                 }
+            }
+            if to_spool.is_empty() {
+                // Whatever the disk refused went to NATS instead.
+                spool.set_failing(false);
             }
         } else {
             // Keep order: behind the backlog.
             to_spool.append(&mut batch);
         }
         if !to_spool.is_empty() {
-            spool_records(&spool, &to_spool).await;
+            spool_records(&spool, &mut to_spool).await;
+            stuck = to_spool;
         }
     }
 }
 
-async fn spool_records(spool: &Spool, records: &[Outgoing]) {
+/// Appends records to the spool; leaves in `records` those the disk refused (to be written
+/// again), bounded by [`STUCK_MAX_RECORDS`].
+async fn spool_records(spool: &Spool, records: &mut Vec<Outgoing>) {
     match spool.append(records).await {
-        Ok(0) => metrics::counter!("ingress_events_spooled_total").increment(records.len() as u64),
+        Ok(0) => {
+            metrics::counter!("ingress_events_spooled_total").increment(records.len() as u64);
+            records.clear();
+        }
         Ok(rejected) => {
             metrics::counter!("ingress_events_spooled_total")
                 .increment((records.len() - rejected) as u64);
             metrics::counter!("ingress_events_lost_total", "reason" => "spool_full")
                 .increment(rejected as u64);
             tracing::error!(rejected, "event spool is full: events lost");
+            records.clear();
         }
         Err(error) => {
-            metrics::counter!("ingress_events_lost_total", "reason" => "spool_io")
-                .increment(records.len() as u64);
-            tracing::error!(%error, count = records.len(), "event spool write failed: events lost");
+            tracing::error!(%error, count = records.len(), "event spool write failed; keeping the events in memory and writing them again");
+            if records.len() > STUCK_MAX_RECORDS {
+                let lost = records.len() - STUCK_MAX_RECORDS;
+                records.drain(..lost);
+                metrics::counter!("ingress_events_lost_total", "reason" => "spool_io")
+                    .increment(lost as u64);
+            }
         }
     }
 }
 
-async fn drain_loop(jetstream: jetstream::Context, spool: Arc<Spool>) {
+async fn drain_loop(client: async_nats::Client, jetstream: jetstream::Context, spool: Arc<Spool>) {
     let mut backoff = Duration::from_millis(200);
+    // Records of the segment being drained already dead-lettered, so a retried segment does not
+    // dead-letter them again.
+    let mut dead_lettered: std::collections::HashSet<String> = std::collections::HashSet::new();
     loop {
         if spool.is_empty() {
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -382,22 +599,49 @@ async fn drain_loop(jetstream: jetstream::Context, spool: Arc<Spool>) {
             }
         };
         let mut all_ok = true;
-        for chunk in records.chunks(256) {
+        let publishable: Vec<&Outgoing> = records
+            .iter()
+            .filter(|record| {
+                if dead_lettered.contains(&record.msg_id) {
+                    return false;
+                }
+                match poison_reason(&client, record) {
+                    Some(reason) => {
+                        spool.dead_letter(record, &reason);
+                        dead_lettered.insert(record.msg_id.clone());
+                        false
+                    }
+                    None => true,
+                }
+            })
+            .collect();
+        for chunk in publishable.chunks(256) {
             let results = futures::future::join_all(
                 chunk.iter().map(|record| publish_one(&jetstream, record)),
             )
             .await;
-            if results.iter().any(Result::is_err) {
-                all_ok = false;
+            let mut published = 0;
+            for (record, result) in chunk.iter().zip(results) {
+                match result {
+                    Ok(()) => published += 1,
+                    Err(PublishFailure::Poison(reason)) => {
+                        spool.dead_letter(record, &reason);
+                        dead_lettered.insert(record.msg_id.clone());
+                    }
+                    Err(PublishFailure::Retry(_)) => all_ok = false,
+                }
+            }
+            metrics::counter!("ingress_events_published_total").increment(published);
+            if !all_ok {
                 break;
             }
-            metrics::counter!("ingress_events_published_total").increment(chunk.len() as u64);
         }
         if all_ok {
             if let Err(error) = spool.remove_segment(&segment).await {
                 tracing::error!(%error, "cannot remove a drained spool segment");
             } else {
                 tracing::info!(segment = %segment.display(), records = records.len(), "spool segment replayed");
+                dead_lettered.clear();
             }
             backoff = Duration::from_millis(200);
         } else {

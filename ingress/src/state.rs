@@ -2,7 +2,7 @@
 //! only here), models by alias, tokens by hash. A [`Snapshot`] is immutable; each config event
 //! produces a new one, swapped in atomically, so the hot path reads without locks.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +35,24 @@ pub struct Snapshot {
     model_alias_by_id: HashMap<String, String>,
     pub tokens: HashMap<TokenHash, Arc<UserToken>>,
     token_hash_by_id: HashMap<String, TokenHash>,
+    /// Whether each known user is enabled; only the flag is kept (never a password hash).
+    users: HashMap<String, bool>,
+    /// Users whose latest event is a deletion: their tokens are refused.
+    deleted_users: HashSet<String>,
+}
+
+/// Why a token's owner may not use it, if they may not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerRefusal {
+    Disabled,
+    Deleted,
+}
+
+/// The part of a user's state ingress needs (a view row or an event decodes into it).
+#[derive(serde::Deserialize)]
+struct UserState {
+    id: String,
+    enabled: bool,
 }
 
 /// What an applied event invalidates in caches.
@@ -123,10 +141,15 @@ impl Snapshot {
                     invalidation.token_hashes.push(hash);
                 }
             }
-            // Users, role bindings and settings do not affect routing.
-            ConfigEvent::UserPut(_)
-            | ConfigEvent::UserDeleted(_)
-            | ConfigEvent::RoleBindingPut(_)
+            ConfigEvent::UserPut(user) => {
+                self.set_user(&user.id, user.enabled);
+            }
+            ConfigEvent::UserDeleted(deleted) => {
+                self.users.remove(&deleted.id);
+                self.deleted_users.insert(deleted.id.clone());
+            }
+            // Role bindings and settings do not affect routing.
+            ConfigEvent::RoleBindingPut(_)
             | ConfigEvent::RoleBindingDeleted(_)
             | ConfigEvent::SettingPut(_)
             | ConfigEvent::SettingDeleted(_) => {}
@@ -145,6 +168,11 @@ impl Snapshot {
         secrets: &Secrets,
     ) -> Result<(), serde_json::Error> {
         let event = match entity {
+            "user" => {
+                let user: UserState = serde_json::from_value(data)?;
+                self.set_user(&user.id, user.enabled);
+                return Ok(());
+            }
             "provider" => ConfigEvent::ProviderPut(serde_json::from_value(data)?),
             "provider_key" => ConfigEvent::ProviderKeyPut(serde_json::from_value(data)?),
             "model" => ConfigEvent::ModelPut(serde_json::from_value(data)?),
@@ -157,13 +185,53 @@ impl Snapshot {
 
     /// The entities ingress needs from the views.
     #[must_use]
-    pub fn view_entities() -> [&'static str; 4] {
+    pub fn view_entities() -> [&'static str; 5] {
         [
             ConfigEntity::Provider.as_str(),
             ConfigEntity::ProviderKey.as_str(),
             ConfigEntity::Model.as_str(),
             ConfigEntity::Token.as_str(),
+            ConfigEntity::User.as_str(),
         ]
+    }
+
+    fn set_user(&mut self, user_id: &str, enabled: bool) {
+        self.users.insert(user_id.to_owned(), enabled);
+        self.deleted_users.remove(user_id);
+    }
+
+    /// Marks a user deleted (found so in the stream when the views, which drop deleted rows,
+    /// cannot say).
+    pub fn mark_user_deleted(&mut self, user_id: &str) {
+        self.users.remove(user_id);
+        self.deleted_users.insert(user_id.to_owned());
+    }
+
+    /// Token owners the snapshot knows nothing about (neither a user row nor a deletion).
+    #[must_use]
+    pub fn unknown_owners(&self) -> Vec<String> {
+        let mut owners: Vec<String> = self
+            .tokens
+            .values()
+            .map(|token| token.owner_user_id.clone())
+            .filter(|owner| !self.users.contains_key(owner) && !self.deleted_users.contains(owner))
+            .collect();
+        owners.sort();
+        owners.dedup();
+        owners
+    }
+
+    /// Whether the owner of a token may not use it: disabled, or deleted. An owner with no
+    /// user event at all (tokens published by tools before users existed) is not refused.
+    #[must_use]
+    pub fn owner_refusal(&self, user_id: &str) -> Option<OwnerRefusal> {
+        if self.deleted_users.contains(user_id) {
+            Some(OwnerRefusal::Deleted)
+        } else if self.users.get(user_id) == Some(&false) {
+            Some(OwnerRefusal::Disabled)
+        } else {
+            None
+        }
     }
 }
 

@@ -26,6 +26,14 @@ const SECRETS: &[&str] = &[
     "POSTGRES_PASSWORD",
 ];
 
+/// Each service's NATS password: required in compose/.env like the secrets above, passed to the
+/// NATS containers, which `compose/nats/cluster.conf` reads as `$NAME` variables.
+const NATS_PASSWORDS: &[&str] = &[
+    "NATS_INGRESS_PASSWORD",
+    "NATS_PROJECTOR_PASSWORD",
+    "NATS_ADMIN_API_PASSWORD",
+];
+
 fn compose_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../compose")
 }
@@ -116,7 +124,10 @@ fn compose_refuses_to_start_without_the_secrets() {
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        SECRETS.iter().any(|secret| stderr.contains(secret)),
+        SECRETS
+            .iter()
+            .chain(NATS_PASSWORDS)
+            .any(|secret| stderr.contains(secret)),
         "the error names the missing secret: {stderr}"
     );
 }
@@ -182,6 +193,26 @@ fn env_example_lists_every_required_variable_and_nothing_secret_elsewhere() {
     }
     let gitignore = read(".gitignore");
     assert!(gitignore.lines().any(|line| line.trim() == ".env"));
+    // NATS passwords: required, in .env.example, interpolated in compose and read as
+    // variables (never literal) by the NATS config.
+    let cluster = read("nats/cluster.conf");
+    for password in NATS_PASSWORDS {
+        assert!(required.contains(password), "{password} must be required");
+        assert!(
+            defined.contains(password),
+            "{password} is not in .env.example"
+        );
+        for line in compose.lines().filter(|line| line.contains(password)) {
+            assert!(
+                line.contains(&format!("${{{password}:?")),
+                "docker-compose.yml: {password} must come from compose/.env: {line}"
+            );
+        }
+        assert!(
+            cluster.contains(&format!("password: ${password}")),
+            "nats/cluster.conf reads {password} from the environment"
+        );
+    }
 }
 
 #[test]
@@ -358,6 +389,9 @@ fn nats_cluster_config_is_accepted_by_nats_server() {
             .arg("-c")
             .arg(compose_dir().join("nats/cluster.conf"))
             .args(["--name", node, "-t"])
+            .env("NATS_INGRESS_PASSWORD", "test-ingress")
+            .env("NATS_PROJECTOR_PASSWORD", "test-projector")
+            .env("NATS_ADMIN_API_PASSWORD", "test-admin-api")
             .output()
             .unwrap_or_else(|error| {
                 panic!(

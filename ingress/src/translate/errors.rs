@@ -10,11 +10,12 @@ use serde_json::Value;
 use super::Dialect;
 use super::ir::{ApiError, ErrorKind};
 use super::json::to_vec;
+use super::redact::redact_secrets;
 use super::sse::write_event;
 
 pub fn anthropic_error_type(kind: ErrorKind) -> &'static str {
     match kind {
-        ErrorKind::InvalidRequest => "invalid_request_error",
+        ErrorKind::InvalidRequest | ErrorKind::MethodNotAllowed => "invalid_request_error",
         ErrorKind::Authentication => "authentication_error",
         ErrorKind::Permission => "permission_error",
         ErrorKind::NotFound => "not_found_error",
@@ -48,6 +49,7 @@ fn anthropic_status(kind: ErrorKind) -> u16 {
         ErrorKind::Permission => 403,
         ErrorKind::NotFound => 404,
         ErrorKind::RequestTooLarge => 413,
+        ErrorKind::MethodNotAllowed => 405,
         ErrorKind::RateLimit => 429,
         ErrorKind::Api => 500,
         ErrorKind::Unavailable => 503,
@@ -65,6 +67,7 @@ fn openai_shape(kind: ErrorKind) -> (u16, &'static str, Option<&'static str>) {
         ErrorKind::Permission => (403, "permission_error", None),
         ErrorKind::NotFound => (404, "not_found_error", None),
         ErrorKind::RequestTooLarge => (413, "invalid_request_error", Some("request_too_large")),
+        ErrorKind::MethodNotAllowed => (405, "invalid_request_error", Some("method_not_allowed")),
         ErrorKind::RateLimit => (429, "rate_limit_error", Some("rate_limit_exceeded")),
         ErrorKind::Api => (500, "server_error", None),
         ErrorKind::Overloaded => (503, "server_error", Some("overloaded")),
@@ -101,24 +104,6 @@ struct AnthropicError {
     error: AnthropicErrorBody,
 }
 
-/// Upstream messages may echo a (masked) key, as OpenAI's "Incorrect API key provided: sk-…"
-/// does; anything that looks like one is removed before a client or a log can see it.
-fn redact_secrets(message: &str) -> String {
-    message
-        .split(' ')
-        .map(|word| {
-            let bare =
-                word.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_');
-            if bare.starts_with("sk-") || bare.starts_with("sk_") || bare.starts_with("key-") {
-                word.replace(bare, "[redacted]")
-            } else {
-                word.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// Reads an upstream error response. Unreadable bodies keep a short, generic message.
 pub fn decode_upstream_error(upstream: Dialect, status: u16, body: &[u8]) -> ApiError {
     let by_status = ErrorKind::from_status(status);
@@ -149,7 +134,11 @@ pub fn decode_upstream_error(upstream: Dialect, status: u16, body: &[u8]) -> Api
     if matches!(status, 401 | 403 | 404 | 413 | 429 | 529) {
         error.kind = by_status;
     }
+    // Upstream messages may echo a (masked) key: nothing credential-shaped reaches a client,
+    // an event or a log.
     error.message = redact_secrets(&error.message);
+    error.param = error.param.as_deref().map(redact_secrets);
+    error.code = error.code.as_deref().map(redact_secrets);
     error
 }
 

@@ -364,6 +364,8 @@ pub enum ErrorKind {
     Permission,
     NotFound,
     RequestTooLarge,
+    /// The path exists but not with this HTTP method.
+    MethodNotAllowed,
     RateLimit,
     Api,
     Overloaded,

@@ -31,6 +31,7 @@ mod json;
 pub mod openai_chat;
 pub mod openai_responses;
 pub mod passthrough;
+pub mod redact;
 pub mod sse;
 mod stream;
 pub mod target;

@@ -43,6 +43,14 @@ pub struct Gateway {
     pub spool_root: std::path::PathBuf,
 }
 
+/// The ingress binary under test: `AXONGATE_TEST_INGRESS_BIN` when set (a copy taken right
+/// after the build, since worktrees sharing one target directory overwrite `debug/ingress`),
+/// else the one cargo built for this test.
+pub fn ingress_binary() -> String {
+    std::env::var("AXONGATE_TEST_INGRESS_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_ingress").to_owned())
+}
+
 pub struct Node {
     pub process: ChildGuard,
     pub port: u16,
@@ -107,7 +115,7 @@ impl Gateway {
     ) -> Node {
         let port = free_port();
         let spool_dir = self.spool_root.join(name);
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ingress"));
+        let mut command = Command::new(ingress_binary());
         command
             .env("AXONGATE_NATS_URL", &self.nats.url)
             .env("AXONGATE_POSTGRES_URL", &self.postgres_url)
@@ -298,4 +306,67 @@ pub fn http() -> reqwest::Client {
         .timeout(kit::testing::liveness())
         .build()
         .expect("client")
+}
+
+impl Gateway {
+    /// Publishes a user (enabled or not) as admin-api would; returns the stream sequence.
+    pub async fn put_user(&self, id: &str, enabled: bool) -> u64 {
+        self.publish_config(ConfigEvent::UserPut(shared::config::User {
+            id: id.into(),
+            username: format!("name-of-{id}"),
+            display_name: String::new(),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            must_change_password: false,
+            enabled,
+        }))
+        .await
+    }
+
+    /// Publishes a user's deletion; returns the stream sequence.
+    pub async fn delete_user(&self, id: &str) -> u64 {
+        self.publish_config(ConfigEvent::UserDeleted(shared::config::Deleted {
+            id: id.into(),
+        }))
+        .await
+    }
+
+    /// Waits until the projector's config views reflect at least `sequence`.
+    pub async fn wait_projected(&self, sequence: u64) {
+        let (client, connection) =
+            tokio_postgres::connect(&self.postgres_url, tokio_postgres::NoTls)
+                .await
+                .expect("postgres");
+        tokio::spawn(connection);
+        kit::testing::wait_until(
+            kit::testing::liveness(),
+            "the config views to catch up",
+            || {
+                let client = &client;
+                async move {
+                    let row = client
+                    .query_opt(
+                        "SELECT last_sequence FROM projection_offsets WHERE projection = 'config'",
+                        &[],
+                    )
+                    .await
+                    .ok()??;
+                    let applied: i64 = row.get(0);
+                    (u64::try_from(applied).ok()? >= sequence).then_some(())
+                }
+            },
+        )
+        .await;
+    }
+
+    /// Starts an ingress node that cannot reach Postgres (config replayed from the stream).
+    pub async fn start_node_without_postgres(
+        &self,
+        name: &str,
+        extra_env: &[(&str, &str)],
+    ) -> Node {
+        let unreachable = format!("postgres://axongate@127.0.0.1:{}/nowhere", free_port());
+        let mut env: Vec<(&str, &str)> = vec![("AXONGATE_POSTGRES_URL", unreachable.as_str())];
+        env.extend_from_slice(extra_env);
+        self.start_node_with(name, &env, None).await
+    }
 }
