@@ -90,6 +90,7 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
             }
         }
     });
+    wait_for_current_config(&jetstream, &store).await;
     let limiter = Arc::new(limits::Limiter::new(config.node_id.clone()));
     match follow::seed_limits(&jetstream, &limiter).await {
         Ok(count) => tracing::info!(
@@ -162,6 +163,44 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
     drop(state);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), publish_task).await;
     Ok(())
+}
+
+/// Waits (a bounded while) until the config holds everything the config stream held when the
+/// node started: the views the node loaded from may lag the stream (the projector folds
+/// asynchronously), and a node that served before the follower filled the gap would refuse a
+/// token or model that every other node knows. If the stream cannot be read, or the follower
+/// does not catch up within the bound, the node starts anyway and says so (it keeps following).
+async fn wait_for_current_config(
+    jetstream: &async_nats::jetstream::Context,
+    store: &state::ConfigStore,
+) {
+    const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+    let last = match jetstream.get_stream(shared::streams::CONFIG_STREAM).await {
+        Ok(mut stream) => match stream.info().await {
+            Ok(info) => info.state.last_sequence,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the config stream's last sequence; serving the config as loaded");
+                return;
+            }
+        },
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the config stream; serving the config as loaded");
+            return;
+        }
+    };
+    let started = std::time::Instant::now();
+    while store.load().sequence < last {
+        if started.elapsed() > PATIENCE {
+            tracing::warn!(
+                applied = store.load().sequence,
+                stream = last,
+                "config not caught up with the stream after 30 s; serving anyway and still following"
+            );
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    tracing::info!(sequence = last, "config current with the stream");
 }
 
 /// `/ready` fails while the spool-full policy refuses traffic (spool full or its disk failing),
