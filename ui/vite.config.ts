@@ -17,7 +17,8 @@ export default defineConfig({
     globals: true,
     setupFiles: ['src/test/setup.ts'],
     include: ['src/**/*.test.{ts,tsx}'],
-    testTimeout: 60000,
+    // A liveness deadline, not a speed bound: jsdom typing on a shared, loaded machine took 83 s once.
+    testTimeout: 300000,
     pool: 'threads',
     maxWorkers: 2,
   },

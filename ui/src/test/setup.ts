@@ -1,6 +1,10 @@
 import '@testing-library/jest-dom/vitest';
 import { afterEach, vi } from 'vitest';
-import { cleanup } from '@testing-library/react';
+import { cleanup, configure } from '@testing-library/react';
+
+// findBy*/waitFor wait up to a liveness deadline (the default is one second, which a loaded
+// machine can exceed); a test still fails at once when the thing it waits for is wrong.
+configure({ asyncUtilTimeout: 30000 });
 
 // jsdom lacks these browser APIs that Ant Design and Recharts use.
 Object.defineProperty(window, 'matchMedia', {
