@@ -141,7 +141,13 @@ impl TokenDefaults {
             ),
         ];
         for (field, value) in defaults {
-            if !object.contains_key(field) && !value.is_null() {
+            // A form sends every field; `null` (and no model list) means "not set", so the
+            // default applies, as it does to a field left out.
+            let unset = object.get(field).is_none_or(|given| {
+                given.is_null()
+                    || (field == "allowed_models" && given.as_array().is_some_and(Vec::is_empty))
+            });
+            if unset && !value.is_null() {
                 object.insert(field.to_owned(), value);
             }
         }
