@@ -284,16 +284,24 @@ async fn member_may_only_tighten_limits_and_gets_the_operators_defaults() {
     assert_eq!(created["budget"]["period"], "daily");
     assert_eq!(created["allowed_models"], json!(["claude-*"]));
     assert!(created["expires_at"].is_string(), "{created}");
-    for wider in [
-        json!({"name": "x", "rpm": 100}),
-        json!({"name": "x", "rpm": null}),
-        json!({"name": "x", "budget": null}),
-        json!({"name": "x", "allowed_models": []}),
-        json!({"name": "x", "expires_at": null}),
-    ] {
-        let (status, body) = harness.post("/api/v1/tokens", &member, wider.clone()).await;
-        assert_eq!(status, 403, "{wider}: {body}");
-    }
+    // A limit above the default is refused; a field sent empty (as the UI's form sends every
+    // field) means "not set" and gets the default, never "no limit".
+    let wider = json!({"name": "x", "rpm": 100});
+    let (status, body) = harness.post("/api/v1/tokens", &member, wider.clone()).await;
+    assert_eq!(status, 403, "{wider}: {body}");
+    let (status, created) = harness
+        .post(
+            "/api/v1/tokens",
+            &member,
+            json!({"name": "from-the-form", "rpm": null, "tpm": null, "budget": null, "allowed_models": [], "expires_at": null}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["rpm"], 7);
+    assert_eq!(created["tpm"], 700);
+    assert_eq!(created["budget"]["period"], "daily");
+    assert_eq!(created["allowed_models"], json!(["claude-*"]));
+    assert!(created["expires_at"].is_string(), "{created}");
     let (status, body) = harness
         .post(
             "/api/v1/tokens",
