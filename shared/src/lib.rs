@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod config;
 pub mod envelope;
+pub mod glob;
 pub mod ids;
 pub mod money;
 pub mod net;
