@@ -63,6 +63,18 @@ fn unix(at: OffsetDateTime) -> u32 {
     u32::try_from(at.unix_timestamp().max(0)).unwrap_or(u32::MAX)
 }
 
+/// The first whole second at or after `at`. Rows keep whole seconds, and a row of second S
+/// happened before an exclusive `to` of S.5: binding `to` truncated would drop it (a request
+/// of the current second missing from "the last hour").
+fn unix_ceil(at: OffsetDateTime) -> u32 {
+    let seconds = unix(at);
+    if at.nanosecond() > 0 {
+        seconds.saturating_add(1)
+    } else {
+        seconds
+    }
+}
+
 impl Filter {
     /// Parses the common filters; `extra` names the other parameters the endpoint accepts.
     /// Members get their own `user_id` forced.
@@ -159,9 +171,9 @@ impl Filter {
     fn bind(&self, mut query: clickhouse::query::Query) -> clickhouse::query::Query {
         query = query
             .bind(unix(self.from))
-            .bind(unix(self.to))
+            .bind(unix_ceil(self.to))
             .bind(unix(self.from))
-            .bind(unix(self.to));
+            .bind(unix_ceil(self.to));
         for (_, value) in &self.conditions {
             query = query.bind(value.as_str());
         }

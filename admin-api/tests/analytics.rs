@@ -79,6 +79,7 @@ async fn analytics_numbers_are_exact_and_members_see_their_own() {
     assert_eq!(status, 201, "{created}");
     let token_id = created["id"].as_str().unwrap().to_owned();
     // Ten requests: 1..=8 by admin (gpt, every fourth an error), 9..=10 by the member (claude).
+    let mut last_started = time::OffsetDateTime::UNIX_EPOCH;
     for index in 1..=10_u64 {
         let (user, model) = if index <= 8 {
             ("admin-user", "gpt")
@@ -96,6 +97,8 @@ async fn analytics_numbers_are_exact_and_members_see_their_own() {
             token_id.as_str()
         };
         let event = request(index, user, token, model, outcome);
+        let RequestEvent::Finished(finished) = &event.body;
+        last_started = last_started.max(finished.started_at);
         let message = PublishMessage::build()
             .message_id(event.event_id.to_string())
             .payload(event.to_bytes().unwrap().into());
@@ -120,6 +123,28 @@ async fn analytics_numbers_are_exact_and_members_see_their_own() {
     assert_eq!(summary["cost"]["currency"], "USD");
     assert!((summary["error_rate"].as_f64().unwrap() - 0.2).abs() < 1e-9);
     assert!(summary["latency_ms"]["p50"].as_f64().unwrap() > 0.0);
+    // A range that ends a microsecond after the last request, in the same second: rows keep
+    // whole seconds, and the last second's rows are in the range.
+    let range = |at: time::OffsetDateTime| {
+        at.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+            .replace('+', "%2B")
+    };
+    let (status, to_now) = harness
+        .get(
+            &format!(
+                "/api/v1/analytics/summary?from={}&to={}",
+                range(last_started - time::Duration::hours(1)),
+                range(last_started + time::Duration::microseconds(1))
+            ),
+            &viewer,
+        )
+        .await;
+    assert_eq!(status, 200, "{to_now}");
+    assert_eq!(
+        to_now["requests"], 10,
+        "a range ending within the requests' last second"
+    );
 
     let (status, filtered) = harness
         .get("/api/v1/analytics/summary?model=claude", &viewer)

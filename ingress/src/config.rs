@@ -43,6 +43,13 @@ pub struct IngressConfig {
     pub max_body_bytes: usize,
     #[serde(default = "default_max_concurrency")]
     pub max_concurrency: usize,
+    /// Events accepted and not yet durable (acknowledged by the stream or fsync'd to the
+    /// spool) at most: what a crash can lose. A request waits for a place while the event
+    /// pipeline is behind, and gets a 503 after `event_slot_wait_ms`.
+    #[serde(default = "default_max_unsettled_events")]
+    pub max_unsettled_events: usize,
+    #[serde(default = "default_event_slot_wait_ms")]
+    pub event_slot_wait_ms: u64,
     /// Allows any provider base URL on private, loopback or link-local addresses (tests and
     /// local mocks). Off by default; a provider can also allow it for itself.
     #[serde(default)]
@@ -110,6 +117,12 @@ fn default_max_body_bytes() -> usize {
 fn default_max_concurrency() -> usize {
     4_096
 }
+fn default_max_unsettled_events() -> usize {
+    1_024
+}
+fn default_event_slot_wait_ms() -> u64 {
+    5_000
+}
 
 impl ServiceConfig for IngressConfig {
     const FIELDS: &'static [&'static str] = &[
@@ -126,6 +139,8 @@ impl ServiceConfig for IngressConfig {
         "spool_full_policy",
         "max_body_bytes",
         "max_concurrency",
+        "max_unsettled_events",
+        "event_slot_wait_ms",
         "allow_private_upstreams",
         "shutdown_grace_secs",
         "body_read_timeout_secs",
@@ -145,6 +160,9 @@ impl ServiceConfig for IngressConfig {
             .map_err(|error| format!("master_keys: {error}"))?;
         if self.token_pepper.len() < 32 {
             return Err("token_pepper must be at least 32 characters".into());
+        }
+        if self.max_unsettled_events == 0 {
+            return Err("max_unsettled_events must be at least 1".into());
         }
         if !(1..=5).contains(&self.stream_replicas) {
             return Err(format!(

@@ -70,7 +70,7 @@ pub async fn count_tokens(
 ) -> Response {
     let dialect = Dialect::Anthropic;
     let mut call = Call::new(dialect, &headers);
-    let (permit, token) = match proxy::admit_caller(&state, &mut call, &headers) {
+    let (permit, token) = match proxy::admit_caller(&state, &mut call, &headers).await {
         Ok(admitted) => admitted,
         Err(error) => return call.fail(&state, &error),
     };
@@ -216,7 +216,7 @@ pub async fn embeddings(
 ) -> Response {
     let mut call = Call::new(Dialect::OpenAiChat, &headers);
     call.protocol = ClientProtocol::OpenaiEmbeddings;
-    let (permit, token) = match proxy::admit_caller(&state, &mut call, &headers) {
+    let (permit, token) = match proxy::admit_caller(&state, &mut call, &headers).await {
         Ok(admitted) => admitted,
         Err(error) => return call.fail(&state, &error),
     };

@@ -121,8 +121,12 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
         publish::Spool::open(Path::new(&config.spool_dir), config.spool_max_bytes)
             .with_context(|| format!("cannot open the event spool at {}", config.spool_dir))?,
     );
-    let (publisher, publish_task) =
-        publish::Publisher::start(client.clone(), jetstream.clone(), spool.clone());
+    let (publisher, publish_task) = publish::Publisher::start(
+        client.clone(),
+        jetstream.clone(),
+        spool.clone(),
+        config.max_unsettled_events,
+    );
     let state = Arc::new(proxy::AppState {
         config: store,
         auth: authenticator,
@@ -134,6 +138,7 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
         max_body_bytes: config.max_body_bytes,
         body_read_timeout: std::time::Duration::from_secs(config.body_read_timeout_secs),
         concurrency: Arc::new(tokio::sync::Semaphore::new(config.max_concurrency)),
+        event_slot_wait: std::time::Duration::from_millis(config.event_slot_wait_ms),
         retry: proxy::RetrySettings::default(),
     });
     let health = Health::new(metrics)

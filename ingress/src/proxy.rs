@@ -61,6 +61,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     pub body_read_timeout: Duration,
     pub concurrency: Arc<Semaphore>,
+    /// How long a request waits for an event slot before a 503.
+    pub event_slot_wait: Duration,
     pub retry: RetrySettings,
 }
 
@@ -82,6 +84,9 @@ pub(crate) struct Call {
     request: Option<Arc<ir::Request>>,
     /// What was not carried to the upstream, or changed for it (`field: why`).
     warnings: Vec<String>,
+    /// The request's place among the events not yet durable, taken at admission; its event
+    /// carries it to the stream or the spool.
+    slot: Option<crate::publish::Slot>,
 }
 
 /// The client-side protocol of each dialect.
@@ -120,6 +125,7 @@ impl Call {
             chosen: None,
             request: None,
             warnings: Vec::new(),
+            slot: None,
         }
     }
 
@@ -249,8 +255,7 @@ impl Call {
             warnings: self.warnings,
         };
         let envelope = Envelope::by_node(RequestEvent::Finished(finished), state.node_id.clone());
-        let publisher = state.publisher.clone();
-        tokio::spawn(async move { publisher.publish(&envelope).await });
+        state.publisher.publish(&envelope, self.slot);
     }
 
     /// Fails the request before any upstream byte: renders the error and records it.
@@ -319,11 +324,13 @@ pub async fn messages(
 }
 
 /// What every metered endpoint checks first: capacity (the permit is held until the response
-/// is built or the stream ends), the spool-full policy, and the caller's token.
+/// is built or the stream ends), the spool-full policy, a slot for the request's event (waiting
+/// while the event pipeline is behind), and the caller's token.
 ///
 /// # Errors
-/// 503 when the node is at capacity or refuses traffic, 401 for a bad token.
-pub(crate) fn admit_caller(
+/// 503 when the node is at capacity, refuses traffic or cannot record the request's event in
+/// time, 401 for a bad token.
+pub(crate) async fn admit_caller(
     state: &AppState,
     call: &mut Call,
     headers: &HeaderMap,
@@ -339,6 +346,15 @@ pub(crate) fn admit_caller(
             "usage recording is unavailable ({reason}); refusing rather than serving unbilled"
         )));
     }
+    let slot = state
+        .publisher
+        .reserve(state.event_slot_wait)
+        .await
+        .map_err(|_| {
+            metrics::counter!("ingress_refused_event_backlog_total").increment(1);
+            IngressError::Overloaded("usage recording is behind on this node; retry shortly".into())
+        })?;
+    call.slot = Some(slot);
     let token = state.auth.authenticate(headers, &state.config.load())?;
     call.token = Some(token.clone());
     Ok((permit, token))
@@ -372,7 +388,7 @@ async fn admit(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(ir::Request, Bytes, tokio::sync::OwnedSemaphorePermit), IngressError> {
-    let (permit, token) = admit_caller(state, call, headers)?;
+    let (permit, token) = admit_caller(state, call, headers).await?;
     let bytes = read_body(body, state.max_body_bytes, state.body_read_timeout).await?;
     let request = translate::decode_request(call.dialect, &bytes).map_err(|error| {
         let api_error = error.to_api_error();

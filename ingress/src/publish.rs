@@ -1,12 +1,17 @@
-//! Publishing request events without blocking responses and without losing any.
+//! Publishing request events without blocking responses, and with what a crash can lose bounded.
 //!
-//! Handlers hand events to a bounded channel; one task publishes them to JetStream with
-//! `Nats-Msg-Id = event_id` and waits for the acknowledgement. An event that cannot be
-//! acknowledged (NATS unreachable, timeout) goes to a local spool: length-prefixed records in
-//! segment files, fsync'd before the task moves on. While the spool holds anything, new events
-//! queue behind it, so order is kept. A drain task republishes the spool oldest-first when NATS
-//! answers again and deletes each segment once every record in it is acknowledged; a crash
-//! mid-segment republishes some records, which the stream's duplicate window drops.
+//! Every request takes a [`Slot`] at admission (waiting while the pipeline is behind, a 503
+//! after `event_slot_wait_ms`); its event carries the slot until the event is durable: in the
+//! stream (acknowledged) or in the local spool (fsync'd). So at most `max_unsettled_events`
+//! answered requests can be lost to a SIGKILL or a power cut, whatever the load: past that the
+//! node answers no faster than it records. One task sends events to JetStream as they come,
+//! with `Nats-Msg-Id = event_id`, and awaits each acknowledgement concurrently with the next
+//! sends (a continuous pipeline, not batch by batch). An event that cannot be acknowledged
+//! (NATS unreachable, timeout) goes to the spool: length-prefixed records in segment files,
+//! fsync'd. While the spool holds anything, new events queue behind it. A drain task
+//! republishes the spool oldest-first when NATS answers again and deletes each segment once
+//! every record in it is acknowledged; a crash mid-segment republishes some records, which the
+//! stream's duplicate window drops.
 //!
 //! Poison and failing disks: an event larger than the bus accepts (the server's `max_payload`,
 //! checked before publishing and again before each spooled record is replayed) can never be
@@ -25,13 +30,15 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, message::PublishMessage};
 use bytes::Bytes;
+use futures::FutureExt as _;
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
 use shared::{Envelope, EventBody};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc};
 
 const ACK_TIMEOUT: Duration = Duration::from_secs(3);
 const SEGMENT_MAX_BYTES: u64 = 16 << 20;
-const CHANNEL_CAPACITY: usize = 65_536;
 /// Room left for the subject and headers (`Nats-Msg-Id`) when comparing with `max_payload`.
 const HEADER_ALLOWANCE: usize = 512;
 /// The dead-letter file stops keeping payloads past this size (the count goes on).
@@ -373,23 +380,37 @@ fn read_segment(path: &Path) -> std::io::Result<Vec<Outgoing>> {
     Ok(records)
 }
 
+/// A place among the events not yet durable. A request takes one before anything else (waiting
+/// while the pipeline is behind) and its event carries it until the stream acknowledges the
+/// event or the spool has fsync'd it: what a crash can lose is bounded by the number of slots.
+pub struct Slot(#[expect(dead_code, reason = "held for its drop")] OwnedSemaphorePermit);
+
+/// One event and its slot, on its way to the stream or the spool.
+struct Pending {
+    record: Outgoing,
+    slot: Option<Slot>,
+}
+
 /// The handle handlers use.
 #[derive(Clone)]
 pub struct Publisher {
-    sender: mpsc::Sender<Outgoing>,
+    sender: mpsc::UnboundedSender<Pending>,
     spool: Arc<Spool>,
+    slots: Arc<Semaphore>,
 }
 
 impl Publisher {
-    /// Starts the publish and drain tasks. The returned handle completes after `shutdown` once
+    /// Starts the publish and drain tasks, with at most `max_unsettled` events accepted and not
+    /// yet durable. The returned handle completes after shutdown (every handle dropped) once
     /// every queued event is published or spooled.
     #[must_use]
     pub fn start(
         client: async_nats::Client,
         jetstream: jetstream::Context,
         spool: Arc<Spool>,
+        max_unsettled: usize,
     ) -> (Self, tokio::task::JoinHandle<()>) {
-        let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+        let (sender, receiver) = mpsc::unbounded_channel();
         let publish_task = tokio::spawn(publish_loop(
             client.clone(),
             jetstream.clone(),
@@ -397,7 +418,15 @@ impl Publisher {
             receiver,
         ));
         tokio::spawn(drain_loop(client, jetstream, spool.clone()));
-        (Self { sender, spool }, publish_task)
+        let slots = Arc::new(Semaphore::new(max_unsettled.max(1)));
+        (
+            Self {
+                sender,
+                spool,
+                slots,
+            },
+            publish_task,
+        )
     }
 
     #[must_use]
@@ -405,8 +434,25 @@ impl Publisher {
         &self.spool
     }
 
-    /// Queues an event. Waits only if the channel is full (the publisher is far behind).
-    pub async fn publish<B: EventBody>(&self, envelope: &Envelope<B>) {
+    /// Takes a slot for one request's event, waiting up to `wait` while the pipeline is behind
+    /// (backpressure: the node answers no faster than it can make its events durable).
+    ///
+    /// # Errors
+    /// When no slot freed within `wait`: the stream and the spool are both behind.
+    pub async fn reserve(&self, wait: Duration) -> Result<Slot, Backlogged> {
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Ok(Slot(permit));
+        }
+        metrics::counter!("ingress_event_slot_waits_total").increment(1);
+        match tokio::time::timeout(wait, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Slot(permit)),
+            _ => Err(Backlogged),
+        }
+    }
+
+    /// Queues an event, with the slot its request took (none for a request refused before it
+    /// could take one). Never waits.
+    pub fn publish<B: EventBody>(&self, envelope: &Envelope<B>, slot: Option<Slot>) {
         let payload = match envelope.to_bytes() {
             Ok(payload) => payload,
             Err(error) => {
@@ -416,17 +462,21 @@ impl Publisher {
                 return;
             }
         };
-        let outgoing = Outgoing {
+        let record = Outgoing {
             subject: envelope.subject(),
             msg_id: envelope.event_id.to_string(),
             payload,
         };
-        if self.sender.send(outgoing).await.is_err() {
+        if self.sender.send(Pending { record, slot }).is_err() {
             tracing::error!("event publisher has stopped; event lost");
             metrics::counter!("ingress_events_lost_total", "reason" => "stopped").increment(1);
         }
     }
 }
+
+/// No event slot freed in time: the stream and the spool are both behind.
+#[derive(Debug)]
+pub struct Backlogged;
 
 /// Why a publish did not succeed.
 enum PublishFailure {
@@ -436,23 +486,30 @@ enum PublishFailure {
     Retry(String),
 }
 
+fn publish_error(error: &jetstream::context::PublishError) -> PublishFailure {
+    match error.kind() {
+        jetstream::context::PublishErrorKind::MaxPayloadExceeded => {
+            PublishFailure::Poison(error.to_string())
+        }
+        _ => PublishFailure::Retry(error.to_string()),
+    }
+}
+
+fn message(record: &Outgoing) -> PublishMessage {
+    PublishMessage::build()
+        .message_id(&record.msg_id)
+        .payload(Bytes::from(record.payload.clone()))
+}
+
 async fn publish_one(
     jetstream: &jetstream::Context,
     record: &Outgoing,
 ) -> Result<(), PublishFailure> {
-    let message = PublishMessage::build()
-        .message_id(&record.msg_id)
-        .payload(Bytes::from(record.payload.clone()));
     let ack = tokio::time::timeout(ACK_TIMEOUT, async {
         let pending = jetstream
-            .send_publish(record.subject.clone(), message)
+            .send_publish(record.subject.clone(), message(record))
             .await
-            .map_err(|error| match error.kind() {
-                jetstream::context::PublishErrorKind::MaxPayloadExceeded => {
-                    PublishFailure::Poison(error.to_string())
-                }
-                _ => PublishFailure::Retry(error.to_string()),
-            })?;
+            .map_err(|error| publish_error(&error))?;
         pending
             .await
             .map_err(|error| PublishFailure::Retry(error.to_string()))
@@ -463,76 +520,178 @@ async fn publish_one(
     Ok(())
 }
 
+type Acknowledgement = futures::future::BoxFuture<'static, (Pending, Result<(), PublishFailure>)>;
+
+/// Sends one event and returns the wait for its acknowledgement, or why it could not be sent.
+async fn send_one(
+    jetstream: &jetstream::Context,
+    pending: Pending,
+) -> Result<Acknowledgement, (Pending, PublishFailure)> {
+    let sent = tokio::time::timeout(
+        ACK_TIMEOUT,
+        jetstream.send_publish(pending.record.subject.clone(), message(&pending.record)),
+    )
+    .await;
+    match sent {
+        Ok(Ok(ack)) => Ok(Box::pin(async move {
+            let result = match tokio::time::timeout(ACK_TIMEOUT, ack).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(error)) => Err(PublishFailure::Retry(error.to_string())),
+                Err(_) => Err(PublishFailure::Retry(
+                    "no acknowledgement in time".to_owned(),
+                )),
+            };
+            (pending, result)
+        })),
+        Ok(Err(error)) => Err((pending, publish_error(&error))),
+        Err(_) => Err((
+            pending,
+            PublishFailure::Retry("the connection did not take the message in time".to_owned()),
+        )),
+    }
+}
+
+/// The publish task. Events are sent as they come, each one's acknowledgement awaited
+/// concurrently with the sending of the next (a continuous pipeline, bounded by the slots), so
+/// an event is in the stream about one round trip and one fsync of the server after its
+/// response. An event not acknowledged goes to the spool; while the spool holds anything, or
+/// the connection is down, new events go behind it.
 async fn publish_loop(
     client: async_nats::Client,
     jetstream: jetstream::Context,
     spool: Arc<Spool>,
-    mut receiver: mpsc::Receiver<Outgoing>,
+    mut receiver: mpsc::UnboundedReceiver<Pending>,
 ) {
-    let mut batch = Vec::with_capacity(256);
+    let mut batch: Vec<Pending> = Vec::with_capacity(256);
+    let mut in_flight: FuturesUnordered<Acknowledgement> = FuturesUnordered::new();
     // Events the spool's disk refused, oldest first; written (or published) before any newer.
+    // They hold no slot: under the refuse policy the node refuses traffic while the disk does,
+    // under the serve policy their loss is accepted (and bounded).
     let mut stuck: Vec<Outgoing> = Vec::new();
+    let mut open = true;
     loop {
-        let received = if stuck.is_empty() {
-            receiver.recv_many(&mut batch, 256).await
-        } else {
-            // On timeout, it is time to write the stuck events again.
-            tokio::time::timeout(STUCK_RETRY, receiver.recv_many(&mut batch, 256))
-                .await
-                .unwrap_or(1)
-        };
-        if received == 0 {
-            if stuck.is_empty() {
-                break;
+        if !open && in_flight.is_empty() {
+            if !stuck.is_empty() {
+                // Shutdown: one last try for what the disk refused.
+                spool_records(&spool, &mut stuck).await;
             }
-            // The channel is closed (shutdown): one last try for what the disk refused.
-            spool_records(&spool, &mut stuck).await;
             break;
         }
-        if !stuck.is_empty() {
-            stuck.append(&mut batch);
-            std::mem::swap(&mut stuck, &mut batch);
-        }
-        batch.retain(|record| match poison_reason(&client, record) {
-            Some(reason) => {
-                spool.dead_letter(record, &reason);
-                false
-            }
-            None => true,
-        });
-        let mut to_spool = Vec::new();
-        // While the connection is down, events go to disk at once rather than waiting out an
-        // acknowledgement timeout in memory.
-        let connected = client.connection_state() == async_nats::connection::State::Connected;
-        if spool.is_empty() && connected {
-            // Publish the batch concurrently, then wait for every acknowledgement.
-            let results = futures::future::join_all(
-                batch.iter().map(|record| publish_one(&jetstream, record)),
-            )
-            .await;
-            for (record, result) in batch.drain(..).zip(results) {
-                match result {
-                    Ok(()) => metrics::counter!("ingress_events_published_total").increment(1),
-                    Err(PublishFailure::Poison(reason)) => spool.dead_letter(&record, &reason),
-                    Err(PublishFailure::Retry(error)) => {
-                        tracing::warn!(%error, "event not acknowledged; spooling");
-                        to_spool.push(record);
-                    }
+        let mut to_spool: Vec<Pending> = Vec::new();
+        tokio::select! {
+            biased;
+            Some(settled) = in_flight.next(), if !in_flight.is_empty() => {
+                settle(&spool, settled, &mut to_spool);
+                // Whatever else is already settled, in one go (one fsync for all failures).
+                while let Some(Some(settled)) = in_flight.next().now_or_never() {
+                    settle(&spool, settled, &mut to_spool);
                 }
             }
-            if to_spool.is_empty() {
-                // Whatever the disk refused went to NATS instead.
-                spool.set_failing(false);
+            received = receiver.recv_many(&mut batch, 256), if open => {
+                if received == 0 {
+                    open = false;
+                    continue;
+                }
+                batch.retain(|pending| match poison_reason(&client, &pending.record) {
+                    Some(reason) => {
+                        spool.dead_letter(&pending.record, &reason);
+                        false
+                    }
+                    None => true,
+                });
+                // While the connection is down, events go to disk at once rather than waiting
+                // out an acknowledgement timeout in memory; behind a backlog, they keep order.
+                let connected =
+                    client.connection_state() == async_nats::connection::State::Connected;
+                if spool.is_empty() && stuck.is_empty() && connected {
+                    for pending in batch.drain(..) {
+                        match send_one(&jetstream, pending).await {
+                            Ok(acknowledgement) => in_flight.push(acknowledgement),
+                            Err((pending, PublishFailure::Poison(reason))) => {
+                                spool.dead_letter(&pending.record, &reason);
+                            }
+                            Err((pending, PublishFailure::Retry(error))) => {
+                                tracing::warn!(%error, "event not sent; spooling");
+                                to_spool.push(pending);
+                            }
+                        }
+                    }
+                } else {
+                    to_spool.append(&mut batch);
+                }
             }
-        } else {
-            // Keep order: behind the backlog.
-            to_spool.append(&mut batch);
+            () = tokio::time::sleep(STUCK_RETRY), if !stuck.is_empty() => {}
         }
-        if !to_spool.is_empty() {
-            spool_records(&spool, &mut to_spool).await;
-            stuck = to_spool;
+        if !to_spool.is_empty() || !stuck.is_empty() {
+            let mut records: Vec<Outgoing> = std::mem::take(&mut stuck);
+            // The slots are released once the spool has the records (or has refused them).
+            let mut slots = Vec::with_capacity(to_spool.len());
+            for pending in to_spool {
+                records.push(pending.record);
+                slots.push(pending.slot);
+            }
+            if spool.is_empty()
+                && client.connection_state() == async_nats::connection::State::Connected
+                && spool.is_failing()
+            {
+                // The disk refuses; NATS may take what is stuck.
+                records = publish_stuck(&jetstream, &spool, records).await;
+            }
+            if !records.is_empty() {
+                spool_records(&spool, &mut records).await;
+            }
+            drop(slots);
+            stuck = records;
         }
     }
+}
+
+/// The outcome of one acknowledgement: counted, dead-lettered, or queued for the spool.
+fn settle(
+    spool: &Spool,
+    (pending, result): (Pending, Result<(), PublishFailure>),
+    to_spool: &mut Vec<Pending>,
+) {
+    match result {
+        Ok(()) => metrics::counter!("ingress_events_published_total").increment(1),
+        Err(PublishFailure::Poison(reason)) => spool.dead_letter(&pending.record, &reason),
+        Err(PublishFailure::Retry(error)) => {
+            tracing::warn!(%error, "event not acknowledged; spooling");
+            to_spool.push(pending);
+        }
+    }
+}
+
+/// Publishes records the disk refused, 256 at a time; returns those NATS did not take.
+async fn publish_stuck(
+    jetstream: &jetstream::Context,
+    spool: &Spool,
+    records: Vec<Outgoing>,
+) -> Vec<Outgoing> {
+    let mut left = Vec::new();
+    let mut records = records.into_iter().peekable();
+    while records.peek().is_some() {
+        let chunk: Vec<Outgoing> = records.by_ref().take(256).collect();
+        let results =
+            futures::future::join_all(chunk.iter().map(|record| publish_one(jetstream, record)))
+                .await;
+        for (record, result) in chunk.into_iter().zip(results) {
+            match result {
+                Ok(()) => metrics::counter!("ingress_events_published_total").increment(1),
+                Err(PublishFailure::Poison(reason)) => spool.dead_letter(&record, &reason),
+                Err(PublishFailure::Retry(_)) => left.push(record),
+            }
+        }
+        if !left.is_empty() {
+            break;
+        }
+    }
+    left.extend(records);
+    if left.is_empty() {
+        // Whatever the disk refused went to NATS instead.
+        spool.set_failing(false);
+    }
+    left
 }
 
 /// Appends records to the spool; leaves in `records` those the disk refused (to be written

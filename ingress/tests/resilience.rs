@@ -306,3 +306,204 @@ async fn retry_after_is_honoured_and_an_open_circuit_skips_the_key() {
         "circuit state is a metric"
     );
 }
+
+/// The request ids of every request event in the stream, and how many events there are.
+async fn recorded_request_ids(gateway: &Gateway) -> (HashSet<String>, usize) {
+    let events: Vec<shared::Envelope<RequestEvent>> =
+        support::read_all(&gateway.jetstream, shared::streams::REQUESTS_STREAM).await;
+    let ids = events
+        .iter()
+        .map(|event| match &event.body {
+            RequestEvent::Finished(finished) => finished.request_id.clone(),
+        })
+        .collect();
+    (ids, events.len())
+}
+
+/// Whether the node's spool folder holds no segment.
+fn spool_drained(node: &support::Node) -> bool {
+    std::fs::read_dir(&node.spool_dir).map_or(true, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .all(|entry| !entry.file_name().to_string_lossy().ends_with(".spool"))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sigkill_under_closed_loop_load_loses_at_most_the_unsettled_events() {
+    const UNSETTLED: usize = 64;
+    const WORKERS: usize = 32;
+    let gateway = Gateway::start().await;
+    gateway.add_provider("openai-mock", Protocol::OpenAi).await;
+    gateway
+        .add_model("gpt-via-mock", vec![("openai-mock", "gpt-mock-1", 0)])
+        .await;
+    let token = gateway.add_token("tok-1", |_| {}).await;
+    let unsettled = UNSETTLED.to_string();
+    let env = [("AXONGATE_MAX_UNSETTLED_EVENTS", unsettled.as_str())];
+    let mut node = gateway.start_node_with("a", &env, None).await;
+    let answered = std::sync::Arc::new(std::sync::Mutex::new(HashSet::new()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let client = http();
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|worker| {
+            let (client, token, url) = (
+                client.clone(),
+                token.clone(),
+                format!("{}/v1/chat/completions", node.base),
+            );
+            let (answered, stop) = (answered.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut index = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let request_id = format!("kill-{worker}-{index}");
+                    index += 1;
+                    let Ok(response) = client
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .header("x-request-id", &request_id)
+                        .json(&chat("gpt-via-mock"))
+                        .send()
+                        .await
+                    else {
+                        break; // the node is gone
+                    };
+                    let status = response.status();
+                    // Answered means the whole response reached the client.
+                    if response.bytes().await.is_ok() && status == 200 {
+                        answered.lock().unwrap().insert(request_id);
+                    }
+                }
+            })
+        })
+        .collect();
+    let count = || answered.lock().unwrap().len();
+    wait_until(
+        kit::testing::liveness(),
+        "2,000 answered requests",
+        || async { (count() >= 2_000).then_some(()) },
+    )
+    .await;
+    node.process.kill(); // SIGKILL, mid-load
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let answered = answered.lock().unwrap().clone();
+    // The same node again, on the same spool: it replays what it had fsync'd.
+    let node = gateway.start_node_with("a", &env, None).await;
+    wait_until(
+        kit::testing::liveness(),
+        "the spool to be replayed",
+        || async { spool_drained(&node).then_some(()) },
+    )
+    .await;
+    let (recorded, events) = recorded_request_ids(&gateway).await;
+    let lost: Vec<&String> = answered.difference(&recorded).collect();
+    eprintln!(
+        "SIGKILL under a closed loop of {WORKERS}: {} answered, {} recorded, {} lost (bound {UNSETTLED}), {events} events",
+        answered.len(),
+        recorded.len(),
+        lost.len()
+    );
+    assert!(
+        lost.len() <= UNSETTLED,
+        "{} answered requests never recorded, more than the {UNSETTLED} unsettled events allowed: {:?}",
+        lost.len(),
+        lost.iter().take(5).collect::<Vec<_>>()
+    );
+    assert_eq!(events, recorded.len(), "no request recorded twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stalled_stream_slows_then_refuses_requests_and_loses_none() {
+    let gateway = Gateway::start().await;
+    gateway.add_provider("openai-mock", Protocol::OpenAi).await;
+    gateway
+        .add_model("gpt-via-mock", vec![("openai-mock", "gpt-mock-1", 0)])
+        .await;
+    let token = gateway.add_token("tok-1", |_| {}).await;
+    let env = [
+        ("AXONGATE_MAX_UNSETTLED_EVENTS", "2"),
+        ("AXONGATE_EVENT_SLOT_WAIT_MS", "200"),
+    ];
+    let node = gateway.start_node_with("a", &env, None).await;
+    let client = http();
+    let send = |request_id: String| {
+        let (client, token, url) = (
+            client.clone(),
+            token.clone(),
+            format!("{}/v1/messages", node.base),
+        );
+        async move {
+            let response = client
+                .post(url)
+                .header("x-api-key", token)
+                .header("x-request-id", &request_id)
+                .json(&json!({"model": "gpt-via-mock", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            (request_id, status, body)
+        }
+    };
+    assert_eq!(send("before".into()).await.1, 200);
+    // NATS stops answering but keeps its connections: acknowledgements do not come.
+    gateway.nats.pause();
+    let results =
+        futures::future::join_all((0..8).map(|index| send(format!("stalled-{index}")))).await;
+    let mut answered: HashSet<String> = HashSet::from(["before".to_owned()]);
+    let mut refused = 0;
+    for (request_id, status, body) in results {
+        match status {
+            200 => {
+                answered.insert(request_id);
+            }
+            503 => {
+                refused += 1;
+                assert_eq!(body["type"], "error", "{body}");
+                assert!(
+                    body["error"]["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("usage recording is behind"),
+                    "{body}"
+                );
+            }
+            other => panic!("unexpected status {other}: {body}"),
+        }
+    }
+    eprintln!(
+        "8 requests while the stream was stalled, 2 event slots: {} answered, {refused} refused",
+        answered.len() - 1
+    );
+    assert!(
+        refused > 0,
+        "with 2 slots and no acknowledgement, some requests wait past 200 ms"
+    );
+    // The stalled events go to the spool after the acknowledgement timeout, and traffic
+    // flows again (behind the spool) while the stream is still stalled.
+    let after = wait_until(
+        kit::testing::liveness(),
+        "a request answered while the stream is stalled",
+        || async {
+            let (request_id, status, _) = send(format!("later-{}", uuid::Uuid::now_v7())).await;
+            (status == 200).then_some(request_id)
+        },
+    )
+    .await;
+    answered.insert(after);
+    gateway.nats.resume();
+    let recorded = wait_until(
+        kit::testing::liveness(),
+        "every answered request in the stream",
+        || async {
+            let (recorded, _) = recorded_request_ids(&gateway).await;
+            answered.is_subset(&recorded).then_some(recorded)
+        },
+    )
+    .await;
+    assert!(answered.is_subset(&recorded));
+}

@@ -160,6 +160,27 @@ impl NatsServer {
         self.stop();
         self.spawn().await;
     }
+
+    /// Freezes the server (SIGSTOP): connections stay open and nothing answers, the way a
+    /// server stalled on its disk looks to clients.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused server go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let status = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status()
+                .expect("kill(1)");
+            assert!(status.success(), "kill {signal} nats-server");
+        }
+    }
 }
 
 impl Drop for NatsServer {

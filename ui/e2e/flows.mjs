@@ -40,6 +40,22 @@ export async function runFlows({ context, stack, screenshotDir }) {
       return true;
     }, 30_000, 200);
   };
+  // Opens the user menu (a hover dropdown) and picks `item`. The menu can close again before
+  // the click lands (the header re-renders when the session is refetched), and a click would then
+  // wait for an item that never shows: hover again instead.
+  const userMenu = async (item) => {
+    await waitFor(`user menu item ${item}`, async () => {
+      await page.getByTestId('user-menu').hover();
+      const choice = page.locator('.ant-dropdown:visible .ant-dropdown-menu-item', { hasText: item });
+      try {
+        await choice.click({ timeout: 5_000 });
+      } catch {
+        await page.mouse.move(0, 0);
+        return false;
+      }
+      return true;
+    }, 60_000, 200);
+  };
   const confirmPopover = async () => {
     await page.locator('.ant-popover:visible .ant-btn-primary').click();
   };
@@ -275,8 +291,7 @@ export async function runFlows({ context, stack, screenshotDir }) {
     });
 
     await step('profile page', false, async () => {
-      await page.getByTestId('user-menu').hover();
-      await page.getByText('Profile and settings').click();
+      await userMenu('Profile and settings');
       await page.getByText('Change password').first().waitFor();
       await shot('14-profile');
       // A deep link loads the app (admin-api's SPA fallback) with the session kept.
@@ -317,8 +332,7 @@ export async function runFlows({ context, stack, screenshotDir }) {
     });
 
     await step('a viewer sees no edit buttons', false, async () => {
-      await page.getByTestId('user-menu').hover();
-      await page.getByText('Sign out').click();
+      await userMenu('Sign out');
       await page.getByText('Sign in to AxonGate').waitFor();
       await page.getByLabel('Username').fill('vic');
       await page.getByLabel('Password').fill('viewer-initial-1');
@@ -356,8 +370,7 @@ export async function runFlows({ context, stack, screenshotDir }) {
     });
 
     await step('a member sees and manages only their own tokens', false, async () => {
-      await page.getByTestId('user-menu').hover();
-      await page.getByText('Sign out').click();
+      await userMenu('Sign out');
       await page.getByText('Sign in to AxonGate').waitFor();
       await page.getByLabel('Username').fill('mia');
       await page.getByLabel('Password').fill('member-initial-1');

@@ -19,6 +19,14 @@ if (!existsSync(executablePath)) {
   process.exit(2);
 }
 
+// A failed step's first line, and what Playwright was waiting for (its call log names the
+// locator), so a CI excerpt says which action timed out.
+const summarize = (message) => {
+  const lines = message.split('\n').map((line) => line.trim()).filter(Boolean);
+  const waiting = lines.filter((line) => /^- (waiting for|locator resolved|element is|retrying)/.test(line)).slice(0, 4);
+  return [lines[0], ...waiting].join(' | ');
+};
+
 let stack;
 let context;
 const userDataDir = mkdtempSync(path.join(tmpdir(), 'axongate-e2e-chromium-'));
@@ -49,7 +57,7 @@ try {
   const results = await runFlows({ context, stack, screenshotDir });
   const failed = results.filter((result) => !result.ok);
   console.log('\n[e2e] results:');
-  for (const result of results) console.log(`  ${result.ok ? 'PASS' : 'FAIL'}  ${result.name}${result.ok ? '' : `: ${result.error.split('\n')[0]}`}`);
+  for (const result of results) console.log(`  ${result.ok ? 'PASS' : 'FAIL'}  ${result.name}${result.ok ? '' : `: ${summarize(result.error)}`}`);
   console.log(`[e2e] logs in ${stack.runDir}`);
   console.log(`e2e: ${results.length - failed.length} passed, ${failed.length} failed`);
   exitCode = failed.length === 0 && results.length > 0 ? 0 : 1;

@@ -1,4 +1,4 @@
-import { useMemo, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { App, Button, Card, Col, Descriptions, Row, Select, Space, Statistic, Table, Tag, Typography } from 'antd';
 import { DownloadOutlined, ReloadOutlined } from '@ant-design/icons';
 import dayjs, { type Dayjs } from 'dayjs';
@@ -89,6 +89,13 @@ export function UsagePage() {
   const [page, setPage] = useState({ current: 1, pageSize: 20 });
   const [exporting, setExporting] = useState(false);
 
+  // A preset ("last 24 hours") rolls: it ends now, so requests made since the page opened show
+  // up within a minute without pressing Refresh.
+  useEffect(() => {
+    if (!preset) return undefined;
+    const timer = window.setInterval(() => setStamp(dayjs()), 60_000);
+    return () => window.clearInterval(timer);
+  }, [preset]);
   const [from, to] = preset ? rangeFor(preset, stamp) : custom ?? rangeFor('last24h', stamp);
   const filters: AnalyticsFilters = useMemo(() => ({ from: from.toISOString(), to: to.toISOString(), ...choice }), [from.valueOf(), to.valueOf(), choice]);
   const bucket = bucketFor(from, to);
