@@ -652,6 +652,11 @@ fn request_example(endpoint: &Endpoint) -> Option<Value> {
                 version: None,
             }),
             context_window: Some(1_047_576),
+            retry: Some(shared::config::RetryPolicy {
+                max_attempts: Some(3),
+                breaker_cooldown_secs: Some(10),
+                ..Default::default()
+            }),
         })
         .ok()?,
         "tokens" | "tokens/{id}" => serde_json::to_value(TokenInput {

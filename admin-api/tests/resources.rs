@@ -220,6 +220,44 @@ async fn life_cycle_of_every_resource() {
         "an unchanged price keeps its version"
     );
     assert_eq!(model3["enabled"], false);
+    // A retry policy: bounded, kept as given, and shown back.
+    for (retry, field) in [
+        (json!({"max_attempts": 0}), "retry.max_attempts"),
+        (json!({"retry_on": [200]}), "retry.retry_on"),
+        (
+            json!({"breaker_cooldown_secs": 86_400}),
+            "retry.breaker_cooldown_secs",
+        ),
+    ] {
+        let (status, body) = harness
+            .patch(
+                "/api/v1/models/gpt",
+                &admin,
+                json!({"version": version(&model3), "retry": retry}),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["field"], field, "{body}");
+    }
+    let (status, body) = harness
+        .patch(
+            "/api/v1/models/gpt",
+            &admin,
+            json!({"version": version(&model3), "retry": {"retries": 3}}),
+        )
+        .await;
+    assert_eq!(status, 400, "an unknown policy field is refused: {body}");
+    let policy = json!({"max_attempts": 2, "retry_on": [429, 503], "breaker_failures": 3,
+                        "breaker_cooldown_secs": 10, "bench_when_all_open": true});
+    let (status, model4) = harness
+        .patch(
+            "/api/v1/models/gpt",
+            &admin,
+            json!({"version": version(&model3), "retry": policy}),
+        )
+        .await;
+    assert_eq!(status, 200, "{model4}");
+    assert_eq!(model4["retry"], policy);
 
     // ---- tokens
     let (status, body) = harness

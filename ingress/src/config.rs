@@ -50,6 +50,16 @@ pub struct IngressConfig {
     pub max_unsettled_events: usize,
     #[serde(default = "default_event_slot_wait_ms")]
     pub event_slot_wait_ms: u64,
+    /// Upstream attempts per request at most, across keys and routes (a model's `retry`
+    /// policy can set its own).
+    #[serde(default = "default_retry_max_attempts")]
+    pub retry_max_attempts: usize,
+    /// Consecutive upstream failures that open a key's circuit.
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: u32,
+    /// Seconds an open circuit rests before one probe goes through.
+    #[serde(default = "default_breaker_cooldown_secs")]
+    pub breaker_cooldown_secs: u64,
     /// Allows any provider base URL on private, loopback or link-local addresses (tests and
     /// local mocks). Off by default; a provider can also allow it for itself.
     #[serde(default)]
@@ -123,6 +133,15 @@ fn default_max_unsettled_events() -> usize {
 fn default_event_slot_wait_ms() -> u64 {
     5_000
 }
+fn default_retry_max_attempts() -> usize {
+    4
+}
+fn default_breaker_failures() -> u32 {
+    5
+}
+fn default_breaker_cooldown_secs() -> u64 {
+    30
+}
 
 impl ServiceConfig for IngressConfig {
     const FIELDS: &'static [&'static str] = &[
@@ -141,6 +160,9 @@ impl ServiceConfig for IngressConfig {
         "max_concurrency",
         "max_unsettled_events",
         "event_slot_wait_ms",
+        "retry_max_attempts",
+        "breaker_failures",
+        "breaker_cooldown_secs",
         "allow_private_upstreams",
         "shutdown_grace_secs",
         "body_read_timeout_secs",
@@ -163,6 +185,12 @@ impl ServiceConfig for IngressConfig {
         }
         if self.max_unsettled_events == 0 {
             return Err("max_unsettled_events must be at least 1".into());
+        }
+        if !(1..=10).contains(&self.retry_max_attempts) {
+            return Err("retry_max_attempts must be 1 to 10".into());
+        }
+        if self.breaker_failures == 0 {
+            return Err("breaker_failures must be at least 1".into());
         }
         if !(1..=5).contains(&self.stream_replicas) {
             return Err(format!(

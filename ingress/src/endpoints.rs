@@ -113,7 +113,13 @@ pub async fn count_tokens(
     };
     let candidates = {
         let snapshot = state.config.load();
-        routing::plan(&model, &snapshot, &state.breakers, &mut rand::thread_rng())
+        routing::plan(
+            &model,
+            &snapshot,
+            &state.breakers,
+            false,
+            &mut rand::thread_rng(),
+        )
     };
     if let Some(candidate) = candidates
         .iter()

@@ -131,7 +131,11 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
         config: store,
         auth: authenticator,
         limiter,
-        breakers: Arc::new(routing::Breakers::new(routing::BreakerSettings::default())),
+        breakers: Arc::new(routing::Breakers::new(routing::BreakerSettings {
+            consecutive_failures: config.breaker_failures,
+            cooldown: std::time::Duration::from_secs(config.breaker_cooldown_secs),
+            ..routing::BreakerSettings::default()
+        })),
         publisher,
         node_id: config.node_id.clone(),
         spool_full_policy: config.spool_full_policy,
@@ -139,7 +143,10 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
         body_read_timeout: std::time::Duration::from_secs(config.body_read_timeout_secs),
         concurrency: Arc::new(tokio::sync::Semaphore::new(config.max_concurrency)),
         event_slot_wait: std::time::Duration::from_millis(config.event_slot_wait_ms),
-        retry: proxy::RetrySettings::default(),
+        retry: proxy::RetrySettings {
+            max_attempts: config.retry_max_attempts,
+            ..proxy::RetrySettings::default()
+        },
     });
     let health = Health::new(metrics)
         .with_check("nats", kit::nats::ready_check(jetstream.clone()))

@@ -431,12 +431,57 @@ fn upstream_error(upstream: Dialect, status: u16, body: &[u8]) -> (ir::ApiError,
     (error, kind)
 }
 
+/// The retry and breaker policy of one request: the model's over the ingress defaults.
+pub(crate) struct Policy {
+    max_attempts: usize,
+    /// Statuses tried again; `None`: the default set.
+    retry_on: Option<Vec<u16>>,
+    breaker: routing::BreakerSettings,
+    bench_when_all_open: bool,
+}
+
+impl Policy {
+    pub(crate) fn of(state: &AppState, model: &shared::config::Model) -> Self {
+        let defaults = state.breakers.settings();
+        let policy = model.retry.clone().unwrap_or_default();
+        Self {
+            max_attempts: policy
+                .max_attempts
+                .map_or(state.retry.max_attempts, |attempts| {
+                    attempts.max(1) as usize
+                }),
+            retry_on: policy.retry_on,
+            breaker: routing::BreakerSettings {
+                consecutive_failures: policy
+                    .breaker_failures
+                    .unwrap_or(defaults.consecutive_failures),
+                cooldown: policy
+                    .breaker_cooldown_secs
+                    .map_or(defaults.cooldown, |secs| {
+                        Duration::from_secs(u64::from(secs))
+                    }),
+                ..defaults
+            },
+            bench_when_all_open: policy.bench_when_all_open.unwrap_or(false),
+        }
+    }
+
+    /// Whether an upstream error status is tried again on the next key or route.
+    fn retries(&self, status: u16) -> bool {
+        match &self.retry_on {
+            Some(statuses) => statuses.contains(&status),
+            None => matches!(status, 401 | 403 | 408 | 409 | 429 | 500..=599),
+        }
+    }
+}
+
 /// Sends one attempt and classifies its answer.
 async fn attempt(
     candidate: &Candidate,
     operation: Operation,
     headers: &HeaderMap,
     body: Vec<u8>,
+    policy: &Policy,
 ) -> (AttemptResult, Option<u16>) {
     let timeouts = candidate.provider.provider.timeouts;
     let upstream = upstream::dialect_of(candidate.provider.provider.protocol);
@@ -511,8 +556,7 @@ async fn attempt(
         error: api_error,
         kind,
     };
-    let retryable = matches!(status, 401 | 403 | 408 | 409 | 429 | 500..=599);
-    if retryable {
+    if policy.retries(status) {
         (
             AttemptResult::Retryable { error, retry_after },
             Some(status),
@@ -536,32 +580,49 @@ pub(crate) async fn call_upstream(
         .model
         .clone()
         .ok_or_else(|| IngressError::Internal("no model".into()))?;
-    let candidates = {
+    let policy = Policy::of(state, &model);
+    let plan = |include_open: bool| {
         let snapshot = state.config.load();
-        let mut candidates =
-            routing::plan(&model, &snapshot, &state.breakers, &mut rand::thread_rng());
+        let mut candidates = routing::plan(
+            &model,
+            &snapshot,
+            &state.breakers,
+            include_open,
+            &mut rand::thread_rng(),
+        );
         if let Some(protocol) = protocol {
             candidates.retain(|candidate| candidate.provider.provider.protocol == protocol);
         }
         candidates
     };
-    if candidates.is_empty() {
-        return Err(IngressError::NoRoute(call.model_alias.clone()));
+    let mut candidates = plan(false);
+    // Every key is cooling down: by default they are tried anyway (benching helps only when
+    // there is somewhere else to go); a model whose policy benches them gets the last upstream
+    // error at once, with the cooldown left as Retry-After.
+    let forced = candidates.is_empty();
+    if forced {
+        candidates = plan(true);
+        if candidates.is_empty() {
+            return Err(IngressError::NoRoute(call.model_alias.clone()));
+        }
+        if policy.bench_when_all_open {
+            return Err(last_upstream_error(state, call, &candidates));
+        }
     }
-    let mut last_error = IngressError::NoRoute(call.model_alias.clone());
+    let mut last_error = None;
     let mut backoff = state.retry.base_backoff;
     let mut tried = 0;
     let mut index = 0;
-    while tried < state.retry.max_attempts && index < candidates.len() * 2 {
+    while tried < policy.max_attempts && index < candidates.len() * 2 {
         let candidate = &candidates[index % candidates.len()];
         index += 1;
-        if !state.breakers.try_acquire(&candidate.key.key.id) {
+        if !state.breakers.try_acquire(&candidate.key.key.id) && !forced {
             continue;
         }
         tried += 1;
         let body = encode(candidate)?;
         let started = Instant::now();
-        let (result, status) = attempt(candidate, operation, headers, body).await;
+        let (result, status) = attempt(candidate, operation, headers, body, &policy).await;
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let mut record = Attempt {
             provider_id: candidate.provider.provider.id.clone(),
@@ -573,29 +634,35 @@ pub(crate) async fn call_upstream(
         };
         match result {
             AttemptResult::Ok(response) => {
-                state.breakers.record(&candidate.key.key.id, true);
+                state
+                    .breakers
+                    .record(&candidate.key.key.id, None, &policy.breaker);
                 call.attempts.push(record);
                 call.chosen = Some(candidate.clone());
                 return Ok((response, candidate.clone()));
             }
             AttemptResult::Final(error) => {
                 // The client's fault: the key is fine.
-                state.breakers.record(&candidate.key.key.id, true);
+                state
+                    .breakers
+                    .record(&candidate.key.key.id, None, &policy.breaker);
                 record.error_kind = Some(error.kind());
                 call.attempts.push(record);
                 call.chosen = Some(candidate.clone());
                 return Err(error);
             }
             AttemptResult::Retryable { error, retry_after } => {
-                state.breakers.record(&candidate.key.key.id, false);
+                state
+                    .breakers
+                    .record(&candidate.key.key.id, Some(&error), &policy.breaker);
                 record.error_kind = Some(error.kind());
                 call.attempts.push(record);
                 call.chosen = Some(candidate.clone());
                 metrics::counter!("ingress_upstream_retries_total", "provider" => candidate.provider.provider.id.clone()).increment(1);
                 tracing::warn!(request_id = %call.request_id, provider = %candidate.provider.provider.id,
                     key = %candidate.key.key.id, status = ?status, error = %error, "upstream attempt failed");
-                last_error = error;
-                if tried < state.retry.max_attempts {
+                last_error = Some(error);
+                if tried < policy.max_attempts {
                     let jitter = rand::thread_rng().gen_range(0.5..1.0);
                     let mut wait = backoff.mul_f64(jitter);
                     if let Some(after) = retry_after
@@ -609,7 +676,29 @@ pub(crate) async fn call_upstream(
             }
         }
     }
-    Err(last_error)
+    // Every attempt failed (the last upstream error is the answer), or none could be made (the
+    // keys' probes were taken by other requests): the keys' last error, else "no upstream".
+    Err(last_error.unwrap_or_else(|| last_upstream_error(state, call, &candidates)))
+}
+
+/// What a client gets when no candidate can be tried now: the most recent upstream error of
+/// the candidates' keys, with the cooldown left as `Retry-After`, or "no upstream" if none
+/// has failed yet.
+fn last_upstream_error(state: &AppState, call: &Call, candidates: &[Candidate]) -> IngressError {
+    let keys = candidates
+        .iter()
+        .map(|candidate| candidate.key.key.id.as_str());
+    match state.breakers.last_error(keys) {
+        Some((IngressError::Upstream { mut error, kind }, left)) => {
+            if let Some(left) = left {
+                let secs = left.as_secs().max(1);
+                error.retry_after = Some(error.retry_after.map_or(secs, |after| after.max(secs)));
+            }
+            IngressError::Upstream { error, kind }
+        }
+        Some((other, _)) => other,
+        None => IngressError::NoRoute(call.model_alias.clone()),
+    }
 }
 
 async fn generate(

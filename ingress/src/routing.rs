@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use shared::config::Model;
 
+use crate::error::IngressError;
 use crate::state::{KeyRuntime, ProviderRuntime, Snapshot};
 
 /// One upstream to try.
@@ -59,6 +60,8 @@ struct Breaker {
     next: usize,
     open_until: Instant,
     probe_in_flight: bool,
+    /// The key's last upstream failure, for a client that finds every key cooling down.
+    last_error: Option<(Instant, IngressError)>,
 }
 
 impl Breaker {
@@ -70,6 +73,7 @@ impl Breaker {
             next: 0,
             open_until: Instant::now(),
             probe_in_flight: false,
+            last_error: None,
         }
     }
 }
@@ -86,6 +90,37 @@ impl Breakers {
             settings,
             breakers: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The ingress-wide settings.
+    #[must_use]
+    pub fn settings(&self) -> BreakerSettings {
+        self.settings
+    }
+
+    /// The most recent upstream failure among `key_ids`, with the cooldown left on its
+    /// circuit (if open).
+    #[must_use]
+    pub fn last_error<'a>(
+        &self,
+        key_ids: impl IntoIterator<Item = &'a str>,
+    ) -> Option<(IngressError, Option<Duration>)> {
+        let breakers = self
+            .breakers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        key_ids
+            .into_iter()
+            .filter_map(|key_id| breakers.get(key_id))
+            .filter_map(|breaker| {
+                let (at, error) = breaker.last_error.as_ref()?;
+                let left = (breaker.state == CircuitState::Open && breaker.open_until > now)
+                    .then(|| breaker.open_until - now);
+                Some((*at, error.clone(), left))
+            })
+            .max_by_key(|(at, _, _)| *at)
+            .map(|(_, error, left)| (error, left))
     }
 
     /// Whether a key may be tried now. For a half-open key this takes the one probe slot.
@@ -141,10 +176,11 @@ impl Breakers {
             .map_or(CircuitState::Closed, |breaker| breaker.state)
     }
 
-    /// Records an attempt's outcome. Only upstream faults count as failures (429, 5xx,
-    /// timeouts, connection errors), never the client's.
-    pub fn record(&self, key_id: &str, success: bool) {
-        let settings = self.settings;
+    /// Records an attempt's outcome under `settings` (the model's policy over the defaults).
+    /// Only upstream faults count as failures (429, 5xx, timeouts, connection errors), never
+    /// the client's; a failure's error is kept for [`Breakers::last_error`].
+    pub fn record(&self, key_id: &str, failure: Option<&IngressError>, settings: &BreakerSettings) {
+        let success = failure.is_none();
         let mut breakers = self
             .breakers
             .lock()
@@ -153,6 +189,9 @@ impl Breakers {
             .entry(key_id.to_owned())
             .or_insert_with(Breaker::new);
         breaker.probe_in_flight = false;
+        if let Some(error) = failure {
+            breaker.last_error = Some((Instant::now(), error.clone()));
+        }
         if breaker.recent.len() < settings.window {
             breaker.recent.push(success);
         } else {
@@ -195,12 +234,15 @@ fn set_gauge(key_id: &str, state: CircuitState) {
     metrics::gauge!("ingress_circuit_state", "key" => key_id.to_owned()).set(value);
 }
 
-/// The ordered attempt plan for a model: every usable (provider, key) pair, best first.
+/// The ordered attempt plan for a model: every usable (provider, key) pair, best first. Keys
+/// whose circuit is open are left out unless `include_open` (every key is cooling down and the
+/// model's policy says to try them anyway).
 #[must_use]
 pub fn plan(
     model: &Model,
     snapshot: &Snapshot,
     breakers: &Breakers,
+    include_open: bool,
     rng: &mut impl Rng,
 ) -> Vec<Candidate> {
     let mut tiers: Vec<u32> = model.routes.iter().map(|route| route.priority).collect();
@@ -236,7 +278,7 @@ pub fn plan(
                         && key.key.enabled
                         && key.secret.is_some()
                         && (route.key_ids.is_empty() || route.key_ids.contains(&key.key.id))
-                        && !breakers.is_open(&key.key.id)
+                        && (include_open || !breakers.is_open(&key.key.id))
                 })
                 .collect();
             keys.sort_by(|left, right| left.key.id.cmp(&right.key.id));
@@ -259,39 +301,72 @@ pub fn plan(
 mod tests {
     use super::*;
 
+    fn failed() -> IngressError {
+        IngressError::Overloaded("upstream said no".into())
+    }
+
     #[test]
     fn breaker_trips_cools_down_and_probes_once() {
-        let breakers = Breakers::new(BreakerSettings {
+        let settings = BreakerSettings {
             cooldown: Duration::from_millis(0),
             ..Default::default()
-        });
+        };
+        let breakers = Breakers::new(settings);
         for _ in 0..4 {
-            breakers.record("k", false);
+            breakers.record("k", Some(&failed()), &settings);
         }
         assert_eq!(breakers.state("k"), CircuitState::Closed);
-        breakers.record("k", false);
+        breakers.record("k", Some(&failed()), &settings);
         assert_eq!(breakers.state("k"), CircuitState::Open);
         // Cooldown over: one probe, then nothing until it reports.
         assert!(breakers.try_acquire("k"));
         assert!(!breakers.try_acquire("k"));
-        breakers.record("k", false);
+        breakers.record("k", Some(&failed()), &settings);
         assert_eq!(
             breakers.state("k"),
             CircuitState::Open,
             "a failed probe reopens"
         );
         assert!(breakers.try_acquire("k"));
-        breakers.record("k", true);
+        breakers.record("k", None, &settings);
         assert_eq!(breakers.state("k"), CircuitState::Closed);
         assert!(breakers.try_acquire("k"));
     }
 
     #[test]
     fn breaker_trips_on_error_ratio() {
-        let breakers = Breakers::new(BreakerSettings::default());
+        let settings = BreakerSettings::default();
+        let breakers = Breakers::new(settings);
         for index in 0..20 {
-            breakers.record("k", index % 2 == 0);
+            let failure = (index % 2 != 0).then(failed);
+            breakers.record("k", failure.as_ref(), &settings);
         }
         assert_eq!(breakers.state("k"), CircuitState::Open);
+    }
+
+    #[test]
+    fn the_models_thresholds_and_the_last_error_are_kept() {
+        let breakers = Breakers::new(BreakerSettings::default());
+        let strict = BreakerSettings {
+            consecutive_failures: 2,
+            cooldown: Duration::from_secs(600),
+            ..BreakerSettings::default()
+        };
+        assert!(breakers.last_error(["k"]).is_none());
+        breakers.record("k", Some(&failed()), &strict);
+        assert_eq!(breakers.state("k"), CircuitState::Closed);
+        let second = IngressError::Overloaded("the second failure".into());
+        breakers.record("k", Some(&second), &strict);
+        assert_eq!(
+            breakers.state("k"),
+            CircuitState::Open,
+            "two failures under this policy"
+        );
+        let (error, left) = breakers.last_error(["other", "k"]).unwrap();
+        assert_eq!(error.to_string(), second.to_string());
+        assert!(
+            left.unwrap() > Duration::from_secs(500),
+            "the cooldown left"
+        );
     }
 }

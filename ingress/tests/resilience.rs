@@ -518,3 +518,122 @@ async fn a_stalled_stream_slows_then_refuses_requests_and_loses_none() {
     .await;
     assert!(answered.is_subset(&recorded));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_every_key_fails_the_client_gets_the_upstreams_error_per_the_models_policy() {
+    let gateway = Gateway::start().await;
+    for provider in ["solo", "benched", "picky"] {
+        gateway.add_provider(provider, Protocol::Anthropic).await;
+    }
+    // One route whose upstream is overloaded for its first 7 requests.
+    gateway
+        .add_model("solo", vec![("solo", "mock-fail-first-7-529", 0)])
+        .await;
+    // A policy that benches the key after one failure, for ten minutes, with no retry.
+    let mut benched = support::model("benched", vec![("benched", "mock-fail-first-100-529", 0)]);
+    benched.retry = Some(shared::config::RetryPolicy {
+        max_attempts: Some(1),
+        breaker_failures: Some(1),
+        breaker_cooldown_secs: Some(600),
+        bench_when_all_open: Some(true),
+        ..Default::default()
+    });
+    gateway
+        .publish_config(shared::config::ConfigEvent::ModelPut(benched))
+        .await;
+    // A policy that retries only 500s: a 429 is the answer at once.
+    let mut picky = support::model("picky", vec![("picky", "mock-fail-first-1-429", 0)]);
+    picky.retry = Some(shared::config::RetryPolicy {
+        retry_on: Some(vec![500]),
+        ..Default::default()
+    });
+    gateway
+        .publish_config(shared::config::ConfigEvent::ModelPut(picky))
+        .await;
+    let token = gateway.add_token("tok-1", |_| {}).await;
+    let node = gateway.start_node("a").await;
+    let client = http();
+    let send = async |model: &str| {
+        let response = client
+            .post(format!("{}/v1/messages", node.base))
+            .header("x-api-key", &token)
+            .json(&json!({"model": model, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|value| value.to_str().unwrap().parse::<u64>().unwrap());
+        let body: Value = response.json().await.unwrap();
+        (status, retry_after, body)
+    };
+    let calls = |model: &str| {
+        gateway
+            .mock
+            .requests()
+            .iter()
+            .filter(|request| request.model() == Some(model))
+            .count()
+    };
+
+    // The one key fails 7 times (its circuit opens after 5): every failed request carries the
+    // upstream's own error, and once the upstream recovers the model answers at once — it is
+    // not benched for the cooldown, since there is no other route to go to.
+    let mut statuses = Vec::new();
+    loop {
+        let (status, _, body) = send("solo").await;
+        statuses.push(status);
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 529, "the upstream's status: {body}");
+        assert_eq!(body["error"]["type"], "overloaded_error", "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Overloaded (injected by the mock upstream"),
+            "{body}"
+        );
+        assert!(statuses.len() < 10, "the model answers again: {statuses:?}");
+    }
+    assert_eq!(
+        calls("mock-fail-first-7-529"),
+        8,
+        "7 failures, then the answer"
+    );
+    eprintln!("one route, upstream overloaded 7 times: statuses {statuses:?}");
+
+    // Benched by its policy: the second request does not reach the upstream and gets the last
+    // upstream error with the cooldown left as Retry-After.
+    let (status, _, body) = send("benched").await;
+    assert_eq!(status, 529, "{body}");
+    let (status, retry_after, body) = send("benched").await;
+    assert_eq!(status, 529, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Overloaded (injected by the mock upstream"),
+        "the last upstream error, not 'no upstream': {body}"
+    );
+    let retry_after = retry_after.expect("Retry-After while benched");
+    assert!(
+        (500..=600).contains(&retry_after),
+        "the cooldown left: {retry_after}"
+    );
+    assert_eq!(
+        calls("mock-fail-first-100-529"),
+        1,
+        "one attempt, then benched"
+    );
+
+    // Only 500s are retried for this model: the 429 is the answer, after one attempt.
+    let (status, _, body) = send("picky").await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
+    assert_eq!(calls("mock-fail-first-1-429"), 1, "not retried");
+    assert_eq!(send("picky").await.0, 200);
+}

@@ -732,6 +732,7 @@ async fn scale_out_survives_node_failures_with_every_answer_counted_once() {
                 version: 1,
             }),
             context_window: None,
+            retry: None,
         }),
     )
     .await;

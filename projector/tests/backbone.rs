@@ -130,6 +130,7 @@ fn model() -> ConfigEvent {
             version: 1,
         }),
         context_window: Some(1_000_000),
+        retry: None,
     })
 }
 

@@ -187,6 +187,37 @@ pub struct Model {
     pub price: Option<Price>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_window: Option<u32>,
+    /// How the model's requests are retried and its keys benched; unset fields take the
+    /// ingress defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+}
+
+/// A model's retry and circuit-breaker policy. Every field is optional: unset ones take the
+/// ingress-wide defaults (`retry_max_attempts`, `breaker_failures`, `breaker_cooldown_secs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Upstream attempts per request at most, across keys and routes (1: no retry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// Upstream statuses tried again on the next key or route; any other error status is the
+    /// answer. Timeouts and connection failures are always tried again. Default: 401, 403, 408,
+    /// 409, 429 and 5xx.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_on: Option<Vec<u16>>,
+    /// Consecutive upstream failures of a key (within this model's requests) that open its
+    /// circuit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker_failures: Option<u32>,
+    /// Seconds an open circuit rests before one probe goes through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker_cooldown_secs: Option<u32>,
+    /// When every key of every route is cooling down: `false` (the default) tries them anyway,
+    /// since benching only helps when there is somewhere else to go; `true` answers at once with
+    /// the last upstream error and a `Retry-After` of the cooldown left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bench_when_all_open: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

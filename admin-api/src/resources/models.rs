@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shared::config::{ConfigEntity, ConfigEvent, Deleted, Model, ProviderKey, Route};
+use shared::config::{ConfigEntity, ConfigEvent, Deleted, Model, ProviderKey, RetryPolicy, Route};
 use shared::money::{Nanos, Price};
 
 use super::{
@@ -53,6 +53,8 @@ pub struct ModelInput {
     pub price: Option<PriceInput>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_window: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
 }
 
 /// A stored price as input (decimal strings).
@@ -78,6 +80,7 @@ pub fn model_input(model: &Model) -> ModelInput {
         routes: model.routes.clone(),
         price: model.price.as_ref().map(price_input),
         context_window: model.context_window,
+        retry: model.retry.clone(),
     }
 }
 
@@ -190,6 +193,9 @@ pub async fn build(
             "context_window must be positive",
         ));
     }
+    if let Some(retry) = &input.retry {
+        validate_retry(retry)?;
+    }
     let price = match &input.price {
         Some(price) => Some(parse_price(
             price,
@@ -204,7 +210,55 @@ pub async fn build(
         routes: input.routes,
         price,
         context_window: input.context_window,
+        retry: input.retry.filter(|retry| *retry != RetryPolicy::default()),
     })
+}
+
+/// The bounds of a retry policy: a few attempts, real HTTP error statuses, a cooldown under
+/// an hour.
+fn validate_retry(retry: &RetryPolicy) -> Result<(), ApiError> {
+    if let Some(attempts) = retry.max_attempts
+        && !(1..=10).contains(&attempts)
+    {
+        return Err(ApiError::invalid(
+            "retry.max_attempts",
+            "max_attempts must be 1 to 10",
+        ));
+    }
+    if let Some(statuses) = &retry.retry_on {
+        if statuses.len() > 50 {
+            return Err(ApiError::invalid(
+                "retry.retry_on",
+                "retry_on lists at most 50 statuses",
+            ));
+        }
+        if let Some(status) = statuses
+            .iter()
+            .find(|status| !(400..=599).contains(*status))
+        {
+            return Err(ApiError::invalid(
+                "retry.retry_on",
+                format!("{status} is not an HTTP error status (400 to 599)"),
+            ));
+        }
+    }
+    if let Some(failures) = retry.breaker_failures
+        && !(1..=1_000).contains(&failures)
+    {
+        return Err(ApiError::invalid(
+            "retry.breaker_failures",
+            "breaker_failures must be 1 to 1000",
+        ));
+    }
+    if let Some(cooldown) = retry.breaker_cooldown_secs
+        && cooldown > 3_600
+    {
+        return Err(ApiError::invalid(
+            "retry.breaker_cooldown_secs",
+            "breaker_cooldown_secs must be 0 to 3600",
+        ));
+    }
+    Ok(())
 }
 
 /// A model as the API shows it: prices as decimal strings.

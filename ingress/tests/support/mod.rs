@@ -267,6 +267,7 @@ pub fn model(alias: &str, routes: Vec<(&str, &str, u32)>) -> Model {
             version: 7,
         }),
         context_window: None,
+        retry: None,
     }
 }
 

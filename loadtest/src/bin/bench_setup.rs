@@ -152,6 +152,7 @@ async fn main() -> anyhow::Result<()> {
                     version: 1,
                 }),
                 context_window: None,
+                retry: None,
             }),
         )
         .await?;

@@ -97,7 +97,27 @@ describe('ModelForm', () => {
       routes: [{ provider_id: 'mock', upstream_model: 'gpt-4.1', key_ids: [], priority: 0, weight: 3 }],
       price: { currency: 'USD', input_per_million: '2.5', output_per_million: '10', cache_read_per_million: '0', cache_write_per_million: '0' },
       context_window: null,
+      retry: null,
     });
+  });
+
+  it('keeps what it does not edit (route capabilities) and sends the retry policy', async () => {
+    const onSubmit = vi.fn().mockResolvedValue(undefined);
+    const declared = {
+      ...model,
+      routes: [{ ...model.routes[0], capabilities: { reasoning: 'effort' as const, max_output_tokens: 32000 } }],
+      retry: { max_attempts: 2, bench_when_all_open: true },
+    };
+    renderWith(<ModelForm model={declared} providers={[provider]} keys={keys} onSubmit={onSubmit} />);
+    const user = userEvent.setup();
+    expect(screen.getByLabelText('retry-max_attempts')).toHaveValue('2');
+    fill(screen.getByLabelText('retry-retry_on'), '429, 503');
+    fill(screen.getByLabelText('retry-breaker_cooldown_secs'), '10');
+    await user.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(onSubmit).toHaveBeenCalledTimes(1));
+    const body = onSubmit.mock.calls[0][0];
+    expect(body.routes[0].capabilities).toEqual({ reasoning: 'effort', max_output_tokens: 32000 });
+    expect(body.retry).toEqual({ max_attempts: 2, retry_on: [429, 503], breaker_cooldown_secs: 10, bench_when_all_open: true });
   });
 
   it('edits an existing model and can drop its price', async () => {

@@ -100,6 +100,15 @@ export interface Price {
   version?: number;
 }
 
+/** A model's retry and circuit-breaker policy; unset fields take the ingress defaults. */
+export interface RetryPolicy {
+  max_attempts?: number;
+  retry_on?: number[];
+  breaker_failures?: number;
+  breaker_cooldown_secs?: number;
+  bench_when_all_open?: boolean;
+}
+
 export interface Model extends Versioned {
   id: string;
   alias: string;
@@ -107,6 +116,7 @@ export interface Model extends Versioned {
   routes: Route[];
   price?: Price | null;
   context_window?: number | null;
+  retry?: RetryPolicy | null;
 }
 
 export type BudgetPeriod = 'daily' | 'weekly' | 'monthly' | 'total';

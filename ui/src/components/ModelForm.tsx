@@ -1,7 +1,7 @@
 import { Button, Card, Col, Form, Input, InputNumber, Row, Select, Space, Switch } from 'antd';
 import { MinusCircleOutlined, PlusOutlined } from '@ant-design/icons';
 import { useTranslation } from 'react-i18next';
-import type { Model, Price, Provider, ProviderKey, Route } from '../api/types';
+import type { Model, Price, Provider, ProviderKey, RetryPolicy, Route } from '../api/types';
 import { useErrorReporter } from './errors';
 
 export interface ModelBody {
@@ -10,6 +10,28 @@ export interface ModelBody {
   routes: Route[];
   price: Price | null;
   context_window: number | null;
+  retry: RetryPolicy | null;
+}
+
+interface RetryValues {
+  max_attempts: number | null;
+  retry_on: string;
+  breaker_failures: number | null;
+  breaker_cooldown_secs: number | null;
+  bench_when_all_open: boolean;
+}
+
+/** The policy the form's retry fields describe; null when every field is left empty. */
+export function retryPolicy(values: RetryValues | undefined): RetryPolicy | null {
+  if (!values) return null;
+  const policy: RetryPolicy = {};
+  if (values.max_attempts != null) policy.max_attempts = values.max_attempts;
+  const statuses = (values.retry_on ?? '').split(/[\s,]+/).filter(Boolean).map(Number);
+  if (statuses.length > 0) policy.retry_on = statuses;
+  if (values.breaker_failures != null) policy.breaker_failures = values.breaker_failures;
+  if (values.breaker_cooldown_secs != null) policy.breaker_cooldown_secs = values.breaker_cooldown_secs;
+  if (values.bench_when_all_open) policy.bench_when_all_open = true;
+  return Object.keys(policy).length > 0 ? policy : null;
 }
 
 interface Values {
@@ -19,6 +41,7 @@ interface Values {
   has_price: boolean;
   price: { currency: string; input_per_million: string; output_per_million: string; cache_read_per_million: string; cache_write_per_million: string };
   context_window: number | null;
+  retry: RetryValues;
 }
 
 const DECIMAL = /^\d+(\.\d+)?$/;
@@ -46,7 +69,17 @@ export function ModelForm({ model, providers, keys, onSubmit, onCancel }: {
       cache_write_per_million: model?.price?.cache_write_per_million ?? '0',
     },
     context_window: model?.context_window ?? null,
+    retry: {
+      max_attempts: model?.retry?.max_attempts ?? null,
+      retry_on: (model?.retry?.retry_on ?? []).join(', '),
+      breaker_failures: model?.retry?.breaker_failures ?? null,
+      breaker_cooldown_secs: model?.retry?.breaker_cooldown_secs ?? null,
+      bench_when_all_open: model?.retry?.bench_when_all_open ?? false,
+    },
   };
+  // What the form does not edit (a route's declared capabilities) is kept as it was.
+  const capabilitiesOf = (route: Route) =>
+    model?.routes.find((original) => original.provider_id === route.provider_id && original.upstream_model === route.upstream_model.trim())?.capabilities;
   const hasPrice = Form.useWatch('has_price', form) ?? initial.has_price;
   const routes = Form.useWatch('routes', form) as Route[] | undefined;
 
@@ -54,13 +87,17 @@ export function ModelForm({ model, providers, keys, onSubmit, onCancel }: {
     const body: ModelBody = {
       alias: values.alias.trim(),
       enabled: values.enabled,
-      routes: (values.routes ?? []).map((route) => ({
-        provider_id: route.provider_id,
-        upstream_model: route.upstream_model.trim(),
-        key_ids: route.key_ids ?? [],
-        priority: route.priority ?? 0,
-        weight: route.weight ?? 1,
-      })),
+      routes: (values.routes ?? []).map((route) => {
+        const capabilities = capabilitiesOf(route);
+        return {
+          provider_id: route.provider_id,
+          upstream_model: route.upstream_model.trim(),
+          key_ids: route.key_ids ?? [],
+          priority: route.priority ?? 0,
+          weight: route.weight ?? 1,
+          ...(capabilities ? { capabilities } : {}),
+        };
+      }),
       price: values.has_price
         ? {
             currency: values.price.currency.trim().toUpperCase(),
@@ -71,6 +108,7 @@ export function ModelForm({ model, providers, keys, onSubmit, onCancel }: {
           }
         : null,
       context_window: values.context_window ?? null,
+      retry: retryPolicy(values.retry),
     };
     try {
       await onSubmit(body);
@@ -168,6 +206,40 @@ export function ModelForm({ model, providers, keys, onSubmit, onCancel }: {
             ))}
           </Row>
         )}
+      </Card>
+      <Card size="small" title={t('models.retry')} extra={<span style={{ fontSize: 12, color: 'rgba(0,0,0,0.45)' }}>{t('models.retryHelp')}</span>} style={{ marginBottom: 16 }}>
+        <Row gutter={8}>
+          <Col span={4}>
+            <Form.Item name={['retry', 'max_attempts']} label={t('models.maxAttempts')}>
+              <InputNumber min={1} max={10} style={{ width: '100%' }} aria-label="retry-max_attempts" />
+            </Form.Item>
+          </Col>
+          <Col span={6}>
+            <Form.Item
+              name={['retry', 'retry_on']}
+              label={t('models.retryOn')}
+              tooltip={t('models.retryOnHelp')}
+              rules={[{ pattern: /^\s*(\d{3}\s*(,\s*|\s+)?)*$/, message: '429, 503' }]}
+            >
+              <Input aria-label="retry-retry_on" placeholder="429, 503" />
+            </Form.Item>
+          </Col>
+          <Col span={4}>
+            <Form.Item name={['retry', 'breaker_failures']} label={t('models.breakerFailures')}>
+              <InputNumber min={1} max={1000} style={{ width: '100%' }} aria-label="retry-breaker_failures" />
+            </Form.Item>
+          </Col>
+          <Col span={4}>
+            <Form.Item name={['retry', 'breaker_cooldown_secs']} label={t('models.breakerCooldown')}>
+              <InputNumber min={0} max={3600} style={{ width: '100%' }} aria-label="retry-breaker_cooldown_secs" />
+            </Form.Item>
+          </Col>
+          <Col span={6}>
+            <Form.Item name={['retry', 'bench_when_all_open']} label={t('models.benchWhenAllOpen')} tooltip={t('models.benchWhenAllOpenHelp')} valuePropName="checked">
+              <Switch aria-label="retry-bench_when_all_open" />
+            </Form.Item>
+          </Col>
+        </Row>
       </Card>
       <Space style={{ display: 'flex', justifyContent: 'flex-end' }}>
         {onCancel && <Button onClick={onCancel}>{t('common.cancel')}</Button>}

@@ -43,6 +43,10 @@ const en = {
     provider: 'Provider', upstreamModel: 'Upstream model', priority: 'Priority', weight: 'Weight', keyIds: 'Keys (empty: all)',
     addRoute: 'Add route', currency: 'Currency', input: 'Input', output: 'Output', cacheRead: 'Cache read', cacheWrite: 'Cache write',
     contextWindow: 'Context window', noPrice: 'no price', routeCount: '{{count}} routes',
+    retry: 'Retries and circuit breaker', retryHelp: 'Empty fields take the ingress defaults (4 attempts, a key benched for 30 s after 5 failures in a row).',
+    maxAttempts: 'Attempts at most', retryOn: 'Statuses retried', retryOnHelp: 'Comma-separated, e.g. 429, 500, 503. Empty: 401, 403, 408, 409, 429 and 5xx.',
+    breakerFailures: 'Failures that bench a key', breakerCooldown: 'Bench time (s)', benchWhenAllOpen: 'Refuse when every key is benched',
+    benchWhenAllOpenHelp: 'Off: when every key is benched they are tried anyway. On: the client gets the last upstream error with Retry-After.',
   },
   tokens: {
     title: 'User tokens', new: 'New token', owner: 'Owner', allowedModels: 'Allowed models', allowedHelp: 'Patterns like gpt-*; empty allows every model',

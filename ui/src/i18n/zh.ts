@@ -45,6 +45,10 @@ const zh: Messages = {
     provider: '供应商', upstreamModel: '上游模型', priority: '优先级', weight: '权重', keyIds: '密钥（留空：全部）',
     addRoute: '添加路由', currency: '货币', input: '输入', output: '输出', cacheRead: '缓存读取', cacheWrite: '缓存写入',
     contextWindow: '上下文窗口', noPrice: '未定价', routeCount: '{{count}} 条路由',
+    retry: '重试与熔断', retryHelp: '留空则使用 ingress 默认值（最多 4 次尝试，连续 5 次失败后密钥暂停 30 秒）。',
+    maxAttempts: '最多尝试次数', retryOn: '重试的状态码', retryOnHelp: '逗号分隔，例如 429, 500, 503。留空：401、403、408、409、429 和 5xx。',
+    breakerFailures: '暂停密钥的失败次数', breakerCooldown: '暂停时长（秒）', benchWhenAllOpen: '所有密钥暂停时直接拒绝',
+    benchWhenAllOpenHelp: '关闭：所有密钥都暂停时仍然尝试。开启：客户端收到最后一次上游错误及 Retry-After。',
   },
   tokens: {
     title: '用户令牌', new: '新建令牌', owner: '所有者', allowedModels: '允许的模型', allowedHelp: '例如 gpt-* 的模式；留空允许所有模型',
