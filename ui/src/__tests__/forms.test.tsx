@@ -39,6 +39,39 @@ describe('ProviderForm', () => {
     });
   });
 
+  it('asks a non-admin who moves the provider for every key secret, and sends them apart', async () => {
+    const onSubmit = vi.fn().mockResolvedValue(undefined);
+    renderWith(<ProviderForm provider={provider} keys={keys} reenterSecrets onSubmit={onSubmit} />);
+    const user = userEvent.setup();
+    expect(screen.queryByLabelText('secret-of-main')).not.toBeInTheDocument();
+    fill(screen.getByLabelText('Base URL'), 'http://127.0.0.1:9200/v1');
+    fill(await screen.findByLabelText('secret-of-main'), 'sk-main-1');
+    await user.click(screen.getByRole('button', { name: 'Save' }));
+    // Every key's secret is required.
+    await waitFor(() => expect(document.querySelector('.ant-form-item-explain-error')).not.toBeNull());
+    expect(onSubmit).not.toHaveBeenCalled();
+    fill(screen.getByLabelText('secret-of-backup'), 'sk-backup-2');
+    await user.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(onSubmit).toHaveBeenCalledTimes(1));
+    expect(onSubmit.mock.calls[0][0]).toMatchObject({ base_url: 'http://127.0.0.1:9200/v1', key_secrets: { k1: 'sk-main-1', k2: 'sk-backup-2' } });
+  });
+
+  it('asks an admin for no secret, and no one when the provider stays put', async () => {
+    const onSubmit = vi.fn().mockResolvedValue(undefined);
+    const { unmount } = renderWith(<ProviderForm provider={provider} keys={keys} onSubmit={onSubmit} />);
+    const user = userEvent.setup();
+    fill(screen.getByLabelText('Base URL'), 'http://127.0.0.1:9200/v1');
+    await user.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(onSubmit).toHaveBeenCalledTimes(1));
+    expect(onSubmit.mock.calls[0][0].key_secrets).toBeUndefined();
+    unmount();
+    renderWith(<ProviderForm provider={provider} keys={keys} reenterSecrets onSubmit={onSubmit} />);
+    fill(screen.getByLabelText('Name'), 'Renamed');
+    await user.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(onSubmit).toHaveBeenCalledTimes(2));
+    expect(onSubmit.mock.calls[1][0].key_secrets).toBeUndefined();
+  });
+
   it('shows the API error on the field it names', async () => {
     const onSubmit = vi.fn().mockRejectedValue(new ApiError(400, 'invalid_field', 'base_url must be http or https', 'base_url'));
     renderWith(<ProviderForm provider={provider} onSubmit={onSubmit} />);

@@ -1,7 +1,7 @@
-import { Button, Col, Form, Input, InputNumber, Row, Select, Space, Switch } from 'antd';
+import { Alert, Button, Col, Form, Input, InputNumber, Row, Select, Space, Switch } from 'antd';
 import { MinusCircleOutlined, PlusOutlined } from '@ant-design/icons';
 import { useTranslation } from 'react-i18next';
-import type { Provider } from '../api/types';
+import type { Provider, ProviderKey } from '../api/types';
 import { useErrorReporter } from './errors';
 
 export interface ProviderBody {
@@ -12,17 +12,34 @@ export interface ProviderBody {
   timeouts: { connect_ms: number; first_byte_ms: number; idle_ms: number; total_ms: number };
   enabled: boolean;
   allow_private_network: boolean;
+  /** Each key's secret, entered again: required from a non-admin who moves the provider. */
+  key_secrets?: Record<string, string>;
 }
 
-interface Values extends Omit<ProviderBody, 'extra_headers'> {
+interface Values extends Omit<ProviderBody, 'extra_headers' | 'key_secrets'> {
   extra_headers: { name: string; value: string }[];
+  key_secrets?: Record<string, string>;
 }
 
 const DEFAULT_TIMEOUTS = { connect_ms: 5000, first_byte_ms: 60000, idle_ms: 60000, total_ms: 600000 };
 
-export function ProviderForm({ provider, onSubmit, onCancel }: { provider?: Provider; onSubmit: (body: ProviderBody) => Promise<unknown>; onCancel?: () => void }) {
+/**
+ * `keys` are the provider's keys; with `reenterSecrets` (a caller who may not change where keys
+ * are sent), moving the provider asks for each key's secret again, as the API requires.
+ */
+export function ProviderForm({ provider, keys = [], reenterSecrets = false, onSubmit, onCancel }: {
+  provider?: Provider;
+  keys?: ProviderKey[];
+  reenterSecrets?: boolean;
+  onSubmit: (body: ProviderBody) => Promise<unknown>;
+  onCancel?: () => void;
+}) {
   const { t } = useTranslation();
   const [form] = Form.useForm<Values>();
+  const baseUrl = Form.useWatch('base_url', form);
+  const allowPrivate = Form.useWatch('allow_private_network', form);
+  const moved = !!provider && ((baseUrl !== undefined && baseUrl.trim() !== provider.base_url) || (allowPrivate !== undefined && allowPrivate !== provider.allow_private_network));
+  const askSecrets = reenterSecrets && moved && keys.length > 0;
   const report = useErrorReporter();
   const initial: Values = provider
     ? {
@@ -41,6 +58,7 @@ export function ProviderForm({ provider, onSubmit, onCancel }: { provider?: Prov
       timeouts: values.timeouts,
       enabled: values.enabled,
       allow_private_network: values.allow_private_network,
+      ...(askSecrets ? { key_secrets: Object.fromEntries(keys.map((key) => [key.id, values.key_secrets?.[key.id] ?? ''])) } : {}),
     };
     try {
       await onSubmit(body);
@@ -111,6 +129,16 @@ export function ProviderForm({ provider, onSubmit, onCancel }: { provider?: Prov
           )}
         </Form.List>
       </Form.Item>
+      {askSecrets && (
+        <>
+          <Alert type="warning" showIcon message={t('providers.reenterSecrets')} style={{ marginBottom: 12 }} />
+          {keys.map((key) => (
+            <Form.Item key={key.id} name={['key_secrets', key.id]} label={t('providers.secretOf', { name: key.name })} rules={[{ required: true }]}>
+              <Input.Password autoComplete="new-password" aria-label={`secret-of-${key.name}`} />
+            </Form.Item>
+          ))}
+        </>
+      )}
       <Space style={{ display: 'flex', justifyContent: 'flex-end' }}>
         {onCancel && <Button onClick={onCancel}>{t('common.cancel')}</Button>}
         <Button type="primary" htmlType="submit">

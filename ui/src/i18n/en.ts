@@ -27,6 +27,8 @@ const en = {
   providers: {
     title: 'Providers', new: 'New provider', protocol: 'Protocol', baseUrl: 'Base URL', keys: 'Keys', health: 'Key health',
     allowPrivate: 'Allow private network', allowPrivateHelp: 'Needed for a base URL on a private or loopback address',
+    reenterSecrets: 'This changes where the provider sends its keys. Only an admin may do that without them: enter each key\'s secret again.',
+    secretOf: 'Secret of key {{name}}',
     extraHeaders: 'Extra headers', headerName: 'Header', headerValue: 'Value', addHeader: 'Add header', timeouts: 'Timeouts (ms)',
     connect: 'Connect', firstByte: 'First byte', idle: 'Idle', totalTimeout: 'Total', healthyOf: '{{healthy}} of {{total}} healthy',
     noKeys: 'no keys', baseUrlHelp: 'Includes the version prefix, e.g. https://api.openai.com/v1',

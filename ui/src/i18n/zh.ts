@@ -29,6 +29,8 @@ const zh: Messages = {
   providers: {
     title: '供应商', new: '新建供应商', protocol: '协议', baseUrl: '基础 URL', keys: '密钥', health: '密钥健康',
     allowPrivate: '允许私有网络', allowPrivateHelp: '基础 URL 位于私有或回环地址时需要开启',
+    reenterSecrets: '此更改会改变供应商发送密钥的目的地。只有管理员可以免输密钥：请重新输入每个密钥的秘密值。',
+    secretOf: '密钥 {{name}} 的秘密值',
     extraHeaders: '附加请求头', headerName: '请求头', headerValue: '值', addHeader: '添加请求头', timeouts: '超时（毫秒）',
     connect: '连接', firstByte: '首字节', idle: '空闲', totalTimeout: '总计', healthyOf: '{{total}} 个中 {{healthy}} 个健康',
     noKeys: '无密钥', baseUrlHelp: '包含版本前缀，例如 https://api.openai.com/v1',

@@ -115,6 +115,8 @@ export function ProvidersPage() {
         {editing !== null && (
           <ProviderForm
             provider={editing === 'new' ? undefined : editing}
+            keys={editing === 'new' ? [] : (keys.data ?? []).filter((key) => key.provider_id === editing.id)}
+            reenterSecrets={user?.role !== 'admin'}
             onCancel={() => setEditing(null)}
             onSubmit={async (body) => {
               if (editing === 'new') await create.mutateAsync(body);
