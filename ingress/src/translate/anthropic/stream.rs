@@ -283,9 +283,12 @@ impl StreamEncoder {
                         text: String::new(),
                         cache_control: None,
                     },
+                    // `signature` is a required string of a thinking block (Anthropic's SDKs
+                    // type it so): a translated one starts with an empty one, which a later
+                    // `signature_delta` replaces when the upstream has one.
                     BlockStart::Thinking => wire::ContentBlock::Thinking {
                         thinking: String::new(),
-                        signature: None,
+                        signature: Some(String::new()),
                     },
                     BlockStart::RedactedThinking { data } => {
                         wire::ContentBlock::RedactedThinking { data: data.clone() }
