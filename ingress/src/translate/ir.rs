@@ -416,6 +416,31 @@ impl ApiError {
     }
 }
 
+/// The most characters OpenAI takes in `user` (and `safety_identifier`); Claude Code's
+/// `metadata.user_id` is about 150.
+pub const OPENAI_USER_MAX: usize = 64;
+
+/// An end-user id for OpenAI's `user`: as given when it fits, else a stable digest of it (the
+/// same user keeps one id, so abuse tracking and cache routing still see one user), with a
+/// warning.
+pub fn openai_user(user: Option<&str>, field: &str, warnings: &mut Vec<Warning>) -> Option<String> {
+    let user = user?;
+    if user.chars().count() <= OPENAI_USER_MAX {
+        return Some(user.to_owned());
+    }
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(user.as_bytes());
+    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+    warnings.push(Warning::new(
+        field,
+        format!(
+            "{} characters, more than OpenAI's {OPENAI_USER_MAX}; sent as a SHA-256 digest",
+            user.chars().count()
+        ),
+    ));
+    Some(format!("sha256-{}", &hex[..OPENAI_USER_MAX - 7]))
+}
+
 /// Something the target dialect cannot express and that was therefore dropped or changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {

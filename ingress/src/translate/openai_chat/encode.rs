@@ -347,7 +347,7 @@ pub fn request(request: &Request, upstream_model: &str, warnings: &mut Vec<Warni
         top_p: params.top_p,
         stop: (!stop.is_empty()).then_some(wire::Stop::Many(stop)),
         seed: params.seed,
-        user: params.user.clone(),
+        user: crate::translate::ir::openai_user(params.user.as_deref(), "user", warnings),
         metadata: params.metadata.clone(),
         response_format,
         tools: (!tools.is_empty()).then_some(tools),

@@ -287,7 +287,7 @@ pub fn request(request: &Request, upstream_model: &str, warnings: &mut Vec<Warni
             format: Some(format),
         }),
         metadata: params.metadata.clone(),
-        user: params.user.clone(),
+        user: crate::translate::ir::openai_user(params.user.as_deref(), "user", warnings),
         stream: request.stream.then_some(true),
     };
     if request.extra.is_empty() {
