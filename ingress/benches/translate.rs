@@ -13,6 +13,7 @@ fn context() -> Context {
         created: 1_700_000_000,
         model: "gw-model".into(),
         include_usage: true,
+        echo: serde_json::Map::new(),
     }
 }
 

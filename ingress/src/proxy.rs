@@ -719,6 +719,7 @@ async fn generate(
         created: u64::try_from(call.started_at.unix_timestamp()).unwrap_or(0),
         model: request.model.clone(),
         include_usage: request.include_usage,
+        echo: translate::response_echo(dialect, &client_body),
     };
     // The warnings of the body sent last (each attempt encodes for its own route).
     let warnings = std::sync::Mutex::new(Vec::new());

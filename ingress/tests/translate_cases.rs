@@ -73,6 +73,11 @@ fn context(case: &Value) -> Context {
             .get("include_usage")
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        echo: context
+            .get("echo")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
     }
 }
 
@@ -1240,6 +1245,7 @@ mod properties {
             created: 1,
             model: "gw-model".into(),
             include_usage: false,
+            echo: serde_json::Map::new(),
         };
         response.id = context.response_id.clone();
         response.model = context.model.clone();

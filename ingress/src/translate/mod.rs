@@ -62,6 +62,34 @@ pub struct Context {
     pub model: String,
     /// OpenAI Chat clients only: they asked for `stream_options.include_usage`.
     pub include_usage: bool,
+    /// Request fields a Responses object repeats (`tools`, `tool_choice`,
+    /// `parallel_tool_calls`), as the client sent them: see [`response_echo`].
+    pub echo: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What a Responses object echoes of its request: `tools`, `tool_choice` and
+/// `parallel_tool_calls` as the client sent them, or OpenAI's defaults (`[]`, `"auto"`, `true`);
+/// nothing for the other dialects.
+#[must_use]
+pub fn response_echo(client: Dialect, body: &[u8]) -> serde_json::Map<String, serde_json::Value> {
+    let mut echo = serde_json::Map::new();
+    if client != Dialect::OpenAiResponses {
+        return echo;
+    }
+    let request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    for (field, default) in [
+        ("tools", serde_json::json!([])),
+        ("tool_choice", serde_json::json!("auto")),
+        ("parallel_tool_calls", serde_json::json!(true)),
+    ] {
+        let value = request
+            .get(field)
+            .filter(|value| !value.is_null())
+            .cloned()
+            .unwrap_or(default);
+        echo.insert(field.to_owned(), value);
+    }
+    echo
 }
 
 /// An upstream request body and what could not be carried into it.
@@ -182,5 +210,24 @@ pub fn encode_response(client: Dialect, response: &ir::Response, context: &Conte
         Dialect::OpenAiChat => openai_chat::encode::response(response, context),
         Dialect::OpenAiResponses => openai_responses::encode::response(response, context),
         Dialect::Anthropic => anthropic::encode::response(response, context),
+    }
+}
+
+#[cfg(test)]
+mod echo_tests {
+    use super::{Dialect, response_echo};
+    use serde_json::json;
+
+    #[test]
+    fn a_responses_object_echoes_what_was_sent_or_the_defaults() {
+        let sent = br#"{"model":"m","input":"hi","tools":[{"type":"function","name":"f"}],"parallel_tool_calls":false}"#;
+        let echo = response_echo(Dialect::OpenAiResponses, sent);
+        assert_eq!(echo["tools"], json!([{"type": "function", "name": "f"}]));
+        assert_eq!(echo["tool_choice"], json!("auto"), "OpenAI's default");
+        assert_eq!(echo["parallel_tool_calls"], json!(false));
+        let bare = response_echo(Dialect::OpenAiResponses, br#"{"model":"m","input":"hi"}"#);
+        assert_eq!(bare["tools"], json!([]));
+        assert_eq!(bare["parallel_tool_calls"], json!(true));
+        assert!(response_echo(Dialect::Anthropic, sent).is_empty());
     }
 }

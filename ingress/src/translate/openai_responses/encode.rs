@@ -406,5 +406,6 @@ pub fn response(response: &Response, context: &Context) -> Vec<u8> {
         model: context.model.clone(),
         output: output_items(&response.content, context),
         usage: Some(super::usage_to_wire(&response.usage)),
+        echo: context.echo.clone(),
     })
 }

@@ -77,7 +77,7 @@ impl StreamEncoder {
         incomplete_details: Option<wire::IncompleteDetails>,
         usage: bool,
     ) -> Value {
-        json!({
+        let mut object = json!({
             "id": self.context.response_id,
             "object": "response",
             "created_at": self.context.created,
@@ -87,7 +87,13 @@ impl StreamEncoder {
             "model": self.context.model,
             "output": self.output,
             "usage": if usage { serde_json::to_value(super::usage_to_wire(&self.usage)).unwrap_or(Value::Null) } else { Value::Null },
-        })
+        });
+        if let Some(fields) = object.as_object_mut() {
+            for (field, value) in &self.context.echo {
+                fields.insert(field.clone(), value.clone());
+            }
+        }
+        object
     }
 
     fn start(&mut self, out: &mut Vec<u8>) {

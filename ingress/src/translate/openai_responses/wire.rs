@@ -294,6 +294,10 @@ pub struct ResponseObject {
     #[serde(default)]
     #[serde(skip_serializing_if = "skip_never")]
     pub usage: Option<ResponsesUsage>,
+    /// The request fields the object repeats (`tools`, `tool_choice`, `parallel_tool_calls`)
+    /// and, when decoding an upstream's, whatever else it carries.
+    #[serde(flatten)]
+    pub echo: serde_json::Map<String, Value>,
 }
 
 /// Keeps `null` fields: the Responses object always has them.
