@@ -136,6 +136,9 @@ pub fn request(request: &Request, upstream_model: &str, warnings: &mut Vec<Warni
             }
             Role::User => {
                 let mut rest = Vec::new();
+                // Images a tool returned: OpenAI tool messages carry text only, so they follow
+                // the tool messages in a user message, each labelled with its call.
+                let mut carried = Vec::new();
                 for (index, block) in message.content.iter().enumerate() {
                     let Block::ToolResult {
                         tool_use_id,
@@ -159,14 +162,26 @@ pub fn request(request: &Request, upstream_model: &str, warnings: &mut Vec<Warni
                             "OpenAI tool messages cannot flag an error; the flag was dropped",
                         ));
                     }
+                    let mut labelled = false;
                     let texts: Vec<Block> = result
                         .iter()
                         .filter(|inner| {
+                            if matches!(inner, Block::Image { .. }) {
+                                if !labelled {
+                                    labelled = true;
+                                    carried.push(Block::Text {
+                                        text: format!("The image returned by tool call {tool_use_id}:"),
+                                        cache_control: None,
+                                    });
+                                }
+                                carried.push((*inner).clone());
+                                return false;
+                            }
                             let keep = matches!(inner, Block::Text { .. });
                             if !keep {
                                 warnings.push(Warning::new(
                                     format!("{here}.content"),
-                                    "OpenAI tool messages carry text only; non-text content dropped",
+                                    "OpenAI tool messages carry text and images only; other content dropped",
                                 ));
                             }
                             keep
@@ -179,6 +194,10 @@ pub fn request(request: &Request, upstream_model: &str, warnings: &mut Vec<Warni
                         content,
                         tool_call_id: tool_use_id.clone(),
                     });
+                }
+                if !carried.is_empty() {
+                    carried.append(&mut rest);
+                    rest = carried;
                 }
                 if let Some(content) = content(&rest, &field, warnings) {
                     messages.push(wire::ChatMessage::User {
