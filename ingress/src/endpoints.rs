@@ -271,7 +271,7 @@ pub async fn embeddings(
             snapshot
                 .providers
                 .get(&route.provider_id)
-                .is_some_and(|provider| provider.provider.protocol == Protocol::OpenAi)
+                .is_some_and(|provider| provider.provider.protocol.is_openai())
         })
     };
     if !has_openai_route {
@@ -291,7 +291,7 @@ pub async fn embeddings(
         &mut call,
         &headers,
         Operation::Embeddings,
-        Some(Protocol::OpenAi),
+        Protocol::is_openai,
         encode,
     )
     .await

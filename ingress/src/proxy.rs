@@ -573,7 +573,7 @@ pub(crate) async fn call_upstream(
     call: &mut Call,
     headers: &HeaderMap,
     operation: Operation,
-    protocol: Option<shared::config::Protocol>,
+    accepts: impl Fn(shared::config::Protocol) -> bool,
     encode: impl Fn(&Candidate) -> Result<Vec<u8>, IngressError>,
 ) -> Result<(reqwest::Response, Candidate), IngressError> {
     let model = call
@@ -590,9 +590,7 @@ pub(crate) async fn call_upstream(
             include_open,
             &mut rand::thread_rng(),
         );
-        if let Some(protocol) = protocol {
-            candidates.retain(|candidate| candidate.provider.provider.protocol == protocol);
-        }
+        candidates.retain(|candidate| accepts(candidate.provider.provider.protocol));
         candidates
     };
     let mut candidates = plan(false);
@@ -750,7 +748,7 @@ async fn generate(
         &mut call,
         &headers,
         Operation::Generate,
-        None,
+        |_| true,
         encode,
     )
     .await;

@@ -33,6 +33,7 @@ const RESERVED_HEADERS: &[&str] = &[
 pub fn dialect_of(protocol: Protocol) -> Dialect {
     match protocol {
         Protocol::OpenAi => Dialect::OpenAiChat,
+        Protocol::OpenAiResponses => Dialect::OpenAiResponses,
         Protocol::Anthropic => Dialect::Anthropic,
     }
 }
@@ -54,6 +55,9 @@ pub fn url(candidate: &Candidate, operation: Operation) -> String {
         (Protocol::OpenAi, Operation::Generate) => "/chat/completions",
         (Protocol::OpenAi, Operation::Embeddings) => "/embeddings",
         (Protocol::OpenAi, Operation::CountTokens) => "/chat/completions",
+        (Protocol::OpenAiResponses, Operation::Generate) => "/responses",
+        (Protocol::OpenAiResponses, Operation::CountTokens) => "/responses/input_tokens",
+        (Protocol::OpenAiResponses, Operation::Embeddings) => "/embeddings",
         (Protocol::Anthropic, Operation::Generate) => "/messages",
         (Protocol::Anthropic, Operation::CountTokens) => "/messages/count_tokens",
         (Protocol::Anthropic, Operation::Embeddings) => "/embeddings",
@@ -87,7 +91,7 @@ pub fn build(
         }
     }
     request = match candidate.provider.provider.protocol {
-        Protocol::OpenAi => request.bearer_auth(secret.expose()),
+        Protocol::OpenAi | Protocol::OpenAiResponses => request.bearer_auth(secret.expose()),
         Protocol::Anthropic => {
             let version = client_headers
                 .get("anthropic-version")

@@ -533,3 +533,188 @@ async fn client_disconnect_mid_stream_is_recorded_as_cancelled() {
         events[0].latency_us
     );
 }
+
+/// What Codex sends to a Responses upstream: reasoning items with encrypted content, a custom
+/// (freeform) tool, `include`, `store`, a cache key, and a field no version of ours models.
+fn codex_style_responses(model: &str, stream: bool) -> Value {
+    json!({
+        "model": model,
+        "stream": stream,
+        "instructions": "You are a coding agent.",
+        "input": [
+            {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "Sandbox: workspace-write"}]},
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Fix the typo"}]},
+            {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAAAB-opaque-upstream-state"},
+            {"type": "custom_tool_call", "call_id": "call_1", "name": "apply_patch", "input": "*** Begin Patch\n*** End Patch"},
+            {"type": "custom_tool_call_output", "call_id": "call_1", "output": "Done"},
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Thanks, now say hello"}]}
+        ],
+        "tools": [
+            {"type": "function", "name": "shell", "parameters": {"type": "object", "properties": {"command": {"type": "array", "items": {"type": "string"}}}, "required": ["command"]}, "strict": false},
+            {"type": "custom", "name": "apply_patch", "description": "Edit files", "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}}
+        ],
+        "tool_choice": "auto",
+        "parallel_tool_calls": false,
+        "reasoning": {"effort": "medium", "summary": "auto"},
+        "store": false,
+        "include": ["reasoning.encrypted_content"],
+        "prompt_cache_key": "session-42",
+        "text": {"verbosity": "low"},
+        "x_future_field": {"kept": [1, 2.5, "three"]}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_responses_provider_takes_responses_clients_verbatim_and_translated_chat_and_anthropic_clients()
+ {
+    let gateway = Gateway::start().await;
+    gateway
+        .add_provider("responses-mock", Protocol::OpenAiResponses)
+        .await;
+    gateway
+        .add_model(
+            "codex-via-responses",
+            vec![("responses-mock", "gpt-5-mock", 0)],
+        )
+        .await;
+    let token = gateway.add_token("tok-1", |_| {}).await;
+    let node = gateway.start_node("a").await;
+    let client = http();
+    let post = |path: &str, body: &Value| {
+        let request = client.post(format!("{}{path}", node.base)).json(body);
+        if path == "/v1/messages" {
+            request
+                .header("x-api-key", &token)
+                .header("anthropic-version", "2023-06-01")
+        } else {
+            request.bearer_auth(&token)
+        }
+        .send()
+    };
+
+    // Responses client → Responses upstream, plain: the body arrives as sent but for `model`.
+    let sent = codex_style_responses("codex-via-responses", false);
+    let response = post("/v1/responses", &sent).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["object"], "response");
+    assert_eq!(
+        body["model"], "codex-via-responses",
+        "the answer names the alias"
+    );
+    let upstream = gateway.mock.requests().last().cloned().unwrap();
+    assert_eq!(upstream.path, "/v1/responses");
+    assert_eq!(
+        upstream.header("authorization"),
+        Some(format!("Bearer {}", support::PROVIDER_SECRET_OPENAI).as_str())
+    );
+    let mut expected = sent.clone();
+    expected["model"] = json!("gpt-5-mock");
+    assert_eq!(
+        upstream.body, expected,
+        "reasoning items, custom tools, include, store and unknown fields reach the upstream as sent"
+    );
+
+    // Responses client, streaming: the upstream's events, ending in response.completed.
+    let response = post(
+        "/v1/responses",
+        &codex_style_responses("codex-via-responses", true),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    let events = sse_events(&response.text().await.unwrap());
+    assert_eq!(
+        events.first().and_then(|(name, _)| name.as_deref()),
+        Some("response.created")
+    );
+    assert_eq!(
+        events.last().and_then(|(name, _)| name.as_deref()),
+        Some("response.completed")
+    );
+    for (name, data) in &events {
+        if matches!(
+            name.as_deref(),
+            Some("response.created" | "response.in_progress" | "response.completed")
+        ) {
+            let event: Value = serde_json::from_str(data).unwrap();
+            assert_eq!(
+                event["response"]["model"], "codex-via-responses",
+                "a streamed answer names the alias too: {data}"
+            );
+        }
+    }
+    // The mock calls the first function tool when the user spoke last.
+    assert!(
+        events
+            .iter()
+            .any(|(name, _)| name.as_deref() == Some("response.function_call_arguments.delta")),
+        "{events:?}"
+    );
+
+    // OpenAI Chat client → Responses upstream, plain and streaming.
+    let response = post("/v1/chat/completions", &chat("codex-via-responses", false))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["model"], "codex-via-responses");
+    assert!(
+        body["choices"][0]["message"]["content"]
+            .as_str()
+            .is_some_and(|text| !text.is_empty()),
+        "{body}"
+    );
+    let upstream = gateway.mock.requests().last().cloned().unwrap();
+    assert_eq!(upstream.path, "/v1/responses");
+    assert_eq!(
+        upstream.body["input"][0]["content"], "Say hello to the gateway",
+        "{}",
+        upstream.body
+    );
+    let response = post("/v1/chat/completions", &chat("codex-via-responses", true))
+        .await
+        .unwrap();
+    let events = sse_events(&response.text().await.unwrap());
+    assert_eq!(events.last().unwrap().1, "[DONE]");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|(_, data)| serde_json::from_str(data).unwrap())
+        .collect();
+    assert!(
+        chunks
+            .iter()
+            .any(|chunk| chunk["choices"][0]["finish_reason"] == "stop"),
+        "{chunks:?}"
+    );
+
+    // Anthropic client → Responses upstream, streaming.
+    let response = post("/v1/messages", &anthropic("codex-via-responses", true))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let events = sse_events(&response.text().await.unwrap());
+    let names: Vec<&str> = events
+        .iter()
+        .filter_map(|(event, _)| event.as_deref())
+        .collect();
+    assert_eq!(names.first(), Some(&"message_start"));
+    assert_eq!(names.last(), Some(&"message_stop"));
+    assert!(names.contains(&"content_block_delta"), "{names:?}");
+    let upstream = gateway.mock.requests().last().cloned().unwrap();
+    assert_eq!(upstream.path, "/v1/responses");
+    assert_eq!(upstream.body["max_output_tokens"], 256);
+
+    // Every request is recorded with the upstream's usage, against the Responses upstream.
+    let events = finished_events(&gateway, 5).await;
+    assert_eq!(events.len(), 5);
+    for event in &events {
+        assert_eq!(event.outcome, Outcome::Success, "{event:?}");
+        assert_eq!(event.upstream_protocol, Some(Protocol::OpenAiResponses));
+        assert!(
+            event.usage.input_tokens > 0 && event.usage.output_tokens > 0 && !event.usage.estimated,
+            "{event:?}"
+        );
+    }
+}

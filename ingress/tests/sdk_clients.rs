@@ -1,6 +1,7 @@
 //! The official `openai` and `anthropic` Python SDKs as real clients, plain and streaming, in
-//! both translation directions (see `tests/sdk/clients.py`). `scripts/test` installs the SDKs
-//! into `.local/py` and exports `AXONGATE_PYTHONPATH`.
+//! every direction between OpenAI Chat, OpenAI Responses and Anthropic (see
+//! `tests/sdk/clients.py`). `scripts/test` installs the SDKs into `.local/py` and exports
+//! `AXONGATE_PYTHONPATH`.
 
 mod support;
 
@@ -20,10 +21,16 @@ async fn official_sdks_work_in_both_directions() {
         .await;
     gateway.add_provider("openai-mock", Protocol::OpenAi).await;
     gateway
+        .add_provider("responses-mock", Protocol::OpenAiResponses)
+        .await;
+    gateway
         .add_model("claude-sdk", vec![("anthropic-mock", "claude-mock-1", 0)])
         .await;
     gateway
         .add_model("gpt-sdk", vec![("openai-mock", "gpt-mock-1", 0)])
+        .await;
+    gateway
+        .add_model("responses-sdk", vec![("responses-mock", "gpt-mock-1", 0)])
         .await;
     let token = gateway.add_token("tok-sdk", |_| {}).await;
     let node = gateway.start_node("sdk").await;
@@ -36,6 +43,7 @@ async fn official_sdks_work_in_both_directions() {
             .env("AXONGATE_TOKEN", &token)
             .env("CLAUDE_MODEL", "claude-sdk")
             .env("GPT_MODEL", "gpt-sdk")
+            .env("RESPONSES_MODEL", "responses-sdk")
             .output()
     })
     .await
@@ -50,7 +58,7 @@ async fn official_sdks_work_in_both_directions() {
     let summary: serde_json::Value =
         serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("summary");
     assert!(
-        summary.as_object().is_some_and(|checks| checks.len() >= 15),
+        summary.as_object().is_some_and(|checks| checks.len() >= 20),
         "{summary}"
     );
     eprintln!("SDK checks passed: {summary}");

@@ -19,8 +19,13 @@ use crate::token::TokenHash;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Protocol {
+    /// OpenAI Chat Completions (`/chat/completions`), and every OpenAI-compatible server.
     #[serde(rename = "openai")]
     OpenAi,
+    /// OpenAI Responses (`/responses`): reasoning items, encrypted reasoning, built-in and
+    /// custom tools, `include`, `store` and compaction pass through to it.
+    #[serde(rename = "openai_responses")]
+    OpenAiResponses,
     Anthropic,
 }
 
@@ -51,8 +56,16 @@ impl Protocol {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::OpenAi => "openai",
+            Self::OpenAiResponses => "openai_responses",
             Self::Anthropic => "anthropic",
         }
+    }
+
+    /// Whether the provider is an OpenAI API (either generation endpoint): it takes a bearer
+    /// key and serves `/models` and `/embeddings` under the same base URL.
+    #[must_use]
+    pub fn is_openai(self) -> bool {
+        matches!(self, Self::OpenAi | Self::OpenAiResponses)
     }
 }
 

@@ -374,7 +374,7 @@ async fn call_upstream(
     let total =
         Duration::from_millis(u64::from(provider.timeouts.total_ms)).min(Duration::from_secs(30));
     let mut request = match provider.protocol {
-        Protocol::OpenAi => http.get(format!("{base}/models")).bearer_auth(secret.expose()),
+        Protocol::OpenAi | Protocol::OpenAiResponses => http.get(format!("{base}/models")).bearer_auth(secret.expose()),
         Protocol::Anthropic => http
             .post(format!("{base}/messages"))
             .header("x-api-key", secret.expose())

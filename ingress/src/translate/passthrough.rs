@@ -283,23 +283,36 @@ pub fn request(
 /// set to the alias the client asked for. An answer that is not a JSON object is returned as is.
 #[must_use]
 pub fn response(body: &[u8], alias: &str) -> Vec<u8> {
-    let Some(members) = Members::parse(body) else {
-        return body.to_vec();
+    with_model(body, &[], alias).unwrap_or_else(|| body.to_vec())
+}
+
+/// `body` with the string member `model` of the object at `path` (member names from the top)
+/// set to `alias`, every other member's bytes untouched; `None` when there is no such member.
+#[must_use]
+pub fn with_model(body: &[u8], path: &[&str], alias: &str) -> Option<Vec<u8>> {
+    let members = Members::parse(body)?;
+    let (replacement, field) = match path.split_first() {
+        None => {
+            if !members.get("model")?.get().starts_with('"') {
+                return None;
+            }
+            (serde_json::to_string(alias).ok()?, "model")
+        }
+        Some((outer, rest)) => {
+            let inner = with_model(members.get(outer)?.get().as_bytes(), rest, alias)?;
+            (String::from_utf8(inner).ok()?, *outer)
+        }
     };
-    if members.get("model").is_none() {
-        return body.to_vec();
-    }
-    let model = serde_json::to_string(alias).unwrap_or_else(|_| "\"\"".into());
-    members.write(
+    Some(members.write(
         |key| {
-            if key == "model" {
-                Edit::Replace(model.clone())
+            if key == field {
+                Edit::Replace(replacement.clone())
             } else {
                 Edit::Keep
             }
         },
         &[],
-    )
+    ))
 }
 
 #[cfg(test)]
@@ -372,5 +385,17 @@ mod tests {
             r#"{"id":"x","model":"my-alias","choices":[]}"#
         );
         assert_eq!(response(b"not json", "a"), b"not json");
+    }
+
+    #[test]
+    fn a_nested_model_is_renamed_in_place_and_nothing_else_moves() {
+        let event = br#"{"type":"response.created","response":{"id":"r","model":"gpt-4.1","tools":[{"type":"image_generation","model":"gpt-image-1"}],"x":1.50}}"#;
+        assert_eq!(
+            String::from_utf8(with_model(event, &["response"], "alias").unwrap()).unwrap(),
+            r#"{"type":"response.created","response":{"id":"r","model":"alias","tools":[{"type":"image_generation","model":"gpt-image-1"}],"x":1.50}}"#
+        );
+        assert_eq!(with_model(br#"{"type":"ping"}"#, &["message"], "a"), None);
+        assert_eq!(with_model(br#"{"model":null}"#, &[], "a"), None);
+        assert_eq!(with_model(b"[DONE]", &[], "a"), None);
     }
 }

@@ -19,8 +19,9 @@ enum Encoder {
     OpenAiResponses(openai_responses::StreamEncoder),
 }
 
-/// Translates one streamed answer. Same-dialect traffic is passed through byte for byte and
-/// only read for usage; everything else is re-encoded.
+/// Translates one streamed answer. Same-dialect traffic is passed through event by event, each
+/// event's data as received except the model name, which becomes the client's alias (as in a
+/// non-streamed answer), and only read for usage; everything else is re-encoded.
 #[derive(Debug)]
 pub struct StreamTranslator {
     client: Dialect,
@@ -34,6 +35,8 @@ pub struct StreamTranslator {
     failed: bool,
     /// OpenAI Chat passthrough for a client that did not ask for usage in the stream.
     strip_usage_chunks: bool,
+    /// The alias the client asked for, written over the upstream's model name in passthrough.
+    alias: String,
 }
 
 impl StreamTranslator {
@@ -48,6 +51,7 @@ impl StreamTranslator {
         let strip_usage_chunks = upstream == Dialect::OpenAiChat
             && client == Dialect::OpenAiChat
             && !context.include_usage;
+        let alias = context.model.clone();
         let encoder = (upstream != client).then(|| match client {
             Dialect::Anthropic => Encoder::Anthropic(anthropic::StreamEncoder::new(context)),
             Dialect::OpenAiChat => Encoder::OpenAiChat(openai_chat::StreamEncoder::new(context)),
@@ -65,6 +69,7 @@ impl StreamTranslator {
             saw_first_content: false,
             failed: false,
             strip_usage_chunks,
+            alias,
         }
     }
 
@@ -75,7 +80,7 @@ impl StreamTranslator {
             .push(bytes)
             .map_err(|error| TranslateError::BadUpstream(error.to_string()))?;
         let mut out = Vec::new();
-        let mut kept = Vec::new();
+        let passthrough = self.encoder.is_none();
         for sse_event in &sse_events {
             let events = match &mut self.decoder {
                 Decoder::Anthropic(decoder) => decoder.push(sse_event)?,
@@ -85,22 +90,13 @@ impl StreamTranslator {
             // The gateway always asks an OpenAI upstream for usage; a client that did not ask
             // must not get the usage-only chunk (its `choices` is empty, which breaks clients
             // that read `choices[0]`).
-            if self.strip_usage_chunks && matches!(events.as_slice(), [StreamEvent::Usage(_)]) {
-                self.handle(events, &mut out);
-                continue;
-            }
-            if self.strip_usage_chunks {
-                write_event(&mut kept, sse_event.event.as_deref(), &sse_event.data);
+            let hidden =
+                self.strip_usage_chunks && matches!(events.as_slice(), [StreamEvent::Usage(_)]);
+            if passthrough && !hidden {
+                let data = with_alias(self.client, sse_event, &self.alias);
+                write_event(&mut out, sse_event.event.as_deref(), &data);
             }
             self.handle(events, &mut out);
-        }
-        if self.encoder.is_none() {
-            out.clear();
-            if self.strip_usage_chunks {
-                out = kept;
-            } else {
-                out.extend_from_slice(bytes);
-            }
         }
         Ok(out)
     }
@@ -128,7 +124,7 @@ impl StreamTranslator {
         });
         let passthrough = self.encoder.is_none();
         if passthrough {
-            // The upstream's own bytes already went out; only a missing ending is added.
+            // The upstream's own events already went out; only a missing ending is added.
             let truncated = events.iter().find_map(|event| match event {
                 StreamEvent::Error(error) => Some(error.clone()),
                 _ => None,
@@ -246,4 +242,34 @@ pub fn decode_all(upstream: Dialect, bytes: &[u8]) -> Result<Vec<StreamEvent>, T
         }
     }
     Ok(events)
+}
+
+/// A passed-through event's data with the upstream's model name replaced by the client's alias,
+/// where each dialect names it: every OpenAI Chat chunk's top-level `model`, Anthropic's
+/// `message_start.message.model`, and the `response.model` of a Responses lifecycle event
+/// (`response.created`, `.in_progress`, `.completed`, ...). Every other event, and every other
+/// member, keeps its bytes.
+fn with_alias<'a>(
+    client: Dialect,
+    event: &'a super::sse::SseEvent,
+    alias: &str,
+) -> std::borrow::Cow<'a, str> {
+    use std::borrow::Cow;
+    let data = event.data.as_str();
+    let name = event.event.as_deref().unwrap_or_default();
+    let path: &[&str] = match client {
+        Dialect::OpenAiChat if data.starts_with('{') => &[],
+        Dialect::Anthropic if name == "message_start" => &["message"],
+        Dialect::OpenAiResponses
+            if name
+                .strip_prefix("response.")
+                .is_some_and(|stage| !stage.contains('.')) =>
+        {
+            &["response"]
+        }
+        _ => return Cow::Borrowed(data),
+    };
+    super::passthrough::with_model(data.as_bytes(), path, alias)
+        .and_then(|rewritten| String::from_utf8(rewritten).ok())
+        .map_or(Cow::Borrowed(data), Cow::Owned)
 }

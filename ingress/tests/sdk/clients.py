@@ -1,8 +1,8 @@
 """Drives a running AxonGate ingress with the official OpenAI and Anthropic Python SDKs.
 
 Run by ingress/tests/sdk_clients.rs with AXONGATE_BASE (http://127.0.0.1:PORT), AXONGATE_TOKEN,
-and two model aliases: CLAUDE_MODEL (served by an Anthropic-protocol upstream) and GPT_MODEL
-(served by an OpenAI-protocol upstream). Every check raises on failure; the last line printed
+and three model aliases: CLAUDE_MODEL (served by an Anthropic-protocol upstream), GPT_MODEL
+(served by an OpenAI Chat upstream) and RESPONSES_MODEL (served by an OpenAI Responses upstream). Every check raises on failure; the last line printed
 is a JSON summary.
 """
 
@@ -17,6 +17,7 @@ BASE = os.environ["AXONGATE_BASE"]
 TOKEN = os.environ["AXONGATE_TOKEN"]
 CLAUDE = os.environ["CLAUDE_MODEL"]
 GPT = os.environ["GPT_MODEL"]
+RESPONSES = os.environ["RESPONSES_MODEL"]
 
 results = {}
 
@@ -93,6 +94,31 @@ try:
     check("openai_sdk_not_found", False, "no exception")
 except openai.NotFoundError:
     check("openai_sdk_not_found", True)
+
+# OpenAI SDK's Responses API → Responses upstream (pass-through), plain, streamed and with a tool.
+response = oai.responses.create(model=RESPONSES, input="Say hello to the gateway", store=False,
+                                include=["reasoning.encrypted_content"])
+check("responses_sdk_passthrough_plain", response.output_text and response.status == "completed"
+      and response.model == RESPONSES and response.usage.output_tokens > 0, response)
+with oai.responses.stream(model=RESPONSES, input="Say hello to the gateway") as stream:
+    streamed = "".join(event.delta for event in stream if event.type == "response.output_text.delta")
+    final = stream.get_final_response()
+check("responses_sdk_passthrough_stream", streamed and final.output_text == streamed and final.model == RESPONSES, final)
+resp_tools = [{"type": "function", "name": "get_weather", "description": "Weather in a city", "strict": False,
+               "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
+response = oai.responses.create(model=RESPONSES, input="Weather in Paris?", tools=resp_tools)
+calls = [item for item in response.output if item.type == "function_call"]
+check("responses_sdk_tool_call", calls and calls[0].name == "get_weather" and json.loads(calls[0].arguments).get("city"), response)
+
+# Chat and Anthropic SDKs → Responses upstream (translation).
+completion = oai.chat.completions.create(model=RESPONSES, messages=messages)
+check("openai_sdk_to_responses_plain", completion.choices[0].message.content and completion.choices[0].finish_reason == "stop",
+      completion)
+with ant.messages.stream(model=RESPONSES, max_tokens=256, messages=messages, tools=ant_tools) as stream:
+    final = stream.get_final_message()
+tool_use = [block for block in final.content if block.type == "tool_use"]
+check("anthropic_sdk_to_responses_tool_use_stream", final.stop_reason == "tool_use" and tool_use
+      and tool_use[0].input.get("city"), final)
 
 models = [model.id for model in oai.models.list()]
 check("openai_sdk_models", CLAUDE in models and GPT in models, models)

@@ -172,7 +172,7 @@ impl Gateway {
         .await;
         let key_id = format!("{id}-key");
         let secret = match protocol {
-            Protocol::OpenAi => PROVIDER_SECRET_OPENAI,
+            Protocol::OpenAi | Protocol::OpenAiResponses => PROVIDER_SECRET_OPENAI,
             Protocol::Anthropic => PROVIDER_SECRET_ANTHROPIC,
         };
         self.add_key(id, &key_id, secret).await;

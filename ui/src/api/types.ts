@@ -38,10 +38,13 @@ export interface Timeouts {
   total_ms: number;
 }
 
+/** The wire protocol a provider speaks: OpenAI Chat Completions (and OpenAI-compatible servers), OpenAI Responses, or Anthropic Messages. */
+export type ProviderProtocol = 'openai' | 'openai_responses' | 'anthropic';
+
 export interface Provider extends Versioned {
   id: string;
   name: string;
-  protocol: 'openai' | 'anthropic';
+  protocol: ProviderProtocol;
   base_url: string;
   extra_headers?: Record<string, string>;
   timeouts: Timeouts;

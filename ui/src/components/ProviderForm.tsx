@@ -1,12 +1,12 @@
 import { Alert, Button, Col, Form, Input, InputNumber, Row, Select, Space, Switch } from 'antd';
 import { MinusCircleOutlined, PlusOutlined } from '@ant-design/icons';
 import { useTranslation } from 'react-i18next';
-import type { Provider, ProviderKey } from '../api/types';
+import type { Provider, ProviderKey, ProviderProtocol } from '../api/types';
 import { useErrorReporter } from './errors';
 
 export interface ProviderBody {
   name: string;
-  protocol: 'openai' | 'anthropic';
+  protocol: ProviderProtocol;
   base_url: string;
   extra_headers: Record<string, string>;
   timeouts: { connect_ms: number; first_byte_ms: number; idle_ms: number; total_ms: number };
@@ -77,7 +77,13 @@ export function ProviderForm({ provider, keys = [], reenterSecrets = false, onSu
         </Col>
         <Col span={10}>
           <Form.Item name="protocol" label={t('providers.protocol')} rules={[{ required: true }]}>
-            <Select options={[{ value: 'openai', label: 'OpenAI' }, { value: 'anthropic', label: 'Anthropic' }]} />
+            <Select
+              options={[
+                { value: 'openai', label: t('providers.protocolOpenai') },
+                { value: 'openai_responses', label: t('providers.protocolResponses') },
+                { value: 'anthropic', label: t('providers.protocolAnthropic') },
+              ]}
+            />
           </Form.Item>
         </Col>
       </Row>

@@ -31,7 +31,7 @@ const en = {
     secretOf: 'Secret of key {{name}}',
     extraHeaders: 'Extra headers', headerName: 'Header', headerValue: 'Value', addHeader: 'Add header', timeouts: 'Timeouts (ms)',
     connect: 'Connect', firstByte: 'First byte', idle: 'Idle', totalTimeout: 'Total', healthyOf: '{{healthy}} of {{total}} healthy',
-    noKeys: 'no keys', baseUrlHelp: 'Includes the version prefix, e.g. https://api.openai.com/v1',
+    noKeys: 'no keys', protocolOpenai: 'OpenAI Chat Completions (and compatible)', protocolResponses: 'OpenAI Responses', protocolAnthropic: 'Anthropic Messages', baseUrlHelp: 'Includes the version prefix, e.g. https://api.openai.com/v1',
   },
   keys: {
     title: 'Provider keys', new: 'Add key', provider: 'Provider', secret: 'Secret', secretHelp: 'Entered once, stored encrypted and never shown again',

@@ -33,7 +33,7 @@ const zh: Messages = {
     secretOf: '密钥 {{name}} 的秘密值',
     extraHeaders: '附加请求头', headerName: '请求头', headerValue: '值', addHeader: '添加请求头', timeouts: '超时（毫秒）',
     connect: '连接', firstByte: '首字节', idle: '空闲', totalTimeout: '总计', healthyOf: '{{total}} 个中 {{healthy}} 个健康',
-    noKeys: '无密钥', baseUrlHelp: '包含版本前缀，例如 https://api.openai.com/v1',
+    noKeys: '无密钥', protocolOpenai: 'OpenAI Chat Completions（及兼容接口）', protocolResponses: 'OpenAI Responses', protocolAnthropic: 'Anthropic Messages', baseUrlHelp: '包含版本前缀，例如 https://api.openai.com/v1',
   },
   keys: {
     title: '供应商密钥', new: '添加密钥', provider: '供应商', secret: '密钥', secretHelp: '只输入一次，加密存储，之后不再显示',

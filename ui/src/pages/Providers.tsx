@@ -52,7 +52,7 @@ export function ProvidersPage() {
         pagination={{ ...page, total: list.data?.total, showTotal: (count) => t('common.total', { count }), onChange: (current, pageSize) => setPage({ current, pageSize }) }}
         columns={[
           { title: t('common.name'), dataIndex: 'name', render: (name: string, provider) => <Space direction="vertical" size={0}><Typography.Text strong>{name}</Typography.Text><Typography.Text type="secondary" style={{ fontSize: 12 }}>{provider.id}</Typography.Text></Space> },
-          { title: t('providers.protocol'), dataIndex: 'protocol', render: (protocol: string) => <Tag color={protocol === 'openai' ? 'geekblue' : 'purple'}>{protocol}</Tag> },
+          { title: t('providers.protocol'), dataIndex: 'protocol', render: (protocol: string) => <Tag color={protocol === 'anthropic' ? 'purple' : protocol === 'openai' ? 'geekblue' : 'cyan'}>{protocol}</Tag> },
           { title: t('providers.baseUrl'), dataIndex: 'base_url', render: (url: string) => <Typography.Text code>{url}</Typography.Text> },
           {
             title: t('providers.keys'),
