@@ -337,6 +337,8 @@ fn build_client(
             provider.timeouts.connect_ms,
         )))
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy from HTTP(S)_PROXY would resolve the host itself, past the guarded resolver.
+        .no_proxy()
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(1_024)
         .tcp_nodelay(true)

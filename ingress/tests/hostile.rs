@@ -879,3 +879,43 @@ async fn forged_config_messages_and_negative_usage_reports_change_nothing() {
             .contains("ingress_limit_reports_refused_total")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_environment_proxy_never_carries_upstream_calls_past_the_address_guard() {
+    // A proxy resolves the upstream's host itself, so honouring HTTP(S)_PROXY would skip the
+    // check that a provider only reaches public addresses. This "proxy" counts connections.
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let proxy_url = format!("http://{}", proxy.local_addr().expect("addr"));
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = proxy.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    let gateway = gateway_with_model().await;
+    let token = gateway.add_token("tok", |_| {}).await;
+    let env: Vec<(&str, &str)> = [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ]
+    .into_iter()
+    .map(|name| (name, proxy_url.as_str()))
+    .chain([("NO_PROXY", ""), ("no_proxy", "")])
+    .collect();
+    let node = gateway.start_node_with("proxied", &env, None).await;
+    let (status, body) = chat_status(&node, &token, "gpt").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        connections.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "ingress sent an upstream call through the environment's proxy"
+    );
+}
