@@ -150,6 +150,11 @@ pub struct SamplingParams {
     /// Free-form metadata (OpenAI and Responses `metadata`).
     pub metadata: Option<Map<String, Value>>,
     pub response_format: Option<ResponseFormat>,
+    /// OpenAI's `prompt_cache_key` (both OpenAI dialects): requests that share it share a
+    /// prompt cache. Toward Anthropic it asks for cache breakpoints instead.
+    pub prompt_cache_key: Option<String>,
+    /// OpenAI's output verbosity (`verbosity` in Chat, `text.verbosity` in Responses).
+    pub verbosity: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -174,8 +179,84 @@ pub enum Tool {
         strict: Option<bool>,
         cache_control: Option<Value>,
     },
+    /// A freeform tool (Responses `custom`, Codex's `apply_patch`): the model writes raw text,
+    /// optionally in a grammar (`format`). Toward a dialect without freeform tools it is a
+    /// function with one string argument, [`FREEFORM_ARGUMENT`], and its calls come back to a
+    /// Responses client as `custom_tool_call` items with the raw text.
+    Custom {
+        name: String,
+        description: Option<String>,
+        format: Option<Value>,
+    },
     /// A provider-hosted tool (web search, computer use…) kept as it came.
     Unknown { dialect: Dialect, raw: Value },
+}
+
+/// The one argument of the function a freeform tool becomes.
+pub const FREEFORM_ARGUMENT: &str = "input";
+
+impl Tool {
+    /// A freeform tool as a function: its description, with the format it expects spelled out
+    /// (the grammar is described to the model, not enforced, which the warning records), and a
+    /// schema of one string argument (empty for a tool that is not freeform).
+    pub fn freeform_as_function(
+        &self,
+        position: usize,
+        warnings: &mut Vec<Warning>,
+    ) -> (String, Value) {
+        let Self::Custom {
+            name,
+            description,
+            format,
+        } = self
+        else {
+            return (String::new(), Value::Null);
+        };
+        warnings.push(Warning::new(
+            format!("tools[{position}]"),
+            format!(
+                "custom tool `{name}` sent as a function with one string argument `{FREEFORM_ARGUMENT}`; its grammar is described to the model, not enforced"
+            ),
+        ));
+        let mut text = description.clone().unwrap_or_default();
+        let field = |name: &str| {
+            format
+                .as_ref()
+                .and_then(|format| format.get(name))
+                .and_then(Value::as_str)
+        };
+        if !text.is_empty() {
+            text.push_str("\n\n");
+        }
+        text.push_str(&format!(
+            "Put the tool's whole input, as raw text, in the `{FREEFORM_ARGUMENT}` string argument."
+        ));
+        if let Some(definition) = field("definition") {
+            text.push_str(&format!(
+                " The text must match this {} grammar:\n{definition}",
+                field("syntax").unwrap_or("formal")
+            ));
+        }
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": {FREEFORM_ARGUMENT: {"type": "string"}},
+            "required": [FREEFORM_ARGUMENT],
+            "additionalProperties": false,
+        });
+        (text, schema)
+    }
+
+    /// The raw text of a call to a freeform tool made as a function call: the string argument,
+    /// or the arguments as they came when they are not that object.
+    pub fn freeform_input(input: &Value) -> String {
+        match input.get(FREEFORM_ARGUMENT) {
+            Some(Value::String(text)) => text.clone(),
+            _ => match input {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -62,6 +62,17 @@ pub fn count_tokens(request: &Request) -> u64 {
                     + description.as_deref().map(text_tokens).unwrap_or(0)
                     + text_tokens(&parameters.to_string())
             }
+            Tool::Custom {
+                name,
+                description,
+                format,
+            } => {
+                text_tokens(name)
+                    + description.as_deref().map(text_tokens).unwrap_or(0)
+                    + format
+                        .as_ref()
+                        .map_or(0, |format| text_tokens(&format.to_string()))
+            }
             Tool::Unknown { raw, .. } => text_tokens(&raw.to_string()),
         })
         .sum();

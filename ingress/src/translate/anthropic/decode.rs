@@ -104,6 +104,8 @@ pub fn request(body: &[u8]) -> Result<Request, TranslateError> {
             user: wire.metadata.and_then(|metadata| metadata.user_id),
             metadata: None,
             response_format: None,
+            prompt_cache_key: None,
+            verbosity: None,
         },
         tools,
         tool_choice,

@@ -127,6 +127,15 @@ pub fn request(request: &Request, upstream_model: &str, warnings: &mut Vec<Warni
                     cache_control: cache_control.clone(),
                 }));
             }
+            Tool::Custom { name, .. } => {
+                let (description, input_schema) = tool.freeform_as_function(position, warnings);
+                tools.push(wire::ToolParam::Custom(wire::CustomTool {
+                    name: name.clone(),
+                    description: Some(description),
+                    input_schema,
+                    cache_control: None,
+                }));
+            }
             Tool::Unknown {
                 dialect: Dialect::Anthropic,
                 raw,
@@ -268,11 +277,97 @@ pub fn request(request: &Request, upstream_model: &str, warnings: &mut Vec<Warni
         tool_choice,
         thinking,
     };
+    if params.verbosity.is_some() {
+        warnings.push(Warning::new(
+            "verbosity",
+            "Anthropic has no verbosity; dropped",
+        ));
+    }
+    if params.prompt_cache_key.is_some() && !has_cache_control(request) {
+        let mut value = serde_json::to_value(&wire).unwrap_or(Value::Null);
+        set_cache_breakpoints(&mut value);
+        return with_extra(&value, request, warnings);
+    }
     with_extra(&wire, request, warnings)
 }
 
+fn has_cache_control(request: &Request) -> bool {
+    request
+        .system
+        .iter()
+        .any(|block| block.cache_control.is_some())
+        || request.tools.iter().any(|tool| {
+            matches!(
+                tool,
+                Tool::Function {
+                    cache_control: Some(_),
+                    ..
+                }
+            )
+        })
+        || request.messages.iter().any(|message| {
+            message.content.iter().any(|block| {
+                matches!(
+                    block,
+                    Block::Text {
+                        cache_control: Some(_),
+                        ..
+                    } | Block::Image {
+                        cache_control: Some(_),
+                        ..
+                    } | Block::ToolUse {
+                        cache_control: Some(_),
+                        ..
+                    } | Block::ToolResult {
+                        cache_control: Some(_),
+                        ..
+                    }
+                )
+            })
+        })
+}
+
+/// A client that asked for prompt caching (OpenAI's `prompt_cache_key`, which Codex always
+/// sends) and placed no breakpoint of its own gets Anthropic's: on the last tool, the end of
+/// the system prompt and the last block of the last turn (three of the four allowed), so each
+/// turn of an agent's conversation reads the previous turn's prefix from the cache.
+fn set_cache_breakpoints(value: &mut Value) {
+    let ephemeral = || serde_json::json!({"type": "ephemeral"});
+    if let Some(Value::Object(tool)) = value
+        .get_mut("tools")
+        .and_then(Value::as_array_mut)
+        .and_then(|tools| tools.last_mut())
+    {
+        tool.insert("cache_control".into(), ephemeral());
+    }
+    if let Some(system) = value.get_mut("system") {
+        if let Value::String(text) = system {
+            *system =
+                serde_json::json!([{"type": "text", "text": text, "cache_control": ephemeral()}]);
+        } else if let Some(Value::Object(block)) =
+            system.as_array_mut().and_then(|blocks| blocks.last_mut())
+        {
+            block.insert("cache_control".into(), ephemeral());
+        }
+    }
+    if let Some(Value::Object(block)) = value
+        .get_mut("messages")
+        .and_then(Value::as_array_mut)
+        .and_then(|messages| messages.last_mut())
+        .and_then(|message| message.get_mut("content"))
+        .and_then(Value::as_array_mut)
+        .and_then(|blocks| blocks.last_mut())
+        && !matches!(
+            block.get("type").and_then(Value::as_str),
+            Some("thinking" | "redacted_thinking")
+        )
+    {
+        block.insert("cache_control".into(), ephemeral());
+    }
+}
+
 fn with_extra(
-    wire: &wire::MessagesRequest,
+    wire: &impl serde::Serialize,
     request: &Request,
     warnings: &mut Vec<Warning>,
 ) -> Vec<u8> {

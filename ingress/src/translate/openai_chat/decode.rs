@@ -231,6 +231,8 @@ pub fn request(body: &[u8]) -> Result<Request, TranslateError> {
             user: wire.user,
             metadata: wire.metadata,
             response_format,
+            prompt_cache_key: wire.prompt_cache_key,
+            verbosity: wire.verbosity,
         },
         tools,
         tool_choice,

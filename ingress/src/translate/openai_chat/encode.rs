@@ -98,14 +98,27 @@ fn content(blocks: &[Block], field: &str, warnings: &mut Vec<Warning>) -> Option
 
 pub fn request(request: &Request, upstream_model: &str, warnings: &mut Vec<Warning>) -> Vec<u8> {
     let mut messages = Vec::with_capacity(request.messages.len() + request.system.len());
+    // Adjacent instructions of one role become one message (Codex sends its developer
+    // instructions as several parts; many OpenAI-compatible servers refuse a second system
+    // message).
+    let mut merged: Vec<(InstructionRole, String)> = Vec::new();
     for (position, block) in request.system.iter().enumerate() {
         warn_cache_control(
             block.cache_control.as_ref(),
             || format!("system[{position}].cache_control"),
             warnings,
         );
-        let content = wire::Content::Text(block.text.clone());
-        messages.push(match block.role {
+        match merged.last_mut() {
+            Some((role, text)) if *role == block.role => {
+                text.push_str("\n\n");
+                text.push_str(&block.text);
+            }
+            _ => merged.push((block.role, block.text.clone())),
+        }
+    }
+    for (role, text) in merged {
+        let content = wire::Content::Text(text);
+        messages.push(match role {
             InstructionRole::System => wire::ChatMessage::System {
                 content,
                 name: None,
@@ -306,6 +319,18 @@ pub fn request(request: &Request, upstream_model: &str, warnings: &mut Vec<Warni
                     },
                 }));
             }
+            Tool::Custom { name, .. } => {
+                let (description, parameters) = tool.freeform_as_function(position, warnings);
+                tools.push(wire::ChatTool::Function(wire::FunctionTool {
+                    kind: "function".to_owned(),
+                    function: wire::FunctionDefinition {
+                        name: name.clone(),
+                        description: Some(description),
+                        parameters: Some(parameters),
+                        strict: None,
+                    },
+                }));
+            }
             Tool::Unknown {
                 dialect: Dialect::OpenAiChat,
                 raw,
@@ -378,6 +403,8 @@ pub fn request(request: &Request, upstream_model: &str, warnings: &mut Vec<Warni
         stream_options: request.stream.then_some(wire::StreamOptions {
             include_usage: Some(true),
         }),
+        prompt_cache_key: params.prompt_cache_key.clone(),
+        verbosity: params.verbosity.clone(),
     };
     if request.extra.is_empty() {
         return to_vec(&wire);

@@ -27,6 +27,8 @@ pub struct ChatRequest {
     pub reasoning_effort: Option<String>,
     pub stream: Option<bool>,
     pub stream_options: Option<StreamOptions>,
+    pub prompt_cache_key: Option<String>,
+    pub verbosity: Option<String>,
 }
 
 pub const REQUEST_FIELDS: &[&str] = &[
@@ -47,6 +49,8 @@ pub const REQUEST_FIELDS: &[&str] = &[
     "reasoning_effort",
     "stream",
     "stream_options",
+    "prompt_cache_key",
+    "verbosity",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

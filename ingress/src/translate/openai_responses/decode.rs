@@ -144,7 +144,19 @@ pub fn request(body: &[u8]) -> Result<Request, TranslateError> {
                 },
                 false,
             ),
-            wire::InputItem::FunctionCallOutput(output) => {
+            wire::InputItem::CustomToolCall(call) => push_to(
+                &mut messages,
+                Role::Assistant,
+                Block::ToolUse {
+                    id: call.call_id,
+                    name: call.name,
+                    input: serde_json::json!({ crate::translate::ir::FREEFORM_ARGUMENT: call.input }),
+                    cache_control: None,
+                },
+                false,
+            ),
+            wire::InputItem::FunctionCallOutput(output)
+            | wire::InputItem::CustomToolCallOutput(output) => {
                 let content = match output.output {
                     wire::FunctionOutput::Text(text) => vec![Block::text(text)],
                     wire::FunctionOutput::Parts(parts) => parts.into_iter().map(part).collect(),
@@ -190,24 +202,10 @@ pub fn request(body: &[u8]) -> Result<Request, TranslateError> {
         }
     }
 
-    let tools = wire
-        .tools
-        .unwrap_or_default()
-        .into_iter()
-        .map(|tool| match tool {
-            wire::ResponsesTool::Function(tool) => Tool::Function {
-                name: tool.name,
-                description: tool.description,
-                parameters: tool.parameters.unwrap_or(Value::Null),
-                strict: tool.strict,
-                cache_control: None,
-            },
-            wire::ResponsesTool::Unknown(raw) => Tool::Unknown {
-                dialect: Dialect::OpenAiResponses,
-                raw,
-            },
-        })
-        .collect();
+    let mut tools = Vec::new();
+    for tool in wire.tools.unwrap_or_default() {
+        push_tool(&mut tools, tool);
+    }
     let tool_choice = match wire.tool_choice {
         None => None,
         Some(wire::ResponsesToolChoice::Mode(mode)) => Some(match mode.as_str() {
@@ -221,7 +219,9 @@ pub fn request(body: &[u8]) -> Result<Request, TranslateError> {
                 ));
             }
         }),
-        Some(wire::ResponsesToolChoice::Named(named)) if named.kind == "function" => {
+        Some(wire::ResponsesToolChoice::Named(named))
+            if named.kind == "function" || named.kind == "custom" =>
+        {
             Some(ToolChoice::Named(named.name))
         }
         Some(wire::ResponsesToolChoice::Named(named)) => {
@@ -242,24 +242,25 @@ pub fn request(body: &[u8]) -> Result<Request, TranslateError> {
             || TranslateError::bad_request("reasoning.effort", format!("unknown value `{effort}`")),
         )?)),
     };
-    let response_format = wire
+    let (format, verbosity) = wire
         .text
-        .and_then(|text| text.format)
-        .map(|format| match format {
-            wire::TextFormat::Text {} => ResponseFormat::Text,
-            wire::TextFormat::JsonObject {} => ResponseFormat::JsonObject,
-            wire::TextFormat::JsonSchema {
-                name,
-                schema,
-                description,
-                strict,
-            } => ResponseFormat::JsonSchema {
-                name,
-                schema,
-                strict,
-                description,
-            },
-        });
+        .map(|text| (text.format, text.verbosity))
+        .unwrap_or_default();
+    let response_format = format.map(|format| match format {
+        wire::TextFormat::Text {} => ResponseFormat::Text,
+        wire::TextFormat::JsonObject {} => ResponseFormat::JsonObject,
+        wire::TextFormat::JsonSchema {
+            name,
+            schema,
+            description,
+            strict,
+        } => ResponseFormat::JsonSchema {
+            name,
+            schema,
+            strict,
+            description,
+        },
+    });
     let stream = wire.stream.unwrap_or(false);
     Ok(Request {
         model: wire.model,
@@ -275,6 +276,8 @@ pub fn request(body: &[u8]) -> Result<Request, TranslateError> {
             user: wire.user,
             metadata: wire.metadata,
             response_format,
+            prompt_cache_key: wire.prompt_cache_key,
+            verbosity,
         },
         tools,
         tool_choice,
@@ -284,6 +287,33 @@ pub fn request(body: &[u8]) -> Result<Request, TranslateError> {
         include_usage: stream,
         extra: Extra::new(Dialect::OpenAiResponses, extra),
     })
+}
+
+/// A client tool in the IR: a namespace's tools are expanded in place (their names unchanged).
+fn push_tool(tools: &mut Vec<Tool>, tool: wire::ResponsesTool) {
+    match tool {
+        wire::ResponsesTool::Function(tool) => tools.push(Tool::Function {
+            name: tool.name,
+            description: tool.description,
+            parameters: tool.parameters.unwrap_or(Value::Null),
+            strict: tool.strict,
+            cache_control: None,
+        }),
+        wire::ResponsesTool::Custom(tool) => tools.push(Tool::Custom {
+            name: tool.name,
+            description: tool.description,
+            format: tool.format,
+        }),
+        wire::ResponsesTool::Namespace(namespace) => {
+            for tool in namespace.tools {
+                push_tool(tools, tool);
+            }
+        }
+        wire::ResponsesTool::Unknown(raw) => tools.push(Tool::Unknown {
+            dialect: Dialect::OpenAiResponses,
+            raw,
+        }),
+    }
 }
 
 pub fn stop_reason(

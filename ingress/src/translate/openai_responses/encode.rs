@@ -227,6 +227,22 @@ pub fn request(request: &Request, upstream_model: &str, warnings: &mut Vec<Warni
                     strict: *strict,
                 }));
             }
+            Tool::Custom {
+                name,
+                description,
+                format,
+            } => {
+                let mut tool = serde_json::json!({"type": "custom", "name": name});
+                if let Some(object) = tool.as_object_mut() {
+                    if let Some(description) = description {
+                        object.insert("description".into(), description.clone().into());
+                    }
+                    if let Some(format) = format {
+                        object.insert("format".into(), format.clone());
+                    }
+                }
+                tools.push(wire::ResponsesTool::Unknown(tool));
+            }
             Tool::Unknown {
                 dialect: Dialect::OpenAiResponses,
                 raw,
@@ -283,12 +299,14 @@ pub fn request(request: &Request, upstream_model: &str, warnings: &mut Vec<Warni
             effort: Some(effort.as_str().to_owned()),
             summary: None,
         }),
-        text: format.map(|format| wire::TextParam {
-            format: Some(format),
+        text: (format.is_some() || params.verbosity.is_some()).then(|| wire::TextParam {
+            format,
+            verbosity: params.verbosity.clone(),
         }),
         metadata: params.metadata.clone(),
         user: crate::translate::ir::openai_user(params.user.as_deref(), "user", warnings),
         stream: request.stream.then_some(true),
+        prompt_cache_key: params.prompt_cache_key.clone(),
     };
     if request.extra.is_empty() {
         return to_vec(&wire);
@@ -378,6 +396,17 @@ pub fn output_items(content: &[Block], context: &Context) -> Vec<wire::OutputIte
             } => {
                 flush(&mut parts, &mut output);
                 let index = output.len();
+                if super::is_freeform(&context.echo, name) {
+                    output.push(wire::OutputItem::Unknown(serde_json::json!({
+                        "type": "custom_tool_call",
+                        "id": item_id("ctc", context, index),
+                        "call_id": id,
+                        "name": name,
+                        "input": crate::translate::ir::Tool::freeform_input(input),
+                        "status": "completed",
+                    })));
+                    continue;
+                }
                 output.push(wire::OutputItem::FunctionCall(wire::FunctionCallItem {
                     kind: "function_call".to_owned(),
                     call_id: id.clone(),

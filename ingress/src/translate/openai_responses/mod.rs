@@ -7,7 +7,30 @@ pub mod wire;
 
 pub use stream::{StreamDecoder, StreamEncoder};
 
+use serde_json::{Map, Value};
+
 use super::ir::{Usage, UsageUpdate};
+
+/// Whether the client declared `name` a freeform (`custom`) tool, at the top level or inside a
+/// `namespace` (read from the request's tools, which the response echoes): its calls go back as
+/// `custom_tool_call` items with the raw text.
+pub(crate) fn is_freeform(echo: &Map<String, Value>, name: &str) -> bool {
+    fn find(tools: &[Value], name: &str) -> bool {
+        tools
+            .iter()
+            .any(|tool| match tool.get("type").and_then(Value::as_str) {
+                Some("custom") => tool.get("name").and_then(Value::as_str) == Some(name),
+                Some("namespace") => tool
+                    .get("tools")
+                    .and_then(Value::as_array)
+                    .is_some_and(|inner| find(inner, name)),
+                _ => false,
+            })
+    }
+    echo.get("tools")
+        .and_then(Value::as_array)
+        .is_some_and(|tools| find(tools, name))
+}
 
 /// Responses counts cached tokens inside `input_tokens`, as Chat does inside `prompt_tokens`.
 pub fn usage_update(usage: &wire::ResponsesUsage) -> UsageUpdate {

@@ -25,6 +25,9 @@ enum Item {
         call_id: String,
         name: String,
         arguments: String,
+        /// A freeform tool's call: streamed as `custom_tool_call` input once the arguments
+        /// (the function form's JSON) are complete.
+        freeform: bool,
     },
 }
 
@@ -145,6 +148,29 @@ impl StreamEncoder {
                 call_id,
                 name,
                 arguments,
+                freeform: true,
+            } => {
+                let input = serde_json::from_str(&arguments).map_or(arguments, |value| {
+                    crate::translate::ir::Tool::freeform_input(&value)
+                });
+                self.emit(
+                    out,
+                    "response.custom_tool_call_input.delta",
+                    json!({"item_id": id, "output_index": output_index, "delta": input}),
+                );
+                self.emit(
+                    out,
+                    "response.custom_tool_call_input.done",
+                    json!({"item_id": id, "output_index": output_index, "input": input}),
+                );
+                json!({"type": "custom_tool_call", "id": id, "call_id": call_id, "name": name, "input": input, "status": "completed"})
+            }
+            Item::Function {
+                id,
+                call_id,
+                name,
+                arguments,
+                freeform: false,
             } => {
                 self.emit(
                     out,
@@ -217,16 +243,28 @@ impl StreamEncoder {
                     BlockStart::RedactedThinking { .. } => return,
                     BlockStart::ToolUse { id: call_id, name } => {
                         self.saw_tool_calls = true;
-                        let id = super::encode::item_id("fc", &self.context, output_index);
-                        self.emit(out, "response.output_item.added", json!({
-                            "output_index": output_index,
-                            "item": {"type": "function_call", "id": id, "call_id": call_id, "name": name, "arguments": "", "status": "in_progress"},
-                        }));
+                        let freeform = super::is_freeform(&self.context.echo, name);
+                        let id = if freeform {
+                            let id = super::encode::item_id("ctc", &self.context, output_index);
+                            self.emit(out, "response.output_item.added", json!({
+                                "output_index": output_index,
+                                "item": {"type": "custom_tool_call", "id": id, "call_id": call_id, "name": name, "input": "", "status": "in_progress"},
+                            }));
+                            id
+                        } else {
+                            let id = super::encode::item_id("fc", &self.context, output_index);
+                            self.emit(out, "response.output_item.added", json!({
+                                "output_index": output_index,
+                                "item": {"type": "function_call", "id": id, "call_id": call_id, "name": name, "arguments": "", "status": "in_progress"},
+                            }));
+                            id
+                        };
                         Item::Function {
                             id,
                             call_id: call_id.clone(),
                             name: name.clone(),
                             arguments: String::new(),
+                            freeform,
                         }
                     }
                 };
@@ -261,6 +299,17 @@ impl StreamEncoder {
                     }
                     (Item::Reasoning { signature, .. }, BlockDelta::Signature(delta)) => {
                         signature.get_or_insert_with(String::new).push_str(delta);
+                        return;
+                    }
+                    (
+                        Item::Function {
+                            arguments,
+                            freeform: true,
+                            ..
+                        },
+                        BlockDelta::ToolArgs(delta),
+                    ) => {
+                        arguments.push_str(delta);
                         return;
                     }
                     (Item::Function { id, arguments, .. }, BlockDelta::ToolArgs(delta)) => {

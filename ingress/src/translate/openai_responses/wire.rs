@@ -23,6 +23,7 @@ pub struct ResponsesRequest {
     pub metadata: Option<Map<String, Value>>,
     pub user: Option<String>,
     pub stream: Option<bool>,
+    pub prompt_cache_key: Option<String>,
 }
 
 pub const REQUEST_FIELDS: &[&str] = &[
@@ -40,6 +41,7 @@ pub const REQUEST_FIELDS: &[&str] = &[
     "metadata",
     "user",
     "stream",
+    "prompt_cache_key",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,6 +62,7 @@ pub struct ReasoningParam {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct TextParam {
     pub format: Option<TextFormat>,
+    pub verbosity: Option<String>,
 }
 
 #[skip_serializing_none]
@@ -82,8 +85,20 @@ pub enum InputItem {
     Message(MessageItem),
     FunctionCall(FunctionCallItem),
     FunctionCallOutput(FunctionCallOutputItem),
+    /// A call to a freeform (`custom`) tool, with its raw text input.
+    CustomToolCall(CustomToolCallItem),
+    /// Its output (the same shape as a function call's).
+    CustomToolCallOutput(FunctionCallOutputItem),
     Reasoning(ReasoningItem),
     Unknown(Value),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CustomToolCallItem {
+    pub call_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub input: String,
 }
 
 #[skip_serializing_none]
@@ -155,6 +170,8 @@ impl<'de> Deserialize<'de> for InputItem {
             "" | "message" if value.get("role").is_some() => Self::Message(from_value(value)?),
             "function_call" => Self::FunctionCall(from_value(value)?),
             "function_call_output" => Self::FunctionCallOutput(from_value(value)?),
+            "custom_tool_call" => Self::CustomToolCall(from_value(value)?),
+            "custom_tool_call_output" => Self::CustomToolCallOutput(from_value(value)?),
             "reasoning" => Self::Reasoning(from_value(value)?),
             "" => {
                 return Err(serde::de::Error::custom(
@@ -229,7 +246,29 @@ impl<'de> Deserialize<'de> for ContentPart {
 #[serde(untagged)]
 pub enum ResponsesTool {
     Function(FunctionTool),
+    /// A freeform tool (`{"type":"custom","name","description","format"}`).
+    Custom(CustomTool),
+    /// A group of tools (`{"type":"namespace","name","description","tools":[…]}`, as Codex
+    /// sends MCP tools); expanded into its tools.
+    Namespace(NamespaceTool),
     Unknown(Value),
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CustomTool {
+    pub name: String,
+    pub description: Option<String>,
+    pub format: Option<Value>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NamespaceTool {
+    pub name: String,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tools: Vec<ResponsesTool>,
 }
 
 #[skip_serializing_none]
@@ -246,11 +285,12 @@ pub struct FunctionTool {
 impl<'de> Deserialize<'de> for ResponsesTool {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(deserializer)?;
-        if type_tag(&value) == "function" {
-            Ok(Self::Function(from_value(value)?))
-        } else {
-            Ok(Self::Unknown(value))
-        }
+        Ok(match type_tag(&value) {
+            "function" => Self::Function(from_value(value)?),
+            "custom" if value.get("name").is_some() => Self::Custom(from_value(value)?),
+            "namespace" if value.get("tools").is_some() => Self::Namespace(from_value(value)?),
+            _ => Self::Unknown(value),
+        })
     }
 }
 
