@@ -14,9 +14,9 @@ use shared::streams::{AUDIT_STREAM, CONFIG_STREAM, REQUESTS_STREAM};
 use shared::{Envelope, EventBody};
 
 use crate::config::ProjectorConfig;
+use crate::fold::RequestRow;
 use crate::store::Stores;
-use crate::store::ch::RequestRow;
-use crate::store::pg::Item;
+use crate::store::pg::{self, Item};
 
 /// Durable consumer names. Renaming one would replay its stream (harmlessly) from the start.
 pub const CONFIG_CONSUMER: &str = "projector-config";
@@ -24,7 +24,121 @@ pub const AUDIT_CONSUMER: &str = "projector-audit";
 pub const REQUESTS_CONSUMER: &str = "projector-requests";
 pub const SPEND_CONSUMER: &str = "projector-spend";
 
-/// Runs the three projections until one fails for good.
+/// One live projection: the stream and durable consumer it reads, how far its store got, and
+/// how its store writes a batch. `run_projection` does the rest (fetching, contiguity, retry,
+/// acknowledgement) the same way for each.
+pub trait Projection {
+    /// The projection's name in logs and metrics.
+    const NAME: &'static str;
+    const STREAM: &'static str;
+    const CONSUMER: &'static str;
+
+    /// How many messages one fetch asks for.
+    fn batch_size(&self) -> usize;
+
+    /// The last stream sequence the store applied.
+    fn resume(&self) -> impl Future<Output = anyhow::Result<u64>> + Send;
+
+    /// Writes a batch durably; returns how many events it applied.
+    fn write(&self, messages: &[Received]) -> impl Future<Output = anyhow::Result<u64>> + Send;
+}
+
+/// `AXONGATE_CONFIG` into the Postgres config views and their audit rows.
+pub struct ConfigProjection(pub Arc<Stores>);
+
+impl Projection for ConfigProjection {
+    const NAME: &'static str = "config";
+    const STREAM: &'static str = CONFIG_STREAM;
+    const CONSUMER: &'static str = CONFIG_CONSUMER;
+
+    fn batch_size(&self) -> usize {
+        256
+    }
+
+    async fn resume(&self) -> anyhow::Result<u64> {
+        self.0.pg.offset(pg::CONFIG_PROJECTION).await
+    }
+
+    async fn write(&self, messages: &[Received]) -> anyhow::Result<u64> {
+        let items = decode_items::<ConfigEvent>(messages);
+        Ok(self.0.pg.apply_config_batch(&items).await?.applied)
+    }
+}
+
+/// `AXONGATE_AUDIT` into the Postgres audit view (and key health from key tests).
+pub struct AuditProjection(pub Arc<Stores>);
+
+impl Projection for AuditProjection {
+    const NAME: &'static str = "audit";
+    const STREAM: &'static str = AUDIT_STREAM;
+    const CONSUMER: &'static str = AUDIT_CONSUMER;
+
+    fn batch_size(&self) -> usize {
+        256
+    }
+
+    async fn resume(&self) -> anyhow::Result<u64> {
+        self.0.pg.offset(pg::AUDIT_PROJECTION).await
+    }
+
+    async fn write(&self, messages: &[Received]) -> anyhow::Result<u64> {
+        let items = decode_items::<AuditEvent>(messages);
+        Ok(self.0.pg.apply_audit_batch(&items).await?.applied)
+    }
+}
+
+/// `AXONGATE_REQUESTS` into Postgres spend per token and day (and key health from attempts).
+pub struct SpendProjection {
+    pub stores: Arc<Stores>,
+    pub batch_size: usize,
+}
+
+impl Projection for SpendProjection {
+    const NAME: &'static str = "spend";
+    const STREAM: &'static str = REQUESTS_STREAM;
+    const CONSUMER: &'static str = SPEND_CONSUMER;
+
+    fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    async fn resume(&self) -> anyhow::Result<u64> {
+        self.stores.pg.offset(pg::SPEND_PROJECTION).await
+    }
+
+    async fn write(&self, messages: &[Received]) -> anyhow::Result<u64> {
+        let items = decode_items::<RequestEvent>(messages);
+        Ok(self.stores.pg.apply_spend_batch(&items).await?.applied)
+    }
+}
+
+/// `AXONGATE_REQUESTS` into ClickHouse request rows.
+pub struct RequestsProjection {
+    pub stores: Arc<Stores>,
+    pub batch_size: usize,
+}
+
+impl Projection for RequestsProjection {
+    const NAME: &'static str = "requests";
+    const STREAM: &'static str = REQUESTS_STREAM;
+    const CONSUMER: &'static str = REQUESTS_CONSUMER;
+
+    fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    async fn resume(&self) -> anyhow::Result<u64> {
+        self.stores.ch.load_high_water_mark().await?;
+        Ok(self.stores.ch.high_water_mark())
+    }
+
+    async fn write(&self, messages: &[Received]) -> anyhow::Result<u64> {
+        let rows = request_rows(messages);
+        Ok(self.stores.ch.insert_requests(&rows).await? as u64)
+    }
+}
+
+/// Runs the four projections until one fails for good.
 ///
 /// # Errors
 /// When a consumer cannot be created (the stream is missing, say).
@@ -33,108 +147,23 @@ pub async fn run_all(
     stores: Arc<Stores>,
     config: ProjectorConfig,
 ) -> anyhow::Result<()> {
-    let config_consumer = (jetstream.clone(), CONFIG_STREAM, CONFIG_CONSUMER);
-    let audit_consumer = (jetstream.clone(), AUDIT_STREAM, AUDIT_CONSUMER);
-    let requests_consumer = (jetstream.clone(), REQUESTS_STREAM, REQUESTS_CONSUMER);
-    let spend_consumer = (jetstream.clone(), REQUESTS_STREAM, SPEND_CONSUMER);
     let wait = Duration::from_millis(config.batch_max_wait_ms);
-
-    let config_stores = stores.clone();
-    let resume_stores = stores.clone();
-    let config_task = run_projection(
-        "config",
-        config_consumer,
-        256,
-        wait,
-        move || {
-            let stores = resume_stores.clone();
-            async move { stores.pg.offset(crate::store::pg::CONFIG_PROJECTION).await }
-        },
-        move |messages| {
-            let stores = config_stores.clone();
-            async move {
-                let items = decode_items::<ConfigEvent>(&messages);
-                stores
-                    .pg
-                    .apply_config_batch(&items)
-                    .await
-                    .map(|outcome| outcome.applied)
-            }
-        },
-    );
-    let audit_stores = stores.clone();
-    let resume_stores = stores.clone();
-    let audit_task = run_projection(
-        "audit",
-        audit_consumer,
-        256,
-        wait,
-        move || {
-            let stores = resume_stores.clone();
-            async move { stores.pg.offset(crate::store::pg::AUDIT_PROJECTION).await }
-        },
-        move |messages| {
-            let stores = audit_stores.clone();
-            async move {
-                let items = decode_items::<AuditEvent>(&messages);
-                stores
-                    .pg
-                    .apply_audit_batch(&items)
-                    .await
-                    .map(|outcome| outcome.applied)
-            }
-        },
-    );
-    let spend_stores = stores.clone();
-    let resume_stores = stores.clone();
-    let spend_task = run_projection(
-        "spend",
-        spend_consumer,
-        config.batch_size,
-        wait,
-        move || {
-            let stores = resume_stores.clone();
-            async move { stores.pg.offset(crate::store::pg::SPEND_PROJECTION).await }
-        },
-        move |messages| {
-            let stores = spend_stores.clone();
-            async move {
-                let items = decode_items::<RequestEvent>(&messages);
-                stores
-                    .pg
-                    .apply_spend_batch(&items)
-                    .await
-                    .map(|outcome| outcome.applied)
-            }
-        },
-    );
-    let request_stores = stores;
-    let resume_stores = request_stores.clone();
-    let requests_task = run_projection(
-        "requests",
-        requests_consumer,
-        config.batch_size,
-        wait,
-        move || {
-            let stores = resume_stores.clone();
-            async move {
-                stores.ch.load_high_water_mark().await?;
-                Ok(stores.ch.high_water_mark())
-            }
-        },
-        move |messages| {
-            let stores = request_stores.clone();
-            async move {
-                let rows = request_rows(&messages);
-                stores
-                    .ch
-                    .insert_requests(&rows)
-                    .await
-                    .map(|written| written as u64)
-            }
-        },
-    );
-    tokio::try_join!(config_task, audit_task, requests_task, spend_task)?;
+    let config_projection = ConfigProjection(stores.clone());
+    let audit_projection = AuditProjection(stores.clone());
+    let spend_projection = SpendProjection {
+        stores: stores.clone(),
+        batch_size: config.batch_size,
+    };
+    let requests_projection = RequestsProjection {
+        stores,
+        batch_size: config.batch_size,
+    };
+    tokio::try_join!(
+        run_projection(&config_projection, &jetstream, wait),
+        run_projection(&audit_projection, &jetstream, wait),
+        run_projection(&requests_projection, &jetstream, wait),
+        run_projection(&spend_projection, &jetstream, wait),
+    )?;
     Ok(())
 }
 
@@ -225,23 +254,16 @@ async fn first_sequence(jetstream: &jetstream::Context, stream_name: &str) -> Op
 }
 
 /// Fetch, check contiguity, write (retrying with backoff until it succeeds), ack the batch's
-/// last message. `resume` reads the last sequence the store applied.
-async fn run_projection<W, Fut, R, RFut>(
-    name: &'static str,
-    (jetstream, stream_name, durable): (jetstream::Context, &'static str, &'static str),
-    batch_size: usize,
+/// last message; starting where the projection's store stopped.
+async fn run_projection<P: Projection>(
+    projection: &P,
+    jetstream: &jetstream::Context,
     wait: Duration,
-    resume: R,
-    write: W,
-) -> anyhow::Result<()>
-where
-    W: Fn(Vec<Received>) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<u64>>,
-    R: Fn() -> RFut,
-    RFut: std::future::Future<Output = anyhow::Result<u64>>,
-{
-    let mut applied = resume().await?;
-    let mut consumer = durable_consumer(&jetstream, stream_name, durable, applied).await?;
+) -> anyhow::Result<()> {
+    let (name, stream_name, durable) = (P::NAME, P::STREAM, P::CONSUMER);
+    let batch_size = projection.batch_size();
+    let mut applied = projection.resume().await?;
+    let mut consumer = durable_consumer(jetstream, stream_name, durable, applied).await?;
     let mut backoff = Duration::from_millis(100);
     loop {
         let batch = match consumer
@@ -287,7 +309,7 @@ where
                 // server is restarting. Back off, then recreate the consumer from the store.
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
-                match durable_consumer(&jetstream, stream_name, durable, applied).await {
+                match durable_consumer(jetstream, stream_name, durable, applied).await {
                     Ok(fresh) => consumer = fresh,
                     Err(error) => tracing::warn!(
                         projection = name,
@@ -306,7 +328,7 @@ where
         if let Some(first) = received.first().map(|message| message.sequence)
             && first != applied + 1
         {
-            let oldest_kept = first_sequence(&jetstream, stream_name).await.unwrap_or(0);
+            let oldest_kept = first_sequence(jetstream, stream_name).await.unwrap_or(0);
             if oldest_kept > applied + 1 && first <= oldest_kept {
                 tracing::error!(
                     projection = name,
@@ -323,7 +345,7 @@ where
                     got = first,
                     "gap in delivery; restarting the consumer from the store"
                 );
-                consumer = durable_consumer(&jetstream, stream_name, durable, applied).await?;
+                consumer = durable_consumer(jetstream, stream_name, durable, applied).await?;
                 continue;
             }
         }
@@ -333,7 +355,7 @@ where
             // store is down the batch waits here, and the stream keeps everything behind it.
             let mut write_backoff = Duration::from_millis(100);
             loop {
-                match write(received.clone()).await {
+                match projection.write(&received).await {
                     Ok(written) => {
                         metrics::counter!("projector_events_applied_total", "projection" => name)
                             .increment(written);

@@ -465,7 +465,7 @@ async fn writers_apply_a_repeated_batch_once() {
         .iter()
         .enumerate()
         .map(|(index, envelope)| {
-            projector::store::ch::RequestRow::from_event(index as u64 + 1, envelope)
+            projector::fold::RequestRow::from_event(index as u64 + 1, envelope)
         })
         .collect();
     assert_eq!(stores.ch.insert_requests(&rows).await.expect("insert"), 3);

@@ -1,4 +1,4 @@
-//! ClickHouse writer: the migration runner and request rows.
+//! ClickHouse writer: the migration runner and request rows (decided by `fold::requests`).
 //!
 //! The schema and every statement here run on ClickHouse 18.16 and on current releases.
 //! Rows are idempotent by stream sequence: at start the writer reads `max(stream_seq)` and
@@ -11,11 +11,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::Context as _;
 use clickhouse::{Client, Row};
 use serde::Serialize;
-use shared::Envelope;
-use shared::request::{RequestEvent, RequestFinished};
 use time::OffsetDateTime;
 
 use kit::health::{Check, CheckFuture};
+
+use crate::fold::RequestRow;
 
 /// The ClickHouse migrations, in order. Each file may hold several statements separated by a
 /// line that is just `;`… in practice one statement per file keeps 18.16 happy.
@@ -31,93 +31,81 @@ pub struct ChStore {
     high_water_mark: AtomicU64,
 }
 
-/// One row of the `requests` table.
-#[derive(Debug, Clone, Row, Serialize)]
-pub struct RequestRow {
+/// A [`RequestRow`] as the `requests` table's RowBinary columns: the ClickHouse encoding of
+/// each value, nothing else.
+#[derive(Row, Serialize)]
+struct RequestColumns<'a> {
     #[serde(with = "clickhouse::serde::uuid")]
-    pub event_id: uuid::Uuid,
-    pub stream_seq: u64,
+    event_id: uuid::Uuid,
+    stream_seq: u64,
     #[serde(with = "clickhouse::serde::time::date")]
-    pub date: time::Date,
+    date: time::Date,
     #[serde(with = "clickhouse::serde::time::datetime")]
-    pub occurred_at: OffsetDateTime,
+    occurred_at: OffsetDateTime,
     #[serde(with = "clickhouse::serde::time::datetime")]
-    pub started_at: OffsetDateTime,
-    pub node: String,
-    pub request_id: String,
-    pub token_id: String,
-    pub user_id: String,
-    pub model_alias: String,
-    pub provider_id: String,
-    pub upstream_model: String,
-    pub provider_key_id: String,
-    pub client_protocol: String,
-    pub upstream_protocol: String,
-    pub stream: u8,
-    pub outcome: String,
-    pub error_kind: String,
-    pub http_status: u16,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cache_read_tokens: u64,
-    pub cache_write_tokens: u64,
-    pub usage_estimated: u8,
-    pub cost_nanos: i64,
-    pub currency: String,
-    pub price_version: u32,
-    pub has_ttfb: u8,
-    pub ttfb_us: u64,
-    pub latency_us: u64,
-    pub attempts: u16,
+    started_at: OffsetDateTime,
+    node: &'a str,
+    request_id: &'a str,
+    token_id: &'a str,
+    user_id: &'a str,
+    model_alias: &'a str,
+    provider_id: &'a str,
+    upstream_model: &'a str,
+    provider_key_id: &'a str,
+    client_protocol: &'a str,
+    upstream_protocol: &'a str,
+    stream: u8,
+    outcome: &'a str,
+    error_kind: &'a str,
+    http_status: u16,
+    input_tokens: u64,
+    output_tokens: u64,
+    cache_read_tokens: u64,
+    cache_write_tokens: u64,
+    usage_estimated: u8,
+    cost_nanos: i64,
+    currency: &'a str,
+    price_version: u32,
+    has_ttfb: u8,
+    ttfb_us: u64,
+    latency_us: u64,
+    attempts: u16,
 }
 
-impl RequestRow {
-    /// Maps a request event to its row.
-    #[must_use]
-    pub fn from_event(sequence: u64, envelope: &Envelope<RequestEvent>) -> Self {
-        let RequestEvent::Finished(finished) = &envelope.body;
-        let RequestFinished { usage, cost, .. } = finished;
+impl<'a> From<&'a RequestRow> for RequestColumns<'a> {
+    fn from(row: &'a RequestRow) -> Self {
         Self {
-            event_id: envelope.event_id,
-            stream_seq: sequence,
-            date: envelope.occurred_at.date(),
-            occurred_at: envelope.occurred_at,
-            started_at: finished.started_at,
-            node: envelope.node.clone().unwrap_or_default(),
-            request_id: finished.request_id.clone(),
-            token_id: finished.token_id.clone().unwrap_or_default(),
-            user_id: finished.user_id.clone().unwrap_or_default(),
-            model_alias: finished.model_alias.clone(),
-            provider_id: finished.provider_id.clone().unwrap_or_default(),
-            upstream_model: finished.upstream_model.clone().unwrap_or_default(),
-            provider_key_id: finished.provider_key_id.clone().unwrap_or_default(),
-            client_protocol: finished.client_protocol.as_str().to_owned(),
-            upstream_protocol: finished
-                .upstream_protocol
-                .map(|p| p.as_str().to_owned())
-                .unwrap_or_default(),
-            stream: u8::from(finished.stream),
-            outcome: finished.outcome.as_str().to_owned(),
-            error_kind: finished
-                .error_kind
-                .map(|kind| kind.as_str().to_owned())
-                .unwrap_or_default(),
-            http_status: finished.http_status,
-            input_tokens: usage.input_tokens,
-            output_tokens: usage.output_tokens,
-            cache_read_tokens: usage.cache_read_tokens,
-            cache_write_tokens: usage.cache_write_tokens,
-            usage_estimated: u8::from(usage.estimated),
-            cost_nanos: cost.as_ref().map_or(0, |cost| cost.amount.0),
-            currency: cost
-                .as_ref()
-                .map(|cost| cost.currency.clone())
-                .unwrap_or_default(),
-            price_version: cost.as_ref().map_or(0, |cost| cost.price_version),
-            has_ttfb: u8::from(finished.ttfb_us.is_some()),
-            ttfb_us: finished.ttfb_us.unwrap_or(0),
-            latency_us: finished.latency_us,
-            attempts: u16::try_from(finished.attempts.len()).unwrap_or(u16::MAX),
+            event_id: row.event_id,
+            stream_seq: row.stream_seq,
+            date: row.date,
+            occurred_at: row.occurred_at,
+            started_at: row.started_at,
+            node: &row.node,
+            request_id: &row.request_id,
+            token_id: &row.token_id,
+            user_id: &row.user_id,
+            model_alias: &row.model_alias,
+            provider_id: &row.provider_id,
+            upstream_model: &row.upstream_model,
+            provider_key_id: &row.provider_key_id,
+            client_protocol: &row.client_protocol,
+            upstream_protocol: &row.upstream_protocol,
+            stream: row.stream,
+            outcome: &row.outcome,
+            error_kind: &row.error_kind,
+            http_status: row.http_status,
+            input_tokens: row.input_tokens,
+            output_tokens: row.output_tokens,
+            cache_read_tokens: row.cache_read_tokens,
+            cache_write_tokens: row.cache_write_tokens,
+            usage_estimated: row.usage_estimated,
+            cost_nanos: row.cost_nanos,
+            currency: &row.currency,
+            price_version: row.price_version,
+            has_ttfb: row.has_ttfb,
+            ttfb_us: row.ttfb_us,
+            latency_us: row.latency_us,
+            attempts: row.attempts,
         }
     }
 }
@@ -219,7 +207,7 @@ impl ChStore {
         }
         let mut insert = self.client.insert("requests")?;
         for row in &fresh {
-            insert.write(*row).await?;
+            insert.write(&RequestColumns::from(*row)).await?;
         }
         insert.end().await?;
         let highest = fresh.iter().map(|row| row.stream_seq).max().unwrap_or(mark);

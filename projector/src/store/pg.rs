@@ -1,4 +1,6 @@
-//! Postgres writer: config views, audit view, dead letters, projection offsets.
+//! Postgres writer: config views, audit view, key health, spend, dead letters, projection
+//! offsets. It decides nothing: each event's [`Decision`] comes from `fold`, and this module
+//! writes its effects or its dead letter.
 //!
 //! Every batch is one transaction that first locks the projection's offset row, skips events at
 //! or below it, applies the rest and moves the offset, so a crash at any point neither loses nor
@@ -13,7 +15,11 @@ use shared::config::ConfigEvent;
 use shared::request::RequestEvent;
 use shared::streams::{AUDIT_STREAM, CONFIG_STREAM, REQUESTS_STREAM};
 
-use crate::fold::{self, AuditRow, ConfigChange};
+use crate::fold::{self, Decision, Effect};
+
+mod write;
+
+use write::{dead_letter, dead_letter_event, to_i64, write_all};
 
 mod embedded {
     refinery::embed_migrations!("../migrations/postgres");
@@ -115,10 +121,19 @@ impl PgStore {
         &self,
         items: &[Item<ConfigEvent>],
     ) -> anyhow::Result<BatchOutcome> {
+        self.apply_config_batch_with(items, fold::config::decide)
+            .await
+    }
+
+    async fn apply_config_batch_with(
+        &self,
+        items: &[Item<ConfigEvent>],
+        decide: DecideConfig,
+    ) -> anyhow::Result<BatchOutcome> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
         let last = lock_offset(&transaction, CONFIG_PROJECTION, CONFIG_STREAM).await?;
-        let outcome = apply_config_items(&transaction, items, last).await?;
+        let outcome = apply_config_items(&transaction, items, last, decide).await?;
         transaction.commit().await?;
         Ok(outcome)
     }
@@ -150,33 +165,17 @@ impl PgStore {
                     dead_letter(&transaction, AUDIT_STREAM, sequence, reason, payload).await?;
                     outcome.dead_lettered += 1;
                 }
-                Item::Event { envelope, .. } => {
-                    let after = serde_json::to_value(&envelope.body)?
-                        .get("payload")
-                        .cloned()
-                        .map(|mut value| {
-                            fold::redact(&mut value);
-                            value
-                        });
-                    let row = AuditRow {
-                        stream: AUDIT_STREAM,
-                        sequence,
-                        event_id: envelope.event_id,
-                        occurred_at: envelope.occurred_at,
-                        event_type: shared::EventBody::event_type(&envelope.body).to_owned(),
-                        actor_id: envelope.actor.as_ref().map(|actor| actor.user_id.clone()),
-                        actor_name: envelope.actor.as_ref().map(|actor| actor.username.clone()),
-                        entity: None,
-                        entity_id: None,
-                        before: None,
-                        after,
-                    };
-                    insert_audit(&transaction, &row).await?;
-                    if let AuditEvent::ProviderKeyTested(tested) = &envelope.body {
-                        record_key_test(&transaction, tested, envelope.occurred_at).await?;
+                Item::Event { envelope, .. } => match fold::audit::decide(envelope, sequence) {
+                    Decision::Apply(effects) => {
+                        write_all(&transaction, &effects).await?;
+                        outcome.applied += 1;
                     }
-                    outcome.applied += 1;
-                }
+                    Decision::DeadLetter { reason } => {
+                        dead_letter_event(&transaction, AUDIT_STREAM, sequence, &reason, envelope)
+                            .await?;
+                        outcome.dead_lettered += 1;
+                    }
+                },
             }
         }
         set_offset(&transaction, AUDIT_PROJECTION, highest).await?;
@@ -208,64 +207,15 @@ impl PgStore {
             let Item::Event { envelope, .. } = item else {
                 continue;
             };
-            let RequestEvent::Finished(finished) = &envelope.body;
-            // Key health from real traffic: each attempt's outcome, latest first wins.
-            for attempt in &finished.attempts {
-                // A request the upstream refused as invalid still shows the key works.
-                let ok = !attempt
-                    .error_kind
-                    .is_some_and(shared::request::ErrorKind::is_upstream_fault);
-                let tested = shared::audit::ProviderKeyTested {
-                    provider_key_id: attempt.provider_key_id.clone(),
-                    provider_id: attempt.provider_id.clone(),
-                    ok,
-                    status: attempt.status,
-                    latency_ms: attempt.latency_us / 1_000,
-                    error: attempt
-                        .error_kind
-                        .filter(|kind| kind.is_upstream_fault())
-                        .map(|kind| kind.as_str().to_owned()),
-                };
-                record_key_test(&transaction, &tested, envelope.occurred_at).await?;
+            let effects = fold::spend::effects(envelope);
+            write_all(&transaction, &effects).await?;
+            // Counted as applied when it added to a token's spend.
+            if effects
+                .iter()
+                .any(|effect| matches!(effect, Effect::Spend(_)))
+            {
+                outcome.applied += 1;
             }
-            let Some(token_id) = &finished.token_id else {
-                continue;
-            };
-            let usage = &finished.usage;
-            let as_i64 = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
-            let (cost, currency) = finished.cost.as_ref().map_or((0, String::new()), |cost| {
-                (cost.amount.0, cost.currency.clone())
-            });
-            let error = i64::from(finished.outcome == shared::request::Outcome::Error);
-            transaction
-                .execute(
-                    "INSERT INTO token_spend_daily (token_id, day, currency, requests, errors, input_tokens, output_tokens, \
-                       cache_read_tokens, cache_write_tokens, cost_nanos, last_used_at) \
-                     VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10) \
-                     ON CONFLICT (token_id, day) DO UPDATE SET \
-                       currency = CASE WHEN EXCLUDED.currency = '' THEN token_spend_daily.currency ELSE EXCLUDED.currency END, \
-                       requests = token_spend_daily.requests + 1, errors = token_spend_daily.errors + EXCLUDED.errors, \
-                       input_tokens = token_spend_daily.input_tokens + EXCLUDED.input_tokens, \
-                       output_tokens = token_spend_daily.output_tokens + EXCLUDED.output_tokens, \
-                       cache_read_tokens = token_spend_daily.cache_read_tokens + EXCLUDED.cache_read_tokens, \
-                       cache_write_tokens = token_spend_daily.cache_write_tokens + EXCLUDED.cache_write_tokens, \
-                       cost_nanos = token_spend_daily.cost_nanos + EXCLUDED.cost_nanos, \
-                       last_used_at = GREATEST(token_spend_daily.last_used_at, EXCLUDED.last_used_at)",
-                    &[
-                        token_id,
-                        &envelope.occurred_at.date(),
-                        &currency,
-                        &error,
-                        &as_i64(usage.input_tokens),
-                        &as_i64(usage.output_tokens),
-                        &as_i64(usage.cache_read_tokens),
-                        &as_i64(usage.cache_write_tokens),
-                        &cost,
-                        &envelope.occurred_at,
-                    ],
-                )
-                .await?;
-            outcome.applied += 1;
         }
         if highest > last {
             set_offset(&transaction, SPEND_PROJECTION, highest).await?;
@@ -297,7 +247,7 @@ impl PgStore {
             .await?;
         let mut total = BatchOutcome::default();
         while let Some(items) = next_batch().await? {
-            let outcome = apply_config_items(&transaction, &items, 0).await?;
+            let outcome = apply_config_items(&transaction, &items, 0, fold::config::decide).await?;
             total.applied += outcome.applied;
             total.skipped += outcome.skipped;
             total.dead_lettered += outcome.dead_lettered;
@@ -327,31 +277,6 @@ async fn lock_offset(
     Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
 }
 
-async fn record_key_test(
-    transaction: &Transaction<'_>,
-    tested: &shared::audit::ProviderKeyTested,
-    at: time::OffsetDateTime,
-) -> Result<(), tokio_postgres::Error> {
-    let status = tested.status.map(i32::from);
-    let latency = i64::try_from(tested.latency_ms).unwrap_or(i64::MAX);
-    transaction
-        .execute(
-            "INSERT INTO provider_key_health (provider_key_id, provider_id, last_success_at, last_error_at, \
-               last_error, last_status, last_latency_ms, updated_at) \
-             VALUES ($1, $2, CASE WHEN $3::boolean THEN $4::timestamptz END, \
-                     CASE WHEN $3::boolean THEN NULL ELSE $4::timestamptz END, $5, $6, $7, $4::timestamptz) \
-             ON CONFLICT (provider_key_id) DO UPDATE SET \
-               last_success_at = GREATEST(EXCLUDED.last_success_at, provider_key_health.last_success_at), \
-               last_error_at = GREATEST(EXCLUDED.last_error_at, provider_key_health.last_error_at), \
-               last_error = COALESCE(EXCLUDED.last_error, provider_key_health.last_error), \
-               last_status = EXCLUDED.last_status, last_latency_ms = EXCLUDED.last_latency_ms, \
-               updated_at = EXCLUDED.updated_at",
-            &[&tested.provider_key_id, &tested.provider_id, &tested.ok, &at, &tested.error, &status, &latency],
-        )
-        .await?;
-    Ok(())
-}
-
 async fn set_offset(
     transaction: &Transaction<'_>,
     projection: &str,
@@ -374,14 +299,14 @@ async fn set_offset(
     Ok(())
 }
 
-fn to_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
+/// How a config event is decided: `fold::config::decide`, except in the tests of this module.
+type DecideConfig = fn(&Envelope<ConfigEvent>, u64, Option<Value>) -> Decision;
 
 async fn apply_config_items(
     transaction: &Transaction<'_>,
     items: &[Item<ConfigEvent>],
     last: u64,
+    decide: DecideConfig,
 ) -> anyhow::Result<BatchOutcome> {
     let mut outcome = BatchOutcome::default();
     let mut highest = last;
@@ -401,29 +326,31 @@ async fn apply_config_items(
             }
             Item::Event { envelope, .. } => {
                 // A savepoint per event: an event the views cannot hold (say, a second model
-                // with an alias already taken) becomes a dead letter instead of blocking the
-                // stream forever.
+                // with an alias already taken) or the fold refuses becomes a dead letter, with
+                // nothing of it written, instead of blocking the stream forever.
                 let savepoint = savepoint(transaction).await?;
-                match apply_config_event(transaction, envelope, sequence).await {
-                    Ok(true) => {
+                let reason = match apply_config_event(transaction, envelope, sequence, decide).await
+                {
+                    Ok(ConfigApplied::Applied) => {
                         release(transaction, savepoint).await?;
                         outcome.applied += 1;
+                        continue;
                     }
-                    Ok(false) => {
+                    Ok(ConfigApplied::Duplicate) => {
                         release(transaction, savepoint).await?;
                         outcome.skipped += 1;
+                        continue;
                     }
+                    Ok(ConfigApplied::DeadLetter(reason)) => reason,
                     Err(error) if is_constraint_violation(&error) => {
-                        rollback_to(transaction, savepoint).await?;
-                        let reason = format!("violates a view constraint: {error}");
-                        tracing::error!(sequence, %reason, "config event dead-lettered");
-                        let payload = envelope.to_bytes().unwrap_or_default();
-                        dead_letter(transaction, CONFIG_STREAM, sequence, &reason, &payload)
-                            .await?;
-                        outcome.dead_lettered += 1;
+                        format!("violates a view constraint: {error}")
                     }
                     Err(error) => return Err(error.into()),
-                }
+                };
+                rollback_to(transaction, savepoint).await?;
+                tracing::error!(sequence, %reason, "config event dead-lettered");
+                dead_letter_event(transaction, CONFIG_STREAM, sequence, &reason, envelope).await?;
+                outcome.dead_lettered += 1;
             }
         }
     }
@@ -465,12 +392,21 @@ fn is_constraint_violation(error: &tokio_postgres::Error) -> bool {
         .is_some_and(|code| code.code().starts_with("23"))
 }
 
-/// Applies one event; `Ok(false)` when the same event id was already applied.
+/// What became of one config event.
+enum ConfigApplied {
+    Applied,
+    /// The same event id was applied before (a publish retried under a new sequence).
+    Duplicate,
+    /// The fold refused it; the caller rolls back what was written for it.
+    DeadLetter(String),
+}
+
 async fn apply_config_event(
     transaction: &Transaction<'_>,
     envelope: &Envelope<ConfigEvent>,
     sequence: u64,
-) -> Result<bool, tokio_postgres::Error> {
+    decide: DecideConfig,
+) -> Result<ConfigApplied, tokio_postgres::Error> {
     let inserted = transaction
         .execute(
             "INSERT INTO applied_config_events (event_id, sequence) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -478,90 +414,107 @@ async fn apply_config_event(
         )
         .await?;
     if inserted == 0 {
-        return Ok(false);
+        return Ok(ConfigApplied::Duplicate);
     }
-    let change = fold::config_change(&envelope.body).unwrap_or(ConfigChange::Delete {
-        entity: envelope.body.entity(),
-        id: envelope.body.entity_id().to_owned(),
-    });
-    let entity = envelope.body.entity().as_str();
-    let id = envelope.body.entity_id();
     let before: Option<Value> = transaction
         .query_opt(
             "SELECT data FROM config_entities WHERE entity = $1 AND id = $2",
-            &[&entity, &id],
+            &[&envelope.body.entity().as_str(), &envelope.body.entity_id()],
         )
         .await?
         .map(|row| row.get(0));
-    let actor = envelope.actor.as_ref().map(|actor| actor.username.clone());
-    match &change {
-        ConfigChange::Upsert { data, .. } => {
-            transaction
-                .execute(
-                    "INSERT INTO config_entities (entity, id, data, subject_sequence, created_at, updated_at, updated_by) \
-                     VALUES ($1, $2, $3, $4, $5, $5, $6) \
-                     ON CONFLICT (entity, id) DO UPDATE SET data = EXCLUDED.data, \
-                       subject_sequence = EXCLUDED.subject_sequence, updated_at = EXCLUDED.updated_at, \
-                       updated_by = EXCLUDED.updated_by",
-                    &[&entity, &id, data, &to_i64(sequence), &envelope.occurred_at, &actor],
-                )
-                .await?;
+    match decide(envelope, sequence, before) {
+        Decision::Apply(effects) => {
+            write_all(transaction, &effects).await?;
+            Ok(ConfigApplied::Applied)
         }
-        ConfigChange::Delete { .. } => {
-            transaction
-                .execute(
-                    "DELETE FROM config_entities WHERE entity = $1 AND id = $2",
-                    &[&entity, &id],
-                )
-                .await?;
-        }
+        Decision::DeadLetter { reason } => Ok(ConfigApplied::DeadLetter(reason)),
     }
-    let row = fold::config_audit_row(envelope, sequence, before, &change);
-    insert_audit(transaction, &row).await?;
-    Ok(true)
 }
 
-async fn insert_audit(
-    transaction: &Transaction<'_>,
-    row: &AuditRow,
-) -> Result<(), tokio_postgres::Error> {
-    transaction
-        .execute(
-            "INSERT INTO audit_log (stream, sequence, event_id, occurred_at, event_type, actor_id, actor_name, \
-               entity, entity_id, before, after) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
-            &[
-                &row.stream,
-                &to_i64(row.sequence),
-                &row.event_id,
-                &row.occurred_at,
-                &row.event_type,
-                &row.actor_id,
-                &row.actor_name,
-                &row.entity,
-                &row.entity_id,
-                &row.before,
-                &row.after,
-            ],
-        )
-        .await?;
-    Ok(())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fold::testing::setting_put;
+    use serde_json::json;
 
-async fn dead_letter(
-    transaction: &Transaction<'_>,
-    stream: &str,
-    sequence: u64,
-    reason: &str,
-    payload: &[u8],
-) -> Result<(), tokio_postgres::Error> {
-    metrics::counter!("projector_dead_letters_total", "stream" => stream.to_owned()).increment(1);
-    transaction
-        .execute(
-            "INSERT INTO dead_letters (stream, sequence, reason, payload) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT DO NOTHING",
-            &[&stream, &to_i64(sequence), &reason, &payload],
-        )
-        .await?;
-    Ok(())
+    /// An unserialisable change, decided by the real fold, reaches the dead letters through the
+    /// same savepoint as a constraint violation: nothing of it is written, and the entity keeps
+    /// the state it had (it used to be deleted).
+    #[tokio::test]
+    async fn an_unserialisable_change_is_a_dead_letter_and_the_entity_stays() {
+        let store = PgStore::connect(&kit::testing::fresh_postgres_database().await)
+            .await
+            .expect("postgres");
+        store.migrate().await.expect("migrate");
+        let event = |sequence, envelope| Item::Event {
+            sequence,
+            envelope: Box::new(envelope),
+        };
+        let first = store
+            .apply_config_batch(&[event(1, setting_put("motd", json!("hi")))])
+            .await
+            .expect("apply");
+        assert_eq!(first.applied, 1);
+
+        let unserialisable: DecideConfig = |envelope, sequence, before| {
+            let error =
+                <serde_json::Error as serde::ser::Error>::custom("a map key is not a string");
+            fold::config::decide_change(envelope, sequence, before, Err(error))
+        };
+        let second = store
+            .apply_config_batch_with(
+                &[event(2, setting_put("motd", json!("bye")))],
+                unserialisable,
+            )
+            .await
+            .expect("apply");
+        assert_eq!(
+            second,
+            BatchOutcome {
+                applied: 0,
+                skipped: 0,
+                dead_lettered: 1
+            }
+        );
+
+        let client = store.pool.get().await.expect("client");
+        let entity: Value = client
+            .query_one(
+                "SELECT data FROM config_entities WHERE entity = 'setting' AND id = 'motd'",
+                &[],
+            )
+            .await
+            .expect("the entity is still there")
+            .get(0);
+        assert_eq!(entity, json!({"key": "motd", "value": "hi"}));
+        let dead: Vec<(String, i64, String)> = client
+            .query("SELECT stream, sequence, reason FROM dead_letters", &[])
+            .await
+            .expect("dead letters")
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .collect();
+        assert_eq!(
+            dead,
+            [(
+                CONFIG_STREAM.to_owned(),
+                2,
+                "cannot be represented as JSON: a map key is not a string".to_owned()
+            )]
+        );
+        let count = |sql: &'static str| {
+            let client = &client;
+            async move {
+                client
+                    .query_one(sql, &[])
+                    .await
+                    .expect(sql)
+                    .get::<_, i64>(0)
+            }
+        };
+        assert_eq!(count("SELECT count(*) FROM audit_log").await, 1);
+        assert_eq!(count("SELECT count(*) FROM applied_config_events").await, 1);
+        assert_eq!(store.offset(CONFIG_PROJECTION).await.expect("offset"), 2);
+    }
 }
