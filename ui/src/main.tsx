@@ -1,15 +1,15 @@
 import React from 'react';
 import ReactDOM from 'react-dom/client';
 import { BrowserRouter } from 'react-router-dom';
-import { Providers } from './Providers';
+import { AppProviders } from './AppProviders';
 import { App } from './App';
 
 ReactDOM.createRoot(document.getElementById('root')!).render(
   <React.StrictMode>
     <BrowserRouter>
-      <Providers>
+      <AppProviders>
         <App />
-      </Providers>
+      </AppProviders>
     </BrowserRouter>
   </React.StrictMode>,
 );

@@ -2,7 +2,7 @@ import type { ReactElement } from 'react';
 import { render } from '@testing-library/react';
 import { MemoryRouter } from 'react-router-dom';
 import { vi } from 'vitest';
-import { Providers, newQueryClient } from '../Providers';
+import { AppProviders, newQueryClient } from '../AppProviders';
 import type { Me, Role } from '../api/types';
 
 export function me(role: Role): Me {
@@ -39,9 +39,9 @@ export function page<T>(items: T[]) {
 export function renderWith(ui: ReactElement, { role = 'admin', path = '/' }: { role?: Role | null; path?: string } = {}) {
   return render(
     <MemoryRouter initialEntries={[path]}>
-      <Providers client={newQueryClient()} initialUser={role ? me(role) : null}>
+      <AppProviders client={newQueryClient()} initialUser={role ? me(role) : null}>
         {ui}
-      </Providers>
+      </AppProviders>
     </MemoryRouter>,
   );
 }

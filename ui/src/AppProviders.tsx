@@ -25,8 +25,8 @@ export function newQueryClient() {
   });
 }
 
-/** Everything a page needs around it; tests pass `initialUser` to skip the session check. */
-export function Providers({ children, client, initialUser }: { children: ReactNode; client?: QueryClient; initialUser?: Me | null }) {
+/** The React context providers every page needs around it (i18n, queries, Ant Design locale and theme, session); tests pass `initialUser` to skip the session check. */
+export function AppProviders({ children, client, initialUser }: { children: ReactNode; client?: QueryClient; initialUser?: Me | null }) {
   const [queryClient] = useState(() => client ?? newQueryClient());
   return (
     <I18nextProvider i18n={i18n}>
