@@ -382,8 +382,8 @@ fn translation_cases() {
 
 mod properties {
     use ingress::translate::ir::{
-        self, Block, Effort, Extra, ImageSource, InstructionRole, Message, Reasoning, Request,
-        ResponseFormat, Role, SamplingParams, SystemBlock, Tool, ToolChoice,
+        self, Block, DocumentSource, Effort, Extra, ImageSource, InstructionRole, Message,
+        Reasoning, Request, ResponseFormat, Role, SamplingParams, SystemBlock, Tool, ToolChoice,
     };
     use ingress::translate::sse::{SseDecoder, SseEvent};
     use ingress::translate::{
@@ -617,9 +617,14 @@ mod properties {
                     is_error,
                     cache_control
                 }),
+            Just(Block::Document {
+                source: DocumentSource::Text { data: "d".into() },
+                title: Some("notes".into()),
+                cache_control: None,
+            }),
             Just(Block::Unknown {
                 dialect: Dialect::Anthropic,
-                raw: json!({"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "d"}}),
+                raw: json!({"type": "search_result", "source": "https://example.com", "title": "A", "content": [{"type": "text", "text": "d"}]}),
             }),
         ];
         let assistant_block = prop_oneof![

@@ -88,6 +88,94 @@ pub enum ImageSource {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+pub enum DocumentSource {
+    /// The file's bytes in base64 (`application/pdf` unless said otherwise).
+    Base64 {
+        media_type: String,
+        data: String,
+    },
+    /// A plain-text document's text (Anthropic's `text` source).
+    Text {
+        data: String,
+    },
+    Url {
+        url: String,
+    },
+    /// An OpenAI file id: it names a file only to the OpenAI account that holds it.
+    FileId {
+        id: String,
+    },
+}
+
+impl DocumentSource {
+    /// The document in an OpenAI file object's fields (`filename`, `file_data` as a data URL,
+    /// `file_url`, `file_id`: Chat's `file.file` and Responses' `input_file` share them).
+    /// `None` for a URL when `urls` is false (Chat takes files by content or id only) and for a
+    /// plain-text document (sent as text instead).
+    pub fn to_openai_file(&self, title: Option<&str>, urls: bool) -> Option<Map<String, Value>> {
+        let mut file = Map::new();
+        match self {
+            Self::Base64 { media_type, data } => {
+                let extension = if media_type == "application/pdf" {
+                    "pdf"
+                } else {
+                    "bin"
+                };
+                let filename = title.map_or_else(|| format!("document.{extension}"), str::to_owned);
+                file.insert("filename".into(), filename.into());
+                file.insert(
+                    "file_data".into(),
+                    format!("data:{media_type};base64,{data}").into(),
+                );
+            }
+            Self::Url { url } if urls => {
+                file.insert("file_url".into(), url.clone().into());
+            }
+            Self::FileId { id } => {
+                file.insert("file_id".into(), id.clone().into());
+            }
+            Self::Url { .. } | Self::Text { .. } => return None,
+        }
+        Some(file)
+    }
+
+    /// An OpenAI file object (see [`Self::to_openai_file`]) as a document and its file name.
+    pub fn from_openai_file(file: &Value) -> Option<(Self, Option<String>)> {
+        let filename = file
+            .get("filename")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let text = |name: &str| file.get(name).and_then(Value::as_str);
+        let source = if let Some(data) = text("file_data") {
+            match data
+                .strip_prefix("data:")
+                .and_then(|rest| rest.split_once(','))
+                .and_then(|(header, data)| Some((header.strip_suffix(";base64")?, data)))
+            {
+                Some((media_type, data)) => Self::Base64 {
+                    media_type: media_type.to_owned(),
+                    data: data.to_owned(),
+                },
+                // Bare base64: OpenAI's file inputs are PDFs.
+                None => Self::Base64 {
+                    media_type: "application/pdf".to_owned(),
+                    data: data.to_owned(),
+                },
+            }
+        } else if let Some(url) = text("file_url") {
+            Self::Url {
+                url: url.to_owned(),
+            }
+        } else {
+            Self::FileId {
+                id: text("file_id")?.to_owned(),
+            }
+        };
+        Some((source, filename))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub enum Block {
     Text {
         text: String,
@@ -114,6 +202,14 @@ pub enum Block {
         is_error: bool,
         cache_control: Option<Value>,
     },
+    /// A file the model reads: a PDF (Anthropic `document`, OpenAI `file` / `input_file`) or a
+    /// plain-text document.
+    Document {
+        source: DocumentSource,
+        /// The document's title or file name.
+        title: Option<String>,
+        cache_control: Option<Value>,
+    },
     Thinking {
         thinking: String,
         signature: Option<String>,
@@ -129,6 +225,16 @@ pub enum Block {
 }
 
 impl Block {
+    /// A document from an OpenAI file object (Chat's `file.file`, a Responses `input_file`).
+    pub fn document(file: &Value) -> Option<Self> {
+        let (source, title) = DocumentSource::from_openai_file(file)?;
+        Some(Self::Document {
+            source,
+            title,
+            cache_control: None,
+        })
+    }
+
     pub fn text(text: impl Into<String>) -> Self {
         Self::Text {
             text: text.into(),

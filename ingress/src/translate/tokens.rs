@@ -6,7 +6,7 @@
 //! fixed estimate (Anthropic's ~1,600 tokens for a large image; the pixels are not decoded),
 //! and tools count their name, description and JSON schema.
 
-use super::ir::{Block, Request, Tool};
+use super::ir::{Block, DocumentSource, Request, Tool};
 
 /// Tokens added per message for role and framing, as OpenAI's cookbook counts them.
 const MESSAGE_OVERHEAD: u64 = 3;
@@ -32,6 +32,12 @@ fn block_tokens(block: &Block) -> u64 {
         }
         Block::Thinking { thinking, .. } => text_tokens(thinking),
         Block::RedactedThinking { .. } => 0,
+        Block::Document { source, .. } => match source {
+            DocumentSource::Text { data } => text_tokens(data),
+            // A rough upper bound: about one token per four bytes of the file's base64.
+            DocumentSource::Base64 { data, .. } => data.len() as u64 / 4,
+            DocumentSource::Url { .. } | DocumentSource::FileId { .. } => IMAGE_TOKENS,
+        },
         Block::Unknown { raw, .. } => text_tokens(&raw.to_string()),
     }
 }

@@ -183,11 +183,49 @@ pub fn block(block: wire::ContentBlock) -> Block {
             signature: signature.filter(|signature| !signature.is_empty()),
         },
         wire::ContentBlock::RedactedThinking { data } => Block::RedactedThinking { data },
-        wire::ContentBlock::Unknown(raw) => Block::Unknown {
-            dialect: Dialect::Anthropic,
-            raw,
+        wire::ContentBlock::Unknown(raw) => match document(&raw) {
+            Some(document) => document,
+            None => Block::Unknown {
+                dialect: Dialect::Anthropic,
+                raw,
+            },
         },
     }
+}
+
+/// A `document` block with a base64, URL or plain-text source (the others — a content list, a
+/// Files API id — stay as they came).
+fn document(raw: &serde_json::Value) -> Option<Block> {
+    use crate::translate::ir::DocumentSource;
+    if crate::translate::json::type_tag(raw) != "document" {
+        return None;
+    }
+    let source = raw.get("source")?;
+    let text = |name: &str| {
+        source
+            .get(name)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    let source = match crate::translate::json::type_tag(source) {
+        "base64" => DocumentSource::Base64 {
+            media_type: text("media_type")?,
+            data: text("data")?,
+        },
+        "text" => DocumentSource::Text {
+            data: text("data")?,
+        },
+        "url" => DocumentSource::Url { url: text("url")? },
+        _ => return None,
+    };
+    Some(Block::Document {
+        source,
+        title: raw
+            .get("title")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned),
+        cache_control: raw.get("cache_control").cloned(),
+    })
 }
 
 pub fn usage(usage: &wire::WireUsage) -> Usage {

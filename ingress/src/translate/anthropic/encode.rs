@@ -4,8 +4,8 @@ use serde_json::Value;
 
 use super::{DEFAULT_MAX_TOKENS, MIN_THINKING_BUDGET, wire};
 use crate::translate::ir::{
-    Block, ImageSource, Reasoning, Request, Response, ResponseFormat, Role, Tool, ToolChoice,
-    Usage, Warning,
+    Block, DocumentSource, ImageSource, Reasoning, Request, Response, ResponseFormat, Role, Tool,
+    ToolChoice, Usage, Warning,
 };
 use crate::translate::json::{to_vec, type_tag};
 use crate::translate::{Context, Dialect};
@@ -392,6 +392,48 @@ fn with_extra(
     to_vec(&value)
 }
 
+/// An Anthropic `document` block: a PDF (base64 or URL) or a plain-text document.
+fn document(
+    source: &DocumentSource,
+    title: Option<&str>,
+    cache_control: Option<&Value>,
+) -> Result<Value, &'static str> {
+    use base64::Engine as _;
+    let source = match source {
+        DocumentSource::Base64 { media_type, data } if media_type == "application/pdf" => {
+            serde_json::json!({"type": "base64", "media_type": media_type, "data": data})
+        }
+        DocumentSource::Base64 { media_type, data } if media_type.starts_with("text/plain") => {
+            let text = base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .ok_or("a text/plain file that is not base64 UTF-8; dropped")?;
+            serde_json::json!({"type": "text", "media_type": "text/plain", "data": text})
+        }
+        DocumentSource::Base64 { .. } => {
+            return Err("Anthropic documents are PDFs or plain text; dropped");
+        }
+        DocumentSource::Text { data } => {
+            serde_json::json!({"type": "text", "media_type": "text/plain", "data": data})
+        }
+        DocumentSource::Url { url } => serde_json::json!({"type": "url", "url": url}),
+        DocumentSource::FileId { .. } => {
+            return Err("an OpenAI file id names no file at Anthropic; dropped");
+        }
+    };
+    let mut block = serde_json::json!({"type": "document", "source": source});
+    if let Some(object) = block.as_object_mut() {
+        if let Some(title) = title {
+            object.insert("title".into(), title.into());
+        }
+        if let Some(cache_control) = cache_control {
+            object.insert("cache_control".into(), cache_control.clone());
+        }
+    }
+    Ok(block)
+}
+
 pub fn blocks(
     content: &[Block],
     field: &str,
@@ -483,6 +525,14 @@ pub fn blocks(
             Block::RedactedThinking { data } => {
                 out.push(wire::ContentBlock::RedactedThinking { data: data.clone() });
             }
+            Block::Document {
+                source,
+                title,
+                cache_control,
+            } => match document(source, title.as_deref(), cache_control.as_ref()) {
+                Ok(block) => out.push(wire::ContentBlock::Unknown(block)),
+                Err(reason) => warnings.push(Warning::new(here(), reason)),
+            },
             Block::Unknown {
                 dialect: Dialect::Anthropic,
                 raw,
@@ -584,7 +634,9 @@ fn response_blocks(content: &[Block]) -> Vec<wire::ContentBlock> {
                     dialect: Dialect::Anthropic,
                     raw,
                 } => wire::ContentBlock::Unknown(raw.clone()),
-                Block::ToolResult { .. } | Block::Unknown { .. } => return None,
+                Block::ToolResult { .. } | Block::Document { .. } | Block::Unknown { .. } => {
+                    return None;
+                }
             })
         })
         .collect()

@@ -26,10 +26,15 @@ fn part(part: wire::ContentPart) -> Block {
             detail: image_url.detail,
             cache_control: None,
         },
-        wire::ContentPart::Unknown(raw) => Block::Unknown {
-            dialect: Dialect::OpenAiChat,
-            raw,
-        },
+        wire::ContentPart::Unknown(raw) => {
+            let file = (crate::translate::json::type_tag(&raw) == "file")
+                .then(|| raw.get("file"))
+                .flatten();
+            file.and_then(Block::document).unwrap_or(Block::Unknown {
+                dialect: Dialect::OpenAiChat,
+                raw,
+            })
+        }
     }
 }
 

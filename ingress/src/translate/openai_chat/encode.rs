@@ -4,8 +4,8 @@ use serde_json::Value;
 
 use super::{MAX_STOP_SEQUENCES, wire};
 use crate::translate::ir::{
-    Block, Effort, InstructionRole, Reasoning, Request, Response, ResponseFormat, Role, Tool,
-    ToolChoice, Warning,
+    Block, DocumentSource, Effort, InstructionRole, Reasoning, Request, Response, ResponseFormat,
+    Role, Tool, ToolChoice, Warning,
 };
 use crate::translate::json::{to_vec, type_tag};
 use crate::translate::{Context, Dialect};
@@ -64,6 +64,34 @@ fn content(blocks: &[Block], field: &str, warnings: &mut Vec<Warning>) -> Option
                         detail: detail.clone(),
                     },
                 });
+            }
+            Block::Document {
+                source,
+                title,
+                cache_control,
+            } => {
+                warn_cache_control(
+                    cache_control.as_ref(),
+                    || format!("{}.cache_control", here()),
+                    warnings,
+                );
+                if let DocumentSource::Text { data } = source {
+                    parts.push(wire::ContentPart::Text {
+                        text: crate::translate::openai_responses::encode::titled(
+                            title.as_deref(),
+                            data,
+                        ),
+                    });
+                } else if let Some(file) = source.to_openai_file(title.as_deref(), false) {
+                    parts.push(wire::ContentPart::Unknown(
+                        serde_json::json!({"type": "file", "file": file}),
+                    ));
+                } else {
+                    warnings.push(Warning::new(
+                        here(),
+                        "OpenAI Chat takes a file by its content or id, not by URL; dropped",
+                    ));
+                }
             }
             Block::Unknown {
                 dialect: Dialect::OpenAiChat,

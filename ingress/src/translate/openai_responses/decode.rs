@@ -32,10 +32,15 @@ fn part(part: wire::ContentPart) -> Block {
             dialect: Dialect::OpenAiResponses,
             raw: serde_json::json!({"type": "input_image", "detail": detail}),
         },
-        wire::ContentPart::Unknown(raw) => Block::Unknown {
-            dialect: Dialect::OpenAiResponses,
-            raw,
-        },
+        wire::ContentPart::Unknown(raw) => {
+            let document = (crate::translate::json::type_tag(&raw) == "input_file")
+                .then(|| Block::document(&raw))
+                .flatten();
+            document.unwrap_or(Block::Unknown {
+                dialect: Dialect::OpenAiResponses,
+                raw,
+            })
+        }
     }
 }
 

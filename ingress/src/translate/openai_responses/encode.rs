@@ -4,8 +4,8 @@ use serde_json::Value;
 
 use super::wire;
 use crate::translate::ir::{
-    Block, Effort, InstructionRole, Reasoning, Request, Response, ResponseFormat, Role, StopReason,
-    Tool, ToolChoice, Warning,
+    Block, DocumentSource, Effort, InstructionRole, Reasoning, Request, Response, ResponseFormat,
+    Role, StopReason, Tool, ToolChoice, Warning,
 };
 use crate::translate::json::{to_vec, type_tag};
 use crate::translate::openai_chat;
@@ -41,6 +41,18 @@ fn input_part(
             image_url: Some(openai_chat::image_to_url(source)),
             detail: detail.clone(),
         }),
+        Block::Document {
+            source: DocumentSource::Text { data },
+            title,
+            ..
+        } if !assistant => Some(wire::ContentPart::InputText {
+            text: titled(title.as_deref(), data),
+        }),
+        Block::Document { source, title, .. } if !assistant => {
+            let mut file = source.to_openai_file(title.as_deref(), true)?;
+            file.insert("type".into(), "input_file".into());
+            Some(wire::ContentPart::Unknown(Value::Object(file)))
+        }
         Block::Unknown {
             dialect: Dialect::OpenAiResponses,
             raw,
@@ -62,6 +74,14 @@ fn input_part(
             ));
             None
         }
+    }
+}
+
+/// A plain-text document as text, under its title.
+pub(crate) fn titled(title: Option<&str>, text: &str) -> String {
+    match title {
+        Some(title) => format!("{title}\n\n{text}"),
+        None => text.to_owned(),
     }
 }
 
