@@ -32,6 +32,21 @@ pub struct EncryptedSecret {
     pub format: Option<u16>,
 }
 
+/// Names of the fields that hold a secret (or what a secret is derived from or sealed in)
+/// wherever they appear in a config entity or event: a provider key's `secret` (and the
+/// `nonce` and `ciphertext` inside it), a token's `hash`, a user's `password_hash`, and a
+/// `password` in a command. The one list both readers of stored state honour: the admin API
+/// drops these fields from every entity it returns, and the projector's audit view redacts
+/// them at any depth. A new secret-bearing field is added here, or it leaks.
+pub const SECRET_FIELD_NAMES: &[&str] = &[
+    "secret",
+    "password_hash",
+    "hash",
+    "ciphertext",
+    "nonce",
+    "password",
+];
+
 /// The format every new secret is sealed in.
 pub const CURRENT_FORMAT: u16 = 2;
 

@@ -16,13 +16,11 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 use shared::Actor;
 use shared::config::ConfigEvent;
+use shared::secret::SECRET_FIELD_NAMES;
 
 use crate::db::{self, ListQuery, Projection, Stored};
 use crate::error::ApiError;
 use crate::state::AppState;
-
-/// Fields that never leave the admin API, whatever the entity.
-const SECRET_FIELDS: &[&str] = &["secret", "hash", "password_hash"];
 
 /// Builds a list query from the query string; only `allowed` fields filter.
 ///
@@ -83,7 +81,7 @@ pub fn render(stored: &Stored) -> Value {
         Value::Object(map) => map.clone(),
         _ => Map::new(),
     };
-    for field in SECRET_FIELDS {
+    for field in SECRET_FIELD_NAMES {
         data.remove(*field);
     }
     let time = |at: time::OffsetDateTime| {

@@ -3,27 +3,19 @@
 
 use serde_json::Value;
 use shared::audit::AuditEvent;
+use shared::secret::SECRET_FIELD_NAMES;
 use shared::streams::AUDIT_STREAM;
 use shared::{Envelope, EventBody};
 
 use super::{Decision, Effect, KeyCheck};
 
-/// Field names whose values never appear in the audit view, however deep.
-const SECRET_FIELDS: &[&str] = &[
-    "secret",
-    "password_hash",
-    "hash",
-    "ciphertext",
-    "nonce",
-    "password",
-];
-
-/// Replaces every secret-bearing field with `"[redacted]"`.
+/// Replaces every secret-bearing field ([`SECRET_FIELD_NAMES`]) with `"[redacted]"`, however
+/// deep.
 pub fn redact(value: &mut Value) {
     match value {
         Value::Object(map) => {
             for (key, field) in map.iter_mut() {
-                if SECRET_FIELDS.contains(&key.as_str()) {
+                if SECRET_FIELD_NAMES.contains(&key.as_str()) {
                     *field = Value::String("[redacted]".into());
                 } else {
                     redact(field);
