@@ -12,6 +12,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use kit::progress::Progress;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::Actor;
@@ -201,7 +202,10 @@ impl Applier<'_> {
     }
 }
 
-/// Brings the config to the document's state with as few events as needed.
+/// Brings the config to the document's state with as few events as needed. From the CLI
+/// (`SecretSource::Environment`, the one caller with an operator's terminal), the entries
+/// done of those declared are drawn on stderr when it is a terminal, with a summary line at
+/// the end; piped, and over HTTP, nothing is printed.
 ///
 /// # Errors
 /// 400 on an invalid entry (nothing after it is applied; what came before stays applied).
@@ -217,6 +221,18 @@ pub async fn apply(
         report: ApplyReport::default(),
     };
     let pool = &state.pool;
+    let declared = [
+        document.providers.len(),
+        document.provider_keys.len(),
+        document.models.len(),
+        document.tokens.len(),
+    ]
+    .iter()
+    .sum::<usize>() as u64;
+    let mut progress = match secrets {
+        SecretSource::Environment => Progress::on_stderr("admin-api apply:", "entries", declared),
+        SecretSource::RequestBody => Progress::hidden("admin-api apply:", "entries", declared),
+    };
 
     let mut provider_ids = Vec::new();
     for input in document.providers {
@@ -233,6 +249,7 @@ pub async fn apply(
             )
             .await?;
         provider_ids.push(id);
+        progress.add(1);
     }
 
     let mut key_ids = Vec::new();
@@ -279,6 +296,7 @@ pub async fn apply(
             )
             .await?;
         key_ids.push(id);
+        progress.add(1);
     }
 
     let mut model_ids = Vec::new();
@@ -299,6 +317,7 @@ pub async fn apply(
             )
             .await?;
         model_ids.push(id);
+        progress.add(1);
     }
 
     let mut token_ids = Vec::new();
@@ -361,6 +380,7 @@ pub async fn apply(
                 .push(json!({"id": id, "secret": token.expose()}));
         }
         token_ids.push(id);
+        progress.add(1);
     }
 
     if document.prune {
@@ -369,6 +389,9 @@ pub async fn apply(
         applier.prune(ConfigEntity::Model, &model_ids).await?;
         applier.prune(ConfigEntity::ProviderKey, &key_ids).await?;
         applier.prune(ConfigEntity::Provider, &provider_ids).await?;
+    }
+    if progress.is_drawn() {
+        eprintln!("admin-api apply: {}", progress.finish());
     }
     Ok(applier.report)
 }

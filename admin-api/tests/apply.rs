@@ -190,6 +190,8 @@ tokens:
 
     let (ok, stdout, stderr) = cli(&harness, &["apply", "-f", file_arg], &secrets);
     assert!(ok, "{stdout}\n{stderr}");
+    // Piped, apply draws no progress and prints no summary: the report on stdout is all.
+    assert_eq!(stderr, "", "nothing on a piped stderr");
     let report: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["changes"].as_array().unwrap().len(), 4, "{report}");
     assert_eq!(

@@ -11,6 +11,7 @@ pub mod config;
 pub mod health;
 pub mod nats;
 pub mod pg;
+pub mod progress;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,5 +1,6 @@
-//! `projector rebuild <view>` and `projector replay`: reading a stream from a point, with
-//! progress output, through an ephemeral consumer that acknowledges nothing.
+//! `projector rebuild <view>` and `projector replay`: reading a stream from a point through an
+//! ephemeral consumer that acknowledges nothing. A rebuild draws its progress on stderr when
+//! that is a terminal (`kit::progress`) and otherwise prints only its summary lines.
 
 use std::io::Write as _;
 use std::time::Duration;
@@ -7,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use async_nats::jetstream::{self, consumer::AckPolicy, consumer::DeliverPolicy, consumer::pull};
 use futures::StreamExt as _;
+use kit::progress::{Finished, Progress};
 use shared::config::ConfigEvent;
 use shared::streams::{CONFIG_STREAM, REQUESTS_STREAM};
 use time::OffsetDateTime;
@@ -34,7 +36,8 @@ impl std::str::FromStr for From {
 }
 
 /// Reads `stream` from `from` up to `to` (or the last message present when the read starts),
-/// calling `on_batch` with each batch.
+/// calling `on_batch` with each batch, and returns how many messages it read. With a
+/// `progress_label`, the read is drawn as progress on a terminal (see `kit::progress`).
 ///
 /// # Errors
 /// When the stream is missing or a fetch fails.
@@ -43,8 +46,9 @@ pub async fn read_stream<F, Fut>(
     stream_name: &str,
     from: From,
     to: Option<u64>,
+    progress_label: Option<&str>,
     mut on_batch: F,
-) -> anyhow::Result<u64>
+) -> anyhow::Result<Finished>
 where
     F: FnMut(Vec<Received>) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
@@ -53,15 +57,25 @@ where
         .get_stream(stream_name)
         .await
         .with_context(|| format!("stream {stream_name}"))?;
-    let last = stream.info().await?.state.last_sequence;
-    let end = to.map_or(last, |to| to.min(last));
+    let state = stream.info().await?.state.clone();
+    let end = to.map_or(state.last_sequence, |to| to.min(state.last_sequence));
+    // What there is to read, for the progress line: exact from a sequence (unless messages in
+    // the range were deleted), the stream's message count from a time.
+    let expected = match from {
+        From::Sequence(start) => (end + 1).saturating_sub(start.max(state.first_sequence)),
+        From::Time(_) => state.messages,
+    };
+    let label = progress_label.unwrap_or(stream_name);
+    let mut progress = match progress_label {
+        Some(_) => Progress::on_stderr(label, "events", expected),
+        None => Progress::hidden(label, "events", expected),
+    };
     let deliver_policy = match from {
         From::Sequence(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
         From::Time(start_time) => DeliverPolicy::ByStartTime { start_time },
     };
-    let mut read = 0_u64;
     if end == 0 {
-        return Ok(0);
+        return Ok(progress.finish());
     }
     let consumer = stream
         .create_consumer(pull::Config {
@@ -101,13 +115,14 @@ where
             });
             done = sequence == end;
         }
-        read += received.len() as u64;
+        let count = received.len() as u64;
         on_batch(received).await?;
+        progress.add(count);
         if done {
             break;
         }
     }
-    Ok(read)
+    Ok(progress.finish())
 }
 
 /// Prints events as JSON lines on stdout.
@@ -120,7 +135,7 @@ pub async fn replay(
     from: From,
     to: Option<u64>,
 ) -> anyhow::Result<()> {
-    let count = read_stream(jetstream, stream, from, to, |batch| async move {
+    let read = read_stream(jetstream, stream, from, to, None, |batch| async move {
         let mut out = std::io::stdout().lock();
         for message in batch {
             let event: serde_json::Value = serde_json::from_slice(&message.payload).unwrap_or_else(
@@ -135,7 +150,7 @@ pub async fn replay(
         Ok(())
     })
     .await?;
-    eprintln!("replayed {count} events from {stream}");
+    eprintln!("replayed {} events from {stream}", read.done);
     Ok(())
 }
 
@@ -159,28 +174,41 @@ pub async fn rebuild(
 async fn rebuild_config(jetstream: &jetstream::Context, stores: &Stores) -> anyhow::Result<()> {
     // Read the whole stream first (config streams are small), then apply it in one transaction.
     let mut batches = Vec::new();
-    let total = read_stream(jetstream, CONFIG_STREAM, From::Sequence(1), None, |batch| {
-        batches.push(batch);
-        async { Ok(()) }
-    })
+    let read = read_stream(
+        jetstream,
+        CONFIG_STREAM,
+        From::Sequence(1),
+        None,
+        Some("rebuild config: reading"),
+        |batch| {
+            batches.push(batch);
+            async { Ok(()) }
+        },
+    )
     .await?;
-    eprintln!("rebuild config: read {total} events from {CONFIG_STREAM}");
+    eprintln!(
+        "rebuild config: read {} events from {CONFIG_STREAM}",
+        read.done
+    );
+    let mut applying = Progress::on_stderr("rebuild config: applying", "events", read.done);
     let mut pending = batches.into_iter();
-    let mut done = 0_u64;
+    // Handed to the store, which asks for the next batch once it has applied this one.
+    let mut handed_out = 0_u64;
     let outcome = stores
         .pg
         .rebuild_config(|| {
+            applying.advance_to(handed_out);
             let next = pending.next();
             if let Some(batch) = &next {
-                done += batch.len() as u64;
-                eprintln!("rebuild config: applying {done}/{total}");
+                handed_out += batch.len() as u64;
             }
             let items = next.map(|batch| decode_items::<ConfigEvent>(&batch));
             async move { Ok(items) }
         })
         .await?;
+    let applied = applying.finish();
     eprintln!(
-        "rebuild config: done, {} applied, {} skipped (duplicate event ids), {} dead-lettered",
+        "rebuild config: done, {} applied, {} skipped (duplicate event ids), {} dead-lettered (applying {applied})",
         outcome.applied, outcome.skipped, outcome.dead_lettered
     );
     Ok(())
@@ -192,24 +220,26 @@ async fn rebuild_analytics(jetstream: &jetstream::Context, stores: &Stores) -> a
     );
     stores.ch.truncate_requests().await?;
     let mut written = 0_u64;
-    let total = read_stream(
+    let read = read_stream(
         jetstream,
         REQUESTS_STREAM,
         From::Sequence(1),
         None,
+        Some("rebuild analytics: reading"),
         |batch| {
             let rows = request_rows(&batch);
             let ch = &stores.ch;
             written += rows.len() as u64;
-            let progress = written;
             async move {
                 ch.insert_requests(&rows).await?;
-                eprintln!("rebuild analytics: {progress} rows written");
                 Ok(())
             }
         },
     )
     .await?;
-    eprintln!("rebuild analytics: done, {total} events read, {written} rows written");
+    eprintln!(
+        "rebuild analytics: done, {} events read, {written} rows written ({read})",
+        read.done
+    );
     Ok(())
 }

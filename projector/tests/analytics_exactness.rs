@@ -244,5 +244,9 @@ async fn clickhouse_outage_waits_and_catches_up_then_rebuild_matches() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("rows written"), "progress output: {stderr}");
+    assert!(
+        !stderr.contains('\r'),
+        "no progress lines when piped: {stderr:?}"
+    );
     assert_eq!(env.totals().await.unwrap(), expected(1_500));
 }

@@ -547,6 +547,11 @@ async fn rebuild_equals_live_and_replay_prints_a_range() {
         stderr.contains("applying 5/5") && stderr.contains("5 applied"),
         "progress output: {stderr}"
     );
+    // Piped, there is no terminal to redraw on: summary lines only, no `\r` progress line.
+    assert!(
+        !stderr.contains('\r'),
+        "no progress lines when piped: {stderr:?}"
+    );
     assert_eq!(
         pg_snapshot(&env).await,
         live,
