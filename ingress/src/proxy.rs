@@ -611,6 +611,8 @@ pub(crate) async fn call_upstream(
     let mut backoff = state.retry.base_backoff;
     let mut tried = 0;
     let mut index = 0;
+    // A top-level field an upstream refused as unsupported: left out of every later attempt.
+    let mut refused: Option<String> = None;
     while tried < policy.max_attempts && index < candidates.len() * 2 {
         let candidate = &candidates[index % candidates.len()];
         index += 1;
@@ -618,7 +620,10 @@ pub(crate) async fn call_upstream(
             continue;
         }
         tried += 1;
-        let body = encode(candidate)?;
+        let mut body = encode(candidate)?;
+        if let Some(field) = &refused {
+            body = translate::passthrough::without_member(&body, field).unwrap_or(body);
+        }
         let started = Instant::now();
         let (result, status) = attempt(candidate, operation, headers, body, &policy).await;
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -647,6 +652,22 @@ pub(crate) async fn call_upstream(
                 record.error_kind = Some(error.kind());
                 call.attempts.push(record);
                 call.chosen = Some(candidate.clone());
+                // A parameter the route's model does not take (a capability the route did not
+                // declare): sent once more without it, to the same upstream, and said so.
+                if refused.is_none()
+                    && let Some(field) = refused_parameter(&error)
+                    && translate::passthrough::without_member(&encode(candidate)?, &field).is_some()
+                {
+                    call.warnings.push(format!(
+                        "{field}: {} refused it as unsupported (400); sent again without it",
+                        candidate.upstream_model
+                    ));
+                    metrics::counter!("ingress_unsupported_parameter_retries_total", "provider" => candidate.provider.provider.id.clone()).increment(1);
+                    refused = Some(field);
+                    tried -= 1;
+                    index -= 1;
+                    continue;
+                }
                 return Err(error);
             }
             AttemptResult::Retryable { error, retry_after } => {
@@ -677,6 +698,52 @@ pub(crate) async fn call_upstream(
     // Every attempt failed (the last upstream error is the answer), or none could be made (the
     // keys' probes were taken by other requests): the keys' last error, else "no upstream".
     Err(last_error.unwrap_or_else(|| last_upstream_error(state, call, &candidates)))
+}
+
+/// Top-level request fields a refusal never removes: without them there is no request.
+const NEVER_DROPPED: [&str; 7] = [
+    "model",
+    "messages",
+    "input",
+    "system",
+    "instructions",
+    "tools",
+    "stream",
+];
+
+/// The top-level field an upstream's 400 names as a parameter it does not support, on positive
+/// evidence only: OpenAI's `unsupported_parameter` code or its "Unsupported parameter: 'x'"
+/// message (`reasoning.effort` names `reasoning`), or a validator's "x: Extra inputs are not
+/// permitted" (Anthropic, pydantic-based OpenAI-compatible servers). An unsupported *value*, or
+/// any other 400, is the client's to see.
+fn refused_parameter(error: &IngressError) -> Option<String> {
+    let IngressError::Upstream { error, .. } = error else {
+        return None;
+    };
+    if error.kind != translate::ir::ErrorKind::InvalidRequest {
+        return None;
+    }
+    let quoted = || {
+        let rest = error.message.strip_prefix("Unsupported parameter: '")?;
+        Some(rest[..rest.find('\'')?].to_owned())
+    };
+    let named = if error.code.as_deref() == Some("unsupported_parameter")
+        || error.message.starts_with("Unsupported parameter: '")
+    {
+        error.param.clone().or_else(quoted)
+    } else {
+        error
+            .message
+            .split_once(": Extra inputs are not permitted")
+            .map(|(field, _)| field.trim().to_owned())
+    }?;
+    let field = named.split(['.', '[']).next().unwrap_or_default();
+    let plain = !field.is_empty()
+        && field.len() <= 64
+        && field
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_');
+    (plain && !NEVER_DROPPED.contains(&field)).then(|| field.to_owned())
 }
 
 /// What a client gets when no candidate can be tried now: the most recent upstream error of
@@ -752,7 +819,10 @@ async fn generate(
         encode,
     )
     .await;
-    call.warnings = warnings.into_inner().unwrap_or_default();
+    // The encoder's warnings, then what the attempts added (a refused parameter).
+    let mut encoded_warnings = warnings.into_inner().unwrap_or_default();
+    encoded_warnings.append(&mut call.warnings);
+    call.warnings = encoded_warnings;
     let (response, candidate) = match upstream_call {
         Ok(ok) => ok,
         Err(error) => return call.fail(&state, &error),

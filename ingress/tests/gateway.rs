@@ -718,3 +718,105 @@ async fn a_responses_provider_takes_responses_clients_verbatim_and_translated_ch
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_parameter_the_upstream_refuses_as_unsupported_is_dropped_and_sent_once_more() {
+    let gateway = Gateway::start().await;
+    gateway.add_provider("openai-mock", Protocol::OpenAi).await;
+    gateway
+        .add_provider("anthropic-mock", Protocol::Anthropic)
+        .await;
+    // The route claims reasoning the upstream model does not take (a wrong capability).
+    let mut model = support::model(
+        "claims-reasoning",
+        vec![("openai-mock", "mock-refuses-reasoning_effort", 0)],
+    );
+    model.routes[0].capabilities.reasoning = Some(shared::config::ReasoningSupport::Effort);
+    gateway
+        .publish_config(shared::config::ConfigEvent::ModelPut(model))
+        .await;
+    gateway
+        .add_model(
+            "claude-no-top-k",
+            vec![("anthropic-mock", "mock-refuses-top_k", 0)],
+        )
+        .await;
+    gateway
+        .add_model("always-400", vec![("openai-mock", "mock-400", 0)])
+        .await;
+    let token = gateway.add_token("tok-1", |_| {}).await;
+    let node = gateway.start_node("a").await;
+    let client = http();
+
+    // Anthropic client with thinking → OpenAI upstream that refuses reasoning_effort.
+    let mut body = anthropic("claims-reasoning", false);
+    body["thinking"] = json!({"type": "enabled", "budget_tokens": 2048});
+    body["max_tokens"] = json!(4096);
+    let response = client
+        .post(format!("{}/v1/messages", node.base))
+        .header("x-api-key", &token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let seen = gateway.mock.requests();
+    let [refused, retried] = &seen[seen.len() - 2..] else {
+        panic!("two upstream requests: {seen:?}");
+    };
+    assert_eq!(refused.body["reasoning_effort"], "medium");
+    assert!(retried.body.get("reasoning_effort").is_none());
+    assert_eq!(retried.body["messages"], refused.body["messages"]);
+
+    // Anthropic pass-through: "top_k: Extra inputs are not permitted" drops top_k only.
+    let mut body = anthropic("claude-no-top-k", true);
+    body["top_k"] = json!(5);
+    body["x_unknown"] = json!({"kept": 1.50});
+    let response = client
+        .post(format!("{}/v1/messages", node.base))
+        .header("x-api-key", &token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let events = sse_events(&response.text().await.unwrap());
+    assert_eq!(
+        events.last().and_then(|(name, _)| name.as_deref()),
+        Some("message_stop")
+    );
+    let seen = gateway.mock.requests();
+    let retried = seen.last().unwrap();
+    assert!(retried.body.get("top_k").is_none());
+    assert_eq!(retried.body["x_unknown"], json!({"kept": 1.5}));
+
+    // A 400 that is not about an unsupported parameter is the client's, and not retried.
+    let before = gateway.mock.requests().len();
+    let response = client
+        .post(format!("{}/v1/chat/completions", node.base))
+        .bearer_auth(&token)
+        .json(&chat("always-400", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(gateway.mock.requests().len(), before + 1);
+
+    // Each retry is in the request event: two attempts and the warning.
+    let events = finished_events(&gateway, 3).await;
+    for (event, field) in events.iter().take(2).zip(["reasoning_effort", "top_k"]) {
+        assert_eq!(event.outcome, Outcome::Success, "{event:?}");
+        assert_eq!(event.attempts.len(), 2, "{event:?}");
+        assert_eq!(event.attempts[0].status, Some(400));
+        assert!(
+            event
+                .warnings
+                .iter()
+                .any(|warning| warning.starts_with(&format!("{field}: "))
+                    && warning.contains("sent again without it")),
+            "{:?}",
+            event.warnings
+        );
+    }
+    assert_eq!(events[2].attempts.len(), 1);
+}

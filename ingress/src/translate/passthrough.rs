@@ -286,6 +286,24 @@ pub fn response(body: &[u8], alias: &str) -> Vec<u8> {
     with_model(body, &[], alias).unwrap_or_else(|| body.to_vec())
 }
 
+/// `body` without its top-level member `name`, every other member's bytes untouched; `None`
+/// when the body is not an object or has no such member.
+#[must_use]
+pub fn without_member(body: &[u8], name: &str) -> Option<Vec<u8>> {
+    let members = Members::parse(body)?;
+    members.get(name)?;
+    Some(members.write(
+        |key| {
+            if key == name {
+                Edit::Remove
+            } else {
+                Edit::Keep
+            }
+        },
+        &[],
+    ))
+}
+
 /// `body` with the string member `model` of the object at `path` (member names from the top)
 /// set to `alias`, every other member's bytes untouched; `None` when there is no such member.
 #[must_use]

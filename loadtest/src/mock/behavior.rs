@@ -28,6 +28,10 @@ pub struct Behavior {
     pub stall_after_chunks: Option<u32>,
     /// Never answer; the connection is dropped when the mock shuts down.
     pub hang: bool,
+    /// Top-level request fields the "model" refuses with the provider's 400 for an unsupported
+    /// parameter (OpenAI's `unsupported_parameter`, Anthropic's "Extra inputs are not
+    /// permitted"), as a model without reasoning refuses `reasoning_effort`.
+    pub refuses: Vec<String>,
 }
 
 impl Default for Behavior {
@@ -41,6 +45,7 @@ impl Default for Behavior {
             disconnect_after_chunks: None,
             stall_after_chunks: None,
             hang: false,
+            refuses: Vec::new(),
         }
     }
 }
@@ -112,6 +117,11 @@ impl Behavior {
                     self.stall_after_chunks = number(&mut words).map(saturate_u32);
                 }
                 "hang" => self.hang = true,
+                "refuses" => {
+                    if let Some(field) = words.next() {
+                        self.refuses.push(field.to_owned());
+                    }
+                }
                 other => {
                     if let Ok(code @ 400..=599) = other.parse::<u16>() {
                         status = Some(code);
@@ -273,6 +283,16 @@ mod tests {
         let (behavior, fail_first) = from_name("mock-fail-first-2-503");
         assert_eq!(fail_first, Some(2));
         assert_eq!(behavior.failure.map(|failure| failure.status), Some(503));
+    }
+
+    #[test]
+    fn refused_parameters_are_named_in_the_model() {
+        assert_eq!(
+            from_name("mock-refuses-reasoning_effort-refuses-top_k")
+                .0
+                .refuses,
+            vec!["reasoning_effort".to_owned(), "top_k".to_owned()]
+        );
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub struct ApiError {
     pub status: u16,
     pub message: Option<String>,
     pub openai_code: Option<&'static str>,
-    pub param: Option<&'static str>,
+    pub param: Option<String>,
     pub retry_after_seconds: Option<u64>,
 }
 
@@ -78,8 +78,8 @@ impl ApiError {
         self
     }
 
-    pub fn with_param(mut self, param: &'static str) -> Self {
-        self.param = Some(param);
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
         self
     }
 
@@ -92,7 +92,7 @@ impl ApiError {
                     error: OpenAiError {
                         message: self.message.as_deref().unwrap_or(default_message),
                         kind,
-                        param: self.param,
+                        param: self.param.as_deref(),
                         code: self.openai_code.or(default_code),
                     },
                 })

@@ -402,6 +402,25 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         }
     }
 
+    if let Some(field) = behavior
+        .refuses
+        .iter()
+        .find(|field| body.get(field.as_str()).is_some())
+    {
+        let error = match dialect {
+            Dialect::OpenAi => ApiError::new(400)
+                .with_message(format!(
+                    "Unsupported parameter: '{field}' is not supported with this model."
+                ))
+                .with_param(field.clone())
+                .with_code("unsupported_parameter"),
+            Dialect::Anthropic => {
+                ApiError::new(400).with_message(format!("{field}: Extra inputs are not permitted"))
+            }
+        };
+        return error.render(dialect, &request_id);
+    }
+
     let exchange = Exchange {
         shared: &shared,
         body: &body,
