@@ -64,6 +64,13 @@ pub struct AdminConfig {
     /// the rule's cap (five minutes per address and user).
     #[serde(default = "default_login_throttle_step_ms")]
     pub login_throttle_step_ms: u64,
+    /// The certificate chain (PEM, leaf first) to serve HTTPS with; needs `tls_key_path`.
+    /// Unset: plain HTTP (TLS ends at a reverse proxy, or the port stays on loopback).
+    #[serde(default)]
+    pub tls_cert_path: Option<String>,
+    /// The private key (PEM) of `tls_cert_path`.
+    #[serde(default)]
+    pub tls_key_path: Option<String>,
 }
 
 fn default_header_read_timeout_ms() -> u64 {
@@ -122,6 +129,14 @@ impl AdminConfig {
             .filter(|password| !password.is_empty())
             .unwrap_or(DEFAULT_ADMIN_PASSWORD)
     }
+
+    /// The HTTPS config from `tls_cert_path` and `tls_key_path`; `None` for plain HTTP.
+    ///
+    /// # Errors
+    /// A one-line message naming the field (and file) at fault.
+    pub fn tls(&self) -> Result<Option<std::sync::Arc<kit::tls::ServerConfig>>, String> {
+        kit::tls::server_config(self.tls_cert_path.as_deref(), self.tls_key_path.as_deref())
+    }
 }
 
 impl ServiceConfig for AdminConfig {
@@ -147,6 +162,8 @@ impl ServiceConfig for AdminConfig {
         "max_connections",
         "login_concurrency",
         "login_throttle_step_ms",
+        "tls_cert_path",
+        "tls_key_path",
     ];
 
     fn validate(&self) -> Result<(), String> {
@@ -186,6 +203,8 @@ impl ServiceConfig for AdminConfig {
         if self.read_your_writes_timeout_ms == 0 {
             return Err("read_your_writes_timeout_ms must be at least 1".into());
         }
+        // Loaded here once to check it, so a bad file stops the process before it binds.
+        self.tls()?;
         Ok(())
     }
 }

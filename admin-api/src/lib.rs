@@ -226,6 +226,7 @@ pub async fn serve_on(
         listener,
         app,
         limits,
+        config.tls().map_err(anyhow::Error::msg)?,
         kit::shutdown_signal(),
         Duration::from_secs(10),
     )

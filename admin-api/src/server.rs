@@ -7,7 +7,10 @@
 //! - **Body read**: a body must finish arriving within `body_read_timeout_ms` of its last
 //!   frame (tower-http's `RequestBodyTimeoutLayer`, in [`crate::app`]'s caller).
 //! - **Connection cap**: at most `max_connections` at once; one more is answered 503 and
-//!   closed at once, so a flood of sockets cannot starve the process of descriptors or memory.
+//!   closed at once (closed without an answer under TLS), so a flood of sockets cannot starve
+//!   the process of descriptors or memory.
+//! - **TLS handshake** (with `tls_cert_path` and `tls_key_path`): done in the connection's own
+//!   task, within `header_read_timeout_ms`, holding the connection's place meanwhile.
 
 use std::future::Future;
 use std::io;
@@ -34,14 +37,24 @@ pub struct Limits {
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets open connections finish
-/// for up to `drain_deadline`.
+/// for up to `drain_deadline`. With `tls`, every connection is HTTPS; its handshake runs in the
+/// connection's own task and must finish within the header-read timeout.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<Arc<kit::tls::ServerConfig>>,
     shutdown: impl Future<Output = ()>,
     drain_deadline: Duration,
 ) {
+    let acceptor = kit::tls::Acceptor::new(tls, limits.header_read_timeout);
+    if acceptor.is_tls() {
+        let listen = listener.local_addr().map(|address| address.to_string());
+        tracing::info!(
+            listen = listen.as_deref().unwrap_or("?"),
+            "serving HTTPS (TLS with ALPN h2 and http/1.1)"
+        );
+    }
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -52,6 +65,7 @@ pub async fn serve(
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(30)));
+    let builder = Arc::new(builder);
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -70,6 +84,12 @@ pub async fn serve(
         };
         let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
             metrics::counter!("admin_api_connections_refused_total").increment(1);
+            if acceptor.is_tls() {
+                // A plain-text 503 means nothing to a TLS client, and a handshake per refused
+                // socket is the work the cap is there to shed: close it.
+                drop(stream);
+                continue;
+            }
             tokio::spawn(async move {
                 let refusal = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: 92\r\n\r\n{\"error\":{\"code\":\"too_many_connections\",\"message\":\"too many open connections\",\"field\":null}}";
                 let _ = tokio::time::timeout(Duration::from_secs(1), async {
@@ -81,20 +101,28 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let service = hyper::service::service_fn(
-            move |mut request: hyper::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                app.clone().oneshot(request.map(axum::body::Body::new))
-            },
-        );
-        let io = TokioIo::new(IdleTimeout::new(stream, limits.idle_timeout));
-        let connection = builder
-            .serve_connection_with_upgrades(io, service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let (app, acceptor, builder) = (app.clone(), acceptor.clone(), Arc::clone(&builder));
+        // Taken now, so a shutdown that starts during the handshake still waits for this
+        // connection and then closes it gracefully.
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let stream = match acceptor.accept(stream).await {
+                Ok(stream) => stream,
+                Err(error) => {
+                    metrics::counter!("admin_api_tls_handshakes_failed_total").increment(1);
+                    tracing::debug!(%error, "TLS handshake failed");
+                    return;
+                }
+            };
+            let service = hyper::service::service_fn(
+                move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    app.clone().oneshot(request.map(axum::body::Body::new))
+                },
+            );
+            let io = TokioIo::new(IdleTimeout::new(stream, limits.idle_timeout));
+            let connection = builder.serve_connection_with_upgrades(io, service);
+            if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(error = %error, "connection ended with an error");
             }
             drop(permit);

@@ -701,3 +701,95 @@ async fn odd_ids_and_big_bodies_get_4xx_and_the_docs_load_nothing_from_elsewhere
         .unwrap();
     assert!(response.headers().contains_key("content-security-policy"));
 }
+
+// ---- issue 16 item 3: HTTPS on admin-api's own port ------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_serves_h2_by_alpn_and_a_stalled_handshake_holds_up_nobody() {
+    let cert = kit::testing::SelfSignedCert::generate();
+    let harness = Harness::start_with(|config| {
+        config.tls_cert_path = Some(cert.cert_path.to_string_lossy().into_owned());
+        config.tls_key_path = Some(cert.key_path.to_string_lossy().into_owned());
+        // The handshake deadline is the header-read timeout.
+        config.header_read_timeout_ms = 500;
+    })
+    .await;
+    let address = harness
+        .base
+        .strip_prefix("https://")
+        .expect("an https base")
+        .to_owned();
+
+    // Part of a handshake (a TLS record header) and then nothing, while others are served.
+    let mut stalled = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stalled
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00])
+        .await
+        .unwrap();
+
+    let health = harness
+        .http
+        .get(format!("{}/health", harness.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.version(), reqwest::Version::HTTP_2, "h2 by ALPN");
+    // Sign-in, the password change and a session read, all over HTTPS.
+    let admin = harness.admin().await;
+    let (status, _) = harness.get("/api/v1/users", &admin).await;
+    assert_eq!(status, 200);
+
+    let plain = reqwest::Client::new()
+        .get(format!("http://{address}/health"))
+        .send()
+        .await;
+    assert!(plain.is_err(), "plain HTTP is not answered: {plain:?}");
+    let untrusting = reqwest::Client::new()
+        .get(format!("{}/health", harness.base))
+        .send()
+        .await;
+    assert!(untrusting.is_err(), "an unknown certificate is refused");
+
+    until_closed(&mut stalled).await;
+    assert!(
+        common::logs().contains("serving HTTPS"),
+        "a start line says so"
+    );
+    let key = std::fs::read_to_string(&cert.key_path).unwrap();
+    assert!(
+        !common::logs().contains(key.lines().nth(1).unwrap()),
+        "no key material in the logs"
+    );
+}
+
+#[test]
+fn tls_cert_without_key_stops_with_one_line_naming_the_field() {
+    let cert = kit::testing::SelfSignedCert::generate();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_admin-api"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AXONGATE_NATS_URL", "nats://127.0.0.1:1")
+        .env(
+            "AXONGATE_POSTGRES_URL",
+            "postgres://nobody@127.0.0.1:1/none",
+        )
+        .env("AXONGATE_CLICKHOUSE_URL", "http://127.0.0.1:1")
+        .env(
+            "AXONGATE_MASTER_KEYS",
+            shared::secret::MasterKeys::generate_entry(1),
+        )
+        .env(
+            "AXONGATE_TOKEN_PEPPER",
+            "test-pepper-0123456789abcdef0123456789",
+        )
+        .env("AXONGATE_TLS_CERT_PATH", &cert.cert_path)
+        // The start-up line is info; the error is what must fit on one line.
+        .env("AXONGATE_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "a config error: {stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("tls_key_path"), "{stderr}");
+}

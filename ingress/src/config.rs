@@ -81,6 +81,13 @@ pub struct IngressConfig {
     /// reading) is closed.
     #[serde(default = "default_write_timeout_secs")]
     pub write_timeout_secs: u64,
+    /// The certificate chain (PEM, leaf first) to serve HTTPS with; needs `tls_key_path`.
+    /// Unset: plain HTTP (TLS ends at the load balancer).
+    #[serde(default)]
+    pub tls_cert_path: Option<String>,
+    /// The private key (PEM) of `tls_cert_path`.
+    #[serde(default)]
+    pub tls_key_path: Option<String>,
 }
 
 fn default_max_connections() -> usize {
@@ -143,6 +150,16 @@ fn default_breaker_cooldown_secs() -> u64 {
     30
 }
 
+impl IngressConfig {
+    /// The HTTPS config from `tls_cert_path` and `tls_key_path`; `None` for plain HTTP.
+    ///
+    /// # Errors
+    /// A one-line message naming the field (and file) at fault.
+    pub fn tls(&self) -> Result<Option<std::sync::Arc<kit::tls::ServerConfig>>, String> {
+        kit::tls::server_config(self.tls_cert_path.as_deref(), self.tls_key_path.as_deref())
+    }
+}
+
 impl ServiceConfig for IngressConfig {
     const FIELDS: &'static [&'static str] = &[
         "nats_url",
@@ -169,6 +186,8 @@ impl ServiceConfig for IngressConfig {
         "max_connections",
         "idle_timeout_secs",
         "write_timeout_secs",
+        "tls_cert_path",
+        "tls_key_path",
     ];
 
     fn validate(&self) -> Result<(), String> {
@@ -207,6 +226,8 @@ impl ServiceConfig for IngressConfig {
         if self.idle_timeout_secs == 0 || self.write_timeout_secs == 0 {
             return Err("idle_timeout_secs and write_timeout_secs must be at least 1".into());
         }
+        // Loaded here once to check it, so a bad file stops the process before it binds.
+        self.tls()?;
         Ok(())
     }
 }

@@ -169,6 +169,7 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
             idle_timeout: std::time::Duration::from_secs(config.idle_timeout_secs),
             write_timeout: std::time::Duration::from_secs(config.write_timeout_secs),
         },
+        config.tls().map_err(anyhow::Error::msg)?,
     )
     .await;
     // Every response has ended; let the publisher flush what is queued (or spool it).

@@ -1,5 +1,6 @@
-//! The HTTP server: hyper with HTTP/1.1 and h2c, and a graceful shutdown that lets in-flight
-//! requests and streams finish up to a deadline.
+//! The HTTP server: hyper with HTTP/1.1 and h2c (or, given a certificate, HTTPS with HTTP/1.1
+//! and h2 by ALPN), and a graceful shutdown that lets in-flight requests and streams finish up
+//! to a deadline.
 //!
 //! No connection may hold the node by doing nothing: hyper cuts request headers that take
 //! longer than [`HEADER_READ_TIMEOUT`]; a watchdog per connection closes one with no request in
@@ -220,15 +221,26 @@ impl http_body::Body for TrackedBody {
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then waits up to `drain_deadline` for
-/// open connections (in-flight streams included) to finish.
+/// open connections (in-flight streams included) to finish. With `tls`, every connection is
+/// HTTPS: its handshake runs in the connection's own task, holding a connection slot for at
+/// most [`HEADER_READ_TIMEOUT`], so a client that never finishes one delays nobody else.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl std::future::Future<Output = ()>,
     drain_deadline: Duration,
     limits: ConnectionLimits,
+    tls: Option<Arc<kit::tls::ServerConfig>>,
 ) {
     let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let acceptor = kit::tls::Acceptor::new(tls, HEADER_READ_TIMEOUT);
+    if acceptor.is_tls() {
+        let listen = listener.local_addr().map(|address| address.to_string());
+        tracing::info!(
+            listen = listen.as_deref().unwrap_or("?"),
+            "serving HTTPS (TLS with ALPN h2 and http/1.1)"
+        );
+    }
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -239,6 +251,7 @@ pub async fn serve(
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(30)));
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -264,57 +277,18 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let activity = Arc::new(Activity::new());
-        let service = {
-            let (app, activity) = (app.clone(), activity.clone());
-            hyper::service::service_fn(
-                move |request: axum::http::Request<hyper::body::Incoming>| {
-                    let in_flight = InFlight::start(&activity);
-                    let mut app = app.clone();
-                    async move {
-                        let response =
-                            tower::Service::call(&mut app, request.map(Body::new)).await?;
-                        Ok::<_, std::convert::Infallible>(response.map(|inner| {
-                            Body::new(TrackedBody {
-                                inner,
-                                _in_flight: in_flight,
-                            })
-                        }))
-                    }
-                },
-            )
-        };
-        let io = TrackedIo {
-            inner: stream,
-            activity: activity.clone(),
-        };
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(io), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let (builder, app, acceptor) = (builder.clone(), app.clone(), acceptor.clone());
+        // Taken now, so a shutdown that starts during the handshake still waits for this
+        // connection and then closes it gracefully.
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _slot = slot;
             metrics::gauge!("ingress_connections_open").increment(1.0);
-            tokio::pin!(connection);
-            let check_every = (limits.idle_timeout.min(limits.write_timeout) / 4)
-                .clamp(Duration::from_millis(100), Duration::from_secs(1));
-            let mut watchdog = tokio::time::interval(check_every);
-            watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    result = &mut connection => {
-                        if let Err(error) = result {
-                            tracing::debug!(error = %error, "connection ended with an error");
-                        }
-                        break;
-                    }
-                    _ = watchdog.tick() => {
-                        if let Some(reason) = activity.verdict(&limits) {
-                            metrics::counter!("ingress_connections_closed_total", "reason" => reason).increment(1);
-                            tracing::debug!(reason, "closing a stalled connection");
-                            break;
-                        }
-                    }
+            match acceptor.accept(stream).await {
+                Ok(stream) => serve_connection(&builder, app, stream, watcher, limits).await,
+                Err(error) => {
+                    metrics::counter!("ingress_tls_handshakes_failed_total").increment(1);
+                    tracing::debug!(%error, "TLS handshake failed");
                 }
             }
             metrics::gauge!("ingress_connections_open").decrement(1.0);
@@ -329,5 +303,65 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("drain deadline passed; closing the remaining connections");
+    }
+}
+
+/// Serves one accepted (and, with TLS, handshaken) connection until it ends or its watchdog
+/// finds it idle or stalled.
+async fn serve_connection<S>(
+    builder: &Builder<TokioExecutor>,
+    app: Router,
+    stream: S,
+    watcher: hyper_util::server::graceful::Watcher,
+    limits: ConnectionLimits,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Arc::new(Activity::new());
+    let service = {
+        let activity = activity.clone();
+        hyper::service::service_fn(move |request: axum::http::Request<hyper::body::Incoming>| {
+            let in_flight = InFlight::start(&activity);
+            let mut app = app.clone();
+            async move {
+                let response = tower::Service::call(&mut app, request.map(Body::new)).await?;
+                Ok::<_, std::convert::Infallible>(response.map(|inner| {
+                    Body::new(TrackedBody {
+                        inner,
+                        _in_flight: in_flight,
+                    })
+                }))
+            }
+        })
+    };
+    let io = TrackedIo {
+        inner: stream,
+        activity: activity.clone(),
+    };
+    let connection = builder
+        .serve_connection_with_upgrades(TokioIo::new(io), service)
+        .into_owned();
+    let connection = watcher.watch(connection);
+    tokio::pin!(connection);
+    let check_every = (limits.idle_timeout.min(limits.write_timeout) / 4)
+        .clamp(Duration::from_millis(100), Duration::from_secs(1));
+    let mut watchdog = tokio::time::interval(check_every);
+    watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            result = &mut connection => {
+                if let Err(error) = result {
+                    tracing::debug!(error = %error, "connection ended with an error");
+                }
+                break;
+            }
+            _ = watchdog.tick() => {
+                if let Some(reason) = activity.verdict(&limits) {
+                    metrics::counter!("ingress_connections_closed_total", "reason" => reason).increment(1);
+                    tracing::debug!(reason, "closing a stalled connection");
+                    break;
+                }
+            }
+        }
     }
 }

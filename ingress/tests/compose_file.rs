@@ -2,7 +2,7 @@
 //! `docker-compose config` parses and interpolates it without an engine, and the resolved file
 //! has what the deployment promises (a 3-node NATS cluster, replicated streams, two ingress
 //! replicas behind one public port, volumes for every stateful service, secrets only from
-//! `compose/.env`).
+//! `compose/.env`, HTTPS ended at the load balancer behind the `tls` profile).
 //!
 //! Needs `docker-compose` (Debian package `docker-compose`), which `scripts/test` installs.
 
@@ -278,10 +278,11 @@ fn nats_is_a_three_node_jetstream_cluster_with_replicated_streams() {
 fn two_ingress_replicas_behind_one_public_port_and_volumes_for_all_state() {
     let config = resolved();
     let services = config["services"].as_mapping().expect("services");
-    // Only the load balancer and the admin API publish ports.
+    // Only the load balancer and the admin API publish ports (of what starts without a
+    // profile; `lb-tls` is the `tls` profile's, below).
     let publishing: BTreeSet<&str> = services
         .iter()
-        .filter(|(_, service)| !service["ports"].is_null())
+        .filter(|(_, service)| !service["ports"].is_null() && service["profiles"].is_null())
         .filter_map(|(name, _)| name.as_str())
         .collect();
     assert_eq!(publishing, BTreeSet::from(["admin-api", "lb"]));
@@ -319,7 +320,8 @@ fn two_ingress_replicas_behind_one_public_port_and_volumes_for_all_state() {
         );
     }
     assert!(
-        nginx.contains("proxy_buffering off"),
+        nginx.contains("include /etc/nginx/proxy.conf;")
+            && read("nginx/proxy.conf").contains("proxy_buffering off"),
         "streams are not buffered"
     );
     for (name, target) in [
@@ -347,6 +349,52 @@ fn two_ingress_replicas_behind_one_public_port_and_volumes_for_all_state() {
         .and_then(|major| major.parse().ok())
         .expect("a versioned ClickHouse image");
     assert!(major >= 24, "a current ClickHouse: {image}");
+}
+
+#[test]
+fn https_ends_at_the_load_balancer_behind_a_profile() {
+    let config = resolved();
+    let lb = service(&config, "lb");
+    let tls = service(&config, "lb-tls");
+    // Only with `--profile tls`, so the default `up` needs no certificate.
+    assert_eq!(
+        serde_yaml::to_string(&tls["profiles"]).unwrap().trim(),
+        "- tls"
+    );
+    assert!(lb["profiles"].is_null(), "the plain lb always starts");
+    let ports = serde_yaml::to_string(&tls["ports"]).unwrap();
+    assert!(ports.contains(":443:443"), "HTTPS port: {ports}");
+    assert_eq!(tls["image"], lb["image"]);
+    assert_eq!(tls["depends_on"], lb["depends_on"]);
+    let mounts = serde_yaml::to_string(&tls["volumes"]).unwrap();
+    for target in [
+        "/etc/nginx/nginx.conf",
+        "/etc/nginx/proxy.conf",
+        "/etc/nginx/axongate.d/tls.conf",
+        "/etc/nginx/tls:ro",
+    ] {
+        assert!(mounts.contains(target), "lb-tls mounts {target}: {mounts}");
+    }
+    // nginx.conf picks tls.conf up from where the profile mounts it; tls.conf serves HTTPS
+    // with the mounted files and passes requests on exactly as the plain server does.
+    assert!(read("nginx/nginx.conf").contains("include /etc/nginx/axongate.d/*.conf;"));
+    let server = read("nginx/tls.conf");
+    for line in [
+        "listen 443 ssl;",
+        "http2 on;",
+        "ssl_certificate /etc/nginx/tls/fullchain.pem;",
+        "ssl_certificate_key /etc/nginx/tls/privkey.pem;",
+        "include /etc/nginx/proxy.conf;",
+    ] {
+        assert!(server.contains(line), "nginx/tls.conf lacks `{line}`");
+    }
+    // The certificate's folder never reaches git or an image.
+    assert!(read(".gitignore").lines().any(|line| line.trim() == "tls/"));
+    assert!(
+        read("Dockerfile.dockerignore")
+            .lines()
+            .any(|line| line.trim() == "compose/tls")
+    );
 }
 
 #[test]

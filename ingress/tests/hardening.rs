@@ -1,5 +1,5 @@
-//! Hardening: slow clients, capacity, the spool-full policy, graceful shutdown, metrics, and
-//! no secret in any log line.
+//! Hardening: slow clients, capacity, the spool-full policy, graceful shutdown, metrics, no
+//! secret in any log line, and HTTPS (h2 by ALPN, stalled handshakes, config errors).
 
 mod support;
 
@@ -291,4 +291,159 @@ async fn ready_follows_nats_and_postgres_is_not_needed_to_serve() {
     assert_eq!(response.status(), 200);
     gateway.nats.restart().await;
     kit::testing::wait_http_status(&ready, true, kit::testing::liveness()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn https_serves_h2_by_alpn_and_a_stalled_handshake_holds_up_nobody() {
+    let gateway = Gateway::start().await;
+    gateway.add_provider("openai-mock", Protocol::OpenAi).await;
+    gateway
+        .add_model("gpt", vec![("openai-mock", "gpt-mock-1", 0)])
+        .await;
+    let token = gateway.add_token("tok-1", |_| {}).await;
+    let cert = kit::testing::SelfSignedCert::generate();
+    let log = gateway.spool_root.with_extension("ingress-tls.log");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    let node = gateway
+        .start_node_https("a", &cert, &[("AXONGATE_LOG", "info")], Some(&log))
+        .await;
+    let trusting = support::https_client(&cert.cert_pem);
+
+    // A client that stops part-way through its handshake (a TLS record header and nothing
+    // more), opened first so it is waiting in the server while the others are served.
+    let mut stalled = tokio::net::TcpStream::connect(("127.0.0.1", node.port))
+        .await
+        .unwrap();
+    stalled
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00])
+        .await
+        .unwrap();
+
+    let health = trusting
+        .get(format!("{}/health", node.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(
+        health.version(),
+        reqwest::Version::HTTP_2,
+        "ALPN offers h2 and the client takes it"
+    );
+    let completion = trusting
+        .post(format!("{}/v1/chat/completions", node.base))
+        .bearer_auth(&token)
+        .json(&chat("gpt", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(completion.status(), 200);
+    assert_eq!(completion.version(), reqwest::Version::HTTP_2);
+    let http1 = reqwest::Client::builder()
+        .http1_only()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&cert.cert_pem).unwrap())
+        .build()
+        .unwrap()
+        .get(format!("{}/health", node.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        http1.version(),
+        reqwest::Version::HTTP_11,
+        "http/1.1 by ALPN too"
+    );
+
+    let plain = http()
+        .get(format!("http://127.0.0.1:{}/health", node.port))
+        .send()
+        .await;
+    assert!(
+        plain.is_err(),
+        "plain HTTP to the TLS port must not be answered: {plain:?}"
+    );
+    // The built-in roots only: our self-signed certificate is not among them.
+    let untrusting = reqwest::Client::builder()
+        .timeout(kit::testing::liveness())
+        .build()
+        .unwrap()
+        .get(format!("{}/health", node.base))
+        .send()
+        .await;
+    assert!(untrusting.is_err(), "an unknown certificate is refused");
+
+    // The stalled handshake is cut off (the server closes its side), so it cannot hold a
+    // connection slot for good.
+    let mut rest = Vec::new();
+    let closed =
+        tokio::time::timeout(kit::testing::liveness(), stalled.read_to_end(&mut rest)).await;
+    assert!(
+        closed.is_ok(),
+        "a stalled TLS handshake still open after the liveness deadline"
+    );
+
+    drop(node);
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logs.contains("serving HTTPS"),
+        "one start line says so: {logs}"
+    );
+    let key = std::fs::read_to_string(&cert.key_path).unwrap();
+    let key_body = key.lines().nth(1).unwrap();
+    assert!(!logs.contains(key_body), "no key material in the logs");
+}
+
+#[test]
+fn tls_cert_without_key_stops_with_one_line_naming_the_field() {
+    let cert = kit::testing::SelfSignedCert::generate();
+    let start = |extra: &[(&str, &std::ffi::OsStr)]| {
+        let mut command = std::process::Command::new(support::ingress_binary());
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AXONGATE_NATS_URL", "nats://127.0.0.1:1")
+            .env(
+                "AXONGATE_POSTGRES_URL",
+                "postgres://nobody@127.0.0.1:1/none",
+            )
+            .env(
+                "AXONGATE_MASTER_KEYS",
+                shared::secret::MasterKeys::generate_entry(1),
+            )
+            .env("AXONGATE_TOKEN_PEPPER", support::PEPPER)
+            // The start-up line is info; the error is what must fit on one line.
+            .env("AXONGATE_LOG", "warn");
+        for (name, value) in extra {
+            command.env(name, value);
+        }
+        command.output().unwrap()
+    };
+    let output = start(&[("AXONGATE_TLS_CERT_PATH", cert.cert_path.as_os_str())]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "a config error: {stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("tls_key_path"), "{stderr}");
+
+    // A key file that is not a key: named, and never quoted.
+    let not_a_key = cert.dir.join("not-a-key.pem");
+    std::fs::write(
+        &not_a_key,
+        "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1tYXRlcmlhbA==!\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let output = start(&[
+        ("AXONGATE_TLS_CERT_PATH", cert.cert_path.as_os_str()),
+        ("AXONGATE_TLS_KEY_PATH", not_a_key.as_os_str()),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("tls_key_path") && stderr.contains("not-a-key.pem"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("c2VjcmV0"),
+        "the file's contents are not printed"
+    );
 }

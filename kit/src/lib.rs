@@ -1,7 +1,8 @@
 //! What every AxonGate service process needs, written once: loading its config (a file plus
 //! `AXONGATE_*` environment overrides, unknown keys rejected, validated before any port is
 //! bound), tracing, the `/health`, `/ready` and `/metrics` endpoints, connecting to NATS and
-//! creating or updating the JetStream streams, and a Postgres pool.
+//! creating or updating the JetStream streams, a Postgres pool, and HTTPS on a service's own
+//! port.
 //!
 //! This crate exists so that the three services do not each carry a copy of the same start-up
 //! code while still never depending on one another. It must hold no business logic: no event
@@ -15,6 +16,7 @@ pub mod progress;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {

@@ -357,3 +357,63 @@ impl Drop for ClickHouseServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A self-signed server certificate for `127.0.0.1` and `localhost` with its key, made by the
+/// `openssl` CLI in a fresh folder (removed on drop), for tests of HTTPS. It is an end-entity
+/// certificate (`CA:FALSE`, `serverAuth`), so a client that takes it as its only root accepts
+/// it, as webpki refuses a CA certificate in the server's place.
+pub struct SelfSignedCert {
+    pub dir: PathBuf,
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    /// The certificate, PEM: what a client adds as its root.
+    pub cert_pem: Vec<u8>,
+}
+
+impl SelfSignedCert {
+    #[must_use]
+    pub fn generate() -> Self {
+        let dir = std::env::temp_dir().join(unique_name("axg-tls"));
+        std::fs::create_dir_all(&dir).expect("certificate folder");
+        let openssl_config = dir.join("openssl.cnf");
+        std::fs::write(
+            &openssl_config,
+            "[req]\ndistinguished_name = dn\nx509_extensions = leaf\nprompt = no\n\
+             [dn]\nCN = axongate test\n\
+             [leaf]\nbasicConstraints = critical, CA:FALSE\n\
+             keyUsage = critical, digitalSignature, keyEncipherment\n\
+             extendedKeyUsage = serverAuth\nsubjectAltName = IP:127.0.0.1, DNS:localhost\n",
+        )
+        .expect("openssl config");
+        let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let output = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+            .arg("-config")
+            .arg(&openssl_config)
+            .arg("-keyout")
+            .arg(&key_path)
+            .arg("-out")
+            .arg(&cert_path)
+            .output()
+            .expect("run openssl (the `openssl` package)");
+        assert!(
+            output.status.success(),
+            "openssl req failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let cert_pem = std::fs::read(&cert_path).expect("certificate");
+        Self {
+            dir,
+            cert_path,
+            key_path,
+            cert_pem,
+        }
+    }
+}
+
+impl Drop for SelfSignedCert {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

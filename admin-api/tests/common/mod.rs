@@ -109,15 +109,38 @@ pub fn spawn_projector(
     })
 }
 
+/// Serves `config` on a free port; returns its base URL (`https://…` when the config has a
+/// certificate).
 pub async fn spawn_admin_api(config: AdminConfig) -> (String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let scheme = if config.tls_cert_path.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let base = format!("{scheme}://{}", listener.local_addr().unwrap());
     let task = tokio::spawn(async move {
         if let Err(error) = admin_api::serve_on(config, listener).await {
             eprintln!("admin-api stopped: {error:#}");
         }
     });
     (base, task)
+}
+
+/// A client for the admin API `config` serves: with a certificate, one that trusts it alone.
+fn client_for(config: &AdminConfig) -> reqwest::Client {
+    let Some(cert_path) = &config.tls_cert_path else {
+        return reqwest::Client::new();
+    };
+    let cert = std::fs::read(cert_path).unwrap();
+    // A deadline, so a server that never answers (a handshake stuck in its accept loop) fails
+    // the test instead of hanging it.
+    reqwest::Client::builder()
+        .timeout(kit::testing::liveness())
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&cert).unwrap())
+        .build()
+        .unwrap()
 }
 
 impl Harness {
@@ -138,7 +161,7 @@ impl Harness {
             nats,
             postgres_url,
             base,
-            http: reqwest::Client::new(),
+            http: client_for(&config),
             config,
             tasks: vec![projector, admin],
         };

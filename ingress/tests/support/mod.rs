@@ -113,6 +113,60 @@ impl Gateway {
         extra_env: &[(&str, &str)],
         log: Option<&std::path::Path>,
     ) -> Node {
+        let node = self.spawn_node(name, extra_env, log);
+        wait_http_status(
+            &format!("{}/ready", node.base),
+            true,
+            kit::testing::liveness(),
+        )
+        .await;
+        node
+    }
+
+    /// Starts an ingress process serving HTTPS with `cert` (and extra environment, its logs in
+    /// `log` if given) and waits until it is ready over HTTPS; `Node::base` is `https://…`.
+    pub async fn start_node_https(
+        &self,
+        name: &str,
+        cert: &kit::testing::SelfSignedCert,
+        extra_env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> Node {
+        let (cert_path, key_path) = (
+            cert.cert_path.to_string_lossy(),
+            cert.key_path.to_string_lossy(),
+        );
+        let mut env = vec![
+            ("AXONGATE_TLS_CERT_PATH", cert_path.as_ref()),
+            ("AXONGATE_TLS_KEY_PATH", key_path.as_ref()),
+        ];
+        env.extend_from_slice(extra_env);
+        let mut node = self.spawn_node(name, &env, log);
+        node.base = format!("https://127.0.0.1:{}", node.port);
+        let client = https_client(&cert.cert_pem);
+        let ready = format!("{}/ready", node.base);
+        kit::testing::wait_until(
+            kit::testing::liveness(),
+            "ingress /ready over HTTPS",
+            || {
+                let (client, ready) = (&client, &ready);
+                async move {
+                    let response = client.get(ready).send().await.ok()?;
+                    response.status().is_success().then_some(())
+                }
+            },
+        )
+        .await;
+        node
+    }
+
+    /// Starts an ingress process without waiting for it; `Node::base` is `http://…`.
+    fn spawn_node(
+        &self,
+        name: &str,
+        extra_env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> Node {
         let port = free_port();
         let spool_dir = self.spool_root.join(name);
         let mut command = Command::new(ingress_binary());
@@ -136,12 +190,10 @@ impl Gateway {
             command.stderr(std::fs::File::create(log).expect("log file"));
         }
         let child = command.spawn().expect("start ingress");
-        let base = format!("http://127.0.0.1:{port}");
-        wait_http_status(&format!("{base}/ready"), true, kit::testing::liveness()).await;
         Node {
             process: ChildGuard(child),
             port,
-            base,
+            base: format!("http://127.0.0.1:{port}"),
             spool_dir,
         }
     }
@@ -305,6 +357,17 @@ pub async fn read_all<B: EventBody>(
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(kit::testing::liveness())
+        .build()
+        .expect("client")
+}
+
+/// A client that trusts `cert_pem` alone (no built-in roots) and speaks HTTP/2 when the server
+/// offers it by ALPN.
+pub fn https_client(cert_pem: &[u8]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(kit::testing::liveness())
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(cert_pem).expect("certificate"))
         .build()
         .expect("client")
 }
