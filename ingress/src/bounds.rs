@@ -93,7 +93,10 @@ mod tests {
     fn long_models_are_refused_without_echo() {
         let model = "m".repeat(MAX_IDENTIFIER_BYTES + 1);
         let error = check_model(&model).unwrap_err();
-        assert_eq!(error.status(), 400);
+        assert_eq!(
+            error.to_api_error().kind,
+            crate::translate::ir::ErrorClass::InvalidRequest
+        );
         assert!(!error.to_string().contains(&model));
         assert!(check_model(&"m".repeat(MAX_IDENTIFIER_BYTES)).is_ok());
     }

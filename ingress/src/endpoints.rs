@@ -309,7 +309,7 @@ pub async fn embeddings(
         Ok(Ok(body)) => body,
         _ => {
             let error = ir::ApiError::new(
-                ir::ErrorKind::Api,
+                ir::ErrorClass::Api,
                 "the upstream response broke off or took longer than the total timeout",
             );
             let error = IngressError::Upstream {

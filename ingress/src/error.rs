@@ -51,23 +51,6 @@ pub enum IngressError {
 }
 
 impl IngressError {
-    #[must_use]
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::BadRequest { .. } => 400,
-            Self::Unauthorized(_) => 401,
-            Self::Forbidden(_) => 403,
-            Self::ModelNotFound(_) => 404,
-            Self::PayloadTooLarge(_) => 413,
-            Self::MethodNotAllowed { .. } => 405,
-            Self::RateLimited { .. } | Self::BudgetExceeded { .. } => 429,
-            Self::NoRoute(_) | Self::Overloaded(_) => 503,
-            Self::NotSupported(_) => 400,
-            Self::Upstream { error, .. } => translate::encode_error(Dialect::OpenAiChat, error).0,
-            Self::Internal(_) => 500,
-        }
-    }
-
     /// The kind recorded in the request event.
     #[must_use]
     pub fn kind(&self) -> ErrorKind {
@@ -91,16 +74,16 @@ impl IngressError {
     #[must_use]
     pub fn to_api_error(&self) -> ir::ApiError {
         let kind = match self {
-            Self::BadRequest { .. } | Self::NotSupported(_) => ir::ErrorKind::InvalidRequest,
-            Self::Unauthorized(_) => ir::ErrorKind::Authentication,
-            Self::Forbidden(_) => ir::ErrorKind::Permission,
-            Self::ModelNotFound(_) => ir::ErrorKind::NotFound,
-            Self::PayloadTooLarge(_) => ir::ErrorKind::RequestTooLarge,
-            Self::MethodNotAllowed { .. } => ir::ErrorKind::MethodNotAllowed,
-            Self::RateLimited { .. } | Self::BudgetExceeded { .. } => ir::ErrorKind::RateLimit,
-            Self::NoRoute(_) | Self::Overloaded(_) => ir::ErrorKind::Unavailable,
+            Self::BadRequest { .. } | Self::NotSupported(_) => ir::ErrorClass::InvalidRequest,
+            Self::Unauthorized(_) => ir::ErrorClass::Authentication,
+            Self::Forbidden(_) => ir::ErrorClass::Permission,
+            Self::ModelNotFound(_) => ir::ErrorClass::NotFound,
+            Self::PayloadTooLarge(_) => ir::ErrorClass::RequestTooLarge,
+            Self::MethodNotAllowed { .. } => ir::ErrorClass::MethodNotAllowed,
+            Self::RateLimited { .. } | Self::BudgetExceeded { .. } => ir::ErrorClass::RateLimit,
+            Self::NoRoute(_) | Self::Overloaded(_) => ir::ErrorClass::Unavailable,
             Self::Upstream { error, .. } => return error.clone(),
-            Self::Internal(_) => ir::ErrorKind::Api,
+            Self::Internal(_) => ir::ErrorClass::Api,
         };
         let mut error = ir::ApiError::new(kind, self.to_string());
         match self {

@@ -501,7 +501,7 @@ async fn attempt(
     let response = match tokio::time::timeout(first_byte, request.send()).await {
         Err(_) => {
             let error = ir::ApiError::new(
-                ir::ErrorKind::Timeout,
+                ir::ErrorClass::Timeout,
                 "the upstream did not answer in time",
             );
             return (
@@ -526,7 +526,7 @@ async fn attempt(
                 "could not reach the upstream provider: {}",
                 error.without_url()
             );
-            let api_error = ir::ApiError::new(ir::ErrorKind::Unavailable, message);
+            let api_error = ir::ApiError::new(ir::ErrorClass::Unavailable, message);
             return (
                 AttemptResult::Retryable {
                     error: IngressError::Upstream {
@@ -720,7 +720,7 @@ fn refused_parameter(error: &IngressError) -> Option<String> {
     let IngressError::Upstream { error, .. } = error else {
         return None;
     };
-    if error.kind != translate::ir::ErrorKind::InvalidRequest {
+    if error.kind != translate::ir::ErrorClass::InvalidRequest {
         return None;
     }
     let quoted = || {
@@ -841,7 +841,7 @@ async fn generate(
             Ok(Ok(body)) => body,
             Ok(Err(error)) => {
                 let api_error = ir::ApiError::new(
-                    ir::ErrorKind::Api,
+                    ir::ErrorClass::Api,
                     format!("upstream response broke off: {}", error.without_url()),
                 );
                 return call.fail(
@@ -854,7 +854,7 @@ async fn generate(
             }
             Err(_) => {
                 let api_error = ir::ApiError::new(
-                    ir::ErrorKind::Timeout,
+                    ir::ErrorClass::Timeout,
                     "the upstream response took longer than the total timeout",
                 );
                 return call.fail(
@@ -869,7 +869,7 @@ async fn generate(
         let decoded = match translate::decode_response(upstream, &body) {
             Ok(decoded) => decoded,
             Err(error) => {
-                let api_error = ir::ApiError::new(ir::ErrorKind::Api, error.to_string());
+                let api_error = ir::ApiError::new(ir::ErrorClass::Api, error.to_string());
                 return call.fail(
                     &state,
                     &IngressError::Upstream {
@@ -987,7 +987,7 @@ async fn pump(
         let out = match next {
             Err(_) => {
                 let error = ir::ApiError::new(
-                    ir::ErrorKind::Timeout,
+                    ir::ErrorClass::Timeout,
                     "the upstream stream stalled past its timeout",
                 );
                 failure = Some((ErrorKind::UpstreamTimeout, error.clone()));
@@ -995,7 +995,7 @@ async fn pump(
             }
             Ok(Err(error)) => {
                 let api_error = ir::ApiError::new(
-                    ir::ErrorKind::Api,
+                    ir::ErrorClass::Api,
                     format!("the upstream stream broke off: {}", error.without_url()),
                 );
                 failure = Some((ErrorKind::UpstreamStreamError, api_error.clone()));
@@ -1031,7 +1031,7 @@ async fn pump(
                         }
                         Some(Err(error)) => {
                             let api_error = ir::ApiError::new(
-                                ir::ErrorKind::Api,
+                                ir::ErrorClass::Api,
                                 format!("the upstream stream broke off: {}", error.without_url()),
                             );
                             failure = Some((ErrorKind::UpstreamStreamError, api_error.clone()));
@@ -1059,7 +1059,7 @@ async fn pump(
     if failure.is_none() && !cancelled && translator.failed() {
         failure = Some((
             ErrorKind::UpstreamStreamError,
-            ir::ApiError::new(ir::ErrorKind::Api, "the upstream stream ended early"),
+            ir::ApiError::new(ir::ErrorClass::Api, "the upstream stream ended early"),
         ));
     }
     // Dropping the upstream response here cancels the upstream call promptly.

@@ -25,7 +25,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ingress::translate::ir::{self, ApiError, ErrorKind};
+use ingress::translate::ir::{self, ApiError, ErrorClass};
 use ingress::translate::sse::SseDecoder;
 use ingress::translate::{
     Context, Dialect, StreamTranslator, Target, count_tokens, decode_request, decode_response,
@@ -261,8 +261,8 @@ fn check(dir: &Path) -> Result<(), String> {
             let client = dialect(&case, "client");
             let error = if case.get("transport").is_some() {
                 let kind = match case["transport"].as_str().unwrap_or_default() {
-                    "timeout" => ErrorKind::Timeout,
-                    _ => ErrorKind::Unavailable,
+                    "timeout" => ErrorClass::Timeout,
+                    _ => ErrorClass::Unavailable,
                 };
                 ApiError::new(kind, case["message"].as_str().unwrap_or_default())
             } else {
@@ -1373,7 +1373,7 @@ mod properties {
                     for input in [&bytes, &framed] {
                         let mut translator = StreamTranslator::new(upstream, client, ingress::translate::Context::default());
                         if translator.push(input).is_err() {
-                            let _ = translator.fail(&ingress::translate::ir::ApiError::new(ingress::translate::ir::ErrorKind::Api, "x"));
+                            let _ = translator.fail(&ingress::translate::ir::ApiError::new(ingress::translate::ir::ErrorClass::Api, "x"));
                         }
                         let _ = translator.finish();
                         let _ = translator.usage();

@@ -8,72 +8,154 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Dialect;
-use super::ir::{ApiError, ErrorKind};
+use super::ir::{ApiError, ErrorClass};
 use super::json::to_vec;
 use super::redact::redact_secrets;
 use super::sse::write_event;
 
-pub fn anthropic_error_type(kind: ErrorKind) -> &'static str {
-    match kind {
-        ErrorKind::InvalidRequest | ErrorKind::MethodNotAllowed => "invalid_request_error",
-        ErrorKind::Authentication => "authentication_error",
-        ErrorKind::Permission => "permission_error",
-        ErrorKind::NotFound => "not_found_error",
-        ErrorKind::RequestTooLarge => "request_too_large",
-        ErrorKind::RateLimit => "rate_limit_error",
-        ErrorKind::Api | ErrorKind::Unavailable => "api_error",
-        ErrorKind::Overloaded => "overloaded_error",
-        ErrorKind::Timeout => "timeout_error",
+/// How one class of error looks in each dialect.
+struct Shape {
+    class: ErrorClass,
+    anthropic_status: u16,
+    anthropic_type: &'static str,
+    openai_status: u16,
+    openai_type: &'static str,
+    openai_code: Option<&'static str>,
+}
+
+/// The one table from error class to each dialect's status, type and code. Statuses and types
+/// are what the official SDKs map to their exception classes: Anthropic's documented
+/// `error.type` per status; OpenAI's SDKs choose the class by status alone. An overloaded
+/// upstream is a 503 for OpenAI clients, which do not know 529. Where two classes share an
+/// Anthropic type, the first row is the one an upstream's type reads as.
+const SHAPES: [Shape; 11] = [
+    shape(
+        ErrorClass::InvalidRequest,
+        400,
+        "invalid_request_error",
+        400,
+        "invalid_request_error",
+        None,
+    ),
+    shape(
+        ErrorClass::Authentication,
+        401,
+        "authentication_error",
+        401,
+        "authentication_error",
+        Some("invalid_api_key"),
+    ),
+    shape(
+        ErrorClass::Permission,
+        403,
+        "permission_error",
+        403,
+        "permission_error",
+        None,
+    ),
+    shape(
+        ErrorClass::NotFound,
+        404,
+        "not_found_error",
+        404,
+        "not_found_error",
+        None,
+    ),
+    shape(
+        ErrorClass::RequestTooLarge,
+        413,
+        "request_too_large",
+        413,
+        "invalid_request_error",
+        Some("request_too_large"),
+    ),
+    shape(
+        ErrorClass::MethodNotAllowed,
+        405,
+        "invalid_request_error",
+        405,
+        "invalid_request_error",
+        Some("method_not_allowed"),
+    ),
+    shape(
+        ErrorClass::RateLimit,
+        429,
+        "rate_limit_error",
+        429,
+        "rate_limit_error",
+        Some("rate_limit_exceeded"),
+    ),
+    shape(ErrorClass::Api, 500, "api_error", 500, "server_error", None),
+    shape(
+        ErrorClass::Overloaded,
+        529,
+        "overloaded_error",
+        503,
+        "server_error",
+        Some("overloaded"),
+    ),
+    shape(
+        ErrorClass::Unavailable,
+        503,
+        "api_error",
+        503,
+        "server_error",
+        Some("service_unavailable"),
+    ),
+    shape(
+        ErrorClass::Timeout,
+        504,
+        "timeout_error",
+        504,
+        "server_error",
+        Some("timeout"),
+    ),
+];
+
+const fn shape(
+    class: ErrorClass,
+    anthropic_status: u16,
+    anthropic_type: &'static str,
+    openai_status: u16,
+    openai_type: &'static str,
+    openai_code: Option<&'static str>,
+) -> Shape {
+    Shape {
+        class,
+        anthropic_status,
+        anthropic_type,
+        openai_status,
+        openai_type,
+        openai_code,
     }
 }
 
-pub fn kind_from_anthropic_type(kind: &str, status: u16) -> ErrorKind {
-    match kind {
-        "invalid_request_error" => ErrorKind::InvalidRequest,
-        "authentication_error" => ErrorKind::Authentication,
-        "permission_error" => ErrorKind::Permission,
-        "not_found_error" => ErrorKind::NotFound,
-        "request_too_large" => ErrorKind::RequestTooLarge,
-        "rate_limit_error" => ErrorKind::RateLimit,
-        "overloaded_error" => ErrorKind::Overloaded,
-        "timeout_error" => ErrorKind::Timeout,
-        "api_error" => ErrorKind::Api,
-        _ => ErrorKind::from_status(status),
-    }
+fn shape_of(class: ErrorClass) -> &'static Shape {
+    SHAPES
+        .iter()
+        .find(|shape| shape.class == class)
+        .unwrap_or(&SHAPES[7])
 }
 
-fn anthropic_status(kind: ErrorKind) -> u16 {
-    match kind {
-        ErrorKind::InvalidRequest => 400,
-        ErrorKind::Authentication => 401,
-        ErrorKind::Permission => 403,
-        ErrorKind::NotFound => 404,
-        ErrorKind::RequestTooLarge => 413,
-        ErrorKind::MethodNotAllowed => 405,
-        ErrorKind::RateLimit => 429,
-        ErrorKind::Api => 500,
-        ErrorKind::Unavailable => 503,
-        ErrorKind::Timeout => 504,
-        ErrorKind::Overloaded => 529,
-    }
+pub fn anthropic_error_type(kind: ErrorClass) -> &'static str {
+    shape_of(kind).anthropic_type
 }
 
-/// OpenAI status, `type` and default `code`. An overloaded upstream is a 503 for OpenAI clients,
-/// which do not know 529.
-fn openai_shape(kind: ErrorKind) -> (u16, &'static str, Option<&'static str>) {
-    match kind {
-        ErrorKind::InvalidRequest => (400, "invalid_request_error", None),
-        ErrorKind::Authentication => (401, "authentication_error", Some("invalid_api_key")),
-        ErrorKind::Permission => (403, "permission_error", None),
-        ErrorKind::NotFound => (404, "not_found_error", None),
-        ErrorKind::RequestTooLarge => (413, "invalid_request_error", Some("request_too_large")),
-        ErrorKind::MethodNotAllowed => (405, "invalid_request_error", Some("method_not_allowed")),
-        ErrorKind::RateLimit => (429, "rate_limit_error", Some("rate_limit_exceeded")),
-        ErrorKind::Api => (500, "server_error", None),
-        ErrorKind::Overloaded => (503, "server_error", Some("overloaded")),
-        ErrorKind::Unavailable => (503, "server_error", Some("service_unavailable")),
-        ErrorKind::Timeout => (504, "server_error", Some("timeout")),
-    }
+pub fn kind_from_anthropic_type(kind: &str, status: u16) -> ErrorClass {
+    SHAPES
+        .iter()
+        .find(|shape| shape.anthropic_type == kind)
+        .map_or_else(|| ErrorClass::from_status(status), |shape| shape.class)
+}
+
+fn anthropic_status(kind: ErrorClass) -> u16 {
+    shape_of(kind).anthropic_status
+}
+
+/// OpenAI status, `type` and default `code`.
+fn openai_shape(kind: ErrorClass) -> (u16, &'static str, Option<&'static str>) {
+    let shape = shape_of(kind);
+    (shape.openai_status, shape.openai_type, shape.openai_code)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -106,7 +188,7 @@ struct AnthropicError {
 
 /// Reads an upstream error response. Unreadable bodies keep a short, generic message.
 pub fn decode_upstream_error(upstream: Dialect, status: u16, body: &[u8]) -> ApiError {
-    let by_status = ErrorKind::from_status(status);
+    let by_status = ErrorClass::from_status(status);
     let mut error = match upstream {
         Dialect::Anthropic => match serde_json::from_slice::<AnthropicError>(body) {
             Ok(parsed) => ApiError::new(
@@ -150,7 +232,7 @@ fn fallback(status: u16, body: &[u8]) -> ApiError {
     } else {
         format!("upstream returned HTTP {status}: {text}")
     };
-    ApiError::new(ErrorKind::from_status(status), message)
+    ApiError::new(ErrorClass::from_status(status), message)
 }
 
 /// Renders an error as the client's dialect expects it: HTTP status and JSON body.
@@ -220,5 +302,38 @@ pub fn encode_stream_error(client: Dialect, error: &ApiError) -> Vec<u8> {
             out
         }
         Dialect::OpenAiResponses => super::openai_responses::stream::error_events(error, "", 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_has_one_row_per_class_and_reads_back_what_it_writes() {
+        for shape in &SHAPES {
+            assert_eq!(
+                SHAPES
+                    .iter()
+                    .filter(|other| other.class == shape.class)
+                    .count(),
+                1,
+                "{:?}",
+                shape.class
+            );
+            // An upstream's status reads as its class (a 405 is never an upstream's to send).
+            if shape.class != ErrorClass::MethodNotAllowed {
+                assert_eq!(ErrorClass::from_status(shape.anthropic_status), shape.class);
+            }
+            // An Anthropic type reads as the first class that writes it.
+            let first = SHAPES
+                .iter()
+                .find(|other| other.anthropic_type == shape.anthropic_type)
+                .map(|other| other.class);
+            assert_eq!(
+                Some(kind_from_anthropic_type(shape.anthropic_type, 0)),
+                first
+            );
+        }
     }
 }

@@ -545,7 +545,7 @@ pub enum BlockDelta {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
+pub enum ErrorClass {
     InvalidRequest,
     Authentication,
     Permission,
@@ -560,7 +560,7 @@ pub enum ErrorKind {
     Unavailable,
 }
 
-impl ErrorKind {
+impl ErrorClass {
     /// The kind an upstream HTTP status means when the body says nothing better.
     pub fn from_status(status: u16) -> Self {
         match status {
@@ -581,7 +581,7 @@ impl ErrorKind {
 /// An error to show a client, whatever produced it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
-    pub kind: ErrorKind,
+    pub kind: ErrorClass,
     pub message: String,
     /// The offending request field, when known.
     pub param: Option<String>,
@@ -592,7 +592,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+    pub fn new(kind: ErrorClass, message: impl Into<String>) -> Self {
         Self {
             kind,
             message: message.into(),

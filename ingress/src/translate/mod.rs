@@ -121,18 +121,10 @@ impl TranslateError {
         }
     }
 
-    pub fn status(&self) -> u16 {
+    pub fn kind(&self) -> ir::ErrorClass {
         match self {
-            Self::BadRequest { .. } => 400,
-            Self::BadUpstream(_) => 502,
-            Self::UnsupportedUpstream(_) => 500,
-        }
-    }
-
-    pub fn kind(&self) -> ir::ErrorKind {
-        match self {
-            Self::BadRequest { .. } => ir::ErrorKind::InvalidRequest,
-            Self::BadUpstream(_) | Self::UnsupportedUpstream(_) => ir::ErrorKind::Api,
+            Self::BadRequest { .. } => ir::ErrorClass::InvalidRequest,
+            Self::BadUpstream(_) | Self::UnsupportedUpstream(_) => ir::ErrorClass::Api,
         }
     }
 

@@ -174,7 +174,7 @@ impl StreamDecoder {
         }
         self.finished = true;
         vec![StreamEvent::Error(ApiError::new(
-            ir::ErrorKind::Api,
+            ir::ErrorClass::Api,
             "the upstream stream ended before message_stop",
         ))]
     }

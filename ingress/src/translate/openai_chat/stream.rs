@@ -7,7 +7,7 @@ use crate::translate::Context;
 use crate::translate::TranslateError;
 use crate::translate::errors::openai_error_value;
 use crate::translate::ir::{
-    ApiError, BlockDelta, BlockStart, ErrorKind, StopReason, StreamEvent, Usage,
+    ApiError, BlockDelta, BlockStart, ErrorClass, StopReason, StreamEvent, Usage,
 };
 use crate::translate::json::{parse_event, to_vec};
 use crate::translate::sse::{SseEvent, write_event};
@@ -100,7 +100,7 @@ impl StreamDecoder {
                 .and_then(Value::as_str)
                 .unwrap_or("the upstream reported an error mid-stream")
                 .to_owned();
-            out.push(StreamEvent::Error(ApiError::new(ErrorKind::Api, message)));
+            out.push(StreamEvent::Error(ApiError::new(ErrorClass::Api, message)));
             return Ok(out);
         }
         if !self.started {
@@ -228,7 +228,7 @@ impl StreamDecoder {
         } else {
             self.done = true;
             out.push(StreamEvent::Error(ApiError::new(
-                ErrorKind::Api,
+                ErrorClass::Api,
                 "the upstream stream ended before a finish_reason",
             )));
         }

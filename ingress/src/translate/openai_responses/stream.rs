@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::wire;
 use crate::translate::errors::openai_error_value;
-use crate::translate::ir::{ApiError, BlockDelta, BlockStart, ErrorKind, StreamEvent, Usage};
+use crate::translate::ir::{ApiError, BlockDelta, BlockStart, ErrorClass, StreamEvent, Usage};
 use crate::translate::json::{parse_event, to_string, type_tag};
 use crate::translate::sse::{SseEvent, write_event};
 use crate::translate::{Context, TranslateError};
@@ -553,7 +553,7 @@ impl StreamDecoder {
                     .get("message")
                     .and_then(Value::as_str)
                     .unwrap_or("the upstream response failed");
-                out.push(StreamEvent::Error(ApiError::new(ErrorKind::Api, message)));
+                out.push(StreamEvent::Error(ApiError::new(ErrorClass::Api, message)));
             }
             _ => {}
         }
@@ -566,7 +566,7 @@ impl StreamDecoder {
         }
         self.done = true;
         vec![StreamEvent::Error(ApiError::new(
-            ErrorKind::Api,
+            ErrorClass::Api,
             "the upstream stream ended before response.completed",
         ))]
     }
