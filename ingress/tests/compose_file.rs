@@ -455,3 +455,126 @@ fn nats_cluster_config_is_accepted_by_nats_server() {
         );
     }
 }
+
+/// Every metric name a PromQL text refers to (`ingress_…`, `projector_…`, `admin_api_…`), with a
+/// summary's or histogram's `_sum`/`_count`/`_bucket` suffix taken off.
+fn metrics_queried(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let bytes = text.as_bytes();
+    let word = |byte: u8| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_';
+    let mut start = 0;
+    while start < bytes.len() {
+        if word(bytes[start]) && (start == 0 || !word(bytes[start - 1])) {
+            let end = (start..bytes.len())
+                .find(|&index| !word(bytes[index]))
+                .unwrap_or(bytes.len());
+            let name = &text[start..end];
+            if ["ingress_", "projector_", "admin_api_"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+            {
+                let base = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|suffix| name.strip_suffix(suffix))
+                    .unwrap_or(name);
+                names.insert(base.to_owned());
+            }
+            start = end;
+        } else {
+            start += 1;
+        }
+    }
+    names
+}
+
+/// Every metric the services register: the first string of each `metrics::counter!`,
+/// `gauge!` and `histogram!` in their sources.
+fn metrics_exported() -> BTreeSet<String> {
+    fn visit(dir: &Path, out: &mut BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                visit(&path, out);
+            } else if path.extension().is_some_and(|extension| extension == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for macro_name in ["counter!(", "gauge!(", "histogram!("] {
+                    for (at, _) in text.match_indices(macro_name) {
+                        let rest = text[at + macro_name.len()..].trim_start();
+                        if let Some(name) = rest
+                            .strip_prefix('"')
+                            .and_then(|rest| rest.split_once('"'))
+                            .map(|(name, _)| name)
+                        {
+                            out.insert(name.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut names = BTreeSet::new();
+    for crate_dir in ["ingress/src", "projector/src", "admin-api/src", "kit/src"] {
+        visit(&root.join(crate_dir), &mut names);
+    }
+    names
+}
+
+#[test]
+fn the_monitoring_profile_dashboards_and_alerts_query_only_exported_metrics() {
+    let config = resolved();
+    for name in ["prometheus", "grafana"] {
+        let service = service(&config, name);
+        assert_eq!(
+            serde_yaml::to_string(&service["profiles"]).unwrap().trim(),
+            "- monitoring",
+            "{name} starts only with --profile monitoring"
+        );
+        let ports = serde_yaml::to_string(&service["ports"]).unwrap();
+        assert!(ports.contains("127.0.0.1:"), "{name} binds to localhost: {ports}");
+    }
+    // Prometheus scrapes services that exist, on the ports they listen on.
+    let scrape: Value = serde_yaml::from_str(&read("prometheus/prometheus.yml")).unwrap();
+    let targets = serde_yaml::to_string(&scrape["scrape_configs"]).unwrap();
+    for target in ["ingress-1:8080", "ingress-2:8080", "projector:8082", "admin-api:8081"] {
+        assert!(targets.contains(target), "Prometheus scrapes {target}");
+        service(&config, target.split(':').next().unwrap());
+    }
+    // The dashboard uses the provisioned data source, and every query names a metric the
+    // services export; so do the alert rules.
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&read("grafana/dashboards/axongate.json")).unwrap();
+    let datasource: Value =
+        serde_yaml::from_str(&read("grafana/provisioning/datasources/prometheus.yml")).unwrap();
+    let uid = datasource["datasources"][0]["uid"].as_str().unwrap();
+    let panels = dashboard["panels"].as_array().unwrap();
+    assert!(panels.len() >= 8, "traffic, errors, latency, spool, lag, breakers…");
+    let mut queried = BTreeSet::new();
+    for panel in panels {
+        assert_eq!(panel["datasource"]["uid"], uid, "{}", panel["title"]);
+        for target in panel["targets"].as_array().unwrap() {
+            queried.extend(metrics_queried(target["expr"].as_str().unwrap()));
+        }
+    }
+    let alerts: Value = serde_yaml::from_str(&read("prometheus/alerts.yml")).unwrap();
+    let rules = alerts["groups"][0]["rules"].as_sequence().unwrap();
+    assert!(!rules.is_empty());
+    for rule in rules {
+        queried.extend(metrics_queried(rule["expr"].as_str().unwrap()));
+    }
+    let exported = metrics_exported();
+    for wanted in [
+        "ingress_requests_total",
+        "ingress_request_latency_seconds",
+        "ingress_spool_bytes",
+        "projector_lag_messages",
+        "ingress_circuit_state",
+    ] {
+        assert!(queried.contains(wanted), "the dashboard shows {wanted}");
+    }
+    let missing: Vec<&String> = queried.difference(&exported).collect();
+    assert!(
+        missing.is_empty(),
+        "queried but exported by no service: {missing:?} (exported: {exported:?})"
+    );
+}
