@@ -256,3 +256,51 @@ tokens:
     }
     std::fs::remove_file(&file).ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_run_demo_applies_once_and_reveals_its_token_once() {
+    let harness = Harness::start().await;
+    let admin = harness.admin().await;
+    // What compose/local start does with compose/demo.yaml.
+    let template = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../compose/demo.yaml"
+    ))
+    .unwrap();
+    let file = std::env::temp_dir()
+        .join(kit::testing::unique_name("axongate-demo"))
+        .with_extension("yaml");
+    std::fs::write(&file, template.replace("MOCK_URL", "http://127.0.0.1:9100")).unwrap();
+    let file_arg = file.to_str().unwrap();
+    let secrets = [("AXONGATE_DEMO_PROVIDER_KEY", "demo-key-for-the-mock-upstream")];
+
+    let (ok, stdout, stderr) = cli(&harness, &["apply", "-f", file_arg], &secrets);
+    assert!(ok, "{stdout}\n{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["changes"].as_array().unwrap().len(), 10, "{report}");
+    let revealed = report["revealed_tokens"].as_array().unwrap();
+    assert_eq!(revealed.len(), 1);
+    assert_eq!(revealed[0]["id"], "demo");
+    assert!(revealed[0]["secret"].as_str().unwrap().starts_with("axg-"));
+    for (provider, protocol) in [
+        ("demo-openai", "openai"),
+        ("demo-responses", "openai_responses"),
+        ("demo-anthropic", "anthropic"),
+    ] {
+        let (status, body) = harness
+            .get(&format!("/api/v1/providers/{provider}"), &admin)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["protocol"], protocol);
+        assert_eq!(body["allow_private_network"], true);
+    }
+    let (_, token) = harness.get("/api/v1/tokens/demo", &admin).await;
+    assert_eq!(token["allowed_models"], json!(["demo*"]));
+
+    // A second start changes nothing and reveals nothing.
+    let (ok, stdout, stderr) = cli(&harness, &["apply", "-f", file_arg], &secrets);
+    assert!(ok, "{stdout}\n{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["changes"], json!([]), "{report}");
+    assert_eq!(report["revealed_tokens"], json!([]));
+}
