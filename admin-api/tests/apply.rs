@@ -262,17 +262,18 @@ async fn the_first_run_demo_applies_once_and_reveals_its_token_once() {
     let harness = Harness::start().await;
     let admin = harness.admin().await;
     // What compose/local start does with compose/demo.yaml.
-    let template = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../compose/demo.yaml"
-    ))
-    .unwrap();
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../compose/demo.yaml"))
+            .unwrap();
     let file = std::env::temp_dir()
         .join(kit::testing::unique_name("axongate-demo"))
         .with_extension("yaml");
     std::fs::write(&file, template.replace("MOCK_URL", "http://127.0.0.1:9100")).unwrap();
     let file_arg = file.to_str().unwrap();
-    let secrets = [("AXONGATE_DEMO_PROVIDER_KEY", "demo-key-for-the-mock-upstream")];
+    let secrets = [(
+        "AXONGATE_DEMO_PROVIDER_KEY",
+        "demo-key-for-the-mock-upstream",
+    )];
 
     let (ok, stdout, stderr) = cli(&harness, &["apply", "-f", file_arg], &secrets);
     assert!(ok, "{stdout}\n{stderr}");

@@ -531,12 +531,20 @@ fn the_monitoring_profile_dashboards_and_alerts_query_only_exported_metrics() {
             "{name} starts only with --profile monitoring"
         );
         let ports = serde_yaml::to_string(&service["ports"]).unwrap();
-        assert!(ports.contains("127.0.0.1:"), "{name} binds to localhost: {ports}");
+        assert!(
+            ports.contains("127.0.0.1:"),
+            "{name} binds to localhost: {ports}"
+        );
     }
     // Prometheus scrapes services that exist, on the ports they listen on.
     let scrape: Value = serde_yaml::from_str(&read("prometheus/prometheus.yml")).unwrap();
     let targets = serde_yaml::to_string(&scrape["scrape_configs"]).unwrap();
-    for target in ["ingress-1:8080", "ingress-2:8080", "projector:8082", "admin-api:8081"] {
+    for target in [
+        "ingress-1:8080",
+        "ingress-2:8080",
+        "projector:8082",
+        "admin-api:8081",
+    ] {
         assert!(targets.contains(target), "Prometheus scrapes {target}");
         service(&config, target.split(':').next().unwrap());
     }
@@ -548,7 +556,10 @@ fn the_monitoring_profile_dashboards_and_alerts_query_only_exported_metrics() {
         serde_yaml::from_str(&read("grafana/provisioning/datasources/prometheus.yml")).unwrap();
     let uid = datasource["datasources"][0]["uid"].as_str().unwrap();
     let panels = dashboard["panels"].as_array().unwrap();
-    assert!(panels.len() >= 8, "traffic, errors, latency, spool, lag, breakers…");
+    assert!(
+        panels.len() >= 8,
+        "traffic, errors, latency, spool, lag, breakers…"
+    );
     let mut queried = BTreeSet::new();
     for panel in panels {
         assert_eq!(panel["datasource"]["uid"], uid, "{}", panel["title"]);
