@@ -225,6 +225,18 @@ pub enum Block {
 }
 
 impl Block {
+    /// The block's Anthropic cache breakpoint, on the kinds that can carry one.
+    pub fn cache_control(&self) -> Option<&Value> {
+        match self {
+            Self::Text { cache_control, .. }
+            | Self::Image { cache_control, .. }
+            | Self::Document { cache_control, .. }
+            | Self::ToolUse { cache_control, .. }
+            | Self::ToolResult { cache_control, .. } => cache_control.as_ref(),
+            Self::Thinking { .. } | Self::RedactedThinking { .. } | Self::Unknown { .. } => None,
+        }
+    }
+
     /// A document from an OpenAI file object (Chat's `file.file`, a Responses `input_file`).
     pub fn document(file: &Value) -> Option<Self> {
         let (source, title) = DocumentSource::from_openai_file(file)?;

@@ -306,24 +306,10 @@ fn has_cache_control(request: &Request) -> bool {
             )
         })
         || request.messages.iter().any(|message| {
-            message.content.iter().any(|block| {
-                matches!(
-                    block,
-                    Block::Text {
-                        cache_control: Some(_),
-                        ..
-                    } | Block::Image {
-                        cache_control: Some(_),
-                        ..
-                    } | Block::ToolUse {
-                        cache_control: Some(_),
-                        ..
-                    } | Block::ToolResult {
-                        cache_control: Some(_),
-                        ..
-                    }
-                )
-            })
+            message
+                .content
+                .iter()
+                .any(|block| block.cache_control().is_some())
         })
 }
 

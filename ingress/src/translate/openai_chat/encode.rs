@@ -36,28 +36,21 @@ fn content(blocks: &[Block], field: &str, warnings: &mut Vec<Warning>) -> Option
     let mut parts = Vec::with_capacity(blocks.len());
     for (position, block) in blocks.iter().enumerate() {
         let here = || format!("{field}[{position}]");
+        if matches!(
+            block,
+            Block::Text { .. } | Block::Image { .. } | Block::Document { .. }
+        ) {
+            warn_cache_control(
+                block.cache_control(),
+                || format!("{}.cache_control", here()),
+                warnings,
+            );
+        }
         match block {
-            Block::Text {
-                text,
-                cache_control,
-            } => {
-                warn_cache_control(
-                    cache_control.as_ref(),
-                    || format!("{}.cache_control", here()),
-                    warnings,
-                );
+            Block::Text { text, .. } => {
                 parts.push(wire::ContentPart::Text { text: text.clone() });
             }
-            Block::Image {
-                source,
-                detail,
-                cache_control,
-            } => {
-                warn_cache_control(
-                    cache_control.as_ref(),
-                    || format!("{}.cache_control", here()),
-                    warnings,
-                );
+            Block::Image { source, detail, .. } => {
                 parts.push(wire::ContentPart::ImageUrl {
                     image_url: wire::ImageUrl {
                         url: super::image_to_url(source),
@@ -65,16 +58,7 @@ fn content(blocks: &[Block], field: &str, warnings: &mut Vec<Warning>) -> Option
                     },
                 });
             }
-            Block::Document {
-                source,
-                title,
-                cache_control,
-            } => {
-                warn_cache_control(
-                    cache_control.as_ref(),
-                    || format!("{}.cache_control", here()),
-                    warnings,
-                );
+            Block::Document { source, title, .. } => {
                 if let DocumentSource::Text { data } = source {
                     parts.push(wire::ContentPart::Text {
                         text: crate::translate::openai_responses::encode::titled(
