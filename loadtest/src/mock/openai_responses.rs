@@ -6,8 +6,9 @@
 //! `response.output_item.done` and `response.completed` (`response.incomplete` when
 //! `max_output_tokens` cut it short), each with `event:` naming its `type` and a
 //! `sequence_number` counting from 0. A tool call streams a `function_call` item with
-//! `response.function_call_arguments.delta` / `.done` instead of the content part. There is no
-//! `[DONE]` line.
+//! `response.function_call_arguments.delta` / `.done` instead of the content part; a call to a
+//! `custom` (freeform) tool streams a `custom_tool_call` item (with `input`, not `arguments`) and
+//! `response.custom_tool_call_input.delta` / `.done`. There is no `[DONE]` line.
 
 use axum::response::Response;
 use serde::Serialize;
@@ -106,8 +107,15 @@ fn message_item(ids: &Ids, status: &str, content: Vec<Value>) -> Value {
 }
 
 fn function_call_item(ids: &Ids, plan: &Plan<'_>, status: &str, arguments: &str) -> Value {
-    let name = plan.tool_call.map_or("", |call| call.name.as_str());
-    json!({"type": "function_call", "id": ids.item, "call_id": ids.call, "name": name, "arguments": arguments, "status": status})
+    match plan.tool_call {
+        Some(call) if call.freeform => {
+            json!({"type": "custom_tool_call", "id": ids.item, "call_id": ids.call, "name": call.name, "input": arguments, "status": status})
+        }
+        call => {
+            let name = call.map_or("", |call| call.name.as_str());
+            json!({"type": "function_call", "id": ids.item, "call_id": ids.call, "name": name, "arguments": arguments, "status": status})
+        }
+    }
 }
 
 fn final_item(ids: &Ids, plan: &Plan<'_>) -> Value {
@@ -131,10 +139,10 @@ pub fn answer(exchange: &Exchange<'_>) -> Response {
     let ids = Ids {
         response: exchange.shared.id("resp_", number),
         item: exchange.shared.id(
-            if plan.tool_call.is_some() {
-                "fc_"
-            } else {
-                "msg_"
+            match plan.tool_call {
+                Some(call) if call.freeform => "ctc_",
+                Some(_) => "fc_",
+                None => "msg_",
             },
             number,
         ),
@@ -198,9 +206,14 @@ pub fn answer(exchange: &Exchange<'_>) -> Response {
     );
 
     if let Some(call) = plan.tool_call {
+        let delta_kind = if call.freeform {
+            "response.custom_tool_call_input.delta"
+        } else {
+            "response.function_call_arguments.delta"
+        };
         for fragment in plan.argument_chunks() {
             let delta = ArgumentsDelta {
-                kind: "response.function_call_arguments.delta",
+                kind: delta_kind,
                 sequence_number: next(),
                 item_id: &ids.item,
                 output_index: 0,
@@ -208,12 +221,21 @@ pub fn answer(exchange: &Exchange<'_>) -> Response {
             };
             writer.event(Some(delta.kind), &delta, true);
         }
-        let kind = "response.function_call_arguments.done";
-        writer.event(
-            Some(kind),
-            &json!({"type": kind, "sequence_number": next(), "item_id": ids.item, "output_index": 0, "name": call.name, "arguments": call.arguments}),
-            false,
-        );
+        if call.freeform {
+            let kind = "response.custom_tool_call_input.done";
+            writer.event(
+                Some(kind),
+                &json!({"type": kind, "sequence_number": next(), "item_id": ids.item, "output_index": 0, "input": call.arguments}),
+                false,
+            );
+        } else {
+            let kind = "response.function_call_arguments.done";
+            writer.event(
+                Some(kind),
+                &json!({"type": kind, "sequence_number": next(), "item_id": ids.item, "output_index": 0, "name": call.name, "arguments": call.arguments}),
+                false,
+            );
+        }
     } else {
         let kind = "response.content_part.added";
         writer.event(

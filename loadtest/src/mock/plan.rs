@@ -16,6 +16,8 @@ pub struct Plan<'a> {
     /// The request's output limit cut the text short.
     pub truncated: bool,
     pub tool_call: Option<&'a ToolCall>,
+    /// A scripted text, sent instead of the generated words.
+    pub reply: Option<&'a str>,
     pub usage: Usage,
 }
 
@@ -52,6 +54,11 @@ pub fn plan<'a>(exchange: &Exchange<'_>, prompt: &'a Prompt, dialect: Dialect) -
                 .max(1);
             (0, tokens, false)
         }
+        None if prompt.reply.is_some() => {
+            let bytes = prompt.reply.as_ref().map_or(0, String::len);
+            let tokens = u32::try_from(bytes.div_ceil(4)).unwrap_or(u32::MAX).max(1);
+            (0, tokens, false)
+        }
         None => {
             let wanted = behavior.output_token_count();
             match prompt.max_output_tokens {
@@ -65,6 +72,7 @@ pub fn plan<'a>(exchange: &Exchange<'_>, prompt: &'a Prompt, dialect: Dialect) -
         chunks: behavior.chunks.max(1),
         truncated,
         tool_call: prompt.tool_call.as_ref(),
+        reply: prompt.reply.as_deref(),
         usage: Usage {
             input_tokens: prompt.input_tokens,
             cache_read_tokens,
@@ -75,15 +83,25 @@ pub fn plan<'a>(exchange: &Exchange<'_>, prompt: &'a Prompt, dialect: Dialect) -
 }
 
 impl Plan<'_> {
-    /// The whole generated text.
-    pub fn text(&self) -> &'static str {
-        text::words(0, self.text_tokens)
+    /// The whole text: the scripted reply, or the generated words.
+    pub fn text(&self) -> &str {
+        self.reply
+            .unwrap_or_else(|| text::words(0, self.text_tokens))
     }
 
     /// The text of each content delta.
-    pub fn text_chunks(&self) -> impl Iterator<Item = &'static str> {
-        text::chunk_ranges(self.text_tokens, self.chunks)
-            .map(|(start, end)| text::words(start, end))
+    pub fn text_chunks(&self) -> impl Iterator<Item = &str> {
+        let scripted = self
+            .reply
+            .map(|reply| text::split_fragments(reply, self.chunks));
+        let generated = self.reply.is_none().then(|| {
+            text::chunk_ranges(self.text_tokens, self.chunks)
+                .map(|(start, end)| text::words(start, end))
+        });
+        scripted
+            .into_iter()
+            .flatten()
+            .chain(generated.into_iter().flatten())
     }
 
     /// The tool-call argument fragments of each delta.

@@ -1,6 +1,11 @@
 //! What the mock reads from a request body: prompt size, the cacheable prefix, and whether to
 //! answer with a tool call.
 //!
+//! A test can script the tool call: a user message whose text holds
+//! `MOCK_TOOL_CALL <tool-name> <arguments>` (see [`TOOL_CALL_MARKER`] and the README) is answered
+//! with a call to that tool with exactly those arguments, and once a tool result follows, with the
+//! text [`FINAL_ANSWER_MARKER`] followed by the tool's name and result.
+//!
 //! Token counts are deterministic so tests can predict them: a prompt's tokens are the UTF-8
 //! bytes of its text-like strings divided by four, rounded up (at least 1). Text-like strings are
 //! every string value inside the prompt fields except the values of `role`, `type`, `id`,
@@ -27,6 +32,9 @@ pub struct Prompt {
     pub tool_call: Option<ToolCall>,
     /// The request's output-token limit, if it set one.
     pub max_output_tokens: Option<u32>,
+    /// A scripted text answer (the final turn of a [`TOOL_CALL_MARKER`] script), sent instead
+    /// of generated words.
+    pub reply: Option<String>,
 }
 
 /// A tool call the mock makes: the first offered tool (or the one `tool_choice` names), with
@@ -34,7 +42,171 @@ pub struct Prompt {
 #[derive(Debug, Clone)]
 pub struct ToolCall {
     pub name: String,
+    /// JSON arguments, or for a freeform tool its raw input.
     pub arguments: String,
+    /// A Responses `custom` (freeform) tool: answered with a `custom_tool_call` item.
+    pub freeform: bool,
+}
+
+/// Starts a scripted tool call in a user message's text: `MOCK_TOOL_CALL <tool-name>
+/// <arguments>`, the arguments running to the end of that text (trimmed). They are sent as
+/// written: JSON arguments for a function tool, the raw input for a Responses custom tool; text
+/// that is not a JSON object, for a function whose schema has exactly one string property (as the
+/// gateway makes of a custom tool), becomes that property's value. The script applies only when
+/// the request offers a tool of that name (otherwise the answer is generated text, not the
+/// first tool).
+pub const TOOL_CALL_MARKER: &str = "MOCK_TOOL_CALL";
+
+/// Starts the text that answers the tool result of a scripted call:
+/// `MOCK_FINAL_ANSWER after <tool-name>: <the result's text, whitespace collapsed>`.
+pub const FINAL_ANSWER_MARKER: &str = "MOCK_FINAL_ANSWER";
+
+/// Longest excerpt of a tool result that the final answer echoes, in characters.
+const RESULT_ECHO_CHARS: usize = 400;
+
+/// A `MOCK_TOOL_CALL` script read from a user message.
+#[derive(Debug, PartialEq, Eq)]
+struct Script {
+    name: String,
+    arguments: String,
+}
+
+/// Reads the script in `text`, if it holds one.
+fn parse_script(text: &str) -> Option<Script> {
+    let (_, rest) = text.split_once(TOOL_CALL_MARKER)?;
+    let rest = rest.strip_prefix(char::is_whitespace)?.trim_start();
+    let (name, arguments) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    (!name.is_empty()).then(|| Script {
+        name: name.to_owned(),
+        arguments: arguments.trim().to_owned(),
+    })
+}
+
+/// What a script makes of this turn.
+enum Scripted {
+    Call(ToolCall),
+    Reply(String),
+    /// A script is present but asks for nothing now (its tool is not offered, or neither its
+    /// message nor a tool result is last): generated text.
+    Text,
+}
+
+impl Scripted {
+    /// Sets the prompt's tool call or reply from the script, or by `unscripted` without one.
+    fn apply(
+        scripted: Option<Self>,
+        unscripted: impl FnOnce() -> Option<ToolCall>,
+    ) -> (Option<ToolCall>, Option<String>) {
+        match scripted {
+            None => (unscripted(), None),
+            Some(Self::Call(call)) => (Some(call), None),
+            Some(Self::Reply(reply)) => (None, Some(reply)),
+            Some(Self::Text) => (None, None),
+        }
+    }
+}
+
+/// The plain text of a message's content, a tool result or its output: a string, or the `text`
+/// (or nested `content`/`output`) of the parts of an array.
+fn text_of(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Array(parts) => parts.iter().map(text_of).collect::<Vec<_>>().join("\n"),
+        Value::Object(fields) => ["text", "content", "output"]
+            .iter()
+            .find_map(|key| fields.get(*key))
+            .map(text_of)
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// The text of a message's user-written parts (text, `input_text`), leaving out tool results.
+fn user_text(content: Option<&Value>) -> String {
+    match content {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter(|part| {
+                part.get("type")
+                    .and_then(Value::as_str)
+                    .is_none_or(|kind| kind == "text" || kind == "input_text")
+            })
+            .filter_map(|part| part.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+/// The final answer to a scripted call's tool result.
+fn final_answer(script: &Script, result: &str) -> String {
+    let collapsed = result.split_whitespace().collect::<Vec<_>>().join(" ");
+    let excerpt: String = collapsed.chars().take(RESULT_ECHO_CHARS).collect();
+    format!("{FINAL_ANSWER_MARKER} after {}: {excerpt}", script.name)
+}
+
+/// The arguments a script sends to a function tool with `schema`.
+fn fit_arguments(arguments: &str, schema: Option<&Value>) -> String {
+    if serde_json::from_str::<Map<String, Value>>(arguments).is_ok() {
+        return arguments.to_owned();
+    }
+    let properties = schema
+        .and_then(|schema| schema.get("properties"))
+        .and_then(Value::as_object);
+    match properties.map(|properties| properties.iter().collect::<Vec<_>>()) {
+        Some(only)
+            if only.len() == 1
+                && only[0].1.get("type").and_then(Value::as_str) == Some("string") =>
+        {
+            let mut wrapped = Map::new();
+            wrapped.insert(only[0].0.clone(), Value::from(arguments));
+            Value::Object(wrapped).to_string()
+        }
+        _ => arguments.to_owned(),
+    }
+}
+
+/// Decides a scripted turn. `script` is the latest user message holding a script, with its
+/// position; `last` is the position of the last item; `tool_result` is the last item's tool
+/// result text when it is one; `offered` finds the script's tool among the request's tools.
+fn decide(
+    script: Option<(usize, Script)>,
+    last: usize,
+    tool_result: Option<String>,
+    tools_allowed: bool,
+    offered: impl FnOnce(&str, &str) -> Option<ToolCall>,
+) -> Option<Scripted> {
+    let (position, script) = script?;
+    if let Some(result) = tool_result {
+        return Some(Scripted::Reply(final_answer(&script, &result)));
+    }
+    if position != last || !tools_allowed {
+        return Some(Scripted::Text);
+    }
+    Some(offered(&script.name, &script.arguments).map_or(Scripted::Text, Scripted::Call))
+}
+
+/// The last item that is not a system or developer message, with its position: instructions a
+/// client places after the latest turn (Claude Code sends a `system` message last) do not hide
+/// whose turn it is.
+fn last_turn(items: &[Value]) -> Option<(usize, &Value)> {
+    items.iter().enumerate().rev().find(|(_, item)| {
+        !matches!(
+            item.get("role").and_then(Value::as_str),
+            Some("system" | "developer")
+        )
+    })
+}
+
+/// The latest of `items` that `is_user` accepts and whose user text holds a script.
+fn find_script(items: &[Value], is_user: impl Fn(&Value) -> bool) -> Option<(usize, Script)> {
+    items.iter().enumerate().rev().find_map(|(position, item)| {
+        if !is_user(item) {
+            return None;
+        }
+        parse_script(&user_text(item.get("content"))).map(|script| (position, script))
+    })
 }
 
 const SKIPPED_KEYS: &[&str] = &[
@@ -140,11 +312,13 @@ pub fn openai_chat(body: &Value, model: &str) -> Prompt {
         .and_then(|message| message.get("role"))
         .and_then(Value::as_str)
         == Some("user");
-    let tool_call = if last_is_user && !tool_choice_is_none(body) {
-        chat_tool(body)
-    } else {
-        None
-    };
+    let (tool_call, reply) = Scripted::apply(chat_script(body), || {
+        if last_is_user && !tool_choice_is_none(body) {
+            chat_tool(body)
+        } else {
+            None
+        }
+    });
     Prompt {
         input_tokens,
         prefix_tokens,
@@ -153,7 +327,40 @@ pub fn openai_chat(body: &Value, model: &str) -> Prompt {
         tool_call,
         max_output_tokens: u32_field(body, "max_completion_tokens")
             .or_else(|| u32_field(body, "max_tokens")),
+        reply,
     }
+}
+
+fn chat_script(body: &Value) -> Option<Scripted> {
+    let messages = field(body, "messages")?.as_array()?;
+    let role = |message: &Value| {
+        message
+            .get("role")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let script = find_script(messages, |message| role(message).as_deref() == Some("user"));
+    let (last_position, last) = last_turn(messages)?;
+    let tool_result = (role(last).as_deref() == Some("tool"))
+        .then(|| last.get("content").map(text_of).unwrap_or_default());
+    decide(
+        script,
+        last_position,
+        tool_result,
+        !tool_choice_is_none(body),
+        |name, arguments| {
+            let function = field(body, "tools")?
+                .as_array()?
+                .iter()
+                .filter_map(|tool| tool.get("function"))
+                .find(|function| function.get("name").and_then(Value::as_str) == Some(name))?;
+            Some(ToolCall {
+                name: name.to_owned(),
+                arguments: fit_arguments(arguments, function.get("parameters")),
+                freeform: false,
+            })
+        },
+    )
 }
 
 /// OpenAI Responses. Same caching rule as Chat Completions.
@@ -175,11 +382,13 @@ pub fn openai_responses(body: &Value, model: &str) -> Prompt {
         }),
         _ => false,
     };
-    let tool_call = if user_spoke_last && !tool_choice_is_none(body) {
-        responses_tool(body)
-    } else {
-        None
-    };
+    let (tool_call, reply) = Scripted::apply(responses_script(body), || {
+        if user_spoke_last && !tool_choice_is_none(body) {
+            responses_tool(body)
+        } else {
+            None
+        }
+    });
     Prompt {
         input_tokens,
         prefix_tokens,
@@ -187,7 +396,55 @@ pub fn openai_responses(body: &Value, model: &str) -> Prompt {
         cache_requested: field(body, "prompt_cache_key").is_some() || input_tokens >= 1024,
         tool_call,
         max_output_tokens: u32_field(body, "max_output_tokens"),
+        reply,
     }
+}
+
+fn responses_script(body: &Value) -> Option<Scripted> {
+    let single;
+    let items = match field(body, "input")? {
+        Value::String(text) => {
+            single = [serde_json::json!({"role": "user", "content": text})];
+            &single[..]
+        }
+        Value::Array(items) => items,
+        _ => return None,
+    };
+    let script = find_script(items, |item| {
+        item.get("role").and_then(Value::as_str) == Some("user")
+            && item
+                .get("type")
+                .and_then(Value::as_str)
+                .is_none_or(|kind| kind == "message")
+    });
+    let (last_position, last) = last_turn(items)?;
+    let tool_result = last
+        .get("type")
+        .and_then(Value::as_str)
+        .filter(|kind| matches!(*kind, "function_call_output" | "custom_tool_call_output"))
+        .map(|_| last.get("output").map(text_of).unwrap_or_default());
+    decide(
+        script,
+        last_position,
+        tool_result,
+        !tool_choice_is_none(body),
+        |name, arguments| {
+            let tool = field(body, "tools")?
+                .as_array()?
+                .iter()
+                .find(|tool| tool.get("name").and_then(Value::as_str) == Some(name))?;
+            let freeform = tool.get("type").and_then(Value::as_str) == Some("custom");
+            Some(ToolCall {
+                name: name.to_owned(),
+                arguments: if freeform {
+                    arguments.to_owned()
+                } else {
+                    fit_arguments(arguments, tool.get("parameters"))
+                },
+                freeform,
+            })
+        },
+    )
 }
 
 /// Anthropic Messages. Caching applies when any `cache_control` marker is present.
@@ -209,11 +466,13 @@ pub fn anthropic(body: &Value, model: &str) -> Prompt {
         .and_then(|choice| choice.get("type"))
         .and_then(Value::as_str)
         == Some("none");
-    let tool_call = if user_spoke_last && !tool_choice_none {
-        anthropic_tool(body)
-    } else {
-        None
-    };
+    let (tool_call, reply) = Scripted::apply(anthropic_script(body, !tool_choice_none), || {
+        if user_spoke_last && !tool_choice_none {
+            anthropic_tool(body)
+        } else {
+            None
+        }
+    });
     Prompt {
         input_tokens,
         prefix_tokens,
@@ -221,7 +480,50 @@ pub fn anthropic(body: &Value, model: &str) -> Prompt {
         cache_requested,
         tool_call,
         max_output_tokens: u32_field(body, "max_tokens"),
+        reply,
     }
+}
+
+fn anthropic_script(body: &Value, tools_allowed: bool) -> Option<Scripted> {
+    let messages = field(body, "messages")?.as_array()?;
+    let script = find_script(messages, |message| {
+        message.get("role").and_then(Value::as_str) == Some("user")
+    });
+    let (last_position, last) = last_turn(messages)?;
+    let results: Vec<&Value> = last
+        .get("content")
+        .and_then(Value::as_array)
+        .map(|blocks| {
+            blocks
+                .iter()
+                .filter(|block| block.get("type").and_then(Value::as_str) == Some("tool_result"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let tool_result = (!results.is_empty()).then(|| {
+        results
+            .iter()
+            .map(|block| block.get("content").map(text_of).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    decide(
+        script,
+        last_position,
+        tool_result,
+        tools_allowed,
+        |name, arguments| {
+            let tool = field(body, "tools")?
+                .as_array()?
+                .iter()
+                .find(|tool| tool.get("name").and_then(Value::as_str) == Some(name))?;
+            Some(ToolCall {
+                name: name.to_owned(),
+                arguments: fit_arguments(arguments, tool.get("input_schema")),
+                freeform: false,
+            })
+        },
+    )
 }
 
 fn last_item(items: Option<&Value>) -> Option<&Value> {
@@ -294,6 +596,7 @@ fn make_call(name: &str, schema: Option<&Value>) -> Option<ToolCall> {
     Some(ToolCall {
         name: name.to_owned(),
         arguments,
+        freeform: false,
     })
 }
 
@@ -425,5 +728,166 @@ mod tests {
         let prompt = anthropic(&body, "m");
         assert!(prompt.tool_call.is_none());
         assert!(prompt.cache_requested);
+    }
+
+    #[test]
+    fn scripts_parse_from_the_marker_to_the_end() {
+        assert_eq!(
+            parse_script("please\nMOCK_TOOL_CALL Write {\"file_path\": \"/a\"}\n"),
+            Some(Script {
+                name: "Write".to_owned(),
+                arguments: "{\"file_path\": \"/a\"}".to_owned(),
+            })
+        );
+        let patch = "MOCK_TOOL_CALL apply_patch\n*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch\n";
+        assert_eq!(
+            parse_script(patch).map(|script| script.arguments),
+            Some("*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch".to_owned())
+        );
+        assert_eq!(
+            parse_script("MOCK_TOOL_CALL lonely").map(|script| script.arguments),
+            Some(String::new())
+        );
+        assert_eq!(parse_script("MOCK_TOOL_CALL"), None);
+        assert_eq!(parse_script("MOCK_TOOL_CALLS x {}"), None);
+        assert_eq!(parse_script("no script here"), None);
+    }
+
+    fn chat_tools() -> Value {
+        json!([
+            {"type": "function", "function": {"name": "first", "parameters": {"type": "object", "properties": {"a": {"type": "integer"}}}}},
+            {"type": "function", "function": {"name": "write", "parameters": {"type": "object", "properties": {"path": {"type": "string"}, "text": {"type": "string"}}}}},
+            {"type": "function", "function": {"name": "apply_patch", "parameters": {"type": "object", "properties": {"input": {"type": "string"}}, "required": ["input"]}}}
+        ])
+    }
+
+    #[test]
+    fn chat_scripts_call_the_named_tool_then_answer_the_result() {
+        let script = "MOCK_TOOL_CALL write {\"path\":\"a.txt\",\"text\":\"hi\"}";
+        let body = json!({"tools": chat_tools(), "messages": [
+            {"role": "system", "content": "be useful"},
+            {"role": "user", "content": [{"type": "text", "text": script}]}
+        ]});
+        let call = openai_chat(&body, "m")
+            .tool_call
+            .expect("the scripted call");
+        assert_eq!(call.name, "write");
+        assert_eq!(call.arguments, "{\"path\":\"a.txt\",\"text\":\"hi\"}");
+        assert!(!call.freeform);
+
+        let after = json!({"tools": chat_tools(), "messages": [
+            {"role": "user", "content": script},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "write", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "File   written:\n a.txt"}
+        ]});
+        let prompt = openai_chat(&after, "m");
+        assert!(prompt.tool_call.is_none());
+        assert_eq!(
+            prompt.reply.as_deref(),
+            Some("MOCK_FINAL_ANSWER after write: File written: a.txt")
+        );
+    }
+
+    #[test]
+    fn raw_text_fills_a_single_string_parameter() {
+        let body = json!({"tools": chat_tools(), "messages": [
+            {"role": "user", "content": "MOCK_TOOL_CALL apply_patch *** Begin Patch\n*** End Patch"}
+        ]});
+        let call = openai_chat(&body, "m")
+            .tool_call
+            .expect("the scripted call");
+        assert_eq!(call.name, "apply_patch");
+        let arguments: Value = serde_json::from_str(&call.arguments).expect("JSON arguments");
+        assert_eq!(
+            arguments,
+            json!({"input": "*** Begin Patch\n*** End Patch"})
+        );
+    }
+
+    #[test]
+    fn a_script_naming_a_tool_not_offered_gets_text() {
+        let body = json!({"tools": chat_tools(), "messages": [
+            {"role": "user", "content": "MOCK_TOOL_CALL missing {}"}
+        ]});
+        let prompt = openai_chat(&body, "m");
+        assert!(prompt.tool_call.is_none());
+        assert!(prompt.reply.is_none());
+        let unscripted =
+            json!({"tools": chat_tools(), "messages": [{"role": "user", "content": "hi"}]});
+        assert_eq!(
+            openai_chat(&unscripted, "m")
+                .tool_call
+                .map(|call| call.name),
+            Some("first".to_owned())
+        );
+    }
+
+    #[test]
+    fn responses_scripts_call_custom_tools_with_raw_input() {
+        let patch = "*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch";
+        let tools = json!([
+            {"type": "function", "name": "shell", "parameters": {"type": "object", "properties": {"command": {"type": "array"}}}},
+            {"type": "custom", "name": "apply_patch", "format": {"type": "grammar", "syntax": "lark", "definition": "start: x"}}
+        ]);
+        let body = json!({"tools": tools, "input": [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "<environment_context/>"}]},
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": format!("MOCK_TOOL_CALL apply_patch\n{patch}\n")}]}
+        ]});
+        let call = openai_responses(&body, "m")
+            .tool_call
+            .expect("the scripted call");
+        assert!(call.freeform);
+        assert_eq!(call.name, "apply_patch");
+        assert_eq!(call.arguments, patch);
+
+        let mut after = body.clone();
+        let input = after["input"].as_array_mut().expect("input items");
+        input.push(json!({"type": "custom_tool_call", "call_id": "c1", "name": "apply_patch", "input": patch}));
+        input.push(json!({"type": "custom_tool_call_output", "call_id": "c1", "output": "Success. Updated the following files:\nA a.txt\n"}));
+        let prompt = openai_responses(&after, "m");
+        assert!(prompt.tool_call.is_none());
+        assert_eq!(
+            prompt.reply.as_deref(),
+            Some(
+                "MOCK_FINAL_ANSWER after apply_patch: Success. Updated the following files: A a.txt"
+            )
+        );
+    }
+
+    #[test]
+    fn anthropic_scripts_answer_tool_results_next_to_text() {
+        let tools = json!([
+            {"name": "Bash", "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}}},
+            {"name": "Write", "input_schema": {"type": "object", "properties": {"file_path": {"type": "string"}, "content": {"type": "string"}}}}
+        ]);
+        let script = "MOCK_TOOL_CALL Write {\"file_path\":\"/w/a.txt\",\"content\":\"hi\\n\"}";
+        let body = json!({"tools": tools, "messages": [
+            {"role": "user", "content": [
+                {"type": "text", "text": "<system-reminder>context</system-reminder>"},
+                {"type": "text", "text": script}
+            ]},
+            {"role": "system", "content": [{"type": "text", "text": "# Environment"}]}
+        ]});
+        let call = anthropic(&body, "m").tool_call.expect("the scripted call");
+        assert_eq!(call.name, "Write");
+        assert_eq!(
+            serde_json::from_str::<Value>(&call.arguments).expect("JSON"),
+            json!({"file_path": "/w/a.txt", "content": "hi\n"})
+        );
+
+        let after = json!({"tools": tools, "messages": [
+            {"role": "user", "content": script},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "Write", "input": {}}]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "File created"}]},
+                {"type": "text", "text": "<system-reminder>more</system-reminder>"}
+            ]}
+        ]});
+        let prompt = anthropic(&after, "m");
+        assert!(prompt.tool_call.is_none());
+        assert_eq!(
+            prompt.reply.as_deref(),
+            Some("MOCK_FINAL_ANSWER after Write: File created")
+        );
     }
 }

@@ -12,3 +12,4 @@ mod failures;
 mod openai_chat;
 mod openai_responses;
 mod recording;
+mod scripted;
