@@ -377,8 +377,10 @@ pub async fn seed_spend_from_stream(
             let sequence = message
                 .info()
                 .map_or(state.last_sequence, |info| info.stream_sequence);
-            if let Ok(envelope) =
-                Envelope::<shared::request::RequestEvent>::from_bytes(&message.payload)
+            for envelope in
+                Envelope::<shared::request::RequestEvent>::all_from_bytes(&message.payload)
+                    .into_iter()
+                    .flatten()
             {
                 let shared::request::RequestEvent::Finished(finished) = &envelope.body;
                 if let (Some(token_id), Some(cost)) = (&finished.token_id, &finished.cost)
@@ -431,8 +433,9 @@ pub async fn seed_limits(
         let next = tokio::time::timeout(std::time::Duration::from_secs(2), messages.next()).await;
         let Ok(Some(Ok(message))) = next else { break };
         let sequence = message.info().map_or(last, |info| info.stream_sequence);
-        if let Ok(envelope) =
-            Envelope::<shared::request::RequestEvent>::from_bytes(&message.payload)
+        for envelope in Envelope::<shared::request::RequestEvent>::all_from_bytes(&message.payload)
+            .into_iter()
+            .flatten()
         {
             let shared::request::RequestEvent::Finished(finished) = &envelope.body;
             if let Some(token_id) = &finished.token_id {

@@ -4,9 +4,16 @@
 //! after `event_slot_wait_ms`); its event carries the slot until the event is durable: in the
 //! stream (acknowledged) or in the local spool (fsync'd). So at most `max_unsettled_events`
 //! answered requests can be lost to a SIGKILL or a power cut, whatever the load: past that the
-//! node answers no faster than it records. One task sends events to JetStream as they come,
-//! with `Nats-Msg-Id = event_id`, and awaits each acknowledgement concurrently with the next
-//! sends (a continuous pipeline, not batch by batch). An event that cannot be acknowledged
+//! node answers no faster than it records. One task sends events to JetStream as they come and
+//! awaits each acknowledgement concurrently with the next sends (a continuous pipeline, not
+//! batch by batch), with at most [`MAX_IN_FLIGHT`] messages unacknowledged. Group commit:
+//! while that many are in flight, new events queue, and the next message carries all of them
+//! (up to [`BATCH_MAX_EVENTS`] and the bus's `max_payload`) as one JSON array on
+//! `axongate.requests.batch` (see `shared::envelope::batch_payload`) — so the stream, which
+//! fsyncs every message, fsyncs once for many events. An event sent alone is one message with
+//! `Nats-Msg-Id = event_id`; a batch's id is its first event's id and its size, so a batch
+//! retried from the spool is dropped by the stream's duplicate window like a single event. At
+//! low load every message holds one event and nothing waits. An event that cannot be acknowledged
 //! (NATS unreachable, timeout) goes to the spool: length-prefixed records in segment files,
 //! fsync'd. While the spool holds anything, new events queue behind it. A drain task
 //! republishes the spool oldest-first when NATS answers again and deletes each segment once
@@ -38,6 +45,13 @@ use shared::{Envelope, EventBody};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc};
 
 const ACK_TIMEOUT: Duration = Duration::from_secs(3);
+/// Messages sent and not yet acknowledged, at most. Past this, events wait for an
+/// acknowledgement and then go together in one message (group commit).
+pub const MAX_IN_FLIGHT: usize = 4;
+/// Events packed into one message at most.
+pub const BATCH_MAX_EVENTS: usize = 512;
+/// The bus's `max_payload` when the server has not told it (NATS's default).
+const DEFAULT_MAX_PAYLOAD: usize = 1 << 20;
 const SEGMENT_MAX_BYTES: u64 = 16 << 20;
 /// Room left for the subject and headers (`Nats-Msg-Id`) when comparing with `max_payload`.
 const HEADER_ALLOWANCE: usize = 512;
@@ -48,13 +62,74 @@ const STUCK_MAX_RECORDS: usize = 100_000;
 /// How often a batch the disk refused is written again.
 const STUCK_RETRY: Duration = Duration::from_secs(1);
 
-/// One event ready to publish.
+/// One message ready to publish: one event, or a batch of them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outgoing {
     pub subject: String,
     pub msg_id: String,
     #[serde(with = "base64_bytes")]
     pub payload: Vec<u8>,
+    /// How many events the message holds (records spooled by older builds hold one).
+    #[serde(default = "one_event")]
+    pub events: u64,
+}
+
+const fn one_event() -> u64 {
+    1
+}
+
+/// Packs consecutive request events into batch messages of at most [`BATCH_MAX_EVENTS`]
+/// events and `max_bytes` of payload; a group of one stays the event's own message, and events
+/// of other streams are never packed. Order is kept.
+fn pack(pending: Vec<Pending>, max_bytes: usize) -> Vec<Pending> {
+    let mut packed = Vec::with_capacity(pending.len());
+    let mut group: Vec<Pending> = Vec::new();
+    let mut group_bytes = 2;
+    let flush = |group: &mut Vec<Pending>, packed: &mut Vec<Pending>| match group.len() {
+        0 => {}
+        1 => packed.append(group),
+        count => {
+            let first = &group[0].record.msg_id;
+            let msg_id = format!("{first}+{count}");
+            let payload =
+                shared::envelope::batch_payload(group.iter().map(|p| p.record.payload.as_slice()));
+            let events = group.iter().map(|p| p.record.events).sum();
+            let slots = group.iter_mut().flat_map(|p| p.slots.drain(..)).collect();
+            group.clear();
+            packed.push(Pending {
+                record: Outgoing {
+                    subject: shared::streams::REQUESTS_BATCH_SUBJECT.to_owned(),
+                    msg_id,
+                    payload,
+                    events,
+                },
+                slots,
+            });
+        }
+    };
+    for item in pending {
+        let packable = item.record.events == 1
+            && item
+                .record
+                .subject
+                .starts_with(shared::streams::REQUESTS_SUBJECT_PREFIX);
+        if !packable {
+            flush(&mut group, &mut packed);
+            group_bytes = 2;
+            packed.push(item);
+            continue;
+        }
+        let size = item.record.payload.len() + 1;
+        if !group.is_empty() && (group.len() >= BATCH_MAX_EVENTS || group_bytes + size > max_bytes)
+        {
+            flush(&mut group, &mut packed);
+            group_bytes = 2;
+        }
+        group_bytes += size;
+        group.push(item);
+    }
+    flush(&mut group, &mut packed);
+    packed
 }
 
 mod base64_bytes {
@@ -281,7 +356,7 @@ impl Spool {
     /// Keeps an event that can never be published in `dead-letters.jsonl` (one JSON line with
     /// the reason; the payload too while the file is under its bound) and counts it.
     pub fn dead_letter(&self, record: &Outgoing, reason: &str) {
-        metrics::counter!("ingress_events_dead_lettered_total").increment(1);
+        metrics::counter!("ingress_events_dead_lettered_total").increment(record.events);
         tracing::error!(msg_id = %record.msg_id, subject = %record.subject, bytes = record.payload.len(), %reason, "event can never be published; dead-lettered");
         let _guard = self
             .dead_letters
@@ -294,6 +369,7 @@ impl Spool {
             "reason": reason,
             "subject": record.subject,
             "msg_id": record.msg_id,
+            "events": record.events,
             "payload_bytes": record.payload.len(),
         });
         if size + record.payload.len() as u64 * 2 < DEAD_LETTER_MAX_BYTES {
@@ -385,10 +461,10 @@ fn read_segment(path: &Path) -> std::io::Result<Vec<Outgoing>> {
 /// event or the spool has fsync'd it: what a crash can lose is bounded by the number of slots.
 pub struct Slot(#[expect(dead_code, reason = "held for its drop")] OwnedSemaphorePermit);
 
-/// One event and its slot, on its way to the stream or the spool.
+/// One message and the slots of its events, on its way to the stream or the spool.
 struct Pending {
     record: Outgoing,
-    slot: Option<Slot>,
+    slots: Vec<Slot>,
 }
 
 /// The handle handlers use.
@@ -466,8 +542,10 @@ impl Publisher {
             subject: envelope.subject(),
             msg_id: envelope.event_id.to_string(),
             payload,
+            events: 1,
         };
-        if self.sender.send(Pending { record, slot }).is_err() {
+        let slots = slot.into_iter().collect();
+        if self.sender.send(Pending { record, slots }).is_err() {
             tracing::error!("event publisher has stopped; event lost");
             metrics::counter!("ingress_events_lost_total", "reason" => "stopped").increment(1);
         }
@@ -551,18 +629,19 @@ async fn send_one(
     }
 }
 
-/// The publish task. Events are sent as they come, each one's acknowledgement awaited
-/// concurrently with the sending of the next (a continuous pipeline, bounded by the slots), so
-/// an event is in the stream about one round trip and one fsync of the server after its
-/// response. An event not acknowledged goes to the spool; while the spool holds anything, or
-/// the connection is down, new events go behind it.
+/// The publish task. Events are sent as they come, each message's acknowledgement awaited
+/// concurrently with the sending of the next (a continuous pipeline of at most
+/// [`MAX_IN_FLIGHT`] messages), so an event is in the stream about one round trip and one fsync
+/// of the server after its response; when the pipeline is full, the events that queue meanwhile
+/// go in one message (group commit). A message not acknowledged goes to the spool; while the
+/// spool holds anything, or the connection is down, new events go behind it.
 async fn publish_loop(
     client: async_nats::Client,
     jetstream: jetstream::Context,
     spool: Arc<Spool>,
     mut receiver: mpsc::UnboundedReceiver<Pending>,
 ) {
-    let mut batch: Vec<Pending> = Vec::with_capacity(256);
+    let mut batch: Vec<Pending> = Vec::with_capacity(BATCH_MAX_EVENTS);
     let mut in_flight: FuturesUnordered<Acknowledgement> = FuturesUnordered::new();
     // Events the spool's disk refused, oldest first; written (or published) before any newer.
     // They hold no slot: under the refuse policy the node refuses traffic while the disk does,
@@ -587,7 +666,9 @@ async fn publish_loop(
                     settle(&spool, settled, &mut to_spool);
                 }
             }
-            received = receiver.recv_many(&mut batch, 256), if open => {
+            received = receiver.recv_many(&mut batch, BATCH_MAX_EVENTS),
+                if open && in_flight.len() < MAX_IN_FLIGHT =>
+            {
                 if received == 0 {
                     open = false;
                     continue;
@@ -603,8 +684,13 @@ async fn publish_loop(
                 // out an acknowledgement timeout in memory; behind a backlog, they keep order.
                 let connected =
                     client.connection_state() == async_nats::connection::State::Connected;
+                let max_payload = match client.max_payload() {
+                    0 => DEFAULT_MAX_PAYLOAD,
+                    known => known,
+                };
+                let messages = pack(std::mem::take(&mut batch), max_payload.saturating_sub(HEADER_ALLOWANCE + 64));
                 if spool.is_empty() && stuck.is_empty() && connected {
-                    for pending in batch.drain(..) {
+                    for pending in messages {
                         match send_one(&jetstream, pending).await {
                             Ok(acknowledgement) => in_flight.push(acknowledgement),
                             Err((pending, PublishFailure::Poison(reason))) => {
@@ -617,7 +703,7 @@ async fn publish_loop(
                         }
                     }
                 } else {
-                    to_spool.append(&mut batch);
+                    to_spool.extend(messages);
                 }
             }
             () = tokio::time::sleep(STUCK_RETRY), if !stuck.is_empty() => {}
@@ -628,7 +714,7 @@ async fn publish_loop(
             let mut slots = Vec::with_capacity(to_spool.len());
             for pending in to_spool {
                 records.push(pending.record);
-                slots.push(pending.slot);
+                slots.push(pending.slots);
             }
             if spool.is_empty()
                 && client.connection_state() == async_nats::connection::State::Connected
@@ -653,13 +739,18 @@ fn settle(
     to_spool: &mut Vec<Pending>,
 ) {
     match result {
-        Ok(()) => metrics::counter!("ingress_events_published_total").increment(1),
+        Ok(()) => count_published(&pending.record),
         Err(PublishFailure::Poison(reason)) => spool.dead_letter(&pending.record, &reason),
         Err(PublishFailure::Retry(error)) => {
             tracing::warn!(%error, "event not acknowledged; spooling");
             to_spool.push(pending);
         }
     }
+}
+
+fn count_published(record: &Outgoing) {
+    metrics::counter!("ingress_events_published_total").increment(record.events);
+    metrics::counter!("ingress_event_messages_published_total").increment(1);
 }
 
 /// Publishes records the disk refused, 256 at a time; returns those NATS did not take.
@@ -677,7 +768,7 @@ async fn publish_stuck(
                 .await;
         for (record, result) in chunk.into_iter().zip(results) {
             match result {
-                Ok(()) => metrics::counter!("ingress_events_published_total").increment(1),
+                Ok(()) => count_published(&record),
                 Err(PublishFailure::Poison(reason)) => spool.dead_letter(&record, &reason),
                 Err(PublishFailure::Retry(_)) => left.push(record),
             }
@@ -697,16 +788,18 @@ async fn publish_stuck(
 /// Appends records to the spool; leaves in `records` those the disk refused (to be written
 /// again), bounded by [`STUCK_MAX_RECORDS`].
 async fn spool_records(spool: &Spool, records: &mut Vec<Outgoing>) {
+    let events = |records: &[Outgoing]| records.iter().map(|record| record.events).sum::<u64>();
     match spool.append(records).await {
         Ok(0) => {
-            metrics::counter!("ingress_events_spooled_total").increment(records.len() as u64);
+            metrics::counter!("ingress_events_spooled_total").increment(events(records));
             records.clear();
         }
         Ok(rejected) => {
-            metrics::counter!("ingress_events_spooled_total")
-                .increment((records.len() - rejected) as u64);
+            // The spool takes records in order until it is full: the rejected are the last.
+            let kept = records.len() - rejected;
+            metrics::counter!("ingress_events_spooled_total").increment(events(&records[..kept]));
             metrics::counter!("ingress_events_lost_total", "reason" => "spool_full")
-                .increment(rejected as u64);
+                .increment(events(&records[kept..]));
             tracing::error!(rejected, "event spool is full: events lost");
             records.clear();
         }
@@ -714,9 +807,10 @@ async fn spool_records(spool: &Spool, records: &mut Vec<Outgoing>) {
             tracing::error!(%error, count = records.len(), "event spool write failed; keeping the events in memory and writing them again");
             if records.len() > STUCK_MAX_RECORDS {
                 let lost = records.len() - STUCK_MAX_RECORDS;
+                let lost_events = events(&records[..lost]);
                 records.drain(..lost);
                 metrics::counter!("ingress_events_lost_total", "reason" => "spool_io")
-                    .increment(lost as u64);
+                    .increment(lost_events);
             }
         }
     }
@@ -782,7 +876,10 @@ async fn drain_loop(client: async_nats::Client, jetstream: jetstream::Context, s
             let mut published = 0;
             for (record, result) in chunk.iter().zip(results) {
                 match result {
-                    Ok(()) => published += 1,
+                    Ok(()) => {
+                        published += record.events;
+                        metrics::counter!("ingress_event_messages_published_total").increment(1);
+                    }
                     Err(PublishFailure::Poison(reason)) => {
                         spool.dead_letter(record, &reason);
                         dead_lettered.insert(record.msg_id.clone());
@@ -814,6 +911,87 @@ async fn drain_loop(client: async_nats::Client, jetstream: jetstream::Context, s
 mod tests {
     use super::*;
 
+    fn pending(subject: &str, id: usize, bytes: usize) -> Pending {
+        let payload = format!(r#"{{"id":{id},"pad":"{}"}}"#, "x".repeat(bytes));
+        Pending {
+            record: Outgoing {
+                subject: subject.to_owned(),
+                msg_id: format!("e{id}"),
+                payload: payload.into_bytes(),
+                events: 1,
+            },
+            slots: Vec::new(),
+        }
+    }
+
+    /// The ids of the events each message holds, in order.
+    fn contents(messages: &[Pending]) -> Vec<Vec<u64>> {
+        messages
+            .iter()
+            .map(|message| {
+                let value: serde_json::Value =
+                    serde_json::from_slice(&message.record.payload).unwrap();
+                let events = match value {
+                    serde_json::Value::Array(events) => events,
+                    single => vec![single],
+                };
+                assert_eq!(events.len() as u64, message.record.events);
+                events
+                    .iter()
+                    .map(|event| event["id"].as_u64().unwrap())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn packing_keeps_order_and_respects_the_bounds() {
+        let request = "axongate.requests.success";
+        // One event alone stays its own message, on its own subject and id.
+        let single = pack(vec![pending(request, 1, 10)], 1 << 20);
+        assert_eq!(single.len(), 1);
+        assert_eq!(single[0].record.subject, request);
+        assert_eq!(single[0].record.msg_id, "e1");
+        // Many become one batch message with a stable id, in order.
+        let many = pack((0..5).map(|id| pending(request, id, 10)).collect(), 1 << 20);
+        assert_eq!(contents(&many), vec![vec![0, 1, 2, 3, 4]]);
+        assert_eq!(
+            many[0].record.subject,
+            shared::streams::REQUESTS_BATCH_SUBJECT
+        );
+        assert_eq!(many[0].record.msg_id, "e0+5");
+        assert!(shared::envelope::is_batch(&many[0].record.payload));
+        // The byte bound splits (each event here is about 130 bytes).
+        let split = pack((0..5).map(|id| pending(request, id, 100)).collect(), 300);
+        assert_eq!(contents(&split), vec![vec![0, 1], vec![2, 3], vec![4]]);
+        assert!(
+            split
+                .iter()
+                .all(|message| message.record.payload.len() <= 300)
+        );
+        // The count bound splits too.
+        let counted = pack(
+            (0..BATCH_MAX_EVENTS + 1)
+                .map(|id| pending(request, id, 1))
+                .collect(),
+            usize::MAX,
+        );
+        assert_eq!(counted.len(), 2);
+        assert_eq!(counted[0].record.events as usize, BATCH_MAX_EVENTS);
+        // Other streams' events are never packed and keep their place.
+        let mixed = pack(
+            vec![
+                pending(request, 1, 1),
+                pending(request, 2, 1),
+                pending("axongate.audit.x", 3, 1),
+                pending(request, 4, 1),
+            ],
+            1 << 20,
+        );
+        assert_eq!(contents(&mixed), vec![vec![1, 2], vec![3], vec![4]]);
+        assert_eq!(mixed[1].record.subject, "axongate.audit.x");
+    }
+
     #[tokio::test]
     async fn spool_round_trip_and_bound() {
         let dir = std::env::temp_dir().join(format!("axg-spool-{}", uuid::Uuid::now_v7()));
@@ -822,6 +1000,7 @@ mod tests {
             subject: "s".into(),
             msg_id: index.to_string(),
             payload: vec![1, 2, 3],
+            events: 1,
         };
         assert_eq!(spool.append(&[record(1), record(2)]).await.unwrap(), 0);
         assert!(!spool.is_empty());

@@ -411,8 +411,18 @@ async fn a_sigkill_under_closed_loop_load_loses_at_most_the_unsettled_events() {
     .await;
     let (recorded, events) = recorded_request_ids(&gateway).await;
     let lost: Vec<&String> = answered.difference(&recorded).collect();
+    let messages = gateway
+        .jetstream
+        .get_stream(shared::streams::REQUESTS_STREAM)
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .state
+        .messages;
     eprintln!(
-        "SIGKILL under a closed loop of {WORKERS}, the stream stalled from answer {at_pause}: {} answered, {} recorded, {} lost (bound {UNSETTLED}), {events} events",
+        "SIGKILL under a closed loop of {WORKERS}, the stream stalled from answer {at_pause}: {} answered, {} recorded, {} lost (bound {UNSETTLED}), {events} events in {messages} messages (group commit)",
         answered.len(),
         recorded.len(),
         lost.len()

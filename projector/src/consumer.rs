@@ -174,34 +174,43 @@ pub struct Received {
     pub payload: bytes::Bytes,
 }
 
-/// Decodes messages into batch items; undecodable ones become poison items.
+/// Decodes messages into batch items, every event of a batch message with the message's
+/// sequence; undecodable ones become poison items.
 #[must_use]
 pub fn decode_items<B: EventBody>(messages: &[Received]) -> Vec<Item<B>> {
     messages
         .iter()
-        .map(|message| match Envelope::<B>::from_bytes(&message.payload) {
-            Ok(envelope) => Item::Event { sequence: message.sequence, envelope: Box::new(envelope) },
-            Err(error) => {
-                tracing::error!(sequence = message.sequence, %error, "undecodable event, dead-lettering");
-                Item::Poison { sequence: message.sequence, reason: error.to_string(), payload: message.payload.to_vec() }
-            }
+        .flat_map(|message| {
+            Envelope::<B>::all_from_bytes(&message.payload)
+                .into_iter()
+                .map(|decoded| match decoded {
+                    Ok(envelope) => Item::Event { sequence: message.sequence, envelope: Box::new(envelope) },
+                    Err(error) => {
+                        tracing::error!(sequence = message.sequence, %error, "undecodable event, dead-lettering");
+                        Item::Poison { sequence: message.sequence, reason: error.to_string(), payload: message.payload.to_vec() }
+                    }
+                })
         })
         .collect()
 }
 
-/// Maps request events to rows; undecodable ones are counted and skipped (the stream keeps
-/// them, and `projector replay` shows them).
+/// Maps request events (every event of a batch message) to rows; undecodable ones are counted
+/// and skipped (the stream keeps them, and `projector replay` shows them).
 #[must_use]
 pub fn request_rows(messages: &[Received]) -> Vec<RequestRow> {
     messages
         .iter()
-        .filter_map(|message| match Envelope::<RequestEvent>::from_bytes(&message.payload) {
-            Ok(envelope) => Some(RequestRow::from_event(message.sequence, &envelope)),
-            Err(error) => {
-                metrics::counter!("projector_dead_letters_total", "stream" => REQUESTS_STREAM).increment(1);
-                tracing::error!(sequence = message.sequence, %error, "undecodable request event skipped");
-                None
-            }
+        .flat_map(|message| {
+            Envelope::<RequestEvent>::all_from_bytes(&message.payload)
+                .into_iter()
+                .filter_map(|decoded| match decoded {
+                    Ok(envelope) => Some(RequestRow::from_event(message.sequence, &envelope)),
+                    Err(error) => {
+                        metrics::counter!("projector_dead_letters_total", "stream" => REQUESTS_STREAM).increment(1);
+                        tracing::error!(sequence = message.sequence, %error, "undecodable request event skipped");
+                        None
+                    }
+                })
         })
         .collect()
 }

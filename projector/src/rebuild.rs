@@ -141,16 +141,31 @@ pub async fn replay(
             let event: serde_json::Value = serde_json::from_slice(&message.payload).unwrap_or_else(
                 |_| serde_json::json!({"undecodable": String::from_utf8_lossy(&message.payload)}),
             );
-            writeln!(
-                out,
-                "{}",
-                serde_json::json!({"sequence": message.sequence, "event": event})
-            )?;
+            // A batch message (ingress's group commit) is one line per event, each with the
+            // message's sequence and its place in the batch.
+            if let serde_json::Value::Array(events) = event {
+                for (index, event) in events.into_iter().enumerate() {
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::json!({"sequence": message.sequence, "index": index, "event": event})
+                    )?;
+                }
+            } else {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({"sequence": message.sequence, "event": event})
+                )?;
+            }
         }
         Ok(())
     })
     .await?;
-    eprintln!("replayed {} events from {stream}", read.done);
+    eprintln!(
+        "replayed {} messages from {stream} (a batch message is one line per event)",
+        read.done
+    );
     Ok(())
 }
 
@@ -238,7 +253,7 @@ async fn rebuild_analytics(jetstream: &jetstream::Context, stores: &Stores) -> a
     )
     .await?;
     eprintln!(
-        "rebuild analytics: done, {} events read, {written} rows written ({read})",
+        "rebuild analytics: done, {} messages read, {written} rows written ({read})",
         read.done
     );
     Ok(())

@@ -248,9 +248,23 @@ async fn events_are_folded_once_even_when_delivered_twice() {
             )
         })
         .collect();
-    for event in &request_events {
-        publish(&jetstream, event).await;
-    }
+    // The first alone, the other two in one batch message (ingress's group commit).
+    publish(&jetstream, &request_events[0]).await;
+    let batch: Vec<Vec<u8>> = request_events[1..]
+        .iter()
+        .map(|event| event.to_bytes().expect("encode"))
+        .collect();
+    jetstream
+        .send_publish(
+            shared::streams::REQUESTS_BATCH_SUBJECT,
+            PublishMessage::build()
+                .message_id(format!("{}+2", request_events[1].event_id))
+                .payload(shared::envelope::batch_payload(batch.iter().map(Vec::as_slice)).into()),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
 
     // Folded: p1 renamed, p2 gone, the model present; three request rows with exact totals.
     let snapshot = wait_until(kit::testing::liveness(), "config views", || async {
@@ -282,6 +296,22 @@ async fn events_are_folded_once_even_when_delivered_twice() {
     })
     .await;
     assert_eq!(totals, expected);
+    // Spend counts every event of the batch too (the error one included: it has a cost here).
+    let spend = wait_until(kit::testing::liveness(), "spend folded", || async {
+        let row = env
+            .pg()
+            .await
+            .query_one(
+                "SELECT coalesce(sum(cost_nanos), 0)::bigint, coalesce(sum(requests), 0)::bigint FROM token_spend_daily WHERE token_id = 'tok-1'",
+                &[],
+            )
+            .await
+            .ok()?;
+        let (cost, requests): (i64, i64) = (row.get(0), row.get(1));
+        (requests >= 3).then_some((cost, requests))
+    })
+    .await;
+    assert_eq!(spend, (6_000, 3));
     assert_eq!(
         audit_count(&env).await,
         5,

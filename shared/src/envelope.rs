@@ -8,7 +8,10 @@
 //! ```
 //!
 //! `type` and `payload` come from the body enum (adjacently tagged), so one stream's events
-//! deserialize into one Rust enum. Events are never rewritten: a new optional field is added with
+//! deserialize into one Rust enum. A message may also hold several events as a JSON array of
+//! such objects — ingress's group commit of request events ([`batch_payload`], read with
+//! [`Envelope::all_from_bytes`]): the stream then stores and fsyncs them once, and every one of
+//! them has the message's stream sequence. Events are never rewritten: a new optional field is added with
 //! `#[serde(default)]`; a changed shape gets a new `version` and an upcaster in [`upcast`] that
 //! turns the old JSON into the new before it is deserialized.
 
@@ -116,9 +119,50 @@ impl<B: EventBody> Envelope<B> {
     /// When the bytes are not an event this build understands.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let value: serde_json::Value = serde_json::from_slice(bytes)?;
+        Self::from_value(value)
+    }
+
+    fn from_value(value: serde_json::Value) -> Result<Self, DecodeError> {
         let value = upcast(value)?;
         Ok(serde_json::from_value(value)?)
     }
+
+    /// Every event of a bus message: one for a single event, each element of a batch in order.
+    /// An element this build cannot read is an error in its place (the others still decode);
+    /// bytes that are not JSON are one error.
+    #[must_use]
+    pub fn all_from_bytes(bytes: &[u8]) -> Vec<Result<Self, DecodeError>> {
+        if !is_batch(bytes) {
+            return vec![Self::from_bytes(bytes)];
+        }
+        match serde_json::from_slice::<Vec<serde_json::Value>>(bytes) {
+            Ok(values) => values.into_iter().map(Self::from_value).collect(),
+            Err(error) => vec![Err(error.into())],
+        }
+    }
+}
+
+/// Whether a bus message holds a batch of events (a JSON array) rather than one.
+#[must_use]
+pub fn is_batch(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .find(|byte| !byte.is_ascii_whitespace())
+        .is_some_and(|byte| *byte == b'[')
+}
+
+/// The payload of one bus message holding several serialized events, in order.
+#[must_use]
+pub fn batch_payload<'a>(events: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut payload = vec![b'['];
+    for (index, event) in events.into_iter().enumerate() {
+        if index > 0 {
+            payload.push(b',');
+        }
+        payload.extend_from_slice(event);
+    }
+    payload.push(b']');
+    payload
 }
 
 /// The highest version of any event type this build knows. An event with a higher version was

@@ -33,6 +33,10 @@ pub fn request_subject(outcome: Outcome) -> String {
     format!("{REQUESTS_SUBJECT_PREFIX}.{}", outcome.as_str())
 }
 
+/// Where ingress publishes several request events as one message (a JSON array; see
+/// [`crate::envelope::batch_payload`]): its group commit under load.
+pub const REQUESTS_BATCH_SUBJECT: &str = "axongate.requests.batch";
+
 /// What a stream keeps and how. `max_age` of `None` keeps events forever.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamSpec {

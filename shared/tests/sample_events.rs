@@ -118,3 +118,41 @@ fn a_future_version_is_refused_not_guessed() {
     let error = Envelope::<ConfigEvent>::from_bytes(bytes).expect_err("must refuse");
     assert!(error.to_string().contains("newer"), "{error}");
 }
+
+#[test]
+fn a_batch_message_holds_each_event_in_order_and_a_bad_one_does_not_hide_the_rest() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/events/requests");
+    let singles: Vec<Vec<u8>> = samples("requests")
+        .iter()
+        .map(|path| std::fs::read(path).expect("read"))
+        .collect();
+    assert!(singles.len() >= 2, "{}", dir.display());
+    // A single event is a batch of one, read the same way.
+    let one = Envelope::<RequestEvent>::all_from_bytes(&singles[0]);
+    assert_eq!(one.len(), 1);
+    assert!(!shared::envelope::is_batch(&singles[0]));
+    let expected: Vec<Envelope<RequestEvent>> = singles
+        .iter()
+        .map(|bytes| Envelope::from_bytes(bytes).expect("decode"))
+        .collect();
+    let payload = shared::envelope::batch_payload(singles.iter().map(Vec::as_slice));
+    assert!(shared::envelope::is_batch(&payload));
+    let decoded: Vec<Envelope<RequestEvent>> = Envelope::<RequestEvent>::all_from_bytes(&payload)
+        .into_iter()
+        .map(|event| event.expect("decode"))
+        .collect();
+    assert_eq!(decoded, expected);
+    // One element of a future version: an error in its place, the others still read.
+    let future = br#"{"event_id":"0193a1b2-0000-7000-8000-000000000001","type":"request.finished","version":9,
+        "occurred_at":"2026-11-26T06:00:00Z","payload":{}}"#;
+    let mixed =
+        shared::envelope::batch_payload([singles[0].as_slice(), future, singles[1].as_slice()]);
+    let results = Envelope::<RequestEvent>::all_from_bytes(&mixed);
+    assert_eq!(results.len(), 3);
+    assert!(results[0].is_ok() && results[1].is_err() && results[2].is_ok());
+    // Not JSON at all: one error.
+    assert_eq!(
+        Envelope::<RequestEvent>::all_from_bytes(b"[not json").len(),
+        1
+    );
+}

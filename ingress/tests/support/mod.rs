@@ -347,7 +347,9 @@ pub async fn read_all<B: EventBody>(
     let mut events = Vec::new();
     for sequence in 1..=last {
         if let Ok(message) = stream.get_raw_message(sequence).await {
-            events.push(Envelope::<B>::from_bytes(&message.payload).expect("decode"));
+            for event in Envelope::<B>::all_from_bytes(&message.payload) {
+                events.push(event.expect("decode"));
+            }
         }
     }
     events
