@@ -49,6 +49,57 @@ impl KeyCheck {
     }
 }
 
+/// A key's health after one or more observations, in order: what one upsert merges into its
+/// row (the latest success and error times, the latest error, the last observation's status
+/// and latency). Folding a batch's checks into one of these writes the row once instead of
+/// once per request, with the same end state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyHealth {
+    pub provider_key_id: String,
+    pub provider_id: String,
+    pub last_success_at: Option<OffsetDateTime>,
+    pub last_error_at: Option<OffsetDateTime>,
+    pub last_error: Option<String>,
+    pub last_status: Option<u16>,
+    pub last_latency_ms: u64,
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<&KeyCheck> for KeyHealth {
+    fn from(check: &KeyCheck) -> Self {
+        Self {
+            provider_key_id: check.provider_key_id.clone(),
+            provider_id: check.provider_id.clone(),
+            last_success_at: check.ok.then_some(check.at),
+            last_error_at: (!check.ok).then_some(check.at),
+            last_error: check.error.clone(),
+            last_status: check.status,
+            last_latency_ms: check.latency_ms,
+            updated_at: check.at,
+        }
+    }
+}
+
+impl KeyHealth {
+    /// Adds a later observation of the same key (its provider stays the first one's, as the
+    /// stored row's does).
+    pub fn then(&mut self, later: &KeyCheck) {
+        let latest = |known: Option<OffsetDateTime>, seen: bool| match (known, seen) {
+            (Some(known), true) => Some(known.max(later.at)),
+            (None, true) => Some(later.at),
+            (known, false) => known,
+        };
+        self.last_success_at = latest(self.last_success_at, later.ok);
+        self.last_error_at = latest(self.last_error_at, !later.ok);
+        if later.error.is_some() {
+            self.last_error.clone_from(&later.error);
+        }
+        self.last_status = later.status;
+        self.last_latency_ms = later.latency_ms;
+        self.updated_at = later.at;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,8 @@
 //! The merges that combine an effect with a row already stored (sums of spend, the latest
 //! error of a key) stay in the writers' upserts: two projections (audit and spend) update key
 //! health under different offset locks, and only an upsert merges their writes without a lost
-//! update.
+//! update. Within one batch, [`spend::merged`] combines the request events' effects first (one
+//! write per key and per token and day), which the upserts then merge the same way.
 
 pub mod audit;
 pub mod config;
@@ -27,7 +28,7 @@ use time::OffsetDateTime;
 
 pub use audit::{AuditRow, redact};
 pub use config::{ConfigChange, config_change};
-pub use key_health::KeyCheck;
+pub use key_health::{KeyCheck, KeyHealth};
 pub use requests::RequestRow;
 pub use spend::SpendDelta;
 
@@ -51,6 +52,8 @@ pub enum Effect {
     Audit(AuditRow),
     /// One observation of a provider key's health.
     KeyCheck(KeyCheck),
+    /// Several observations of one key, merged ([`spend::merged`]).
+    KeyHealth(KeyHealth),
     /// What one request adds to its token's spend on its day.
     Spend(SpendDelta),
 }

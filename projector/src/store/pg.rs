@@ -197,6 +197,7 @@ impl PgStore {
         let last = lock_offset(&transaction, SPEND_PROJECTION, REQUESTS_STREAM).await?;
         let mut outcome = BatchOutcome::default();
         let mut highest = last;
+        let mut effects = Vec::new();
         for item in items {
             let sequence = item.sequence();
             if sequence <= last {
@@ -207,16 +208,18 @@ impl PgStore {
             let Item::Event { envelope, .. } = item else {
                 continue;
             };
-            let effects = fold::spend::effects(envelope);
-            write_all(&transaction, &effects).await?;
+            let event_effects = fold::spend::effects(envelope);
             // Counted as applied when it added to a token's spend.
-            if effects
+            if event_effects
                 .iter()
                 .any(|effect| matches!(effect, Effect::Spend(_)))
             {
                 outcome.applied += 1;
             }
+            effects.extend(event_effects);
         }
+        // One write per key and per token and day for the whole batch.
+        write_all(&transaction, &fold::spend::merged(effects)).await?;
         if highest > last {
             set_offset(&transaction, SPEND_PROJECTION, highest).await?;
         }

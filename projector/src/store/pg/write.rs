@@ -6,7 +6,7 @@
 use deadpool_postgres::Transaction;
 use shared::Envelope;
 
-use crate::fold::{AuditRow, Effect, KeyCheck, SpendDelta};
+use crate::fold::{AuditRow, Effect, KeyHealth, SpendDelta};
 
 pub(super) fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
@@ -56,7 +56,8 @@ async fn write(
                 .await?;
         }
         Effect::Audit(row) => insert_audit(transaction, row).await?,
-        Effect::KeyCheck(check) => record_key_check(transaction, check).await?,
+        Effect::KeyCheck(check) => record_key_health(transaction, &KeyHealth::from(check)).await?,
+        Effect::KeyHealth(health) => record_key_health(transaction, health).await?,
         Effect::Spend(delta) => add_spend(transaction, delta).await?,
     }
     Ok(())
@@ -89,32 +90,40 @@ async fn insert_audit(
     Ok(())
 }
 
-/// Merges one observation into the key's health: the latest success and error times, the
-/// last error seen, and the status and latency of this observation.
-async fn record_key_check(
+/// Merges one or more observations (in order) into the key's health: the latest success and
+/// error times, the last error seen, and the status and latency of the last observation.
+async fn record_key_health(
     transaction: &Transaction<'_>,
-    check: &KeyCheck,
+    health: &KeyHealth,
 ) -> Result<(), tokio_postgres::Error> {
-    let status = check.status.map(i32::from);
+    let status = health.last_status.map(i32::from);
     transaction
         .execute(
             "INSERT INTO provider_key_health (provider_key_id, provider_id, last_success_at, last_error_at, \
                last_error, last_status, last_latency_ms, updated_at) \
-             VALUES ($1, $2, CASE WHEN $3::boolean THEN $4::timestamptz END, \
-                     CASE WHEN $3::boolean THEN NULL ELSE $4::timestamptz END, $5, $6, $7, $4::timestamptz) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (provider_key_id) DO UPDATE SET \
                last_success_at = GREATEST(EXCLUDED.last_success_at, provider_key_health.last_success_at), \
                last_error_at = GREATEST(EXCLUDED.last_error_at, provider_key_health.last_error_at), \
                last_error = COALESCE(EXCLUDED.last_error, provider_key_health.last_error), \
                last_status = EXCLUDED.last_status, last_latency_ms = EXCLUDED.last_latency_ms, \
                updated_at = EXCLUDED.updated_at",
-            &[&check.provider_key_id, &check.provider_id, &check.ok, &check.at, &check.error, &status, &to_i64(check.latency_ms)],
+            &[
+                &health.provider_key_id,
+                &health.provider_id,
+                &health.last_success_at,
+                &health.last_error_at,
+                &health.last_error,
+                &status,
+                &to_i64(health.last_latency_ms),
+                &health.updated_at,
+            ],
         )
         .await?;
     Ok(())
 }
 
-/// Adds one request to its token's day.
+/// Adds one or more requests to their token's day.
 async fn add_spend(
     transaction: &Transaction<'_>,
     delta: &SpendDelta,
