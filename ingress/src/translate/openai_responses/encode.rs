@@ -196,6 +196,7 @@ pub fn request(request: &Request, upstream_model: &str, warnings: &mut Vec<Warni
                             arguments: openai_chat::encode::arguments(input),
                             id: None,
                             status: None,
+                            namespace: None,
                         }),
                         other => {
                             if let Some(part) = input_part(other, true, &here, warnings) {
@@ -434,6 +435,7 @@ pub fn output_items(content: &[Block], context: &Context) -> Vec<wire::OutputIte
                     arguments: openai_chat::encode::arguments(input),
                     id: Some(item_id("fc", context, index)),
                     status: Some("completed".to_owned()),
+                    namespace: super::namespace_of(&context.echo, name),
                 }));
             }
             _ => {}

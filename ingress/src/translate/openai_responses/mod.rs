@@ -32,6 +32,22 @@ pub(crate) fn is_freeform(echo: &Map<String, Value>, name: &str) -> bool {
         .is_some_and(|tools| find(tools, name))
 }
 
+/// The namespace whose tools include the function `name`, if the client declared it inside one:
+/// the Responses API names it in the call (`"namespace"` on a `function_call` item), since the
+/// request's tools were expanded for the upstream with their names unchanged.
+pub(crate) fn namespace_of(echo: &Map<String, Value>, name: &str) -> Option<String> {
+    echo.get("tools")?.as_array()?.iter().find_map(|tool| {
+        (tool.get("type").and_then(Value::as_str) == Some("namespace")
+            && tool
+                .get("tools")
+                .and_then(Value::as_array)?
+                .iter()
+                .any(|inner| inner.get("name").and_then(Value::as_str) == Some(name)))
+        .then(|| tool.get("name").and_then(Value::as_str).map(str::to_owned))
+        .flatten()
+    })
+}
+
 /// Responses counts cached tokens inside `input_tokens`, as Chat does inside `prompt_tokens`.
 pub fn usage_update(usage: &wire::ResponsesUsage) -> UsageUpdate {
     let cached = usage.input_tokens_details.cached_tokens.unwrap_or(0);

@@ -179,7 +179,11 @@ impl StreamEncoder {
                         "item_id": id, "output_index": output_index, "arguments": arguments,
                     }),
                 );
-                json!({"type": "function_call", "id": id, "call_id": call_id, "name": name, "arguments": arguments, "status": "completed"})
+                let mut item = json!({"type": "function_call", "id": id, "call_id": call_id, "name": name, "arguments": arguments, "status": "completed"});
+                if let Some(namespace) = super::namespace_of(&self.context.echo, &name) {
+                    item["namespace"] = Value::String(namespace);
+                }
+                item
             }
         };
         self.emit(
@@ -253,10 +257,18 @@ impl StreamEncoder {
                             id
                         } else {
                             let id = super::encode::item_id("fc", &self.context, output_index);
-                            self.emit(out, "response.output_item.added", json!({
-                                "output_index": output_index,
-                                "item": {"type": "function_call", "id": id, "call_id": call_id, "name": name, "arguments": "", "status": "in_progress"},
-                            }));
+                            let mut item = json!({"type": "function_call", "id": id, "call_id": call_id, "name": name, "arguments": "", "status": "in_progress"});
+                            if let Some(namespace) = super::namespace_of(&self.context.echo, name) {
+                                item["namespace"] = Value::String(namespace);
+                            }
+                            self.emit(
+                                out,
+                                "response.output_item.added",
+                                json!({
+                                    "output_index": output_index,
+                                    "item": item,
+                                }),
+                            );
                             id
                         };
                         Item::Function {

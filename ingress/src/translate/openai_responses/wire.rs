@@ -128,6 +128,9 @@ pub struct FunctionCallItem {
     pub arguments: String,
     pub id: Option<String>,
     pub status: Option<String>,
+    /// The namespace tool group the called function belongs to (e.g. an MCP server's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
