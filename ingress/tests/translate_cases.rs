@@ -621,6 +621,10 @@ mod properties {
                 source: DocumentSource::Text { data: "d".into() },
                 title: Some("notes".into()),
                 cache_control: None,
+                extra: serde_json::Map::from_iter([(
+                    "context".to_owned(),
+                    json!("From the notes")
+                )]),
             }),
             Just(Block::Unknown {
                 dialect: Dialect::Anthropic,

@@ -209,6 +209,9 @@ pub enum Block {
         /// The document's title or file name.
         title: Option<String>,
         cache_control: Option<Value>,
+        /// Anthropic document fields the representation does not model (`citations`,
+        /// `context`): written back toward Anthropic, dropped with a warning elsewhere.
+        extra: serde_json::Map<String, Value>,
     },
     Thinking {
         thinking: String,
@@ -244,6 +247,7 @@ impl Block {
             source,
             title,
             cache_control: None,
+            extra: serde_json::Map::new(),
         })
     }
 

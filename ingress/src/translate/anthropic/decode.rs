@@ -225,6 +225,18 @@ fn document(raw: &serde_json::Value) -> Option<Block> {
             .and_then(serde_json::Value::as_str)
             .map(str::to_owned),
         cache_control: raw.get("cache_control").cloned(),
+        extra: raw
+            .as_object()
+            .map(|fields| {
+                fields
+                    .iter()
+                    .filter(|(name, _)| {
+                        !matches!(name.as_str(), "type" | "source" | "title" | "cache_control")
+                    })
+                    .map(|(name, value)| (name.clone(), value.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }
 

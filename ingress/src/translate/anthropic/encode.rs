@@ -515,8 +515,16 @@ pub fn blocks(
                 source,
                 title,
                 cache_control,
+                extra,
             } => match document(source, title.as_deref(), cache_control.as_ref()) {
-                Ok(block) => out.push(wire::ContentBlock::Unknown(block)),
+                Ok(mut block) => {
+                    if let Some(fields) = block.as_object_mut() {
+                        for (name, value) in extra {
+                            fields.entry(name.clone()).or_insert_with(|| value.clone());
+                        }
+                    }
+                    out.push(wire::ContentBlock::Unknown(block));
+                }
                 Err(reason) => warnings.push(Warning::new(here(), reason)),
             },
             Block::Unknown {

@@ -58,7 +58,15 @@ fn content(blocks: &[Block], field: &str, warnings: &mut Vec<Warning>) -> Option
                     },
                 });
             }
-            Block::Document { source, title, .. } => {
+            Block::Document {
+                source,
+                title,
+                extra,
+                ..
+            } => {
+                crate::translate::openai_responses::encode::warn_document_extra(
+                    extra, here, warnings,
+                );
                 if let DocumentSource::Text { data } = source {
                     parts.push(wire::ContentPart::Text {
                         text: crate::translate::openai_responses::encode::titled(

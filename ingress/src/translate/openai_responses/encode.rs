@@ -44,11 +44,21 @@ fn input_part(
         Block::Document {
             source: DocumentSource::Text { data },
             title,
+            extra,
             ..
-        } if !assistant => Some(wire::ContentPart::InputText {
-            text: titled(title.as_deref(), data),
-        }),
-        Block::Document { source, title, .. } if !assistant => {
+        } if !assistant => {
+            warn_document_extra(extra, || field.to_owned(), warnings);
+            Some(wire::ContentPart::InputText {
+                text: titled(title.as_deref(), data),
+            })
+        }
+        Block::Document {
+            source,
+            title,
+            extra,
+            ..
+        } if !assistant => {
+            warn_document_extra(extra, || field.to_owned(), warnings);
             let mut file = source.to_openai_file(title.as_deref(), true)?;
             file.insert("type".into(), "input_file".into());
             Some(wire::ContentPart::Unknown(Value::Object(file)))
@@ -74,6 +84,21 @@ fn input_part(
             ));
             None
         }
+    }
+}
+
+/// A warning for each Anthropic document field (`citations`, `context`) an OpenAI dialect
+/// cannot carry.
+pub(crate) fn warn_document_extra(
+    extra: &serde_json::Map<String, Value>,
+    here: impl Fn() -> String,
+    warnings: &mut Vec<Warning>,
+) {
+    for name in extra.keys() {
+        warnings.push(Warning::new(
+            format!("{}.{name}", here()),
+            format!("the document's `{name}` has no OpenAI equivalent; dropped"),
+        ));
     }
 }
 
