@@ -43,9 +43,10 @@ pub struct IngressConfig {
     pub max_body_bytes: usize,
     #[serde(default = "default_max_concurrency")]
     pub max_concurrency: usize,
-    /// Events accepted and not yet durable (acknowledged by the stream or fsync'd to the
-    /// spool) at most: what a crash can lose. A request waits for a place while the event
-    /// pipeline is behind, and gets a 503 after `event_slot_wait_ms`.
+    /// Answered requests whose events are not yet durable (acknowledged by the stream or
+    /// fsync'd to the spool) at most: what a crash can lose. A new request waits while there is
+    /// no room, and gets a 503 after `event_slot_wait_ms`; an answer takes its place just before
+    /// its last bytes. Requests in progress hold none.
     #[serde(default = "default_max_unsettled_events")]
     pub max_unsettled_events: usize,
     #[serde(default = "default_event_slot_wait_ms")]

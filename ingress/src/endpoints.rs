@@ -166,7 +166,8 @@ pub async fn count_tokens(
                     Usage::default(),
                     None,
                     &[],
-                );
+                )
+                .await;
             }
         }
     }
@@ -181,12 +182,13 @@ pub async fn count_tokens(
         None,
         &[("x-axongate-estimated", "true")],
     )
+    .await
 }
 
 /// Records a successful metered request and answers it with a JSON body.
-fn finish_ok(
+async fn finish_ok(
     state: &AppState,
-    call: Call,
+    mut call: Call,
     permit: tokio::sync::OwnedSemaphorePermit,
     body: Vec<u8>,
     usage: Usage,
@@ -195,6 +197,7 @@ fn finish_ok(
 ) -> Response {
     let ttfb = call.started.elapsed();
     let request_id = call.request_id.clone();
+    call.take_slot(state).await;
     call.finish(state, Outcome::Success, None, 200, usage, cost, Some(ttfb));
     drop(permit);
     let mut response = (
@@ -332,5 +335,5 @@ pub async fn embeddings(
         ..ir::Usage::default()
     };
     let (usage, cost) = call.usage_and_cost(&observed, true);
-    finish_ok(&state, call, permit, body.to_vec(), usage, cost, &[])
+    finish_ok(&state, call, permit, body.to_vec(), usage, cost, &[]).await
 }

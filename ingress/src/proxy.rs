@@ -84,8 +84,9 @@ pub(crate) struct Call {
     request: Option<Arc<ir::Request>>,
     /// What was not carried to the upstream, or changed for it (`field: why`).
     warnings: Vec<String>,
-    /// The request's place among the events not yet durable, taken at admission; its event
-    /// carries it to the stream or the spool.
+    /// The request's place among the events not yet durable, taken just before its answer is
+    /// complete ([`Call::take_slot`]); its event carries it to the stream or the spool. A
+    /// request refused or failed before that publishes without one.
     slot: Option<crate::publish::Slot>,
 }
 
@@ -168,6 +169,15 @@ impl Call {
                 price_version: price.version,
             });
         (normalized, cost)
+    }
+
+    /// Takes the request's event slot (if it has none yet), just before its answer is complete:
+    /// waits while the pipeline is behind, so an answered request is always counted among the
+    /// events not yet durable.
+    pub(crate) async fn take_slot(&mut self, state: &AppState) {
+        if self.slot.is_none() {
+            self.slot = state.publisher.slot().await;
+        }
     }
 
     /// Publishes the request event and records usage against the token's limits.
@@ -346,15 +356,14 @@ pub(crate) async fn admit_caller(
             "usage recording is unavailable ({reason}); refusing rather than serving unbilled"
         )));
     }
-    let slot = state
+    state
         .publisher
-        .reserve(state.event_slot_wait)
+        .wait_for_room(state.event_slot_wait)
         .await
         .map_err(|_| {
             metrics::counter!("ingress_refused_event_backlog_total").increment(1);
             IngressError::Overloaded("usage recording is behind on this node; retry shortly".into())
         })?;
-    call.slot = Some(slot);
     let token = state.auth.authenticate(headers, &state.config.load())?;
     call.token = Some(token.clone());
     Ok((permit, token))
@@ -887,6 +896,7 @@ async fn generate(
         let (usage, cost) = call.usage_and_cost(&decoded.usage, true);
         let ttfb = call.started.elapsed();
         let request_id = call.request_id.clone();
+        call.take_slot(&state).await;
         call.finish(&state, Outcome::Success, None, 200, usage, cost, Some(ttfb));
         drop(permit);
         let mut response = (
@@ -965,7 +975,7 @@ async fn stream_response(
 
 async fn pump(
     state: Arc<AppState>,
-    call: Call,
+    mut call: Call,
     mut upstream_response: reqwest::Response,
     mut translator: translate::StreamTranslator,
     sender: mpsc::Sender<Bytes>,
@@ -1047,6 +1057,10 @@ async fn pump(
             if ttfb.is_none() {
                 ttfb = Some(call.started.elapsed());
             }
+            if ended || failure.is_some() {
+                // The last bytes complete the answer: its event takes its place first.
+                call.take_slot(&state).await;
+            }
             if sender.send(Bytes::from(out)).await.is_err() {
                 cancelled = true;
                 break;
@@ -1064,6 +1078,7 @@ async fn pump(
     }
     // Dropping the upstream response here cancels the upstream call promptly.
     drop(upstream_response);
+    call.take_slot(&state).await;
     let observed = translator.usage();
     let (mut usage, cost) = call.usage_and_cost(&observed, observed != ir::Usage::default());
     let (outcome, error_kind) = if cancelled {

@@ -1,10 +1,13 @@
 //! Publishing request events without blocking responses, and with what a crash can lose bounded.
 //!
-//! Every request takes a [`Slot`] at admission (waiting while the pipeline is behind, a 503
-//! after `event_slot_wait_ms`); its event carries the slot until the event is durable: in the
-//! stream (acknowledged) or in the local spool (fsync'd). So at most `max_unsettled_events`
-//! answered requests can be lost to a SIGKILL or a power cut, whatever the load: past that the
-//! node answers no faster than it records. One task sends events to JetStream as they come and
+//! A request waits at admission while the pipeline has no room (a 503 after
+//! `event_slot_wait_ms`), and takes a [`Slot`] just before its answer is complete — before a
+//! plain response is sent, before a stream's last bytes — waiting as long as the pipeline needs;
+//! its event carries the slot until the event is durable: in the stream (acknowledged) or in the
+//! local spool (fsync'd). So at most `max_unsettled_events` answered requests can be lost to a
+//! SIGKILL or a power cut, whatever the load: past that the node answers no faster than it
+//! records. A request still being answered holds no slot, so any number of long streams can be
+//! open at once. One task sends events to JetStream as they come and
 //! awaits each acknowledgement concurrently with the next sends (a continuous pipeline, not
 //! batch by batch), with at most [`MAX_IN_FLIGHT`] messages unacknowledged. Group commit:
 //! while that many are in flight, new events queue, and the next message carries all of them
@@ -510,8 +513,26 @@ impl Publisher {
         &self.spool
     }
 
-    /// Takes a slot for one request's event, waiting up to `wait` while the pipeline is behind
-    /// (backpressure: the node answers no faster than it can make its events durable).
+    /// Waits up to `wait` while the pipeline has no room for one more event (backpressure at
+    /// admission: the node takes no more work than it can record). Takes nothing.
+    ///
+    /// # Errors
+    /// When no slot freed within `wait`: the stream and the spool are both behind.
+    pub async fn wait_for_room(&self, wait: Duration) -> Result<(), Backlogged> {
+        self.reserve(wait).await.map(drop)
+    }
+
+    /// Takes a slot for an answer about to be complete, waiting as long as the pipeline needs
+    /// (slots are always released: by an acknowledgement, an fsync, or the spool refusing).
+    pub async fn slot(&self) -> Option<Slot> {
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Some(Slot(permit));
+        }
+        metrics::counter!("ingress_event_slot_waits_total").increment(1);
+        self.slots.clone().acquire_owned().await.ok().map(Slot)
+    }
+
+    /// Takes a slot for one request's event, waiting up to `wait` while the pipeline is behind.
     ///
     /// # Errors
     /// When no slot freed within `wait`: the stream and the spool are both behind.

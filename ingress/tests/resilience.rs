@@ -471,11 +471,18 @@ async fn a_stalled_stream_slows_then_refuses_requests_and_loses_none() {
         }
     };
     assert_eq!(send("before".into()).await.1, 200);
-    // NATS stops answering but keeps its connections: acknowledgements do not come.
+    // NATS stops answering but keeps its connections: acknowledgements do not come. Two
+    // answers take the two slots (their events wait for an acknowledgement)…
     gateway.nats.pause();
+    let mut answered: HashSet<String> = HashSet::from(["before".to_owned()]);
+    for request_id in ["stalled-a", "stalled-b"] {
+        let (request_id, status, body) = send(request_id.into()).await;
+        assert_eq!(status, 200, "{body}");
+        answered.insert(request_id);
+    }
+    // …so requests arriving now find no room and are refused after 200 ms.
     let results =
         futures::future::join_all((0..8).map(|index| send(format!("stalled-{index}")))).await;
-    let mut answered: HashSet<String> = HashSet::from(["before".to_owned()]);
     let mut refused = 0;
     for (request_id, status, body) in results {
         match status {
@@ -497,12 +504,12 @@ async fn a_stalled_stream_slows_then_refuses_requests_and_loses_none() {
         }
     }
     eprintln!(
-        "8 requests while the stream was stalled, 2 event slots: {} answered, {refused} refused",
-        answered.len() - 1
+        "8 requests while the stream was stalled and both event slots taken: {} answered, {refused} refused",
+        answered.len() - 3
     );
     assert!(
         refused > 0,
-        "with 2 slots and no acknowledgement, some requests wait past 200 ms"
+        "with both slots taken and no acknowledgement, some requests wait past 200 ms"
     );
     // The stalled events go to the spool after the acknowledgement timeout, and traffic
     // flows again (behind the spool) while the stream is still stalled.
@@ -646,4 +653,86 @@ async fn when_every_key_fails_the_client_gets_the_upstreams_error_per_the_models
     assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
     assert_eq!(calls("mock-fail-first-1-429"), 1, "not retried");
     assert_eq!(send("picky").await.0, 200);
+}
+
+/// Event slots bound answered requests whose events are not yet durable, not requests in
+/// progress: many more long streams than slots can be open at once, and other requests are
+/// still served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn more_open_streams_than_event_slots_do_not_block_requests() {
+    const SLOTS: usize = 4;
+    const STREAMS: usize = 12;
+    let gateway = Gateway::start().await;
+    gateway.add_provider("openai-mock", Protocol::OpenAi).await;
+    // Streams that send two chunks and then stall: open for as long as the client stays.
+    gateway
+        .add_model("stalling", vec![("openai-mock", "mock-stall-after-2", 0)])
+        .await;
+    gateway
+        .add_model("gpt-via-mock", vec![("openai-mock", "gpt-mock-1", 0)])
+        .await;
+    let token = gateway.add_token("tok-1", |_| {}).await;
+    let slots = SLOTS.to_string();
+    let env = [
+        ("AXONGATE_MAX_UNSETTLED_EVENTS", slots.as_str()),
+        ("AXONGATE_EVENT_SLOT_WAIT_MS", "200"),
+    ];
+    let node = gateway.start_node_with("a", &env, None).await;
+    let client = http();
+    let url = format!("{}/v1/chat/completions", node.base);
+    let mut open = Vec::new();
+    for index in 0..STREAMS {
+        let mut response = client
+            .post(&url)
+            .bearer_auth(&token)
+            .header("x-request-id", format!("open-{index}"))
+            .json(&json!({"model": "stalling", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            200,
+            "stream {index} of {STREAMS} with {SLOTS} slots"
+        );
+        // The first bytes arrived: the stream is open, and stays open (the upstream stalls).
+        let first = response.chunk().await.unwrap().expect("a first chunk");
+        assert!(!first.is_empty());
+        open.push(response);
+    }
+    // With every stream still open, a plain request is answered.
+    let response = client
+        .post(&url)
+        .bearer_auth(&token)
+        .header("x-request-id", "plain")
+        .json(&chat("gpt-via-mock"))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    // The clients leave; every request is recorded once (the streams as cancelled).
+    drop(open);
+    let events = wait_until(
+        kit::testing::liveness(),
+        "every request's event in the stream",
+        || async {
+            let events: Vec<shared::Envelope<RequestEvent>> =
+                support::read_all(&gateway.jetstream, shared::streams::REQUESTS_STREAM).await;
+            (events.len() > STREAMS).then_some(events)
+        },
+    )
+    .await;
+    let mut ids: Vec<String> = events
+        .iter()
+        .map(|event| match &event.body {
+            RequestEvent::Finished(finished) => finished.request_id.clone(),
+        })
+        .collect();
+    ids.sort();
+    let mut expected: Vec<String> = (0..STREAMS).map(|index| format!("open-{index}")).collect();
+    expected.push("plain".to_owned());
+    expected.sort();
+    assert_eq!(ids, expected, "each request recorded once");
 }
