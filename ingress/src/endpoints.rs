@@ -11,7 +11,7 @@ use serde_json::json;
 use shared::config::Protocol;
 
 use shared::config::ClientProtocol;
-use shared::request::{Outcome, Usage};
+use shared::request::Usage;
 
 use crate::auth;
 use crate::bounds;
@@ -198,7 +198,7 @@ async fn finish_ok(
     let ttfb = call.started.elapsed();
     let request_id = call.request_id.clone();
     call.take_slot(state).await;
-    call.finish(state, Outcome::Success, None, 200, usage, cost, Some(ttfb));
+    call.finish(state, proxy::Finish::success(usage, cost, ttfb));
     drop(permit);
     let mut response = (
         StatusCode::OK,
