@@ -27,34 +27,44 @@ export async function runFlows({ context, stack, screenshotDir }) {
   // options are still loading.
   const pickOption = async (container, label, option) => {
     const item = container.locator('.ant-form-item').filter({ has: page.locator('label', { hasText: new RegExp(`^${label}$`) }) });
-    await waitFor(`option ${option} of ${label}`, async () => {
-      await item.locator('.ant-select-selector').click();
-      const choice = page.locator('.ant-select-dropdown:visible .ant-select-item-option', { hasText: option }).first();
-      try {
-        await choice.waitFor({ timeout: 3_000 });
-      } catch {
-        await page.keyboard.press('Escape');
-        return false;
-      }
-      await choice.click();
-      return true;
-    }, 30_000, 200);
+    await waitFor(
+      `option ${option} of ${label}`,
+      async () => {
+        await item.locator('.ant-select-selector').click();
+        const choice = page.locator('.ant-select-dropdown:visible .ant-select-item-option', { hasText: option }).first();
+        try {
+          await choice.waitFor({ timeout: 3_000 });
+        } catch {
+          await page.keyboard.press('Escape');
+          return false;
+        }
+        await choice.click();
+        return true;
+      },
+      30_000,
+      200,
+    );
   };
   // Opens the user menu (a hover dropdown) and picks `item`. The menu can close again before
   // the click lands (the header re-renders when the session is refetched), and a click would then
   // wait for an item that never shows: hover again instead.
   const userMenu = async (item) => {
-    await waitFor(`user menu item ${item}`, async () => {
-      await page.getByTestId('user-menu').hover();
-      const choice = page.locator('.ant-dropdown:visible .ant-dropdown-menu-item', { hasText: item });
-      try {
-        await choice.click({ timeout: 5_000 });
-      } catch {
-        await page.mouse.move(0, 0);
-        return false;
-      }
-      return true;
-    }, 60_000, 200);
+    await waitFor(
+      `user menu item ${item}`,
+      async () => {
+        await page.getByTestId('user-menu').hover();
+        const choice = page.locator('.ant-dropdown:visible .ant-dropdown-menu-item', { hasText: item });
+        try {
+          await choice.click({ timeout: 5_000 });
+        } catch {
+          await page.mouse.move(0, 0);
+          return false;
+        }
+        return true;
+      },
+      60_000,
+      200,
+    );
   };
   const confirmPopover = async () => {
     await page.locator('.ant-popover:visible .ant-btn-primary').click();
@@ -81,7 +91,9 @@ export async function runFlows({ context, stack, screenshotDir }) {
     } catch (error) {
       results.push({ name, ok: false, ms: Date.now() - started, error: error.message });
       console.log(`[e2e] FAIL ${name}: ${error.stack ?? error.message}`);
-      await page.screenshot({ path: path.join(screenshotDir, `failed-${name.replace(/\W+/g, '-')}.png`), fullPage: true }).catch(() => undefined);
+      await page
+        .screenshot({ path: path.join(screenshotDir, `failed-${name.replace(/\W+/g, '-')}.png`), fullPage: true })
+        .catch(() => undefined);
       if (critical) throw Object.assign(new Error(`critical step failed: ${name}`), { results });
     }
   };
@@ -103,7 +115,11 @@ export async function runFlows({ context, stack, screenshotDir }) {
       await page.getByRole('button', { name: 'Change password' }).click();
       await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
       // The old password no longer works; the new one does.
-      const old = await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'admin123' }) });
+      const old = await fetch(`${base}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'admin', password: 'admin123' }),
+      });
       assert.equal(old.status, 401);
     });
 
@@ -214,14 +230,25 @@ export async function runFlows({ context, stack, screenshotDir }) {
     await step('usage page shows the requests (numbers from the API)', false, async () => {
       const now = new Date();
       const range = `from=${encodeURIComponent(new Date(now - 3_600_000).toISOString())}&to=${encodeURIComponent(new Date(now.getTime() + 3_600_000).toISOString())}`;
-      const summary = await waitFor('the projector to record the requests', async () => {
-        const value = await api(`/analytics/summary?${range}`);
-        return value.requests >= state.sent ? value : null;
-      }, 90_000, 1000);
+      const summary = await waitFor(
+        'the projector to record the requests',
+        async () => {
+          const value = await api(`/analytics/summary?${range}`);
+          return value.requests >= state.sent ? value : null;
+        },
+        90_000,
+        1000,
+      );
       await page.getByRole('menuitem', { name: 'Usage' }).click();
       await page.getByRole('heading', { name: 'Usage' }).waitFor();
-      const apiSummary = await api(`/analytics/summary?from=${encodeURIComponent(new Date(Date.now() - 24 * 3_600_000).toISOString())}&to=${encodeURIComponent(new Date().toISOString())}`);
-      await waitFor('the usage summary', async () => (await page.getByTestId('usage-requests').textContent()) === apiSummary.requests.toLocaleString('en-US'), 20_000);
+      const apiSummary = await api(
+        `/analytics/summary?from=${encodeURIComponent(new Date(Date.now() - 24 * 3_600_000).toISOString())}&to=${encodeURIComponent(new Date().toISOString())}`,
+      );
+      await waitFor(
+        'the usage summary',
+        async () => (await page.getByTestId('usage-requests').textContent()) === apiSummary.requests.toLocaleString('en-US'),
+        20_000,
+      );
       assert.ok(summary.requests >= state.sent);
       await page.locator('.ant-table-row', { hasText: MODEL_ALIAS }).first().waitFor();
       const log = await api(`/analytics/requests?${range}&limit=50&offset=0`);
@@ -242,7 +269,11 @@ export async function runFlows({ context, stack, screenshotDir }) {
       await page.getByRole('menuitem', { name: 'Dashboard' }).click();
       const cards = await api('/dashboard');
       assert.ok(cards.requests_today >= state.sent, `requests_today ${cards.requests_today}`);
-      await waitFor('the dashboard cards', async () => (await page.getByTestId('card-requests-today').textContent()) === cards.requests_today.toLocaleString('en-US'), 20_000);
+      await waitFor(
+        'the dashboard cards',
+        async () => (await page.getByTestId('card-requests-today').textContent()) === cards.requests_today.toLocaleString('en-US'),
+        20_000,
+      );
       assert.equal(await page.getByTestId('card-active-providers').textContent(), String(cards.active_providers));
       assert.equal(await page.getByTestId('card-healthy-keys').textContent(), `${cards.healthy_keys} / ${cards.total_keys}`);
       await page.locator('.recharts-surface').first().waitFor();
@@ -324,10 +355,15 @@ export async function runFlows({ context, stack, screenshotDir }) {
       await confirmPopover();
       await page.getByText('Token revoked').waitFor();
       await row.waitFor({ state: 'detached' });
-      const status = await waitFor('ingress to refuse the revoked token', async () => {
-        const response = await chat(state.secret);
-        return response.status === 401 ? response.status : null;
-      }, 30_000, 300);
+      const status = await waitFor(
+        'ingress to refuse the revoked token',
+        async () => {
+          const response = await chat(state.secret);
+          return response.status === 401 ? response.status : null;
+        },
+        30_000,
+        300,
+      );
       assert.equal(status, 401);
     });
 
@@ -364,7 +400,11 @@ export async function runFlows({ context, stack, screenshotDir }) {
       assert.equal(await page.getByRole('menuitem', { name: 'Users and roles' }).count(), 0);
       // The API refuses a viewer's write whatever the UI shows.
       const token = await page.evaluate(() => localStorage.getItem('axongate.session'));
-      const refused = await fetch(`${base}/api/v1/providers`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'x', protocol: 'openai', base_url: 'https://example.com/v1' }) });
+      const refused = await fetch(`${base}/api/v1/providers`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'x', protocol: 'openai', base_url: 'https://example.com/v1' }),
+      });
       assert.equal(refused.status, 403);
       await shot('16-viewer-tokens');
     });
@@ -394,11 +434,16 @@ export async function runFlows({ context, stack, screenshotDir }) {
       await page.locator('tr', { hasText: 'mia laptop' }).waitFor();
       assert.equal(await page.getByRole('columnheader', { name: 'Owner' }).count(), 0);
       const own = await api('/tokens');
-      assert.deepEqual(own.items.map((token) => token.name), ['mia laptop']);
+      assert.deepEqual(
+        own.items.map((token) => token.name),
+        ['mia laptop'],
+      );
       await shot('17-member-tokens');
       await page.getByRole('menuitem', { name: 'Usage' }).click();
       await page.getByTestId('usage-requests').waitFor();
-      const summary = await api(`/analytics/summary?from=${encodeURIComponent(new Date(Date.now() - 86_400_000).toISOString())}&to=${encodeURIComponent(new Date().toISOString())}`);
+      const summary = await api(
+        `/analytics/summary?from=${encodeURIComponent(new Date(Date.now() - 86_400_000).toISOString())}&to=${encodeURIComponent(new Date().toISOString())}`,
+      );
       assert.equal(summary.requests, 0, 'a member sees the requests of tokens that are not theirs');
       await waitFor('the member usage summary', async () => (await page.getByTestId('usage-requests').textContent()) === '0', 20_000);
     });

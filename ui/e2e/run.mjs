@@ -22,7 +22,10 @@ if (!existsSync(executablePath)) {
 // A failed step's first line, and what Playwright was waiting for (its call log names the
 // locator), so a CI excerpt says which action timed out.
 const summarize = (message) => {
-  const lines = message.split('\n').map((line) => line.trim()).filter(Boolean);
+  const lines = message
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
   const waiting = lines.filter((line) => /^- (waiting for|locator resolved|element is|retrying)/.test(line)).slice(0, 4);
   return [lines[0], ...waiting].join(' | ');
 };
@@ -47,7 +50,15 @@ try {
   context = await chromium.launchPersistentContext(userDataDir, {
     executablePath,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
     viewport: { width: 1440, height: 900 },
     locale: 'en-US',
     acceptDownloads: true,
@@ -57,7 +68,8 @@ try {
   const results = await runFlows({ context, stack, screenshotDir });
   const failed = results.filter((result) => !result.ok);
   console.log('\n[e2e] results:');
-  for (const result of results) console.log(`  ${result.ok ? 'PASS' : 'FAIL'}  ${result.name}${result.ok ? '' : `: ${summarize(result.error)}`}`);
+  for (const result of results)
+    console.log(`  ${result.ok ? 'PASS' : 'FAIL'}  ${result.name}${result.ok ? '' : `: ${summarize(result.error)}`}`);
   console.log(`[e2e] logs in ${stack.runDir}`);
   console.log(`e2e: ${results.length - failed.length} passed, ${failed.length} failed`);
   exitCode = failed.length === 0 && results.length > 0 ? 0 : 1;

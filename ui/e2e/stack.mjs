@@ -77,8 +77,14 @@ export async function startStack({ build = true } = {}) {
         (child) =>
           new Promise((resolve) => {
             if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            const timer = setTimeout(() => { child.kill('SIGKILL'); resolve(); }, 10_000);
-            child.once('exit', () => { clearTimeout(timer); resolve(); });
+            const timer = setTimeout(() => {
+              child.kill('SIGKILL');
+              resolve();
+            }, 10_000);
+            child.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
           }),
       ),
     );
@@ -101,18 +107,26 @@ export async function startStack({ build = true } = {}) {
     const target = targetDir();
     if (build) {
       log(`cargo build (target ${target})`);
-      execFileSync('cargo', ['build', '--bins', '-p', 'axongate-admin-api', '-p', 'axongate-projector', '-p', 'axongate-ingress', '-p', 'axongate-loadtest'], {
-        cwd: REPO,
-        stdio: 'inherit',
-        env: { ...process.env, CARGO_TARGET_DIR: target },
-      });
+      execFileSync(
+        'cargo',
+        ['build', '--bins', '-p', 'axongate-admin-api', '-p', 'axongate-projector', '-p', 'axongate-ingress', '-p', 'axongate-loadtest'],
+        {
+          cwd: REPO,
+          stdio: 'inherit',
+          env: { ...process.env, CARGO_TARGET_DIR: target },
+        },
+      );
     }
     const bin = (name) => path.join(target, 'debug', name);
 
     // A database of our own in the shared Postgres and ClickHouse.
     const pgUrl = new URL(services.AXONGATE_POSTGRES_URL);
     execFileSync('psql', [services.AXONGATE_POSTGRES_URL, '-q', '-c', `CREATE DATABASE ${runId}`], { stdio: 'inherit' });
-    cleanups.push(() => execFileSync('psql', [services.AXONGATE_POSTGRES_URL, '-q', '-c', `DROP DATABASE IF EXISTS ${runId} WITH (FORCE)`], { stdio: 'inherit' }));
+    cleanups.push(() =>
+      execFileSync('psql', [services.AXONGATE_POSTGRES_URL, '-q', '-c', `DROP DATABASE IF EXISTS ${runId} WITH (FORCE)`], {
+        stdio: 'inherit',
+      }),
+    );
     pgUrl.pathname = `/${runId}`;
     const chUrl = services.AXONGATE_CLICKHOUSE_URL;
     cleanups.push(async () => {
@@ -152,10 +166,18 @@ export async function startStack({ build = true } = {}) {
       AXONGATE_STREAM_REPLICAS: '1',
       RUST_LOG: process.env.RUST_LOG ?? 'info',
     };
-    await waitFor('nats', () => new Promise((resolve) => {
-      const socket = connect(natsPort, '127.0.0.1', () => { socket.destroy(); resolve(true); });
-      socket.on('error', () => resolve(false));
-    }), 20_000);
+    await waitFor(
+      'nats',
+      () =>
+        new Promise((resolve) => {
+          const socket = connect(natsPort, '127.0.0.1', () => {
+            socket.destroy();
+            resolve(true);
+          });
+          socket.on('error', () => resolve(false));
+        }),
+      20_000,
+    );
 
     launch('mock', bin('mock-upstream'), ['--listen', `127.0.0.1:${ports.mock}`]);
     launch('projector', bin('projector'), ['run'], { ...common, AXONGATE_LISTEN: `127.0.0.1:${ports.projector}` });
@@ -180,10 +202,14 @@ export async function startStack({ build = true } = {}) {
     });
     await waitFor('admin-api /ready', ready(ports.admin), 120_000);
     await waitFor('ingress /ready', ready(ports.ingress), 120_000);
-    await waitFor('mock upstream', async () => {
-      const response = await fetch(`http://127.0.0.1:${ports.mock}/v1/models`, { headers: { authorization: 'Bearer x' } });
-      return response.status < 500;
-    }, 20_000);
+    await waitFor(
+      'mock upstream',
+      async () => {
+        const response = await fetch(`http://127.0.0.1:${ports.mock}/v1/models`, { headers: { authorization: 'Bearer x' } });
+        return response.status < 500;
+      },
+      20_000,
+    );
 
     Object.assign(stack, {
       adminUrl: `http://127.0.0.1:${ports.admin}`,

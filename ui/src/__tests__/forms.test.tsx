@@ -53,7 +53,10 @@ describe('ProviderForm', () => {
     fill(screen.getByLabelText('secret-of-backup'), 'sk-backup-2');
     await user.click(screen.getByRole('button', { name: 'Save' }));
     await waitFor(() => expect(onSubmit).toHaveBeenCalledTimes(1));
-    expect(onSubmit.mock.calls[0][0]).toMatchObject({ base_url: 'http://127.0.0.1:9200/v1', key_secrets: { k1: 'sk-main-1', k2: 'sk-backup-2' } });
+    expect(onSubmit.mock.calls[0][0]).toMatchObject({
+      base_url: 'http://127.0.0.1:9200/v1',
+      key_secrets: { k1: 'sk-main-1', k2: 'sk-backup-2' },
+    });
   });
 
   it('asks an admin for no secret, and no one when the provider stays put', async () => {
@@ -99,7 +102,9 @@ describe('KeyForm', () => {
     expect(onSubmit).not.toHaveBeenCalled();
     fill(screen.getByLabelText('Secret'), 'sk-test-1234');
     await user.click(screen.getByRole('button', { name: 'Save' }));
-    await waitFor(() => expect(onSubmit).toHaveBeenCalledWith({ provider_id: 'mock', name: 'main', enabled: true, secret: 'sk-test-1234' }));
+    await waitFor(() =>
+      expect(onSubmit).toHaveBeenCalledWith({ provider_id: 'mock', name: 'main', enabled: true, secret: 'sk-test-1234' }),
+    );
   });
 
   it('edits without showing or resending the secret', async () => {
@@ -119,7 +124,7 @@ describe('ModelForm', () => {
     const user = userEvent.setup();
     fill(screen.getByLabelText('Alias'), 'gpt-test');
     fill(screen.getByLabelText('route-0-upstream'), 'gpt-4.1');
-        fill(screen.getByLabelText('route-0-weight'), '3');
+    fill(screen.getByLabelText('route-0-weight'), '3');
     fill(screen.getByLabelText('price-input_per_million'), '2.5');
     fill(screen.getByLabelText('price-output_per_million'), '10');
     await user.click(screen.getByRole('button', { name: 'Save' }));
@@ -128,7 +133,13 @@ describe('ModelForm', () => {
       alias: 'gpt-test',
       enabled: true,
       routes: [{ provider_id: 'mock', upstream_model: 'gpt-4.1', key_ids: [], priority: 0, weight: 3 }],
-      price: { currency: 'USD', input_per_million: '2.5', output_per_million: '10', cache_read_per_million: '0', cache_write_per_million: '0' },
+      price: {
+        currency: 'USD',
+        input_per_million: '2.5',
+        output_per_million: '10',
+        cache_read_per_million: '0',
+        cache_write_per_million: '0',
+      },
       context_window: null,
       retry: null,
     });
@@ -189,7 +200,13 @@ describe('TokenForm', () => {
     await user.click(screen.getByRole('button', { name: 'Save' }));
     await waitFor(() => expect(onSubmit).toHaveBeenCalledTimes(1));
     expect(onSubmit.mock.calls[0][0]).toEqual({
-      name: 'CI', allowed_models: [], rpm: 60, tpm: null, budget: { amount: '25', currency: 'USD', period: 'monthly' }, expires_at: null, enabled: true,
+      name: 'CI',
+      allowed_models: [],
+      rpm: 60,
+      tpm: null,
+      budget: { amount: '25', currency: 'USD', period: 'monthly' },
+      expires_at: null,
+      enabled: true,
     });
   });
 
@@ -198,7 +215,12 @@ describe('TokenForm', () => {
     renderWith(<TokenForm token={token} modelAliases={[]} onSubmit={onSubmit} />);
     await userEvent.setup().click(screen.getByRole('button', { name: 'Save' }));
     await waitFor(() => expect(onSubmit).toHaveBeenCalledTimes(1));
-    expect(onSubmit.mock.calls[0][0]).toMatchObject({ name: 'CI pipeline', allowed_models: ['gpt-*'], rpm: 120, budget: { amount: '25', currency: 'USD', period: 'monthly' } });
+    expect(onSubmit.mock.calls[0][0]).toMatchObject({
+      name: 'CI pipeline',
+      allowed_models: ['gpt-*'],
+      rpm: 120,
+      budget: { amount: '25', currency: 'USD', period: 'monthly' },
+    });
   });
 });
 
@@ -233,9 +255,17 @@ describe('UserForm', () => {
     fill(screen.getByLabelText('Password'), 'short');
     await user.click(screen.getByRole('button', { name: 'Save' }));
     expect(await screen.findByText('At least 8 characters')).toBeInTheDocument();
-        fill(screen.getByLabelText('Password'), 'long-enough-1');
+    fill(screen.getByLabelText('Password'), 'long-enough-1');
     await user.click(screen.getByRole('button', { name: 'Save' }));
-    await waitFor(() => expect(onSubmit).toHaveBeenCalledWith({ username: 'vera', display_name: '', role: 'member', enabled: true, password: 'long-enough-1' }));
+    await waitFor(() =>
+      expect(onSubmit).toHaveBeenCalledWith({
+        username: 'vera',
+        display_name: '',
+        role: 'member',
+        enabled: true,
+        password: 'long-enough-1',
+      }),
+    );
     void within;
   });
 });

@@ -15,11 +15,41 @@ const configRoutes = {
   'GET /api/v1/provider-keys': page(keys),
   'GET /api/v1/models': page([model]),
   'GET /api/v1/tokens': page([token]),
-  'GET /api/v1/users': page([{ id: 'admin-id', username: 'admin', display_name: '', role: 'admin', enabled: true, must_change_password: false, version: 1 }]),
-  'GET /api/v1/analytics/breakdown': (url: URL) => ({ by: url.searchParams.get('by'), rows: [{ key: url.searchParams.get('by') === 'token' ? 't1' : 'gpt-test', requests: 42, errors: 2, input_tokens: 1234, output_tokens: 5678, cost: '0.123456', latency_p95_ms: 480 }] }),
+  'GET /api/v1/users': page([
+    { id: 'admin-id', username: 'admin', display_name: '', role: 'admin', enabled: true, must_change_password: false, version: 1 },
+  ]),
+  'GET /api/v1/analytics/breakdown': (url: URL) => ({
+    by: url.searchParams.get('by'),
+    rows: [
+      {
+        key: url.searchParams.get('by') === 'token' ? 't1' : 'gpt-test',
+        requests: 42,
+        errors: 2,
+        input_tokens: 1234,
+        output_tokens: 5678,
+        cost: '0.123456',
+        latency_p95_ms: 480,
+      },
+    ],
+  }),
   'GET /api/v1/analytics/requests': { rows: [requestRow], total: 1 },
   'GET /api/v1/analytics/summary': summary,
-  'GET /api/v1/analytics/timeseries': { bucket: 'hour', points: [{ t: '2026-11-26T06:00:00Z', requests: 42, success: 40, error: 2, cancelled: 0, input_tokens: 1234, output_tokens: 5678, cost: '0.123456', latency_p95_ms: 480 }] },
+  'GET /api/v1/analytics/timeseries': {
+    bucket: 'hour',
+    points: [
+      {
+        t: '2026-11-26T06:00:00Z',
+        requests: 42,
+        success: 40,
+        error: 2,
+        cancelled: 0,
+        input_tokens: 1234,
+        output_tokens: 5678,
+        cost: '0.123456',
+        latency_p95_ms: 480,
+      },
+    ],
+  },
   'GET /api/v1/dashboard': dashboard,
 };
 
@@ -57,7 +87,11 @@ describe('ProvidersPage', () => {
   });
 
   it('shows the API error when the list fails', async () => {
-    mockApi({ 'GET /api/v1/providers': new Response(JSON.stringify({ error: { code: 'forbidden', message: 'not allowed here', field: null } }), { status: 403 }) });
+    mockApi({
+      'GET /api/v1/providers': new Response(JSON.stringify({ error: { code: 'forbidden', message: 'not allowed here', field: null } }), {
+        status: 403,
+      }),
+    });
     renderWith(<ProvidersPage />, { role: 'admin' });
     expect(await screen.findByText('not allowed here (forbidden)')).toBeInTheDocument();
   });
@@ -76,7 +110,10 @@ describe('KeysPage', () => {
   });
 
   it('shows the result of a key test', async () => {
-    mockApi({ ...configRoutes, 'POST /api/v1/provider-keys/k1/test': { health_recorded: true, ok: true, status: 200, latency_ms: 12, error: null, key: keys[0] } });
+    mockApi({
+      ...configRoutes,
+      'POST /api/v1/provider-keys/k1/test': { health_recorded: true, ok: true, status: 200, latency_ms: 12, error: null, key: keys[0] },
+    });
     renderWith(<KeysPage />, { role: 'operator' });
     const row = (await screen.findByText('••••abcd')).closest('tr')!;
     fireEvent.click(within(row).getByRole('button', { name: /test/i }));
@@ -125,7 +162,9 @@ describe('Usage', () => {
     expect(screen.getByTestId('latency-p95')).toHaveTextContent('480 ms');
     expect(await screen.findByText('req-1', {}, { timeout: 1 }).catch(() => null)).toBeNull(); // the id is in the expanded row only
     expect(await screen.findByText('CI pipeline', { selector: 'td' })).toBeInTheDocument();
-    const summaryCall = fetchMock.mock.calls.map(([url]) => new URL(String(url), 'http://x')).find((url) => url.pathname.endsWith('/analytics/summary'))!;
+    const summaryCall = fetchMock.mock.calls
+      .map(([url]) => new URL(String(url), 'http://x'))
+      .find((url) => url.pathname.endsWith('/analytics/summary'))!;
     expect(summaryCall.searchParams.get('from')).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect(summaryCall.searchParams.get('to')).toMatch(/^\d{4}-\d\d-\d\dT/);
   });
@@ -133,7 +172,16 @@ describe('Usage', () => {
   it('request log table pages through the total', async () => {
     const rows = Array.from({ length: 3 }, (_, index) => ({ ...requestRow, request_id: `req-${index}` }));
     let paged: number[] = [];
-    renderWith(<RequestLogTable rows={rows} total={95} page={{ current: 1, pageSize: 3 }} onPage={(current, size) => { paged = [current, size]; }} />);
+    renderWith(
+      <RequestLogTable
+        rows={rows}
+        total={95}
+        page={{ current: 1, pageSize: 3 }}
+        onPage={(current, size) => {
+          paged = [current, size];
+        }}
+      />,
+    );
     expect(screen.getByText('95 in total')).toBeInTheDocument();
     fireEvent.click(screen.getByTitle('2'));
     expect(paged).toEqual([2, 3]);
@@ -161,7 +209,15 @@ describe('AuditDiff', () => {
     renderWith(
       <AuditDiff
         entry={{
-          stream: 'AXONGATE_CONFIG', sequence: 9, event_id: 'e', occurred_at: null, type: 'provider.put', actor_id: 'admin', actor: 'admin', entity: 'provider', entity_id: 'mock',
+          stream: 'AXONGATE_CONFIG',
+          sequence: 9,
+          event_id: 'e',
+          occurred_at: null,
+          type: 'provider.put',
+          actor_id: 'admin',
+          actor: 'admin',
+          entity: 'provider',
+          entity_id: 'mock',
           before: { name: 'Old', enabled: true, timeouts: { connect_ms: 5000 } },
           after: { name: 'New', enabled: true, timeouts: { connect_ms: 2000 } },
         }}

@@ -25,7 +25,12 @@ describe('permissions mirror policy.polar', () => {
 
 describe('api client', () => {
   it('turns the error body into an ApiError', async () => {
-    mockApi({ 'POST /api/v1/models': new Response(JSON.stringify({ error: { code: 'version_conflict', message: 'stale', field: null, current_version: 8 } }), { status: 409 }) });
+    mockApi({
+      'POST /api/v1/models': new Response(
+        JSON.stringify({ error: { code: 'version_conflict', message: 'stale', field: null, current_version: 8 } }),
+        { status: 409 },
+      ),
+    });
     const error = await api('POST', '/models', {}).catch((caught) => caught);
     expect(error).toBeInstanceOf(ApiError);
     expect(error).toMatchObject({ status: 409, code: 'version_conflict', message: 'stale', currentVersion: 8 });
@@ -84,7 +89,12 @@ describe('language', () => {
   });
 
   it('shows a failed login in the API words', async () => {
-    mockApi({ 'POST /api/v1/auth/login': new Response(JSON.stringify({ error: { code: 'invalid_credentials', message: 'wrong username or password', field: null } }), { status: 401 }) });
+    mockApi({
+      'POST /api/v1/auth/login': new Response(
+        JSON.stringify({ error: { code: 'invalid_credentials', message: 'wrong username or password', field: null } }),
+        { status: 401 },
+      ),
+    });
     renderWith(<LoginPage />, { role: null });
     fireEvent.change(screen.getByLabelText('Username'), { target: { value: 'admin' } });
     fireEvent.change(screen.getByLabelText('Password'), { target: { value: 'nope' } });
@@ -96,9 +106,25 @@ describe('language', () => {
 describe('fillBuckets', () => {
   it('adds a zero point for each empty bucket of the range', async () => {
     const { fillBuckets } = await import('../components/charts');
-    const point = { t: '2026-11-26T07:00:00Z', requests: 6, success: 6, error: 0, cancelled: 0, input_tokens: 31, output_tokens: 48, cost: '0.000446', latency_p95_ms: 761 };
+    const point = {
+      t: '2026-11-26T07:00:00Z',
+      requests: 6,
+      success: 6,
+      error: 0,
+      cancelled: 0,
+      input_tokens: 31,
+      output_tokens: 48,
+      cost: '0.000446',
+      latency_p95_ms: 761,
+    };
     const filled = fillBuckets([point], 'hour', '2026-11-26T04:30:00Z', '2026-11-26T08:10:00Z');
-    expect(filled.map((item) => item.t)).toEqual(['2026-11-26T04:00:00.000Z', '2026-11-26T05:00:00.000Z', '2026-11-26T06:00:00.000Z', '2026-11-26T07:00:00Z', '2026-11-26T08:00:00.000Z']);
+    expect(filled.map((item) => item.t)).toEqual([
+      '2026-11-26T04:00:00.000Z',
+      '2026-11-26T05:00:00.000Z',
+      '2026-11-26T06:00:00.000Z',
+      '2026-11-26T07:00:00Z',
+      '2026-11-26T08:00:00.000Z',
+    ]);
     expect(filled[3].requests).toBe(6);
     expect(filled[0].requests).toBe(0);
   });

@@ -14,6 +14,16 @@ interface Session {
 
 const SessionContext = createContext<Session | null>(null);
 
+/** The signed-in user for the stored session token; a token the API refuses is dropped (`null`). */
+async function fetchUser(): Promise<Me | null> {
+  try {
+    return await get<Me>('/auth/me');
+  } catch {
+    setSessionToken(null);
+    return null;
+  }
+}
+
 export function SessionProvider({ children, initialUser }: { children: ReactNode; initialUser?: Me | null }) {
   const [user, setUser] = useState<Me | null | undefined>(initialUser !== undefined ? initialUser : getSessionToken() ? undefined : null);
   const queryClient = useQueryClient();
@@ -23,17 +33,13 @@ export function SessionProvider({ children, initialUser }: { children: ReactNode
       setUser(null);
       return;
     }
-    try {
-      setUser(await get<Me>('/auth/me'));
-    } catch {
-      setSessionToken(null);
-      setUser(null);
-    }
+    setUser(await fetchUser());
   }, []);
 
+  // Without a stored token the user starts as `null` (see useState above): there is nothing to check.
   useEffect(() => {
-    if (initialUser === undefined) void refresh();
-  }, [refresh, initialUser]);
+    if (initialUser === undefined && getSessionToken()) void fetchUser().then(setUser);
+  }, [initialUser]);
 
   useEffect(
     () =>
@@ -45,14 +51,17 @@ export function SessionProvider({ children, initialUser }: { children: ReactNode
     [queryClient],
   );
 
-  const login = useCallback(async (username: string, password: string) => {
-    const response = await post<LoginResponse>('/auth/login', { username, password });
-    setSessionToken(response.token);
-    queryClient.clear();
-    const me = await get<Me>('/auth/me');
-    setUser(me);
-    return me;
-  }, [queryClient]);
+  const login = useCallback(
+    async (username: string, password: string) => {
+      const response = await post<LoginResponse>('/auth/login', { username, password });
+      setSessionToken(response.token);
+      queryClient.clear();
+      const me = await get<Me>('/auth/me');
+      setUser(me);
+      return me;
+    },
+    [queryClient],
+  );
 
   const logout = useCallback(async () => {
     try {

@@ -1,8 +1,16 @@
 import { Suspense } from 'react';
 import { Button, Dropdown, Layout, Menu, Space, Spin, Tag, Typography } from 'antd';
 import {
-  ApiOutlined, AuditOutlined, BarChartOutlined, CloudServerOutlined, DashboardOutlined, KeyOutlined, LogoutOutlined,
-  SafetyCertificateOutlined, TeamOutlined, UserOutlined,
+  ApiOutlined,
+  AuditOutlined,
+  BarChartOutlined,
+  CloudServerOutlined,
+  DashboardOutlined,
+  KeyOutlined,
+  LogoutOutlined,
+  SafetyCertificateOutlined,
+  TeamOutlined,
+  UserOutlined,
 } from '@ant-design/icons';
 import { Outlet, useLocation, useNavigate } from 'react-router-dom';
 import { useTranslation } from 'react-i18next';
@@ -26,7 +34,9 @@ export function AppLayout() {
     canRead(role, 'audit') && { key: '/audit', icon: <AuditOutlined />, label: t('nav.audit') },
     role === 'admin' && { key: '/users', icon: <TeamOutlined />, label: t('nav.users') },
   ].filter(Boolean) as { key: string; icon: JSX.Element; label: string }[];
-  const selected = items.map((item) => item.key).filter((key) => key !== '/' && location.pathname.startsWith(key))[0] ?? (location.pathname === '/' ? '/' : '');
+  const selected =
+    items.map((item) => item.key).filter((key) => key !== '/' && location.pathname.startsWith(key))[0] ??
+    (location.pathname === '/' ? '/' : '');
 
   return (
     <Layout style={{ minHeight: '100vh' }}>
@@ -35,7 +45,9 @@ export function AppLayout() {
         <Menu theme="dark" mode="inline" selectedKeys={[selected]} items={items} onClick={({ key }) => navigate(key)} />
       </Layout.Sider>
       <Layout>
-        <Layout.Header style={{ background: '#fff', padding: '0 24px', display: 'flex', justifyContent: 'flex-end', alignItems: 'center', gap: 16 }}>
+        <Layout.Header
+          style={{ background: '#fff', padding: '0 24px', display: 'flex', justifyContent: 'flex-end', alignItems: 'center', gap: 16 }}
+        >
           <LanguageSelect />
           <Dropdown
             menu={{
@@ -66,4 +78,3 @@ export function AppLayout() {
     </Layout>
   );
 }
-

@@ -14,7 +14,13 @@ export interface KeyBody {
  * Adds a key (the secret is required and sent once) or edits one (a new secret is optional;
  * the current one is never shown, only its last four characters).
  */
-export function KeyForm({ keyItem, providers, defaultProviderId, onSubmit, onCancel }: {
+export function KeyForm({
+  keyItem,
+  providers,
+  defaultProviderId,
+  onSubmit,
+  onCancel,
+}: {
   keyItem?: ProviderKey;
   providers: Provider[];
   defaultProviderId?: string;
@@ -38,7 +44,11 @@ export function KeyForm({ keyItem, providers, defaultProviderId, onSubmit, onCan
       form={form}
       layout="vertical"
       onFinish={finish}
-      initialValues={keyItem ? { provider_id: keyItem.provider_id, name: keyItem.name, enabled: keyItem.enabled } : { provider_id: defaultProviderId, enabled: true }}
+      initialValues={
+        keyItem
+          ? { provider_id: keyItem.provider_id, name: keyItem.name, enabled: keyItem.enabled }
+          : { provider_id: defaultProviderId, enabled: true }
+      }
     >
       <Form.Item name="provider_id" label={t('keys.provider')} rules={[{ required: true }]}>
         <Select
@@ -46,7 +56,6 @@ export function KeyForm({ keyItem, providers, defaultProviderId, onSubmit, onCan
           showSearch
           optionFilterProp="label"
           options={providers.map((provider) => ({ value: provider.id, label: provider.name }))}
-         
         />
       </Form.Item>
       <Form.Item name="name" label={t('common.name')} rules={[{ required: true }]}>
@@ -65,7 +74,9 @@ export function KeyForm({ keyItem, providers, defaultProviderId, onSubmit, onCan
       </Form.Item>
       <Space style={{ display: 'flex', justifyContent: 'flex-end' }}>
         {onCancel && <Button onClick={onCancel}>{t('common.cancel')}</Button>}
-        <Button type="primary" htmlType="submit">{t('common.save')}</Button>
+        <Button type="primary" htmlType="submit">
+          {t('common.save')}
+        </Button>
       </Space>
     </Form>
   );

@@ -26,7 +26,10 @@ export function retryPolicy(values: RetryValues | undefined): RetryPolicy | null
   if (!values) return null;
   const policy: RetryPolicy = {};
   if (values.max_attempts != null) policy.max_attempts = values.max_attempts;
-  const statuses = (values.retry_on ?? '').split(/[\s,]+/).filter(Boolean).map(Number);
+  const statuses = (values.retry_on ?? '')
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map(Number);
   if (statuses.length > 0) policy.retry_on = statuses;
   if (values.breaker_failures != null) policy.breaker_failures = values.breaker_failures;
   if (values.breaker_cooldown_secs != null) policy.breaker_cooldown_secs = values.breaker_cooldown_secs;
@@ -39,14 +42,26 @@ interface Values {
   enabled: boolean;
   routes: Route[];
   has_price: boolean;
-  price: { currency: string; input_per_million: string; output_per_million: string; cache_read_per_million: string; cache_write_per_million: string };
+  price: {
+    currency: string;
+    input_per_million: string;
+    output_per_million: string;
+    cache_read_per_million: string;
+    cache_write_per_million: string;
+  };
   context_window: number | null;
   retry: RetryValues;
 }
 
 const DECIMAL = /^\d+(\.\d+)?$/;
 
-export function ModelForm({ model, providers, keys, onSubmit, onCancel }: {
+export function ModelForm({
+  model,
+  providers,
+  keys,
+  onSubmit,
+  onCancel,
+}: {
   model?: Model;
   providers: Provider[];
   keys: ProviderKey[];
@@ -79,7 +94,8 @@ export function ModelForm({ model, providers, keys, onSubmit, onCancel }: {
   };
   // What the form does not edit (a route's declared capabilities) is kept as it was.
   const capabilitiesOf = (route: Route) =>
-    model?.routes.find((original) => original.provider_id === route.provider_id && original.upstream_model === route.upstream_model.trim())?.capabilities;
+    model?.routes.find((original) => original.provider_id === route.provider_id && original.upstream_model === route.upstream_model.trim())
+      ?.capabilities;
   const hasPrice = Form.useWatch('has_price', form) ?? initial.has_price;
   const routes = Form.useWatch('routes', form) as Route[] | undefined;
 
@@ -147,7 +163,10 @@ export function ModelForm({ model, providers, keys, onSubmit, onCancel }: {
                   <Row gutter={8} key={field.key} align="bottom" data-testid={`route-${index}`}>
                     <Col span={6}>
                       <Form.Item name={[field.name, 'provider_id']} label={t('models.provider')} rules={[{ required: true }]}>
-                        <Select aria-label={`route-${index}-provider`} options={providers.map((provider) => ({ value: provider.id, label: provider.name }))} />
+                        <Select
+                          aria-label={`route-${index}-provider`}
+                          options={providers.map((provider) => ({ value: provider.id, label: provider.name }))}
+                        />
                       </Form.Item>
                     </Col>
                     <Col span={6}>
@@ -157,7 +176,11 @@ export function ModelForm({ model, providers, keys, onSubmit, onCancel }: {
                     </Col>
                     <Col span={5}>
                       <Form.Item name={[field.name, 'key_ids']} label={t('models.keyIds')}>
-                        <Select mode="multiple" allowClear options={keys.filter((key) => key.provider_id === providerId).map((key) => ({ value: key.id, label: key.name }))} />
+                        <Select
+                          mode="multiple"
+                          allowClear
+                          options={keys.filter((key) => key.provider_id === providerId).map((key) => ({ value: key.id, label: key.name }))}
+                        />
                       </Form.Item>
                     </Col>
                     <Col span={3}>
@@ -178,14 +201,29 @@ export function ModelForm({ model, providers, keys, onSubmit, onCancel }: {
                   </Row>
                 );
               })}
-              <Button type="dashed" icon={<PlusOutlined />} onClick={() => add({ provider_id: providers[0]?.id, upstream_model: '', key_ids: [], priority: 0, weight: 1 })}>
+              <Button
+                type="dashed"
+                icon={<PlusOutlined />}
+                onClick={() => add({ provider_id: providers[0]?.id, upstream_model: '', key_ids: [], priority: 0, weight: 1 })}
+              >
                 {t('models.addRoute')}
               </Button>
             </>
           )}
         </Form.List>
       </Card>
-      <Card size="small" title={<Space>{t('models.price')}<Form.Item name="has_price" valuePropName="checked" noStyle><Switch size="small" aria-label="has-price" /></Form.Item></Space>} style={{ marginBottom: 16 }}>
+      <Card
+        size="small"
+        title={
+          <Space>
+            {t('models.price')}
+            <Form.Item name="has_price" valuePropName="checked" noStyle>
+              <Switch size="small" aria-label="has-price" />
+            </Form.Item>
+          </Space>
+        }
+        style={{ marginBottom: 16 }}
+      >
         {hasPrice && (
           <Row gutter={8}>
             <Col span={4}>
@@ -197,7 +235,9 @@ export function ModelForm({ model, providers, keys, onSubmit, onCancel }: {
               <Col span={5} key={field}>
                 <Form.Item
                   name={['price', field]}
-                  label={t(`models.${{ input_per_million: 'input', output_per_million: 'output', cache_read_per_million: 'cacheRead', cache_write_per_million: 'cacheWrite' }[field]}`)}
+                  label={t(
+                    `models.${{ input_per_million: 'input', output_per_million: 'output', cache_read_per_million: 'cacheRead', cache_write_per_million: 'cacheWrite' }[field]}`,
+                  )}
                   rules={field.startsWith('cache') ? [decimalRule] : [{ required: true }, decimalRule]}
                 >
                   <Input aria-label={`price-${field}`} />
@@ -207,7 +247,12 @@ export function ModelForm({ model, providers, keys, onSubmit, onCancel }: {
           </Row>
         )}
       </Card>
-      <Card size="small" title={t('models.retry')} extra={<span style={{ fontSize: 12, color: 'rgba(0,0,0,0.45)' }}>{t('models.retryHelp')}</span>} style={{ marginBottom: 16 }}>
+      <Card
+        size="small"
+        title={t('models.retry')}
+        extra={<span style={{ fontSize: 12, color: 'rgba(0,0,0,0.45)' }}>{t('models.retryHelp')}</span>}
+        style={{ marginBottom: 16 }}
+      >
         <Row gutter={8}>
           <Col span={4}>
             <Form.Item name={['retry', 'max_attempts']} label={t('models.maxAttempts')}>
@@ -235,7 +280,12 @@ export function ModelForm({ model, providers, keys, onSubmit, onCancel }: {
             </Form.Item>
           </Col>
           <Col span={6}>
-            <Form.Item name={['retry', 'bench_when_all_open']} label={t('models.benchWhenAllOpen')} tooltip={t('models.benchWhenAllOpenHelp')} valuePropName="checked">
+            <Form.Item
+              name={['retry', 'bench_when_all_open']}
+              label={t('models.benchWhenAllOpen')}
+              tooltip={t('models.benchWhenAllOpenHelp')}
+              valuePropName="checked"
+            >
               <Switch aria-label="retry-bench_when_all_open" />
             </Form.Item>
           </Col>
@@ -243,7 +293,9 @@ export function ModelForm({ model, providers, keys, onSubmit, onCancel }: {
       </Card>
       <Space style={{ display: 'flex', justifyContent: 'flex-end' }}>
         {onCancel && <Button onClick={onCancel}>{t('common.cancel')}</Button>}
-        <Button type="primary" htmlType="submit">{t('common.save')}</Button>
+        <Button type="primary" htmlType="submit">
+          {t('common.save')}
+        </Button>
       </Space>
     </Form>
   );

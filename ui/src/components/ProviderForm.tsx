@@ -27,7 +27,13 @@ const DEFAULT_TIMEOUTS = { connect_ms: 5000, first_byte_ms: 60000, idle_ms: 6000
  * `keys` are the provider's keys; with `reenterSecrets` (a caller who may not change where keys
  * are sent), moving the provider asks for each key's secret again, as the API requires.
  */
-export function ProviderForm({ provider, keys = [], reenterSecrets = false, onSubmit, onCancel }: {
+export function ProviderForm({
+  provider,
+  keys = [],
+  reenterSecrets = false,
+  onSubmit,
+  onCancel,
+}: {
   provider?: Provider;
   keys?: ProviderKey[];
   reenterSecrets?: boolean;
@@ -38,7 +44,10 @@ export function ProviderForm({ provider, keys = [], reenterSecrets = false, onSu
   const [form] = Form.useForm<Values>();
   const baseUrl = Form.useWatch('base_url', form);
   const allowPrivate = Form.useWatch('allow_private_network', form);
-  const moved = !!provider && ((baseUrl !== undefined && baseUrl.trim() !== provider.base_url) || (allowPrivate !== undefined && allowPrivate !== provider.allow_private_network));
+  const moved =
+    !!provider &&
+    ((baseUrl !== undefined && baseUrl.trim() !== provider.base_url) ||
+      (allowPrivate !== undefined && allowPrivate !== provider.allow_private_network));
   const askSecrets = reenterSecrets && moved && keys.length > 0;
   const report = useErrorReporter();
   const initial: Values = provider
@@ -47,14 +56,24 @@ export function ProviderForm({ provider, keys = [], reenterSecrets = false, onSu
         extra_headers: Object.entries(provider.extra_headers ?? {}).map(([name, value]) => ({ name, value })),
         timeouts: { ...DEFAULT_TIMEOUTS, ...provider.timeouts },
       }
-    : { name: '', protocol: 'openai', base_url: '', extra_headers: [], timeouts: DEFAULT_TIMEOUTS, enabled: true, allow_private_network: false };
+    : {
+        name: '',
+        protocol: 'openai',
+        base_url: '',
+        extra_headers: [],
+        timeouts: DEFAULT_TIMEOUTS,
+        enabled: true,
+        allow_private_network: false,
+      };
 
   const finish = async (values: Values) => {
     const body: ProviderBody = {
       name: values.name,
       protocol: values.protocol,
       base_url: values.base_url.trim(),
-      extra_headers: Object.fromEntries((values.extra_headers ?? []).filter((header) => header?.name).map((header) => [header.name.trim(), header.value ?? ''])),
+      extra_headers: Object.fromEntries(
+        (values.extra_headers ?? []).filter((header) => header?.name).map((header) => [header.name.trim(), header.value ?? '']),
+      ),
       timeouts: values.timeouts,
       enabled: values.enabled,
       allow_private_network: values.allow_private_network,
@@ -87,14 +106,24 @@ export function ProviderForm({ provider, keys = [], reenterSecrets = false, onSu
           </Form.Item>
         </Col>
       </Row>
-      <Form.Item name="base_url" label={t('providers.baseUrl')} extra={t('providers.baseUrlHelp')} rules={[{ required: true }, { type: 'url' }]}>
+      <Form.Item
+        name="base_url"
+        label={t('providers.baseUrl')}
+        extra={t('providers.baseUrlHelp')}
+        rules={[{ required: true }, { type: 'url' }]}
+      >
         <Input placeholder="https://api.openai.com/v1" />
       </Form.Item>
       <Space size="large">
         <Form.Item name="enabled" label={t('common.enabled')} valuePropName="checked">
           <Switch />
         </Form.Item>
-        <Form.Item name="allow_private_network" label={t('providers.allowPrivate')} tooltip={t('providers.allowPrivateHelp')} valuePropName="checked">
+        <Form.Item
+          name="allow_private_network"
+          label={t('providers.allowPrivate')}
+          tooltip={t('providers.allowPrivateHelp')}
+          valuePropName="checked"
+        >
           <Switch />
         </Form.Item>
       </Space>
@@ -104,7 +133,9 @@ export function ProviderForm({ provider, keys = [], reenterSecrets = false, onSu
             <Col span={6} key={field}>
               <Form.Item
                 name={['timeouts', field]}
-                label={t(`providers.${{ connect_ms: 'connect', first_byte_ms: 'firstByte', idle_ms: 'idle', total_ms: 'totalTimeout' }[field]}`)}
+                label={t(
+                  `providers.${{ connect_ms: 'connect', first_byte_ms: 'firstByte', idle_ms: 'idle', total_ms: 'totalTimeout' }[field]}`,
+                )}
                 rules={[{ required: true }]}
               >
                 <InputNumber min={1} max={3_600_000} style={{ width: '100%' }} />
@@ -139,7 +170,12 @@ export function ProviderForm({ provider, keys = [], reenterSecrets = false, onSu
         <>
           <Alert type="warning" showIcon message={t('providers.reenterSecrets')} style={{ marginBottom: 12 }} />
           {keys.map((key) => (
-            <Form.Item key={key.id} name={['key_secrets', key.id]} label={t('providers.secretOf', { name: key.name })} rules={[{ required: true }]}>
+            <Form.Item
+              key={key.id}
+              name={['key_secrets', key.id]}
+              label={t('providers.secretOf', { name: key.name })}
+              rules={[{ required: true }]}
+            >
               <Input.Password autoComplete="new-password" aria-label={`secret-of-${key.name}`} />
             </Form.Item>
           ))}

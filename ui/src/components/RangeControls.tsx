@@ -4,7 +4,12 @@ import { useTranslation } from 'react-i18next';
 import { RANGE_KEYS, type RangeKey } from './range';
 
 /** Preset ranges plus a custom range picker. */
-export function RangeControls({ preset, custom, onPreset, onCustom }: {
+export function RangeControls({
+  preset,
+  custom,
+  onPreset,
+  onCustom,
+}: {
   preset: RangeKey | null;
   custom: [Dayjs, Dayjs] | null;
   onPreset: (key: RangeKey) => void;

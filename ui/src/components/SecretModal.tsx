@@ -37,25 +37,58 @@ async function copy(text: string) {
 }
 
 /** Shows a token secret once, with copy buttons and usage snippets. */
-export function SecretModal({ secret, name, model, onClose }: { secret: string | null; name?: string; model?: string; onClose: () => void }) {
+export function SecretModal({
+  secret,
+  name,
+  model,
+  onClose,
+}: {
+  secret: string | null;
+  name?: string;
+  model?: string;
+  onClose: () => void;
+}) {
   const { t } = useTranslation();
   const { message } = App.useApp();
   const [gateway, setGateway] = useState(defaultGatewayUrl);
   if (!secret) return null;
   const code = snippets(gateway, secret, model);
- const copyButton = (text: string, label: string, size: 'small' | 'middle' = 'small') => (
-    <Button size={size} icon={<CopyOutlined />} aria-label={`copy-${label}`} onClick={() => copy(text).then(() => message.success(t('common.copied')), () => message.error('clipboard'))}>
+  const copyButton = (text: string, label: string, size: 'small' | 'middle' = 'small') => (
+    <Button
+      size={size}
+      icon={<CopyOutlined />}
+      aria-label={`copy-${label}`}
+      onClick={() =>
+        copy(text).then(
+          () => message.success(t('common.copied')),
+          () => message.error('clipboard'),
+        )
+      }
+    >
       {t('common.copy')}
     </Button>
   );
   const block = (text: string, label: string) => (
     <div>
       <div style={{ textAlign: 'right', marginBottom: 4 }}>{copyButton(text, label)}</div>
-      <pre data-testid={`snippet-${label}`} style={{ background: '#f6f8fa', padding: 12, borderRadius: 6, overflowX: 'auto', margin: 0 }}>{text}</pre>
+      <pre data-testid={`snippet-${label}`} style={{ background: '#f6f8fa', padding: 12, borderRadius: 6, overflowX: 'auto', margin: 0 }}>
+        {text}
+      </pre>
     </div>
   );
   return (
-    <Modal open title={`${t('tokens.secretTitle')}${name ? `: ${name}` : ''}`} width={760} onCancel={onClose} footer={<Button type="primary" onClick={onClose}>{t('common.close')}</Button>} maskClosable={false}>
+    <Modal
+      open
+      title={`${t('tokens.secretTitle')}${name ? `: ${name}` : ''}`}
+      width={760}
+      onCancel={onClose}
+      footer={
+        <Button type="primary" onClick={onClose}>
+          {t('common.close')}
+        </Button>
+      }
+      maskClosable={false}
+    >
       <Alert type="warning" showIcon message={t('tokens.secretOnce')} style={{ marginBottom: 12 }} />
       <Space.Compact style={{ width: '100%', marginBottom: 12 }}>
         <Input readOnly value={secret} data-testid="token-secret" style={{ fontFamily: 'monospace' }} />

@@ -29,7 +29,13 @@ interface Values {
 }
 
 /** Name, owner (for those who manage everyone's tokens), allowed models, limits, budget, expiry. */
-export function TokenForm({ token, users, modelAliases, onSubmit, onCancel }: {
+export function TokenForm({
+  token,
+  users,
+  modelAliases,
+  onSubmit,
+  onCancel,
+}: {
   token?: Token;
   /** Absent for a member, who can only own their tokens. */
   users?: User[];
@@ -83,7 +89,16 @@ export function TokenForm({ token, users, modelAliases, onSubmit, onCancel }: {
         {users && (
           <Col span={12}>
             <Form.Item name="owner_user_id" label={t('tokens.owner')}>
-              <Select allowClear showSearch optionFilterProp="label" placeholder={t('tokens.mine')} options={users.map((user) => ({ value: user.id, label: user.display_name ? `${user.display_name} (${user.username})` : user.username }))} />
+              <Select
+                allowClear
+                showSearch
+                optionFilterProp="label"
+                placeholder={t('tokens.mine')}
+                options={users.map((user) => ({
+                  value: user.id,
+                  label: user.display_name ? `${user.display_name} (${user.username})` : user.username,
+                }))}
+              />
             </Form.Item>
           </Col>
         )}
@@ -116,7 +131,12 @@ export function TokenForm({ token, users, modelAliases, onSubmit, onCancel }: {
         </Col>
         <Col span={8}>
           <Form.Item name="budget_period" label={t('tokens.period')}>
-            <Select options={(['daily', 'weekly', 'monthly', 'total'] as const).map((period) => ({ value: period, label: t(`tokens.periods.${period}`) }))} />
+            <Select
+              options={(['daily', 'weekly', 'monthly', 'total'] as const).map((period) => ({
+                value: period,
+                label: t(`tokens.periods.${period}`),
+              }))}
+            />
           </Form.Item>
         </Col>
       </Row>
@@ -134,7 +154,9 @@ export function TokenForm({ token, users, modelAliases, onSubmit, onCancel }: {
       </Row>
       <Space style={{ display: 'flex', justifyContent: 'flex-end' }}>
         {onCancel && <Button onClick={onCancel}>{t('common.cancel')}</Button>}
-        <Button type="primary" htmlType="submit">{t('common.save')}</Button>
+        <Button type="primary" htmlType="submit">
+          {t('common.save')}
+        </Button>
       </Space>
     </Form>
   );

@@ -12,7 +12,9 @@ export function errorText(error: unknown): string {
 export function ErrorAlert({ error }: { error: unknown }) {
   const { t } = useTranslation();
   if (!error) return null;
-  return <Alert type="error" showIcon message={t('common.error')} description={errorText(error)} style={{ marginBottom: 16 }} role="alert" />;
+  return (
+    <Alert type="error" showIcon message={t('common.error')} description={errorText(error)} style={{ marginBottom: 16 }} role="alert" />
+  );
 }
 
 /**

@@ -25,8 +25,30 @@ export function AuditDiff({ entry }: { entry: AuditEntry }) {
       dataSource={changes}
       columns={[
         { title: t('audit.field'), dataIndex: 'path', render: (path: string) => <Typography.Text code>{path}</Typography.Text> },
-        { title: t('audit.before'), dataIndex: 'before', render: (value: unknown, change: FieldChange) => (value === undefined ? '' : <span style={{ background: '#fff1f0', color: '#a8071a', padding: '0 4px', wordBreak: 'break-all' }}>{show(value, change.path)}</span>) },
-        { title: t('audit.after'), dataIndex: 'after', render: (value: unknown, change: FieldChange) => (value === undefined ? '' : <span style={{ background: '#f6ffed', color: '#237804', padding: '0 4px', wordBreak: 'break-all' }}>{show(value, change.path)}</span>) },
+        {
+          title: t('audit.before'),
+          dataIndex: 'before',
+          render: (value: unknown, change: FieldChange) =>
+            value === undefined ? (
+              ''
+            ) : (
+              <span style={{ background: '#fff1f0', color: '#a8071a', padding: '0 4px', wordBreak: 'break-all' }}>
+                {show(value, change.path)}
+              </span>
+            ),
+        },
+        {
+          title: t('audit.after'),
+          dataIndex: 'after',
+          render: (value: unknown, change: FieldChange) =>
+            value === undefined ? (
+              ''
+            ) : (
+              <span style={{ background: '#f6ffed', color: '#237804', padding: '0 4px', wordBreak: 'break-all' }}>
+                {show(value, change.path)}
+              </span>
+            ),
+        },
       ]}
     />
   );
@@ -46,7 +68,11 @@ export function AuditPage() {
     limit: page.pageSize,
     offset: (page.current - 1) * page.pageSize,
   };
-  const list = useQuery({ queryKey: ['/audit', query], queryFn: () => get<Page<AuditEntry>>('/audit', query), placeholderData: keepPreviousData });
+  const list = useQuery({
+    queryKey: ['/audit', query],
+    queryFn: () => get<Page<AuditEntry>>('/audit', query),
+    placeholderData: keepPreviousData,
+  });
   const set = (patch: typeof filters) => {
     setFilters({ ...filters, ...patch });
     setPage({ ...page, current: 1 });
@@ -55,12 +81,54 @@ export function AuditPage() {
   return (
     <Card title={<h2 style={{ margin: 0, fontSize: 18 }}>{t('audit.title')}</h2>}>
       <Space wrap style={{ marginBottom: 16 }}>
-        <Select allowClear placeholder={t('audit.entity')} style={{ width: 160 }} value={filters.entity} onChange={(entity) => set({ entity })} options={ENTITIES.map((entity) => ({ value: entity, label: entity }))} />
-        <Input.Search allowClear placeholder={t('audit.entityId')} style={{ width: 180 }} onSearch={(value) => set({ entity_id: value || undefined })} />
-        <Input.Search allowClear placeholder={t('audit.actor')} style={{ width: 160 }} onSearch={(value) => set({ actor: value || undefined })} />
-        <Input.Search allowClear placeholder={t('audit.type')} style={{ width: 200 }} onSearch={(value) => set({ type: value || undefined })} />
-        <RangeControls preset={preset} custom={custom} onPreset={(key) => { setPreset(key); setCustom(null); }} onCustom={(value) => { setCustom(value); setPreset(null); }} />
-        {(preset || custom) && <Button onClick={() => { setPreset(null); setCustom(null); }}>{t('common.all')}</Button>}
+        <Select
+          allowClear
+          placeholder={t('audit.entity')}
+          style={{ width: 160 }}
+          value={filters.entity}
+          onChange={(entity) => set({ entity })}
+          options={ENTITIES.map((entity) => ({ value: entity, label: entity }))}
+        />
+        <Input.Search
+          allowClear
+          placeholder={t('audit.entityId')}
+          style={{ width: 180 }}
+          onSearch={(value) => set({ entity_id: value || undefined })}
+        />
+        <Input.Search
+          allowClear
+          placeholder={t('audit.actor')}
+          style={{ width: 160 }}
+          onSearch={(value) => set({ actor: value || undefined })}
+        />
+        <Input.Search
+          allowClear
+          placeholder={t('audit.type')}
+          style={{ width: 200 }}
+          onSearch={(value) => set({ type: value || undefined })}
+        />
+        <RangeControls
+          preset={preset}
+          custom={custom}
+          onPreset={(key) => {
+            setPreset(key);
+            setCustom(null);
+          }}
+          onCustom={(value) => {
+            setCustom(value);
+            setPreset(null);
+          }}
+        />
+        {(preset || custom) && (
+          <Button
+            onClick={() => {
+              setPreset(null);
+              setCustom(null);
+            }}
+          >
+            {t('common.all')}
+          </Button>
+        )}
       </Space>
       <ErrorAlert error={list.error} />
       <Table<AuditEntry>
@@ -68,15 +136,39 @@ export function AuditPage() {
         size="small"
         loading={list.isFetching}
         dataSource={list.data?.items}
-        expandable={{ expandedRowRender: (entry) => <AuditDiff entry={entry} />, rowExpandable: (entry) => entry.before != null || entry.after != null }}
-        pagination={{ ...page, total: list.data?.total, showTotal: (count) => t('common.total', { count }), onChange: (current, pageSize) => setPage({ current, pageSize }) }}
+        expandable={{
+          expandedRowRender: (entry) => <AuditDiff entry={entry} />,
+          rowExpandable: (entry) => entry.before != null || entry.after != null,
+        }}
+        pagination={{
+          ...page,
+          total: list.data?.total,
+          showTotal: (count) => t('common.total', { count }),
+          onChange: (current, pageSize) => setPage({ current, pageSize }),
+        }}
         columns={[
           { title: t('audit.time'), dataIndex: 'occurred_at', render: formatTime, width: 170 },
-          { title: t('audit.type'), dataIndex: 'type', render: (type: string) => <Tag color={type.includes('deleted') || type.includes('failed') ? 'red' : type.includes('put') ? 'blue' : 'default'}>{type}</Tag> },
+          {
+            title: t('audit.type'),
+            dataIndex: 'type',
+            render: (type: string) => (
+              <Tag color={type.includes('deleted') || type.includes('failed') ? 'red' : type.includes('put') ? 'blue' : 'default'}>
+                {type}
+              </Tag>
+            ),
+          },
           { title: t('audit.actor'), dataIndex: 'actor', render: (actor: string | null, entry) => actor ?? entry.actor_id ?? '—' },
           { title: t('audit.entity'), dataIndex: 'entity', render: (entity: string | null) => entity ?? '—' },
-          { title: t('audit.entityId'), dataIndex: 'entity_id', render: (id: string | null) => (id ? <Typography.Text code>{id}</Typography.Text> : '—') },
-          { title: t('audit.changes'), key: 'changes', render: (_, entry) => (entry.before != null || entry.after != null ? diff(entry.before, entry.after).length : '—') },
+          {
+            title: t('audit.entityId'),
+            dataIndex: 'entity_id',
+            render: (id: string | null) => (id ? <Typography.Text code>{id}</Typography.Text> : '—'),
+          },
+          {
+            title: t('audit.changes'),
+            key: 'changes',
+            render: (_, entry) => (entry.before != null || entry.after != null ? diff(entry.before, entry.after).length : '—'),
+          },
         ]}
       />
     </Card>

@@ -17,19 +17,20 @@ export function DashboardPage() {
   const [preset, setPreset] = useState<RangeKey | null>('last24h');
   const [custom, setCustom] = useState<[Dayjs, Dayjs] | null>(null);
   const [refreshSeconds, setRefreshSeconds] = useState(30);
-  // A preset range moves with the clock: each refresh recomputes it.
-  const [tick, setTick] = useState(0);
+  // A preset range moves with the clock: it ends at `now`, which each refresh (and each change of
+  // the preset or of the refresh interval) moves on.
+  const [now, setNow] = useState(() => dayjs());
   const refetchInterval = refreshSeconds > 0 ? refreshSeconds * 1000 : false;
   useEffect(() => {
     if (!refreshSeconds) return undefined;
-    const timer = setInterval(() => setTick((count) => count + 1), refreshSeconds * 1000);
+    const timer = setInterval(() => setNow(dayjs()), refreshSeconds * 1000);
     return () => clearInterval(timer);
   }, [refreshSeconds]);
-  const [from, to] = useMemo(() => (preset ? rangeFor(preset, dayjs()) : custom ?? rangeFor('last24h')), [preset, custom, tick]);
+  const [from, to] = useMemo(() => (preset ? rangeFor(preset, now) : (custom ?? rangeFor('last24h'))), [preset, custom, now]);
   const filters = useMemo(() => ({ from: from.toISOString(), to: to.toISOString() }), [from, to]);
   const bucket = bucketFor(from, to);
   const cards = useDashboard({ refetchInterval });
-  // The charts follow `tick` (a preset range is recomputed); a custom range is refetched.
+  // The charts follow `now` (a preset range is recomputed); a custom range is refetched.
   const chartRefresh = preset ? false : refetchInterval;
   const series = useTimeseries(filters, bucket, { refetchInterval: chartRefresh });
   const models = useBreakdown(filters, 'model', 10, { refetchInterval: chartRefresh });
@@ -48,15 +49,41 @@ export function DashboardPage() {
   return (
     <Space direction="vertical" size="middle" style={{ width: '100%' }}>
       <Space wrap style={{ justifyContent: 'space-between', width: '100%' }}>
-        <Typography.Title level={3} style={{ margin: 0 }}>{t('nav.dashboard')}</Typography.Title>
+        <Typography.Title level={3} style={{ margin: 0 }}>
+          {t('nav.dashboard')}
+        </Typography.Title>
         <Space wrap>
-          <RangeControls preset={preset} custom={custom} onPreset={(key) => { setPreset(key); setCustom(null); setTick(tick + 1); }} onCustom={(range) => { setCustom(range); setPreset(null); }} />
+          <RangeControls
+            preset={preset}
+            custom={custom}
+            onPreset={(key) => {
+              setPreset(key);
+              setCustom(null);
+              setNow(dayjs());
+            }}
+            onCustom={(range) => {
+              setCustom(range);
+              setPreset(null);
+            }}
+          />
           <Select
             aria-label={t('dashboard.autoRefresh')}
             value={refreshSeconds}
             style={{ width: 150 }}
-            onChange={(value) => { setRefreshSeconds(value); setTick(tick + 1); }}
-            options={REFRESH_CHOICES.map((seconds) => ({ value: seconds, label: seconds ? <><SyncOutlined spin={false} /> {seconds} s</> : `${t('dashboard.autoRefresh')}: ${t('dashboard.off')}` }))}
+            onChange={(value) => {
+              setRefreshSeconds(value);
+              setNow(dayjs());
+            }}
+            options={REFRESH_CHOICES.map((seconds) => ({
+              value: seconds,
+              label: seconds ? (
+                <>
+                  <SyncOutlined spin={false} /> {seconds} s
+                </>
+              ) : (
+                `${t('dashboard.autoRefresh')}: ${t('dashboard.off')}`
+              ),
+            }))}
           />
         </Space>
       </Space>
@@ -85,7 +112,12 @@ export function DashboardPage() {
         <Col xs={24} lg={12}>
           <Card title={t('dashboard.errorsByKind')} size="small">
             <ErrorAlert error={errors.error} />
-            {errors.data && (errorRows.length ? <BreakdownChart rows={errorRows} metric="errors" /> : <Typography.Text type="secondary">{t('dashboard.noErrors')}</Typography.Text>)}
+            {errors.data &&
+              (errorRows.length ? (
+                <BreakdownChart rows={errorRows} metric="errors" />
+              ) : (
+                <Typography.Text type="secondary">{t('dashboard.noErrors')}</Typography.Text>
+              ))}
           </Card>
         </Col>
       </Row>

@@ -90,7 +90,11 @@ export function ChangePasswordForm({ onDone }: { onDone?: () => void }) {
         <Form.Item name="current_password" label={t('login.current')} rules={[{ required: true }]}>
           <Input.Password autoComplete="current-password" />
         </Form.Item>
-        <Form.Item name="new_password" label={t('login.newPassword')} rules={[{ required: true }, { min: 8, message: t('login.minLength') }]}>
+        <Form.Item
+          name="new_password"
+          label={t('login.newPassword')}
+          rules={[{ required: true }, { min: 8, message: t('login.minLength') }]}
+        >
           <Input.Password autoComplete="new-password" />
         </Form.Item>
         <Form.Item
@@ -100,7 +104,8 @@ export function ChangePasswordForm({ onDone }: { onDone?: () => void }) {
           rules={[
             { required: true },
             ({ getFieldValue }) => ({
-              validator: (_, value) => (!value || value === getFieldValue('new_password') ? Promise.resolve() : Promise.reject(new Error(t('login.mismatch')))),
+              validator: (_, value) =>
+                !value || value === getFieldValue('new_password') ? Promise.resolve() : Promise.reject(new Error(t('login.mismatch'))),
             }),
           ]}
         >
@@ -119,7 +124,17 @@ export function ChangePasswordPage({ forced }: { forced?: boolean }) {
   const { logout } = useSession();
   return (
     <Centered>
-      <Card title={t('login.changeTitle')} style={{ width: 420 }} extra={forced && <Button type="link" onClick={() => void logout()}>{t('app.signOut')}</Button>}>
+      <Card
+        title={t('login.changeTitle')}
+        style={{ width: 420 }}
+        extra={
+          forced && (
+            <Button type="link" onClick={() => void logout()}>
+              {t('app.signOut')}
+            </Button>
+          )
+        }
+      >
         {forced && <Typography.Paragraph type="secondary">{t('login.changeHint')}</Typography.Paragraph>}
         <ChangePasswordForm />
       </Card>

@@ -30,8 +30,20 @@ export function ModelsPage() {
       title={t('models.title')}
       extra={
         <>
-          <Input.Search allowClear placeholder={t('common.search')} onSearch={(value) => { setSearch(value); setPage({ ...page, current: 1 }); }} style={{ width: 220 }} />
-          {writable && <Button type="primary" icon={<PlusOutlined />} onClick={() => setEditing('new')}>{t('models.new')}</Button>}
+          <Input.Search
+            allowClear
+            placeholder={t('common.search')}
+            onSearch={(value) => {
+              setSearch(value);
+              setPage({ ...page, current: 1 });
+            }}
+            style={{ width: 220 }}
+          />
+          {writable && (
+            <Button type="primary" icon={<PlusOutlined />} onClick={() => setEditing('new')}>
+              {t('models.new')}
+            </Button>
+          )}
         </>
       }
     >
@@ -40,9 +52,22 @@ export function ModelsPage() {
         rowKey="id"
         loading={list.isLoading}
         dataSource={list.data?.items}
-        pagination={{ ...page, total: list.data?.total, showTotal: (count) => t('common.total', { count }), onChange: (current, pageSize) => setPage({ current, pageSize }) }}
+        pagination={{
+          ...page,
+          total: list.data?.total,
+          showTotal: (count) => t('common.total', { count }),
+          onChange: (current, pageSize) => setPage({ current, pageSize }),
+        }}
         columns={[
-          { title: t('models.alias'), dataIndex: 'alias', render: (alias: string) => <Typography.Text strong code>{alias}</Typography.Text> },
+          {
+            title: t('models.alias'),
+            dataIndex: 'alias',
+            render: (alias: string) => (
+              <Typography.Text strong code>
+                {alias}
+              </Typography.Text>
+            ),
+          },
           {
             title: t('models.routes'),
             dataIndex: 'routes',
@@ -61,33 +86,67 @@ export function ModelsPage() {
             title: t('models.price'),
             dataIndex: 'price',
             render: (price: Model['price']) =>
-              price ? `${price.input_per_million} / ${price.output_per_million} ${price.currency}` : <Typography.Text type="secondary">{t('models.noPrice')}</Typography.Text>,
+              price ? (
+                `${price.input_per_million} / ${price.output_per_million} ${price.currency}`
+              ) : (
+                <Typography.Text type="secondary">{t('models.noPrice')}</Typography.Text>
+              ),
           },
-          { title: t('models.contextWindow'), dataIndex: 'context_window', render: (value?: number | null) => value?.toLocaleString() ?? '—' },
+          {
+            title: t('models.contextWindow'),
+            dataIndex: 'context_window',
+            render: (value?: number | null) => value?.toLocaleString() ?? '—',
+          },
           {
             title: t('common.enabled'),
             dataIndex: 'enabled',
             render: (enabled: boolean, model) => (
-              <Switch checked={enabled} disabled={!writable} aria-label={`enable-${model.alias}`} onChange={(checked) => update.mutate({ item: model, changes: { enabled: checked } }, { onError: (error) => report(error) })} />
+              <Switch
+                checked={enabled}
+                disabled={!writable}
+                aria-label={`enable-${model.alias}`}
+                onChange={(checked) => update.mutate({ item: model, changes: { enabled: checked } }, { onError: (error) => report(error) })}
+              />
             ),
           },
           ...(writable
-            ? [{
-                title: t('common.actions'),
-                key: 'actions',
-                render: (_: unknown, model: Model) => (
-                  <Space>
-                    <Button size="small" onClick={() => setEditing(model)}>{t('common.edit')}</Button>
-                    <Popconfirm title={t('common.confirmDelete', { name: model.alias })} onConfirm={() => remove.mutateAsync(model).then(() => message.success(t('common.deleted')), (error) => report(error))}>
-                      <Button size="small" danger>{t('common.delete')}</Button>
-                    </Popconfirm>
-                  </Space>
-                ),
-              }]
+            ? [
+                {
+                  title: t('common.actions'),
+                  key: 'actions',
+                  render: (_: unknown, model: Model) => (
+                    <Space>
+                      <Button size="small" onClick={() => setEditing(model)}>
+                        {t('common.edit')}
+                      </Button>
+                      <Popconfirm
+                        title={t('common.confirmDelete', { name: model.alias })}
+                        onConfirm={() =>
+                          remove.mutateAsync(model).then(
+                            () => message.success(t('common.deleted')),
+                            (error) => report(error),
+                          )
+                        }
+                      >
+                        <Button size="small" danger>
+                          {t('common.delete')}
+                        </Button>
+                      </Popconfirm>
+                    </Space>
+                  ),
+                },
+              ]
             : []),
         ]}
       />
-      <Modal open={editing !== null} title={editing === 'new' ? t('models.new') : t('common.edit')} footer={null} width={960} destroyOnClose onCancel={() => setEditing(null)}>
+      <Modal
+        open={editing !== null}
+        title={editing === 'new' ? t('models.new') : t('common.edit')}
+        footer={null}
+        width={960}
+        destroyOnClose
+        onCancel={() => setEditing(null)}
+      >
         {editing !== null && (
           <ModelForm
             model={editing === 'new' ? undefined : editing}

@@ -27,7 +27,11 @@ export function ProvidersPage() {
 
   const keyStats = (providerId: string) => {
     const own = (keys.data ?? []).filter((key) => key.provider_id === providerId);
-    return { total: own.length, healthy: own.filter((key) => key.enabled && healthOf(key) === 'healthy').length, failing: own.filter((key) => healthOf(key) === 'failing').length };
+    return {
+      total: own.length,
+      healthy: own.filter((key) => key.enabled && healthOf(key) === 'healthy').length,
+      failing: own.filter((key) => healthOf(key) === 'failing').length,
+    };
   };
 
   return (
@@ -35,7 +39,15 @@ export function ProvidersPage() {
       title={t('providers.title')}
       extra={
         <>
-          <Input.Search allowClear placeholder={t('common.search')} onSearch={(value) => { setSearch(value); setPage({ ...page, current: 1 }); }} style={{ width: 220 }} />
+          <Input.Search
+            allowClear
+            placeholder={t('common.search')}
+            onSearch={(value) => {
+              setSearch(value);
+              setPage({ ...page, current: 1 });
+            }}
+            style={{ width: 220 }}
+          />
           {writable && (
             <Button type="primary" icon={<PlusOutlined />} onClick={() => setEditing('new')}>
               {t('providers.new')}
@@ -49,10 +61,32 @@ export function ProvidersPage() {
         rowKey="id"
         loading={list.isLoading}
         dataSource={list.data?.items}
-        pagination={{ ...page, total: list.data?.total, showTotal: (count) => t('common.total', { count }), onChange: (current, pageSize) => setPage({ current, pageSize }) }}
+        pagination={{
+          ...page,
+          total: list.data?.total,
+          showTotal: (count) => t('common.total', { count }),
+          onChange: (current, pageSize) => setPage({ current, pageSize }),
+        }}
         columns={[
-          { title: t('common.name'), dataIndex: 'name', render: (name: string, provider) => <Space direction="vertical" size={0}><Typography.Text strong>{name}</Typography.Text><Typography.Text type="secondary" style={{ fontSize: 12 }}>{provider.id}</Typography.Text></Space> },
-          { title: t('providers.protocol'), dataIndex: 'protocol', render: (protocol: string) => <Tag color={protocol === 'anthropic' ? 'purple' : protocol === 'openai' ? 'geekblue' : 'cyan'}>{protocol}</Tag> },
+          {
+            title: t('common.name'),
+            dataIndex: 'name',
+            render: (name: string, provider) => (
+              <Space direction="vertical" size={0}>
+                <Typography.Text strong>{name}</Typography.Text>
+                <Typography.Text type="secondary" style={{ fontSize: 12 }}>
+                  {provider.id}
+                </Typography.Text>
+              </Space>
+            ),
+          },
+          {
+            title: t('providers.protocol'),
+            dataIndex: 'protocol',
+            render: (protocol: string) => (
+              <Tag color={protocol === 'anthropic' ? 'purple' : protocol === 'openai' ? 'geekblue' : 'cyan'}>{protocol}</Tag>
+            ),
+          },
           { title: t('providers.baseUrl'), dataIndex: 'base_url', render: (url: string) => <Typography.Text code>{url}</Typography.Text> },
           {
             title: t('providers.keys'),
@@ -79,7 +113,9 @@ export function ProvidersPage() {
                 disabled={!writable}
                 loading={update.isPending && update.variables?.item.id === provider.id}
                 aria-label={`enable-${provider.name}`}
-                onChange={(checked) => update.mutate({ item: provider, changes: { enabled: checked } }, { onError: (error) => report(error) })}
+                onChange={(checked) =>
+                  update.mutate({ item: provider, changes: { enabled: checked } }, { onError: (error) => report(error) })
+                }
               />
             ),
           },
@@ -90,12 +126,21 @@ export function ProvidersPage() {
                   key: 'actions',
                   render: (_: unknown, provider: Provider) => (
                     <Space>
-                      <Button size="small" onClick={() => setEditing(provider)}>{t('common.edit')}</Button>
+                      <Button size="small" onClick={() => setEditing(provider)}>
+                        {t('common.edit')}
+                      </Button>
                       <Popconfirm
                         title={t('common.confirmDelete', { name: provider.name })}
-                        onConfirm={() => remove.mutateAsync(provider).then(() => message.success(t('common.deleted')), (error) => report(error))}
+                        onConfirm={() =>
+                          remove.mutateAsync(provider).then(
+                            () => message.success(t('common.deleted')),
+                            (error) => report(error),
+                          )
+                        }
                       >
-                        <Button size="small" danger>{t('common.delete')}</Button>
+                        <Button size="small" danger>
+                          {t('common.delete')}
+                        </Button>
                       </Popconfirm>
                     </Space>
                   ),

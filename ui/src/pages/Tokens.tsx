@@ -19,7 +19,14 @@ import { formatMoney, formatNumber, formatTime } from '../format';
 /** The latest request made with a token in the last 30 days, from the request log. */
 function LastUsed({ tokenId }: { tokenId: string }) {
   const { t } = useTranslation();
-  const range = useMemo(() => ({ from: dayjs().subtract(30, 'day').startOf('minute').toISOString(), to: dayjs().add(1, 'minute').startOf('minute').toISOString(), token: tokenId }), [tokenId]);
+  const range = useMemo(
+    () => ({
+      from: dayjs().subtract(30, 'day').startOf('minute').toISOString(),
+      to: dayjs().add(1, 'minute').startOf('minute').toISOString(),
+      token: tokenId,
+    }),
+    [tokenId],
+  );
   const log = useRequestLog(range, 1, 0);
   if (log.isLoading) return <>…</>;
   if (log.error) return <Typography.Text type="secondary">—</Typography.Text>;
@@ -40,7 +47,10 @@ export function TokensPage() {
   const list = useList<Token>('/tokens', { limit: page.pageSize, offset: (page.current - 1) * page.pageSize });
   const users = useAll<User>('/users', canRead(role, 'user'));
   const models = useAll<Model>('/models', canRead(role, 'model'));
-  const today = useMemo(() => ({ from: dayjs().startOf('day').toISOString(), to: dayjs().add(1, 'minute').startOf('minute').toISOString() }), []);
+  const today = useMemo(
+    () => ({ from: dayjs().startOf('day').toISOString(), to: dayjs().add(1, 'minute').startOf('minute').toISOString() }),
+    [],
+  );
   const perToken = useBreakdown(today, 'token', 100);
   const { create, update, remove } = useResourceMutations<Token>('/tokens');
   const [editing, setEditing] = useState<Token | 'new' | null>(null);
@@ -62,14 +72,28 @@ export function TokensPage() {
   const todayOf = (id: string) => perToken.data?.rows.find((row) => row.key === id);
 
   return (
-    <PageCard title={t('tokens.title')} extra={writable && <Button type="primary" icon={<PlusOutlined />} onClick={() => setEditing('new')}>{t('tokens.new')}</Button>}>
+    <PageCard
+      title={t('tokens.title')}
+      extra={
+        writable && (
+          <Button type="primary" icon={<PlusOutlined />} onClick={() => setEditing('new')}>
+            {t('tokens.new')}
+          </Button>
+        )
+      }
+    >
       <ErrorAlert error={list.error} />
       <Table<Token>
         rowKey="id"
         loading={list.isLoading}
         dataSource={list.data?.items}
         size="middle"
-        pagination={{ ...page, total: list.data?.total, showTotal: (count) => t('common.total', { count }), onChange: (current, pageSize) => setPage({ current, pageSize }) }}
+        pagination={{
+          ...page,
+          total: list.data?.total,
+          showTotal: (count) => t('common.total', { count }),
+          onChange: (current, pageSize) => setPage({ current, pageSize }),
+        }}
         columns={[
           {
             title: t('common.name'),
@@ -77,49 +101,111 @@ export function TokensPage() {
             render: (name: string, token) => (
               <Space direction="vertical" size={0}>
                 <Typography.Text strong>{name}</Typography.Text>
-                <Typography.Text code style={{ fontSize: 12, whiteSpace: "nowrap" }}>axg-…{token.last_four}</Typography.Text>
+                <Typography.Text code style={{ fontSize: 12, whiteSpace: 'nowrap' }}>
+                  axg-…{token.last_four}
+                </Typography.Text>
               </Space>
             ),
           },
           ...(everyone ? [{ title: t('tokens.owner'), dataIndex: 'owner_user_id', render: usernameOf }] : []),
-          { title: t('tokens.allowedModels'), dataIndex: 'allowed_models', render: (patterns: string[]) => (patterns.length ? patterns.map((pattern) => <Tag key={pattern}>{pattern}</Tag>) : <Typography.Text type="secondary">*</Typography.Text>) },
+          {
+            title: t('tokens.allowedModels'),
+            dataIndex: 'allowed_models',
+            render: (patterns: string[]) =>
+              patterns.length ? (
+                patterns.map((pattern) => <Tag key={pattern}>{pattern}</Tag>)
+              ) : (
+                <Typography.Text type="secondary">*</Typography.Text>
+              ),
+          },
           { title: t('tokens.limits'), key: 'limits', render: (_, token) => `${token.rpm ?? '∞'} / ${token.tpm ?? '∞'}` },
-          { title: t('tokens.budget'), dataIndex: 'budget', render: (budget: Token['budget']) => (budget ? `${formatMoney(budget.amount, budget.currency)} ${t(`tokens.periods.${budget.period}`)}` : '—') },
-          { title: t('tokens.expires'), dataIndex: 'expires_at', render: (at?: string | null) => (at ? <Typography.Text type={dayjs(at).isBefore(dayjs()) ? 'danger' : undefined}>{formatTime(at)}</Typography.Text> : t('common.never')) },
+          {
+            title: t('tokens.budget'),
+            dataIndex: 'budget',
+            render: (budget: Token['budget']) =>
+              budget ? `${formatMoney(budget.amount, budget.currency)} ${t(`tokens.periods.${budget.period}`)}` : '—',
+          },
+          {
+            title: t('tokens.expires'),
+            dataIndex: 'expires_at',
+            render: (at?: string | null) =>
+              at ? (
+                <Typography.Text type={dayjs(at).isBefore(dayjs()) ? 'danger' : undefined}>{formatTime(at)}</Typography.Text>
+              ) : (
+                t('common.never')
+              ),
+          },
           { title: t('tokens.lastUsed'), key: 'last_used', render: (_, token) => <LastUsed tokenId={token.id} /> },
-          { title: t('tokens.requestsToday'), key: 'requests_today', render: (_, token) => (perToken.error ? '—' : formatNumber(todayOf(token.id)?.requests ?? 0)) },
-          { title: t('tokens.spendToday'), key: 'spend_today', render: (_, token) => (perToken.error ? '—' : formatMoney(todayOf(token.id)?.cost ?? '0', token.budget?.currency)) },
+          {
+            title: t('tokens.requestsToday'),
+            key: 'requests_today',
+            render: (_, token) => (perToken.error ? '—' : formatNumber(todayOf(token.id)?.requests ?? 0)),
+          },
+          {
+            title: t('tokens.spendToday'),
+            key: 'spend_today',
+            render: (_, token) => (perToken.error ? '—' : formatMoney(todayOf(token.id)?.cost ?? '0', token.budget?.currency)),
+          },
           {
             title: t('common.enabled'),
             dataIndex: 'enabled',
             render: (enabled: boolean, token) => (
-              <Switch checked={enabled} disabled={!writable} aria-label={`enable-${token.name}`} onChange={(checked) => update.mutate({ item: token, changes: { enabled: checked } }, { onError: (error) => report(error) })} />
+              <Switch
+                checked={enabled}
+                disabled={!writable}
+                aria-label={`enable-${token.name}`}
+                onChange={(checked) => update.mutate({ item: token, changes: { enabled: checked } }, { onError: (error) => report(error) })}
+              />
             ),
           },
           ...(writable
-            ? [{
-                title: t('common.actions'),
-                key: 'actions',
-                render: (_: unknown, token: Token) => (
-                  <Space size={4} wrap style={{ maxWidth: 160 }}>
-                    <Button size="small" onClick={() => setEditing(token)}>{t('common.edit')}</Button>
-                    <Popconfirm title={t('tokens.confirmRotate', { name: token.name })} onConfirm={() => rotate.mutateAsync(token).catch(() => undefined)}>
-                      <Button size="small">{t('tokens.rotate')}</Button>
-                    </Popconfirm>
-                    <Popconfirm title={t('tokens.confirmRevoke', { name: token.name })} onConfirm={() => remove.mutateAsync(token).then(() => message.success(t('tokens.revoked')), (error) => report(error))}>
-                      <Button size="small" danger>{t('tokens.revoke')}</Button>
-                    </Popconfirm>
-                  </Space>
-                ),
-              }]
+            ? [
+                {
+                  title: t('common.actions'),
+                  key: 'actions',
+                  render: (_: unknown, token: Token) => (
+                    <Space size={4} wrap style={{ maxWidth: 160 }}>
+                      <Button size="small" onClick={() => setEditing(token)}>
+                        {t('common.edit')}
+                      </Button>
+                      <Popconfirm
+                        title={t('tokens.confirmRotate', { name: token.name })}
+                        onConfirm={() => rotate.mutateAsync(token).catch(() => undefined)}
+                      >
+                        <Button size="small">{t('tokens.rotate')}</Button>
+                      </Popconfirm>
+                      <Popconfirm
+                        title={t('tokens.confirmRevoke', { name: token.name })}
+                        onConfirm={() =>
+                          remove.mutateAsync(token).then(
+                            () => message.success(t('tokens.revoked')),
+                            (error) => report(error),
+                          )
+                        }
+                      >
+                        <Button size="small" danger>
+                          {t('tokens.revoke')}
+                        </Button>
+                      </Popconfirm>
+                    </Space>
+                  ),
+                },
+              ]
             : []),
         ]}
       />
-      <Modal open={editing !== null} title={editing === 'new' ? t('tokens.new') : t('common.edit')} footer={null} width={720} destroyOnClose onCancel={() => setEditing(null)}>
+      <Modal
+        open={editing !== null}
+        title={editing === 'new' ? t('tokens.new') : t('common.edit')}
+        footer={null}
+        width={720}
+        destroyOnClose
+        onCancel={() => setEditing(null)}
+      >
         {editing !== null && (
           <TokenForm
             token={editing === 'new' ? undefined : editing}
-            users={canRead(role, 'user') && role !== 'viewer' ? users.data ?? [] : undefined}
+            users={canRead(role, 'user') && role !== 'viewer' ? (users.data ?? []) : undefined}
             modelAliases={(models.data ?? []).map((model) => model.alias)}
             onCancel={() => setEditing(null)}
             onSubmit={async (body) => {

@@ -21,7 +21,14 @@ const BREAKDOWNS: BreakdownBy[] = ['model', 'provider', 'provider_key', 'token',
 
 type Choice = { model?: string; provider?: string; token?: string; user?: string; outcome?: string };
 
-export function RequestLogTable({ rows, total, loading, page, onPage, label }: {
+export function RequestLogTable({
+  rows,
+  total,
+  loading,
+  page,
+  onPage,
+  label,
+}: {
   rows: RequestRow[];
   total: number;
   loading?: boolean;
@@ -46,7 +53,9 @@ export function RequestLogTable({ rows, total, loading, page, onPage, label }: {
             <Descriptions.Item label={t('usage.key')}>{row.provider_key_id}</Descriptions.Item>
             <Descriptions.Item label={t('usage.protocol')}>{row.client_protocol}</Descriptions.Item>
             <Descriptions.Item label={t('usage.stream')}>{row.stream ? t('common.yes') : t('common.no')}</Descriptions.Item>
-            <Descriptions.Item label={t('usage.cacheTokens')}>{`${formatNumber(row.cache_read_tokens)} / ${formatNumber(row.cache_write_tokens)}`}</Descriptions.Item>
+            <Descriptions.Item
+              label={t('usage.cacheTokens')}
+            >{`${formatNumber(row.cache_read_tokens)} / ${formatNumber(row.cache_write_tokens)}`}</Descriptions.Item>
             <Descriptions.Item label={t('usage.ttfb')}>{formatMs(row.ttfb_ms)}</Descriptions.Item>
             <Descriptions.Item label={t('usage.user')}>{row.user_id}</Descriptions.Item>
             <Descriptions.Item label={t('usage.errorKind')}>{row.error_kind ?? '—'}</Descriptions.Item>
@@ -61,7 +70,12 @@ export function RequestLogTable({ rows, total, loading, page, onPage, label }: {
         {
           title: t('usage.outcome'),
           dataIndex: 'outcome',
-          render: (outcome: string, row) => <Tag color={outcome === 'success' ? 'green' : outcome === 'cancelled' ? 'orange' : 'red'}>{outcome}{row.error_kind ? `: ${row.error_kind}` : ''}</Tag>,
+          render: (outcome: string, row) => (
+            <Tag color={outcome === 'success' ? 'green' : outcome === 'cancelled' ? 'orange' : 'red'}>
+              {outcome}
+              {row.error_kind ? `: ${row.error_kind}` : ''}
+            </Tag>
+          ),
         },
         { title: t('usage.status'), dataIndex: 'http_status' },
         { title: t('usage.inputTokens'), dataIndex: 'input_tokens', align: 'right', render: formatNumber },
@@ -96,8 +110,14 @@ export function UsagePage() {
     const timer = window.setInterval(() => setStamp(dayjs()), 60_000);
     return () => window.clearInterval(timer);
   }, [preset]);
-  const [from, to] = preset ? rangeFor(preset, stamp) : custom ?? rangeFor('last24h', stamp);
-  const filters: AnalyticsFilters = useMemo(() => ({ from: from.toISOString(), to: to.toISOString(), ...choice }), [from.valueOf(), to.valueOf(), choice]);
+  const [from, to] = preset ? rangeFor(preset, stamp) : (custom ?? rangeFor('last24h', stamp));
+  // `rangeFor` makes new Dayjs objects on each render: the filters change only with the instants.
+  const fromMs = from.valueOf();
+  const toMs = to.valueOf();
+  const filters: AnalyticsFilters = useMemo(
+    () => ({ from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), ...choice }),
+    [fromMs, toMs, choice],
+  );
   const bucket = bucketFor(from, to);
   const summary = useSummary(filters);
   const series = useTimeseries(filters, bucket);
@@ -111,29 +131,85 @@ export function UsagePage() {
   const tokenName = (id: string) => tokens.data?.find((token) => token.id === id)?.name ?? id;
   const providerName = (id: string) => providers.data?.find((provider) => provider.id === id)?.name ?? id;
   const userName = (id: string) => users.data?.find((candidate) => candidate.id === id)?.username ?? id;
-  const keyLabel = (key: string) => (by === 'token' ? tokenName(key) : by === 'provider' ? providerName(key) : by === 'user' ? userName(key) : key || '—');
+  const keyLabel = (key: string) =>
+    by === 'token' ? tokenName(key) : by === 'provider' ? providerName(key) : by === 'user' ? userName(key) : key || '—';
 
   const set = (patch: Choice) => {
     setChoice({ ...choice, ...patch });
     setPage({ ...page, current: 1 });
   };
   const select = (name: keyof Choice, placeholder: string, options: { value: string; label: string }[]) => (
-    <Select allowClear showSearch optionFilterProp="label" aria-label={name} placeholder={placeholder} style={{ width: 170 }} value={choice[name]} options={options} onChange={(value) => set({ [name]: value })} />
+    <Select
+      allowClear
+      showSearch
+      optionFilterProp="label"
+      aria-label={name}
+      placeholder={placeholder}
+      style={{ width: 170 }}
+      value={choice[name]}
+      options={options}
+      onChange={(value) => set({ [name]: value })}
+    />
   );
   const data = summary.data;
 
   return (
     <Space direction="vertical" size="middle" style={{ width: '100%' }}>
-      <Typography.Title level={3} style={{ margin: 0 }}>{t('usage.title')}</Typography.Title>
+      <Typography.Title level={3} style={{ margin: 0 }}>
+        {t('usage.title')}
+      </Typography.Title>
       <Card size="small">
         <Space wrap>
-          <RangeControls preset={preset} custom={custom} onPreset={(key) => { setPreset(key); setCustom(null); setStamp(dayjs()); }} onCustom={(range) => { setCustom(range); setPreset(null); }} />
-          {select('model', t('usage.model'), (models.data ?? []).map((model) => ({ value: model.alias, label: model.alias })))}
-          {canRead(role, 'provider') && select('provider', t('usage.provider'), (providers.data ?? []).map((provider) => ({ value: provider.id, label: provider.name })))}
-          {select('token', t('usage.token'), (tokens.data ?? []).map((token) => ({ value: token.id, label: token.name })))}
-          {everyone && canRead(role, 'user') && select('user', t('usage.user'), (users.data ?? []).map((candidate) => ({ value: candidate.id, label: candidate.username })))}
-          {select('outcome', t('usage.outcome'), OUTCOMES.map((outcome) => ({ value: outcome, label: outcome })))}
-          <Button icon={<ReloadOutlined />} onClick={() => { setStamp(dayjs()); void queryClient.invalidateQueries({ queryKey: ['analytics'] }); }}>{t('common.refresh')}</Button>
+          <RangeControls
+            preset={preset}
+            custom={custom}
+            onPreset={(key) => {
+              setPreset(key);
+              setCustom(null);
+              setStamp(dayjs());
+            }}
+            onCustom={(range) => {
+              setCustom(range);
+              setPreset(null);
+            }}
+          />
+          {select(
+            'model',
+            t('usage.model'),
+            (models.data ?? []).map((model) => ({ value: model.alias, label: model.alias })),
+          )}
+          {canRead(role, 'provider') &&
+            select(
+              'provider',
+              t('usage.provider'),
+              (providers.data ?? []).map((provider) => ({ value: provider.id, label: provider.name })),
+            )}
+          {select(
+            'token',
+            t('usage.token'),
+            (tokens.data ?? []).map((token) => ({ value: token.id, label: token.name })),
+          )}
+          {everyone &&
+            canRead(role, 'user') &&
+            select(
+              'user',
+              t('usage.user'),
+              (users.data ?? []).map((candidate) => ({ value: candidate.id, label: candidate.username })),
+            )}
+          {select(
+            'outcome',
+            t('usage.outcome'),
+            OUTCOMES.map((outcome) => ({ value: outcome, label: outcome })),
+          )}
+          <Button
+            icon={<ReloadOutlined />}
+            onClick={() => {
+              setStamp(dayjs());
+              void queryClient.invalidateQueries({ queryKey: ['analytics'] });
+            }}
+          >
+            {t('common.refresh')}
+          </Button>
           <Button
             icon={<DownloadOutlined />}
             loading={exporting}
@@ -160,7 +236,15 @@ export function UsagePage() {
         ].map(([title, value, testId]) => (
           <Col xs={12} md={8} xl={4} key={testId}>
             <Card size="small" loading={summary.isLoading}>
-              <Statistic title={title} value={value} valueRender={() => <span data-testid={testId} style={{ fontSize: 20, whiteSpace: "nowrap" }}>{value}</span>} />
+              <Statistic
+                title={title}
+                value={value}
+                valueRender={() => (
+                  <span data-testid={testId} style={{ fontSize: 20, whiteSpace: 'nowrap' }}>
+                    {value}
+                  </span>
+                )}
+              />
             </Card>
           </Col>
         ))}
@@ -169,7 +253,9 @@ export function UsagePage() {
         <Col xs={24} xl={16}>
           <Card size="small" title={t('usage.timeseries')}>
             <ErrorAlert error={series.error} />
-            {series.data && <RequestsCostChart points={series.data.points} bucket={series.data.bucket} from={filters.from} to={filters.to} />}
+            {series.data && (
+              <RequestsCostChart points={series.data.points} bucket={series.data.bucket} from={filters.from} to={filters.to} />
+            )}
           </Card>
         </Col>
         <Col xs={24} xl={8}>
@@ -177,18 +263,32 @@ export function UsagePage() {
             <Descriptions column={1} size="small" bordered>
               {(['p50', 'p95', 'p99'] as const).map((name) => (
                 <Descriptions.Item key={name} label={name}>
-                  <span data-testid={`latency-${name}`}>{formatMs(data?.latency_ms[name])}</span> · {t('usage.ttfb')} {formatMs(data?.ttfb_ms[name])}
+                  <span data-testid={`latency-${name}`}>{formatMs(data?.latency_ms[name])}</span> · {t('usage.ttfb')}{' '}
+                  {formatMs(data?.ttfb_ms[name])}
                 </Descriptions.Item>
               ))}
             </Descriptions>
-            {series.data && <LatencyChart points={series.data.points} bucket={series.data.bucket} from={filters.from} to={filters.to} height={160} />}
+            {series.data && (
+              <LatencyChart points={series.data.points} bucket={series.data.bucket} from={filters.from} to={filters.to} height={160} />
+            )}
           </Card>
         </Col>
       </Row>
       <Card
         size="small"
         title={t('usage.breakdown')}
-        extra={<Select<BreakdownBy> aria-label="breakdown-by" value={by} style={{ width: 180 }} onChange={setBy} options={BREAKDOWNS.filter((option) => everyone || (option !== 'user' && option !== 'provider_key')).map((option) => ({ value: option, label: t(`usage.byOptions.${option}`) }))} />}
+        extra={
+          <Select<BreakdownBy>
+            aria-label="breakdown-by"
+            value={by}
+            style={{ width: 180 }}
+            onChange={setBy}
+            options={BREAKDOWNS.filter((option) => everyone || (option !== 'user' && option !== 'provider_key')).map((option) => ({
+              value: option,
+              label: t(`usage.byOptions.${option}`),
+            }))}
+          />
+        }
       >
         <ErrorAlert error={breakdown.error} />
         {breakdown.data && <BreakdownChart rows={breakdown.data.rows} metric="requests" label={keyLabel} />}

@@ -19,7 +19,15 @@ export interface UserBody {
   password?: string;
 }
 
-export function UserForm({ user, onSubmit, onCancel }: { user?: User; onSubmit: (body: UserBody) => Promise<unknown>; onCancel?: () => void }) {
+export function UserForm({
+  user,
+  onSubmit,
+  onCancel,
+}: {
+  user?: User;
+  onSubmit: (body: UserBody) => Promise<unknown>;
+  onCancel?: () => void;
+}) {
   const { t } = useTranslation();
   const [form] = Form.useForm<UserBody>();
   const report = useErrorReporter();
@@ -27,9 +35,18 @@ export function UserForm({ user, onSubmit, onCancel }: { user?: User; onSubmit: 
     <Form
       form={form}
       layout="vertical"
-      initialValues={user ? { username: user.username, display_name: user.display_name, role: user.role, enabled: user.enabled } : { role: 'member', enabled: true }}
+      initialValues={
+        user
+          ? { username: user.username, display_name: user.display_name, role: user.role, enabled: user.enabled }
+          : { role: 'member', enabled: true }
+      }
       onFinish={async (values) => {
-        const body: UserBody = { username: values.username.trim(), display_name: values.display_name ?? '', role: values.role, enabled: values.enabled };
+        const body: UserBody = {
+          username: values.username.trim(),
+          display_name: values.display_name ?? '',
+          role: values.role,
+          enabled: values.enabled,
+        };
         if (values.password) body.password = values.password;
         try {
           await onSubmit(body);
@@ -60,7 +77,9 @@ export function UserForm({ user, onSubmit, onCancel }: { user?: User; onSubmit: 
       </Form.Item>
       <Space style={{ display: 'flex', justifyContent: 'flex-end' }}>
         {onCancel && <Button onClick={onCancel}>{t('common.cancel')}</Button>}
-        <Button type="primary" htmlType="submit">{t('common.save')}</Button>
+        <Button type="primary" htmlType="submit">
+          {t('common.save')}
+        </Button>
       </Space>
     </Form>
   );
@@ -82,8 +101,18 @@ export function UsersPage() {
       title={t('users.title')}
       extra={
         <>
-          <Input.Search allowClear placeholder={t('common.search')} onSearch={(value) => { setSearch(value); setPage({ ...page, current: 1 }); }} style={{ width: 200 }} />
-          <Button type="primary" icon={<PlusOutlined />} onClick={() => setEditing('new')}>{t('users.new')}</Button>
+          <Input.Search
+            allowClear
+            placeholder={t('common.search')}
+            onSearch={(value) => {
+              setSearch(value);
+              setPage({ ...page, current: 1 });
+            }}
+            style={{ width: 200 }}
+          />
+          <Button type="primary" icon={<PlusOutlined />} onClick={() => setEditing('new')}>
+            {t('users.new')}
+          </Button>
         </>
       }
     >
@@ -92,27 +121,62 @@ export function UsersPage() {
         rowKey="id"
         loading={list.isLoading}
         dataSource={list.data?.items}
-        pagination={{ ...page, total: list.data?.total, showTotal: (count) => t('common.total', { count }), onChange: (current, pageSize) => setPage({ current, pageSize }) }}
+        pagination={{
+          ...page,
+          total: list.data?.total,
+          showTotal: (count) => t('common.total', { count }),
+          onChange: (current, pageSize) => setPage({ current, pageSize }),
+        }}
         columns={[
           { title: t('users.username'), dataIndex: 'username' },
           { title: t('users.displayName'), dataIndex: 'display_name' },
-          { title: t('users.role'), dataIndex: 'role', render: (role: Role) => <Tag color={role === 'admin' ? 'red' : role === 'operator' ? 'blue' : role === 'viewer' ? 'cyan' : 'default'}>{t(`users.roles.${role}`)}</Tag> },
-          { title: t('users.mustChange'), dataIndex: 'must_change_password', render: (value: boolean) => (value ? t('common.yes') : t('common.no')) },
+          {
+            title: t('users.role'),
+            dataIndex: 'role',
+            render: (role: Role) => (
+              <Tag color={role === 'admin' ? 'red' : role === 'operator' ? 'blue' : role === 'viewer' ? 'cyan' : 'default'}>
+                {t(`users.roles.${role}`)}
+              </Tag>
+            ),
+          },
+          {
+            title: t('users.mustChange'),
+            dataIndex: 'must_change_password',
+            render: (value: boolean) => (value ? t('common.yes') : t('common.no')),
+          },
           { title: t('common.updatedAt'), dataIndex: 'updated_at', render: formatTime },
           {
             title: t('common.enabled'),
             dataIndex: 'enabled',
-            render: (enabled: boolean, user) => <Switch checked={enabled} disabled={user.id === me?.id} onChange={(checked) => update.mutate({ item: user, changes: { enabled: checked } }, { onError: (error) => report(error) })} />,
+            render: (enabled: boolean, user) => (
+              <Switch
+                checked={enabled}
+                disabled={user.id === me?.id}
+                onChange={(checked) => update.mutate({ item: user, changes: { enabled: checked } }, { onError: (error) => report(error) })}
+              />
+            ),
           },
           {
             title: t('common.actions'),
             key: 'actions',
             render: (_, user) => (
               <Space>
-                <Button size="small" onClick={() => setEditing(user)}>{t('common.edit')}</Button>
+                <Button size="small" onClick={() => setEditing(user)}>
+                  {t('common.edit')}
+                </Button>
                 {user.id !== me?.id && (
-                  <Popconfirm title={t('common.confirmDelete', { name: user.username })} onConfirm={() => remove.mutateAsync(user).then(() => message.success(t('common.deleted')), (error) => report(error))}>
-                    <Button size="small" danger>{t('common.delete')}</Button>
+                  <Popconfirm
+                    title={t('common.confirmDelete', { name: user.username })}
+                    onConfirm={() =>
+                      remove.mutateAsync(user).then(
+                        () => message.success(t('common.deleted')),
+                        (error) => report(error),
+                      )
+                    }
+                  >
+                    <Button size="small" danger>
+                      {t('common.delete')}
+                    </Button>
                   </Popconfirm>
                 )}
               </Space>
@@ -120,7 +184,13 @@ export function UsersPage() {
           },
         ]}
       />
-      <Modal open={editing !== null} title={editing === 'new' ? t('users.new') : t('common.edit')} footer={null} destroyOnClose onCancel={() => setEditing(null)}>
+      <Modal
+        open={editing !== null}
+        title={editing === 'new' ? t('users.new') : t('common.edit')}
+        footer={null}
+        destroyOnClose
+        onCancel={() => setEditing(null)}
+      >
         {editing !== null && (
           <UserForm
             user={editing === 'new' ? undefined : editing}

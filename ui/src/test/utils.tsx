@@ -21,7 +21,10 @@ export function mockApi(routes: Record<string, unknown | Handler>) {
     const url = new URL(String(input), 'http://localhost');
     const key = `${(init.method ?? 'GET').toUpperCase()} ${url.pathname}`;
     if (!(key in routes)) {
-      return new Response(JSON.stringify({ error: { code: 'not_found', message: `no fixture for ${key}`, field: null } }), { status: 404, headers: { 'content-type': 'application/json' } });
+      return new Response(JSON.stringify({ error: { code: 'not_found', message: `no fixture for ${key}`, field: null } }), {
+        status: 404,
+        headers: { 'content-type': 'application/json' },
+      });
     }
     const route = routes[key];
     const body = typeof route === 'function' ? (route as Handler)(url, init) : route;
