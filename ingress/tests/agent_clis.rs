@@ -19,7 +19,7 @@ use std::time::Duration;
 use kit::testing::unique_name;
 use loadtest::mock::RecordedRequest;
 use serde_json::{Value, json};
-use shared::config::Protocol;
+use shared::config::{Protocol, ReasoningSupport};
 use support::{Gateway, Node};
 
 /// Liveness only: a CLI run that takes longer has hung.
@@ -107,15 +107,34 @@ fn describe(output: &Output) -> String {
     )
 }
 
-/// One gateway whose alias `alias` is served by a provider of `protocol` at `upstream_model`.
-async fn gateway(alias: &str, protocol: Protocol, upstream_model: &str) -> (Gateway, Node, String) {
+/// One gateway whose alias `alias` is served by a provider of `protocol` at `upstream_model`,
+/// the route declaring how the model takes reasoning (`None`: not declared).
+async fn gateway(
+    alias: &str,
+    protocol: Protocol,
+    upstream_model: &str,
+    reasoning: Option<ReasoningSupport>,
+) -> (Gateway, Node, String) {
     let gateway = Gateway::start().await;
     gateway.add_provider("upstream", protocol).await;
+    let mut model = support::model(alias, vec![("upstream", upstream_model, 0)]);
+    model.routes[0].capabilities.reasoning = reasoning;
     gateway
-        .add_model(alias, vec![("upstream", upstream_model, 0)])
+        .publish_config(shared::config::ConfigEvent::ModelPut(model))
         .await;
     let token = gateway.add_token("tok-agent", |_| {}).await;
-    let node = gateway.start_node("agents").await;
+    let log = std::env::temp_dir().join(format!("axg-agents-{}.log", unique_name("n")));
+    eprintln!("ingress log: {}", log.display());
+    let node = gateway
+        .start_node_with(
+            "agents",
+            &[(
+                "AXONGATE_LOG",
+                "debug,hyper=info,h2=info,async_nats=info,reqwest=info",
+            )],
+            Some(&log),
+        )
+        .await;
     (gateway, node, token)
 }
 
@@ -236,10 +255,14 @@ fn assert_second_turn_carried_the_result(
 const CLAUDE_FILE: &str = "hello-claude.txt";
 const CLAUDE_CONTENT: &str = "Hello from Claude Code through AxonGate\nsecond line\n";
 
-async fn claude_code_writes_a_file(protocol: Protocol, upstream_model: &str) {
+async fn claude_code_writes_a_file(
+    protocol: Protocol,
+    upstream_model: &str,
+    reasoning: Option<ReasoningSupport>,
+) {
     let claude = agents_bin("claude");
     let alias = "claude-agent";
-    let (gateway, node, token) = gateway(alias, protocol, upstream_model).await;
+    let (gateway, node, token) = gateway(alias, protocol, upstream_model, reasoning).await;
     let scratch = Scratch::new("claude");
     let target = scratch.work.join(CLAUDE_FILE);
     let arguments = json!({"file_path": target, "content": CLAUDE_CONTENT});
@@ -298,16 +321,38 @@ async fn claude_code_writes_a_file(protocol: Protocol, upstream_model: &str) {
         ("Write", arguments),
         &output,
     );
+    assert_every_request_clean(&gateway).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn claude_code_through_an_anthropic_upstream() {
-    claude_code_writes_a_file(Protocol::Anthropic, "claude-agent-upstream").await;
+    claude_code_writes_a_file(
+        Protocol::Anthropic,
+        "claude-agent-upstream",
+        Some(ReasoningSupport::Budget),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn claude_code_through_an_openai_chat_upstream() {
-    claude_code_writes_a_file(Protocol::OpenAi, "gpt-agent-upstream").await;
+    claude_code_writes_a_file(
+        Protocol::OpenAi,
+        "gpt-agent-upstream",
+        Some(ReasoningSupport::Effort),
+    )
+    .await;
+}
+
+/// A Chat model without reasoning (gpt-4.1 class) that refuses any reasoning parameter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn claude_code_through_an_openai_chat_model_without_reasoning() {
+    claude_code_writes_a_file(
+        Protocol::OpenAi,
+        "mock-refuses-reasoning_effort",
+        Some(ReasoningSupport::None),
+    )
+    .await;
 }
 
 // ---- Codex ----
@@ -319,9 +364,13 @@ const CODEX_ALIAS: &str = "gpt-5.5";
 const CODEX_FILE: &str = "hello-codex.txt";
 const CODEX_CONTENT: &str = "Hello from Codex through AxonGate\nsecond line\n";
 
-async fn codex_applies_a_patch(protocol: Protocol, upstream_model: &str) {
+async fn codex_applies_a_patch(
+    protocol: Protocol,
+    upstream_model: &str,
+    reasoning: Option<ReasoningSupport>,
+) {
     let codex = agents_bin("codex");
-    let (gateway, node, token) = gateway(CODEX_ALIAS, protocol, upstream_model).await;
+    let (gateway, node, token) = gateway(CODEX_ALIAS, protocol, upstream_model, reasoning).await;
     let scratch = Scratch::new("codex");
     let codex_home = scratch.home.join(".codex");
     std::fs::create_dir_all(&codex_home).expect("create ~/.codex");
@@ -417,19 +466,84 @@ stream_max_retries = 0
         };
         assert_eq!(schema["properties"]["input"]["type"], "string", "{tool}");
     }
+    assert_every_request_clean(&gateway).await;
+}
+
+/// No 4xx or 5xx anywhere in the event stream: every request the CLI made succeeded, and no
+/// upstream attempt was refused (a parameter the route's model cannot take would show as a 400
+/// attempt, even when the drop-and-retry rescues the request).
+async fn assert_every_request_clean(gateway: &Gateway) {
+    let events = gateway.request_events().await;
+    assert!(!events.is_empty(), "no request events");
+    for event in &events {
+        let shared::request::RequestEvent::Finished(finished) = &event.body;
+        assert!(
+            finished.http_status < 400 && finished.outcome == shared::request::Outcome::Success,
+            "request {} ended {} ({:?}): {finished:?}",
+            finished.request_id,
+            finished.http_status,
+            finished.outcome,
+        );
+        for attempt in &finished.attempts {
+            assert!(
+                attempt.status.is_some_and(|status| status < 400),
+                "request {}: an upstream attempt answered {:?}",
+                finished.request_id,
+                attempt.status
+            );
+        }
+    }
+    eprintln!("{} request events, all clean", events.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn codex_through_an_openai_responses_upstream() {
-    codex_applies_a_patch(Protocol::OpenAiResponses, "gpt-agent-upstream").await;
+    codex_applies_a_patch(
+        Protocol::OpenAiResponses,
+        "gpt-agent-upstream",
+        Some(ReasoningSupport::Effort),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn codex_through_an_anthropic_upstream() {
-    codex_applies_a_patch(Protocol::Anthropic, "claude-agent-upstream").await;
+    codex_applies_a_patch(
+        Protocol::Anthropic,
+        "claude-agent-upstream",
+        Some(ReasoningSupport::Budget),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn codex_through_an_openai_chat_upstream() {
-    codex_applies_a_patch(Protocol::OpenAi, "gpt-agent-upstream").await;
+    codex_applies_a_patch(
+        Protocol::OpenAi,
+        "gpt-agent-upstream",
+        Some(ReasoningSupport::Effort),
+    )
+    .await;
+}
+
+/// Codex's reasoning effort toward a Chat model without reasoning that refuses the parameter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn codex_through_an_openai_chat_model_without_reasoning() {
+    codex_applies_a_patch(
+        Protocol::OpenAi,
+        "mock-refuses-reasoning_effort",
+        Some(ReasoningSupport::None),
+    )
+    .await;
+}
+
+/// The same toward a Responses model without reasoning (`reasoning` refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn codex_through_an_openai_responses_model_without_reasoning() {
+    codex_applies_a_patch(
+        Protocol::OpenAiResponses,
+        "mock-refuses-reasoning",
+        Some(ReasoningSupport::None),
+    )
+    .await;
 }

@@ -44,6 +44,7 @@ pub fn request(body: &[u8]) -> Result<Request, TranslateError> {
             role: match message.role {
                 wire::MessageRole::User => Role::User,
                 wire::MessageRole::Assistant => Role::Assistant,
+                wire::MessageRole::System => Role::System,
             },
             content: content(message.content),
         })

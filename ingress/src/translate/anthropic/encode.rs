@@ -28,7 +28,7 @@ pub fn request(request: &Request, upstream_model: &str, warnings: &mut Vec<Warni
             Role::System | Role::Developer => {
                 warnings.push(Warning::new(
                     format!("messages[{position}]"),
-                    "Anthropic has no system messages inside the conversation; moved to `system`",
+                    "not every Anthropic model takes system messages inside the conversation; moved to `system`",
                 ));
                 for block in &message.content {
                     if let Block::Text {

@@ -79,6 +79,9 @@ pub struct MessageParam {
 pub enum MessageRole {
     User,
     Assistant,
+    /// Instructions inside the conversation, after a user turn (Claude Opus 4.8 and later;
+    /// Claude Code sends them).
+    System,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
