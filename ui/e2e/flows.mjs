@@ -113,7 +113,8 @@ export async function runFlows({ context, stack, screenshotDir }) {
       await page.getByLabel('New password', { exact: true }).fill(ADMIN_PASSWORD);
       await page.getByLabel('Repeat the new password').fill(ADMIN_PASSWORD);
       await page.getByRole('button', { name: 'Change password' }).click();
-      await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+      // The app lands on the Get started page.
+      await page.getByRole('heading', { name: 'Get started' }).waitFor();
       // The old password no longer works; the new one does.
       const old = await fetch(`${base}/api/v1/auth/login`, {
         method: 'POST',

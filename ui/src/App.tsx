@@ -6,6 +6,7 @@ import { canRead } from './auth/permissions';
 import { AppLayout } from './components/AppLayout';
 import { LoginPage, ChangePasswordPage } from './pages/Login';
 // Pages load on demand so that the login page does not wait for the charts and tables.
+const GetStartedPage = lazy(() => import('./pages/GetStarted').then((module) => ({ default: module.GetStartedPage })));
 const DashboardPage = lazy(() => import('./pages/Dashboard').then((module) => ({ default: module.DashboardPage })));
 const ProvidersPage = lazy(() => import('./pages/Providers').then((module) => ({ default: module.ProvidersPage })));
 const KeysPage = lazy(() => import('./pages/Keys').then((module) => ({ default: module.KeysPage })));
@@ -38,7 +39,8 @@ export function App() {
     <Routes>
       <Route path="/login" element={<Navigate to="/" replace />} />
       <Route element={<AppLayout />}>
-        <Route index element={<DashboardPage />} />
+        <Route index element={<GetStartedPage />} />
+        <Route path="dashboard" element={<DashboardPage />} />
         {canRead(role, 'provider') && <Route path="providers" element={<ProvidersPage />} />}
         {canRead(role, 'provider_key') && <Route path="keys" element={<KeysPage />} />}
         {canRead(role, 'model') && <Route path="models" element={<ModelsPage />} />}

@@ -8,6 +8,7 @@ import {
   DashboardOutlined,
   KeyOutlined,
   LogoutOutlined,
+  RocketOutlined,
   SafetyCertificateOutlined,
   TeamOutlined,
   UserOutlined,
@@ -25,7 +26,8 @@ export function AppLayout() {
   const location = useLocation();
   const role = user?.role;
   const items = [
-    { key: '/', icon: <DashboardOutlined />, label: t('nav.dashboard') },
+    { key: '/', icon: <RocketOutlined />, label: t('nav.getStarted') },
+    { key: '/dashboard', icon: <DashboardOutlined />, label: t('nav.dashboard') },
     canRead(role, 'provider') && { key: '/providers', icon: <CloudServerOutlined />, label: t('nav.providers') },
     canRead(role, 'provider_key') && { key: '/keys', icon: <KeyOutlined />, label: t('nav.keys') },
     canRead(role, 'model') && { key: '/models', icon: <ApiOutlined />, label: t('nav.models') },

@@ -12,6 +12,11 @@ export function defaultGatewayUrl(): string {
   return `${window.location.protocol}//${window.location.hostname}:8080`;
 }
 
+/** Remembers the ingress address (not a secret) for the next snippets. */
+export function rememberGatewayUrl(url: string): void {
+  localStorage.setItem(GATEWAY_KEY, url);
+}
+
 export function snippets(gateway: string, secret: string, model = 'MODEL') {
   const base = gateway.replace(/\/+$/, '');
   return {
@@ -101,7 +106,7 @@ export function SecretModal({
           style={{ width: 320 }}
           onChange={(event) => {
             setGateway(event.target.value);
-            localStorage.setItem(GATEWAY_KEY, event.target.value);
+            rememberGatewayUrl(event.target.value);
           }}
         />
       </Space>

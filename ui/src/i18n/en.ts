@@ -1,6 +1,7 @@
 const en = {
   app: { title: 'AxonGate', signOut: 'Sign out', language: 'Language', loading: 'Loading…' },
   nav: {
+    getStarted: 'Get started',
     dashboard: 'Dashboard',
     providers: 'Providers',
     keys: 'Provider keys',
@@ -54,6 +55,29 @@ const en = {
     minLength: 'At least 8 characters',
     changeSubmit: 'Change password',
     changed: 'Password changed',
+  },
+  getStarted: {
+    title: 'Get started',
+    intro:
+      'Pick a model and paste a token to get ready-to-run snippets for curl, the OpenAI and Anthropic SDKs, Claude Code and Codex. The token stays in this page: it is neither stored nor sent to the admin API.',
+    model: 'Model',
+    modelPlaceholder: 'A model alias',
+    modelHelp: 'Clients name the AxonGate alias, not the provider model',
+    noModels: 'No model is configured yet: create one first.',
+    token: 'Token',
+    tokenHelp: 'Its secret is shown only once, when it is created: paste it here, or',
+    createToken: 'create a token',
+    baseUrl: 'Gateway base URL',
+    baseUrlHelp: 'The public API (ingress), without /v1',
+    snippets: {
+      curlChat: 'curl, OpenAI Chat Completions (/v1/chat/completions)',
+      curlMessages: 'curl, Anthropic Messages (/v1/messages)',
+      openai: 'Python, OpenAI SDK',
+      anthropic: 'Python, Anthropic SDK',
+      claudeCode: 'Claude Code',
+      codex: 'Codex: ~/.codex/config.toml',
+      codexRun: 'Codex: then run',
+    },
   },
   dashboard: {
     activeProviders: 'Active providers',

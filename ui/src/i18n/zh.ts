@@ -3,6 +3,7 @@ import type { Messages } from './en';
 const zh: Messages = {
   app: { title: 'AxonGate', signOut: '退出登录', language: '语言', loading: '加载中…' },
   nav: {
+    getStarted: '快速开始',
     dashboard: '仪表盘',
     providers: '供应商',
     keys: '供应商密钥',
@@ -56,6 +57,29 @@ const zh: Messages = {
     minLength: '至少 8 个字符',
     changeSubmit: '修改密码',
     changed: '密码已修改',
+  },
+  getStarted: {
+    title: '快速开始',
+    intro:
+      '选择模型并粘贴令牌，即可得到可直接运行的 curl、OpenAI 与 Anthropic SDK、Claude Code 和 Codex 示例。令牌只留在本页：既不保存，也不发送给管理 API。',
+    model: '模型',
+    modelPlaceholder: '模型别名',
+    modelHelp: '客户端使用 AxonGate 中的别名，而不是供应商的模型名',
+    noModels: '尚未配置任何模型：请先创建一个。',
+    token: '令牌',
+    tokenHelp: '令牌的密钥只在创建时显示一次：请粘贴到这里，或',
+    createToken: '创建令牌',
+    baseUrl: '网关地址',
+    baseUrlHelp: '公共 API（ingress）的地址，不含 /v1',
+    snippets: {
+      curlChat: 'curl，OpenAI Chat Completions（/v1/chat/completions）',
+      curlMessages: 'curl，Anthropic Messages（/v1/messages）',
+      openai: 'Python，OpenAI SDK',
+      anthropic: 'Python，Anthropic SDK',
+      claudeCode: 'Claude Code',
+      codex: 'Codex：~/.codex/config.toml',
+      codexRun: 'Codex：然后运行',
+    },
   },
   dashboard: {
     activeProviders: '活跃供应商',
