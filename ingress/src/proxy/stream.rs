@@ -85,6 +85,8 @@ async fn pump(
     let mut ttfb = None;
     let mut failure: Option<(ErrorKind, ir::ApiError)> = None;
     let mut cancelled = false;
+    // The bytes carrying the upstream's stop went to the client.
+    let mut end_delivered = false;
     loop {
         let next = tokio::select! {
             () = sender.closed() => { cancelled = true; break; }
@@ -156,10 +158,17 @@ async fn pump(
                 cancelled = true;
                 break;
             }
+            end_delivered = translator.stop_reason().is_some();
         }
         if ended || failure.is_some() {
             break;
         }
+    }
+    if cancelled && failure.is_none() && end_delivered {
+        // The client left after the answer's end had reached it (Codex closes the connection on
+        // `response.completed`, before the upstream's own end of stream): a complete answer,
+        // not a cancellation.
+        cancelled = false;
     }
     if failure.is_none() && !cancelled && translator.failed() {
         failure = Some((

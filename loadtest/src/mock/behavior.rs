@@ -26,6 +26,9 @@ pub struct Behavior {
     pub disconnect_after_chunks: Option<u32>,
     /// Stop sending, but keep the connection open, after this many content deltas.
     pub stall_after_chunks: Option<u32>,
+    /// Keep a stream's connection open after its last event, until the mock shuts down (a
+    /// provider slow to end the body after its final event).
+    pub linger: bool,
     /// Never answer; the connection is dropped when the mock shuts down.
     pub hang: bool,
     /// Top-level request fields the "model" refuses with the provider's 400 for an unsupported
@@ -44,6 +47,7 @@ impl Default for Behavior {
             failure: None,
             disconnect_after_chunks: None,
             stall_after_chunks: None,
+            linger: false,
             hang: false,
             refuses: Vec::new(),
         }
@@ -117,6 +121,7 @@ impl Behavior {
                     self.stall_after_chunks = number(&mut words).map(saturate_u32);
                 }
                 "hang" => self.hang = true,
+                "linger" => self.linger = true,
                 "refuses" => {
                     if let Some(field) = words.next() {
                         self.refuses.push(field.to_owned());
@@ -276,6 +281,7 @@ mod tests {
             Some(2)
         );
         assert!(from_name("mock-hang").0.hang);
+        assert!(from_name("mock-linger").0.linger);
         assert_eq!(
             from_name("mock-chunk-delay-20").0.chunk_delay,
             Duration::from_millis(20)

@@ -255,6 +255,7 @@ impl Exchange<'_> {
             chunk_delay: self.behavior.chunk_delay,
             disconnect_after: self.behavior.disconnect_after_chunks,
             stall_after: self.behavior.stall_after_chunks,
+            linger: self.behavior.linger,
         };
         let mut response = Response::new(paced_body(frames, pacing, self.shared.shutdown.clone()));
         let headers = response.headers_mut();

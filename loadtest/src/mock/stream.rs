@@ -78,11 +78,16 @@ pub struct Pacing {
     /// Stop sending, keeping the connection open until shutdown, once this many content frames
     /// were sent.
     pub stall_after: Option<u32>,
+    /// After the last frame, keep the connection open until shutdown.
+    pub linger: bool,
 }
 
 impl Pacing {
     fn is_immediate(&self) -> bool {
-        self.chunk_delay.is_zero() && self.disconnect_after.is_none() && self.stall_after.is_none()
+        self.chunk_delay.is_zero()
+            && self.disconnect_after.is_none()
+            && self.stall_after.is_none()
+            && !self.linger
     }
 }
 
@@ -103,7 +108,15 @@ impl Sender {
         if self.failed {
             return None;
         }
-        let frame = self.frames.as_slice().first()?;
+        let Some(frame) = self.frames.as_slice().first() else {
+            if self.pacing.linger {
+                self.pacing.linger = false;
+                let _ = self.shutdown.wait_for(|&stopping| stopping).await;
+                self.failed = true;
+                return Some(Err(dropped("mock upstream shut down while lingering")));
+            }
+            return None;
+        };
         if self
             .pacing
             .disconnect_after

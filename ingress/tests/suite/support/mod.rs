@@ -3,7 +3,7 @@
 
 #![allow(
     dead_code,
-    reason = "each test file uses a different part of the harness"
+    reason = "each test module uses a different part of the harness"
 )]
 #![allow(
     clippy::expect_used,

@@ -1,6 +1,6 @@
 //! Limits across nodes, events through a NATS outage, the spool-full policy, hardening.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};

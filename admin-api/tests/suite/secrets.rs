@@ -2,7 +2,7 @@
 //! provider key or token secret appears after creation: not in any response, not in any event
 //! on any stream, not in the logs.
 
-mod common;
+use crate::common;
 
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};

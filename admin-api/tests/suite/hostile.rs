@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,7 @@
 //! Each resource's life cycle over HTTP, read-your-writes, validation errors, and 409 on a
 //! concurrent edit.
 
-mod common;
+use crate::common;
 
 use common::Harness;
 use serde_json::{Value, json};

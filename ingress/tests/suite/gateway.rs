@@ -1,6 +1,6 @@
 //! Ingress end to end: real ingress processes, real NATS and Postgres, the mock upstream.
 
-mod support;
+use crate::support;
 
 use std::time::Instant;
 
@@ -532,6 +532,45 @@ async fn client_disconnect_mid_stream_is_recorded_as_cancelled() {
         "the upstream was cancelled when the client left, not streamed to the end (60 s): {} µs",
         events[0].latency_us
     );
+}
+
+/// A client that leaves once the answer's end has reached it (Codex closes the connection on
+/// `response.completed`), while the upstream has not yet ended its body, got a complete answer:
+/// recorded as a success, not a cancellation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_leaving_after_the_final_event_is_a_success_not_a_cancellation() {
+    let gateway = Gateway::start().await;
+    gateway
+        .add_provider("responses-mock", Protocol::OpenAiResponses)
+        .await;
+    // The upstream sends every event, `response.completed` last, then keeps the body open.
+    gateway
+        .add_model("lingering", vec![("responses-mock", "mock-linger", 0)])
+        .await;
+    let token = gateway.add_token("tok-1", |_| {}).await;
+    let node = gateway.start_node("a").await;
+    let mut response = http()
+        .post(format!("{}/v1/responses", node.base))
+        .bearer_auth(&token)
+        .json(&json!({"model": "lingering", "stream": true, "input": "hello"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut received = Vec::new();
+    while !String::from_utf8_lossy(&received).contains("response.completed") {
+        let chunk = response
+            .chunk()
+            .await
+            .unwrap()
+            .expect("the stream ended before response.completed");
+        received.extend_from_slice(&chunk);
+    }
+    drop(response); // as Codex does
+    let events = finished_events(&gateway, 1).await;
+    assert_eq!(events[0].outcome, Outcome::Success, "{:?}", events[0]);
+    assert_eq!(events[0].error_kind, None);
+    assert!(events[0].usage.output_tokens > 0, "{:?}", events[0].usage);
 }
 
 /// What Codex sends to a Responses upstream: reasoning items with encrypted content, a custom

@@ -7,7 +7,7 @@
 
 #![expect(clippy::expect_used, reason = "the helpers of a test fail it loudly")]
 
-mod support;
+use crate::support;
 
 use std::process::{Command, Stdio};
 

@@ -2,7 +2,7 @@
 //! called by an admin, an operator, a viewer and a member, is allowed or denied (403) exactly
 //! as the roles are specified — independently of the policy file, which this test checks.
 
-mod common;
+use crate::common;
 
 use admin_api::routes::ENDPOINTS;
 use common::Harness;

@@ -7,7 +7,7 @@
     reason = "a test fails loudly"
 )]
 
-mod common;
+use crate::common;
 
 use common::Harness;
 use kit::testing::{http_get_status, wait_http_status};

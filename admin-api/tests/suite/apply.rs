@@ -2,7 +2,7 @@
 //! apply publishes none (compared by stream message counts); over HTTP and with the CLI
 //! (secrets from environment variables), and export without secrets.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! Hardening: slow clients, capacity, the spool-full policy, graceful shutdown, metrics, no
 //! secret in any log line, and HTTPS (h2 by ALPN, stalled handshakes, config errors).
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -7,7 +7,7 @@
 //! the RPM limit held across the nodes, and each config change reached both nodes, in order (a
 //! NATS server coming back with an older store does not bring an earlier state back). How long
 //! each took, from JetStream's acknowledgement, is printed, never asserted
-//! (`cargo nextest run --test scale_out --no-capture`); `scripts/bench` reports it.
+//! (`cargo nextest run -p axongate-ingress --test suite -E 'test(scale_out::)' --no-capture`); `scripts/bench` reports it.
 //!
 //! Traffic stays small (about 300 requests over 45 s, loopback only). Needs the services
 //! `scripts/test` starts (Postgres, ClickHouse) and the `nats-server` binary it installs.

@@ -3,7 +3,7 @@
 
 #![allow(
     dead_code,
-    reason = "each test binary uses a different part of the harness"
+    reason = "each test module uses a different part of the harness"
 )]
 #![expect(clippy::unwrap_used, reason = "a test harness fails loudly")]
 

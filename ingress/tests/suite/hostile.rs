@@ -3,7 +3,7 @@
 
 #![expect(clippy::expect_used, reason = "the helpers of a test fail it loudly")]
 
-mod support;
+use crate::support;
 
 use kit::testing::{liveness, wait_until};
 use serde_json::{Value, json};

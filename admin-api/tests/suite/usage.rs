@@ -1,7 +1,7 @@
 //! Usage from ClickHouse (request events folded by the projector): everyone's for operators,
 //! one's own for members.
 
-mod common;
+use crate::common;
 
 use async_nats::jetstream::message::PublishMessage;
 use common::Harness;

@@ -10,7 +10,7 @@
 // The helpers are outside `#[test]` functions, which clippy.toml's test exemption covers.
 #![expect(clippy::expect_used, reason = "test helpers panic to fail the test")]
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};

@@ -1,6 +1,6 @@
 //! Login, the first admin, must-change-password, logout, throttling and auditing.
 
-mod common;
+use crate::common;
 
 use common::{ADMIN_PASSWORD, Harness};
 use kit::testing::wait_until;

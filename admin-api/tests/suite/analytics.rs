@@ -7,7 +7,7 @@
     reason = "a test fails loudly"
 )]
 
-mod common;
+use crate::common;
 
 use async_nats::jetstream::message::PublishMessage;
 use common::Harness;

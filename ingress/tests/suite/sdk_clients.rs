@@ -3,7 +3,7 @@
 //! `tests/sdk/clients.py`). `scripts/test` installs the SDKs into `.local/py` and exports
 //! `AXONGATE_PYTHONPATH`.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 

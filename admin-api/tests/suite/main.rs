@@ -1,0 +1,15 @@
+//! admin-api's integration tests against real services, as one test binary (one link of the
+//! crate and its dependencies instead of one per file): each module is one area, and `common`
+//! is the harness they share.
+
+mod common;
+
+mod analytics;
+mod apply;
+mod auth;
+mod hostile;
+mod rbac;
+mod ready;
+mod resources;
+mod secrets;
+mod usage;

@@ -1,0 +1,16 @@
+//! Ingress's integration tests against real services, as one test binary (one link of the
+//! crate and its dependencies instead of one per file): each module is one area, and `support`
+//! is the harness they share. The data-driven translation cases, which need no service, are
+//! their own binary (`tests/translate_cases.rs`).
+
+mod support;
+
+mod agent_clis;
+mod compose_file;
+mod gateway;
+mod hardening;
+mod hostile;
+mod nats_auth;
+mod resilience;
+mod scale_out;
+mod sdk_clients;
