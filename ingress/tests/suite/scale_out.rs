@@ -156,7 +156,76 @@ struct NatsCluster {
 impl NatsCluster {
     /// Writes one config per node (`server_name`, `jetstream { store_dir }`, `cluster { name,
     /// listen, routes }`), starts the three servers and waits until JetStream is healthy on each.
+    /// A port picked free can be taken before its server binds it (by another process, or by one
+    /// of these servers' own outgoing route connections): a server that exits at start is a
+    /// failed attempt, and the cluster is started again on new ports (three attempts).
     async fn start(root: &Path) -> Self {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let dir = root.join(format!("attempt-{attempt}"));
+            let mut cluster = Self::configure(&dir);
+            for node in &mut cluster.nodes {
+                node.spawn();
+            }
+            match cluster.wait_all_healthy().await {
+                Ok(()) => return cluster,
+                Err(reason) if attempt < 3 => {
+                    eprintln!(
+                        "scale-out: NATS cluster attempt {attempt} failed ({reason}); again on new ports"
+                    );
+                }
+                Err(reason) => {
+                    panic!("the NATS cluster did not start in {attempt} attempts: {reason}")
+                }
+            }
+        }
+    }
+
+    /// Waits until every node's JetStream is current (`/healthz` 200), or one exits.
+    async fn wait_all_healthy(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + kit::testing::liveness();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|error| error.to_string())?;
+        loop {
+            for node in &mut self.nodes {
+                if let Some(child) = node.child.as_mut()
+                    && let Ok(Some(status)) = child.try_wait()
+                {
+                    return Err(format!(
+                        "{} exited ({status}); see {}",
+                        node.name,
+                        node.log.display()
+                    ));
+                }
+            }
+            let mut healthy = 0;
+            for node in &self.nodes {
+                let url = format!("http://127.0.0.1:{}/healthz", node.monitor_port);
+                if client
+                    .get(&url)
+                    .send()
+                    .await
+                    .is_ok_and(|response| response.status().is_success())
+                {
+                    healthy += 1;
+                }
+            }
+            if healthy == self.nodes.len() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err("not every node healthy within the liveness deadline".to_owned());
+            }
+            // Polled: the condition is the servers' health, not the passing of time.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The three nodes' configs under `root`, on ports free now; nothing started.
+    fn configure(root: &Path) -> Self {
         let cluster_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let routes: Vec<String> = cluster_ports
             .iter()
@@ -191,12 +260,6 @@ impl NatsCluster {
                 log: dir.join("nats.log"),
                 child: None,
             });
-        }
-        for node in &mut nodes {
-            node.spawn();
-        }
-        for node in &nodes {
-            node.wait_healthy().await;
         }
         Self { nodes }
     }
