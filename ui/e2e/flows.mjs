@@ -195,9 +195,9 @@ export async function runFlows({ context, stack, screenshotDir }) {
       await secretInput.waitFor();
       state.secret = await secretInput.inputValue();
       assert.match(state.secret, /^axg-/);
-      assert.ok((await page.getByTestId('snippet-curl').textContent()).includes(state.secret));
+      assert.ok((await page.getByTestId('snippet-curlChat').textContent()).includes(state.secret));
       await page.getByRole('tab', { name: 'Claude Code' }).click();
-      assert.ok((await page.getByTestId('snippet-claude').textContent()).includes(`ANTHROPIC_AUTH_TOKEN=${state.secret}`));
+      assert.ok((await page.getByTestId('snippet-claudeCode').textContent()).includes(`ANTHROPIC_AUTH_TOKEN=${state.secret}`));
       await page.getByRole('tab', { name: 'OpenAI SDK' }).click();
       await shot('07-token-secret');
       await modal().locator('.ant-modal-footer').getByRole('button', { name: 'Close' }).click();

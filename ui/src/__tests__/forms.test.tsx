@@ -6,7 +6,8 @@ import { ProviderForm } from '../components/ProviderForm';
 import { KeyForm } from '../components/KeyForm';
 import { ModelForm } from '../components/ModelForm';
 import { TokenForm } from '../components/TokenForm';
-import { SecretModal, snippets } from '../components/SecretModal';
+import { SecretModal } from '../components/SecretModal';
+import { snippets } from '../components/snippets';
 import { UserForm } from '../pages/Users';
 import { keys, model, provider, token } from '../test/fixtures';
 import { renderWith } from '../test/utils';
@@ -230,19 +231,24 @@ describe('SecretModal', () => {
     renderWith(<SecretModal secret="axg-secret-value" name="CI" model="gpt-test" onClose={() => undefined} />);
     expect(await screen.findByTestId('token-secret')).toHaveValue('axg-secret-value');
     expect(screen.getByText('Copy the token now: it is shown only once.')).toBeInTheDocument();
-    const curl = screen.getByTestId('snippet-curl');
+    const curl = screen.getByTestId('snippet-curlChat');
     expect(curl.textContent).toContain('http://gw.example:8080/v1/chat/completions');
     expect(curl.textContent).toContain('Bearer axg-secret-value');
     expect(curl.textContent).toContain('"model":"gpt-test"');
     fireEvent.click(screen.getByRole('tab', { name: 'Claude Code' }));
-    expect((await screen.findByTestId('snippet-claude')).textContent).toContain('ANTHROPIC_AUTH_TOKEN=axg-secret-value');
+    expect((await screen.findByTestId('snippet-claudeCode')).textContent).toContain(
+      'ANTHROPIC_AUTH_TOKEN=axg-secret-value claude --model gpt-test',
+    );
+    // The same snippets as the Get started page, Codex included.
+    fireEvent.click(screen.getByRole('tab', { name: 'Codex: ~/.codex/config.toml' }));
+    expect((await screen.findByTestId('snippet-codex')).textContent).toContain('model = "gpt-test"');
   });
 
   it('builds the SDK snippets against the gateway', () => {
-    const code = snippets('http://h:8080/', 'axg-x', 'm');
+    const code = Object.fromEntries(snippets('http://h:8080/', 'axg-x', 'm').map((snippet) => [snippet.key, snippet.text]));
     expect(code.openai).toContain('base_url="http://h:8080/v1"');
     expect(code.anthropic).toContain('base_url="http://h:8080"');
-    expect(code.claude).toContain('ANTHROPIC_BASE_URL=http://h:8080');
+    expect(code.claudeCode).toContain('ANTHROPIC_BASE_URL=http://h:8080');
   });
 });
 

@@ -2,30 +2,7 @@ import { useState } from 'react';
 import { Alert, App, Button, Input, Modal, Space, Tabs, Typography } from 'antd';
 import { CopyOutlined } from '@ant-design/icons';
 import { useTranslation } from 'react-i18next';
-
-const GATEWAY_KEY = 'axongate.gatewayUrl';
-
-/** The ingress address for the snippets: remembered, else the admin host on ingress's port. */
-export function defaultGatewayUrl(): string {
-  const stored = localStorage.getItem(GATEWAY_KEY);
-  if (stored) return stored;
-  return `${window.location.protocol}//${window.location.hostname}:8080`;
-}
-
-/** Remembers the ingress address (not a secret) for the next snippets. */
-export function rememberGatewayUrl(url: string): void {
-  localStorage.setItem(GATEWAY_KEY, url);
-}
-
-export function snippets(gateway: string, secret: string, model = 'MODEL') {
-  const base = gateway.replace(/\/+$/, '');
-  return {
-    curl: `curl ${base}/v1/chat/completions \\\n  -H "Authorization: Bearer ${secret}" \\\n  -H 'content-type: application/json' \\\n  -d '{"model":"${model}","messages":[{"role":"user","content":"hi"}]}'`,
-    openai: `from openai import OpenAI\n\nclient = OpenAI(base_url="${base}/v1", api_key="${secret}")\nprint(client.chat.completions.create(model="${model}", messages=[{"role": "user", "content": "hi"}]).choices[0].message.content)`,
-    anthropic: `from anthropic import Anthropic\n\nclient = Anthropic(base_url="${base}", api_key="${secret}")\nprint(client.messages.create(model="${model}", max_tokens=256, messages=[{"role": "user", "content": "hi"}]).content[0].text)`,
-    claude: `export ANTHROPIC_BASE_URL=${base}\nexport ANTHROPIC_AUTH_TOKEN=${secret}\nclaude`,
-  };
-}
+import { MODEL_PLACEHOLDER, defaultGatewayUrl, rememberGatewayUrl, snippets } from './snippets';
 
 async function copy(text: string) {
   if (navigator.clipboard?.writeText) {
@@ -57,7 +34,7 @@ export function SecretModal({
   const { message } = App.useApp();
   const [gateway, setGateway] = useState(defaultGatewayUrl);
   if (!secret) return null;
-  const code = snippets(gateway, secret, model);
+  const code = snippets(gateway, secret, model ?? MODEL_PLACEHOLDER);
   const copyButton = (text: string, label: string, size: 'small' | 'middle' = 'small') => (
     <Button
       size={size}
@@ -111,12 +88,11 @@ export function SecretModal({
         />
       </Space>
       <Tabs
-        items={[
-          { key: 'curl', label: 'curl', children: block(code.curl, 'curl') },
-          { key: 'openai', label: 'OpenAI SDK', children: block(code.openai, 'openai') },
-          { key: 'anthropic', label: 'Anthropic SDK', children: block(code.anthropic, 'anthropic') },
-          { key: 'claude', label: 'Claude Code', children: block(code.claude, 'claude') },
-        ]}
+        items={code.map((snippet) => ({
+          key: snippet.key,
+          label: t(`getStarted.snippets.${snippet.key}`),
+          children: block(snippet.text, snippet.key),
+        }))}
       />
     </Modal>
   );
