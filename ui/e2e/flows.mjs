@@ -196,9 +196,8 @@ export async function runFlows({ context, stack, screenshotDir }) {
       state.secret = await secretInput.inputValue();
       assert.match(state.secret, /^axg-/);
       assert.ok((await page.getByTestId('snippet-curlChat').textContent()).includes(state.secret));
-      await page.getByRole('tab', { name: 'Claude Code' }).click();
       assert.ok((await page.getByTestId('snippet-claudeCode').textContent()).includes(`ANTHROPIC_AUTH_TOKEN=${state.secret}`));
-      await page.getByRole('tab', { name: 'OpenAI SDK' }).click();
+      assert.ok((await page.getByTestId('snippet-codex').textContent()).includes('wire_api = "responses"'));
       await shot('07-token-secret');
       await modal().locator('.ant-modal-footer').getByRole('button', { name: 'Close' }).click();
       await page.locator('tr', { hasText: 'e2e token' }).waitFor();

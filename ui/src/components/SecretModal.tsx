@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { Alert, App, Button, Input, Modal, Space, Tabs, Typography } from 'antd';
+import { Alert, App, Button, Input, Modal, Space, Typography } from 'antd';
 import { CopyOutlined } from '@ant-design/icons';
 import { useTranslation } from 'react-i18next';
 import { MODEL_PLACEHOLDER, defaultGatewayUrl, rememberGatewayUrl, snippets } from './snippets';
@@ -87,13 +87,15 @@ export function SecretModal({
           }}
         />
       </Space>
-      <Tabs
-        items={code.map((snippet) => ({
-          key: snippet.key,
-          label: t(`getStarted.snippets.${snippet.key}`),
-          children: block(snippet.text, snippet.key),
-        }))}
-      />
+      {/* Every snippet at once: seven tabs would not fit the dialog's width. */}
+      <Space direction="vertical" style={{ width: '100%' }}>
+        {code.map((snippet) => (
+          <div key={snippet.key}>
+            <Typography.Text strong>{t(`getStarted.snippets.${snippet.key}`)}</Typography.Text>
+            {block(snippet.text, snippet.key)}
+          </div>
+        ))}
+      </Space>
     </Modal>
   );
 }
