@@ -519,7 +519,10 @@ impl Publisher {
     /// # Errors
     /// When no slot freed within `wait`: the stream and the spool are both behind.
     pub async fn wait_for_room(&self, wait: Duration) -> Result<(), Backlogged> {
-        self.reserve(wait).await.map(drop)
+        match tokio::time::timeout(wait, self.slot()).await {
+            Ok(Some(_slot)) => Ok(()),
+            _ => Err(Backlogged),
+        }
     }
 
     /// Takes a slot for an answer about to be complete, waiting as long as the pipeline needs
@@ -530,21 +533,6 @@ impl Publisher {
         }
         metrics::counter!("ingress_event_slot_waits_total").increment(1);
         self.slots.clone().acquire_owned().await.ok().map(Slot)
-    }
-
-    /// Takes a slot for one request's event, waiting up to `wait` while the pipeline is behind.
-    ///
-    /// # Errors
-    /// When no slot freed within `wait`: the stream and the spool are both behind.
-    pub async fn reserve(&self, wait: Duration) -> Result<Slot, Backlogged> {
-        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
-            return Ok(Slot(permit));
-        }
-        metrics::counter!("ingress_event_slot_waits_total").increment(1);
-        match tokio::time::timeout(wait, self.slots.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(Slot(permit)),
-            _ => Err(Backlogged),
-        }
     }
 
     /// Queues an event, with the slot its request took (none for a request refused before it

@@ -216,7 +216,8 @@ impl Call {
 
     /// Fails the request before any upstream byte: renders the error and records it.
     pub(crate) fn fail(self, state: &AppState, error: &IngressError) -> Response {
-        tracing::debug!(request_id = %self.request_id, kind = error.kind().as_str(), %error, "request failed");
+        // The kind only: a decode error's message can echo what the client sent.
+        tracing::debug!(request_id = %self.request_id, kind = error.kind().as_str(), "request failed");
         let mut response = error.render(self.dialect);
         set_request_id(&mut response, &self.request_id);
         let http_status = response.status().as_u16();

@@ -1,7 +1,8 @@
 import { fireEvent, screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
-import { GetStartedPage, snippets } from '../pages/GetStarted';
+import { GetStartedPage } from '../pages/GetStarted';
+import { snippets } from '../components/snippets';
 import { model } from '../test/fixtures';
 import { mockApi, page, renderWith } from '../test/utils';
 

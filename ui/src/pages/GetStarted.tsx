@@ -14,8 +14,6 @@ import { ErrorAlert } from '../components/errors';
 import { PageCard } from '../components/PageCard';
 import { MODEL_PLACEHOLDER, TOKEN_PLACEHOLDER, defaultGatewayUrl, rememberGatewayUrl, snippets } from '../components/snippets';
 
-export { MODEL_PLACEHOLDER, TOKEN_PLACEHOLDER, snippets } from '../components/snippets';
-
 export function GetStartedPage() {
   const { t } = useTranslation();
   const { user } = useSession();

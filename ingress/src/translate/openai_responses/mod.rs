@@ -11,41 +11,42 @@ use serde_json::{Map, Value};
 
 use super::ir::{Usage, UsageUpdate};
 
-/// Whether the client declared `name` a freeform (`custom`) tool, at the top level or inside a
-/// `namespace` (read from the request's tools, which the response echoes): its calls go back as
-/// `custom_tool_call` items with the raw text.
-pub(crate) fn is_freeform(echo: &Map<String, Value>, name: &str) -> bool {
-    fn find(tools: &[Value], name: &str) -> bool {
-        tools
-            .iter()
-            .any(|tool| match tool.get("type").and_then(Value::as_str) {
-                Some("custom") => tool.get("name").and_then(Value::as_str) == Some(name),
-                Some("namespace") => tool
-                    .get("tools")
-                    .and_then(Value::as_array)
-                    .is_some_and(|inner| find(inner, name)),
-                _ => false,
-            })
+/// The tool the client declared as `name` (read from the request's tools, which the response
+/// echoes), at the top level or inside a `namespace`, with that namespace's name. Namespaced
+/// tools reach the upstream expanded, their names unchanged, so a call is matched back here.
+fn declared_tool<'a>(
+    echo: &'a Map<String, Value>,
+    name: &str,
+) -> Option<(Option<&'a str>, &'a Value)> {
+    fn find<'a>(
+        tools: &'a [Value],
+        namespace: Option<&'a str>,
+        name: &str,
+    ) -> Option<(Option<&'a str>, &'a Value)> {
+        tools.iter().find_map(|tool| {
+            if tool.get("type").and_then(Value::as_str) == Some("namespace") {
+                let inner = tool.get("tools")?.as_array()?;
+                find(inner, tool.get("name").and_then(Value::as_str), name)
+            } else {
+                (tool.get("name").and_then(Value::as_str) == Some(name))
+                    .then_some((namespace, tool))
+            }
+        })
     }
-    echo.get("tools")
-        .and_then(Value::as_array)
-        .is_some_and(|tools| find(tools, name))
+    find(echo.get("tools")?.as_array()?, None, name)
 }
 
-/// The namespace whose tools include the function `name`, if the client declared it inside one:
-/// the Responses API names it in the call (`"namespace"` on a `function_call` item), since the
-/// request's tools were expanded for the upstream with their names unchanged.
+/// Whether the client declared `name` a freeform (`custom`) tool: its calls go back as
+/// `custom_tool_call` items with the raw text.
+pub(crate) fn is_freeform(echo: &Map<String, Value>, name: &str) -> bool {
+    declared_tool(echo, name)
+        .is_some_and(|(_, tool)| tool.get("type").and_then(Value::as_str) == Some("custom"))
+}
+
+/// The namespace the client declared the tool `name` in, if any: the Responses API names it in
+/// the call (`"namespace"` on a `function_call` item).
 pub(crate) fn namespace_of(echo: &Map<String, Value>, name: &str) -> Option<String> {
-    echo.get("tools")?.as_array()?.iter().find_map(|tool| {
-        (tool.get("type").and_then(Value::as_str) == Some("namespace")
-            && tool
-                .get("tools")
-                .and_then(Value::as_array)?
-                .iter()
-                .any(|inner| inner.get("name").and_then(Value::as_str) == Some(name)))
-        .then(|| tool.get("name").and_then(Value::as_str).map(str::to_owned))
-        .flatten()
-    })
+    declared_tool(echo, name).and_then(|(namespace, _)| namespace.map(str::to_owned))
 }
 
 /// Responses counts cached tokens inside `input_tokens`, as Chat does inside `prompt_tokens`.
