@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Parser;
 use loadtest::mock::{Behavior, Failure, MockConfig, MockUpstream};
 
-/// Mock OpenAI / Anthropic upstream. Model names starting with `mock-` override these settings
+/// Mock OpenAI / Anthropic / Gemini upstream. Model names starting with `mock-` override these settings
 /// per request (see loadtest/README.md).
 #[derive(Debug, Parser)]
 #[command(name = "mock-upstream", version)]

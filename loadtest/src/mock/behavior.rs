@@ -33,7 +33,8 @@ pub struct Behavior {
     pub hang: bool,
     /// Top-level request fields the "model" refuses with the provider's 400 for an unsupported
     /// parameter (OpenAI's `unsupported_parameter`, Anthropic's "Extra inputs are not
-    /// permitted"), as a model without reasoning refuses `reasoning_effort`.
+    /// permitted", Gemini's "Unknown name … Cannot find field", which also looks inside
+    /// `generationConfig`), as a model without reasoning refuses `reasoning_effort`.
     pub refuses: Vec<String>,
 }
 

@@ -1,4 +1,4 @@
-//! OpenAI Embeddings and the model lists.
+//! OpenAI Embeddings and the model lists (OpenAI, Anthropic, Gemini).
 //!
 //! Embeddings are deterministic unit vectors derived from a hash of each input, so the same
 //! input always embeds the same way. `dimensions` sets their length (default 1536, like
@@ -91,8 +91,40 @@ const ANTHROPIC_MODELS: &[(&str, &str)] = &[
     ("claude-sonnet-4-5", "Claude Sonnet 4.5"),
     ("claude-haiku-4-5", "Claude Haiku 4.5"),
 ];
+const GEMINI_MODELS: &[(&str, &str)] = &[
+    ("gemini-2.5-flash", "Gemini 2.5 Flash"),
+    ("gemini-2.5-pro", "Gemini 2.5 Pro"),
+];
 
-/// `GET /v1/models`: OpenAI's list, or Anthropic's when `anthropic-version` is sent.
+/// One entry of Gemini's `models` list, as `GET /v1beta/models/{model}` also answers it.
+pub fn gemini_model(id: &str, display_name: &str) -> Value {
+    json!({
+        "name": format!("models/{id}"),
+        "version": "001",
+        "displayName": display_name,
+        "description": format!("{display_name}, served by the AxonGate mock upstream."),
+        "inputTokenLimit": 1_048_576,
+        "outputTokenLimit": 65_536,
+        "supportedGenerationMethods": ["generateContent", "countTokens", "createCachedContent", "batchGenerateContent"],
+        "temperature": 1,
+        "topP": 0.95,
+        "topK": 64,
+        "maxTemperature": 2,
+        "thinking": true,
+    })
+}
+
+/// `GET /v1beta/models/{model}`: any model name is served, listed or not.
+pub fn gemini_model_by_id(model: &str) -> Response {
+    let display_name = GEMINI_MODELS
+        .iter()
+        .find(|(id, _)| *id == model)
+        .map_or(model, |(_, name)| *name);
+    json_response(&gemini_model(model, display_name), Dialect::Gemini, "")
+}
+
+/// `GET /v1/models`: OpenAI's list, or Anthropic's when `anthropic-version` is sent;
+/// `GET /v1beta/models`: Gemini's.
 pub fn models(dialect: Dialect, request_id: &str) -> Response {
     let body = match dialect {
         Dialect::OpenAi => json!({
@@ -111,21 +143,29 @@ pub fn models(dialect: Dialect, request_id: &str) -> Response {
             "first_id": ANTHROPIC_MODELS.first().map(|(id, _)| *id),
             "last_id": ANTHROPIC_MODELS.last().map(|(id, _)| *id),
         }),
+        Dialect::Gemini => json!({
+            "models": GEMINI_MODELS
+                .iter()
+                .map(|(id, name)| gemini_model(id, name))
+                .collect::<Vec<_>>(),
+        }),
     };
-    let request_id_header = match dialect {
-        Dialect::OpenAi => "x-request-id",
-        Dialect::Anthropic => "request-id",
-    };
+    json_response(&body, dialect, request_id)
+}
+
+fn json_response(body: &Value, dialect: Dialect, request_id: &str) -> Response {
     let mut response = (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        serde_json::to_vec(&body).unwrap_or_default(),
+        serde_json::to_vec(body).unwrap_or_default(),
     )
         .into_response();
-    if let Ok(value) = HeaderValue::from_str(request_id) {
-        response.headers_mut().insert(request_id_header, value);
+    if let Some(name) = dialect.request_id_header()
+        && let Ok(value) = HeaderValue::from_str(request_id)
+    {
+        response.headers_mut().insert(name, value);
     }
     response
 }

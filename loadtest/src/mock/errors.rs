@@ -5,16 +5,22 @@
 //! type fixed by the status (`invalid_request_error` 400, `authentication_error` 401,
 //! `permission_error` 403, `not_found_error` 404, `request_too_large` 413, `rate_limit_error` 429,
 //! `api_error` 500, `timeout_error` 504, `overloaded_error` 529).
+//! Gemini: `{"error": {"code", "message", "status", "details"?}}`, Google's `google.rpc` error
+//! with `code` the HTTP status and `status` its canonical name (`INVALID_ARGUMENT` 400,
+//! `UNAUTHENTICATED` 401, `PERMISSION_DENIED` 403, `NOT_FOUND` 404, `RESOURCE_EXHAUSTED` 429,
+//! `INTERNAL` 500, `UNAVAILABLE` 503, `DEADLINE_EXCEEDED` 504); no request-id header.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde_json::Value;
 
 /// The wire format a route speaks, which decides the error body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {
     OpenAi,
     Anthropic,
+    Gemini,
 }
 
 #[derive(Serialize)]
@@ -46,6 +52,32 @@ struct AnthropicError<'a> {
     message: &'a str,
 }
 
+#[derive(Serialize)]
+struct GeminiErrorBody<'a> {
+    error: GeminiError<'a>,
+}
+
+#[derive(Serialize)]
+struct GeminiError<'a> {
+    code: u16,
+    message: &'a str,
+    status: &'a str,
+    #[serde(skip_serializing_if = "<[Value]>::is_empty")]
+    details: &'a [Value],
+}
+
+impl Dialect {
+    /// The response header that carries the request id; Gemini sends none (its bodies carry a
+    /// `responseId`).
+    pub fn request_id_header(self) -> Option<&'static str> {
+        match self {
+            Self::OpenAi => Some("x-request-id"),
+            Self::Anthropic => Some("request-id"),
+            Self::Gemini => None,
+        }
+    }
+}
+
 /// An error to render in a dialect. `message` and `code` default to what the provider says for
 /// the status.
 #[derive(Debug, Clone)]
@@ -55,6 +87,8 @@ pub struct ApiError {
     pub openai_code: Option<&'static str>,
     pub param: Option<String>,
     pub retry_after_seconds: Option<u64>,
+    /// Gemini's `details` (`google.rpc.ErrorInfo`, `BadRequest`, …); other dialects have none.
+    pub gemini_details: Vec<Value>,
 }
 
 impl ApiError {
@@ -65,6 +99,7 @@ impl ApiError {
             openai_code: None,
             param: None,
             retry_after_seconds: None,
+            gemini_details: Vec::new(),
         }
     }
 
@@ -80,6 +115,11 @@ impl ApiError {
 
     pub fn with_param(mut self, param: impl Into<String>) -> Self {
         self.param = Some(param.into());
+        self
+    }
+
+    pub fn with_gemini_detail(mut self, detail: Value) -> Self {
+        self.gemini_details.push(detail);
         self
     }
 
@@ -108,6 +148,17 @@ impl ApiError {
                     request_id,
                 })
             }
+            Dialect::Gemini => {
+                let (status_name, default_message) = gemini_defaults(self.status);
+                serde_json::to_vec(&GeminiErrorBody {
+                    error: GeminiError {
+                        code: self.status,
+                        message: self.message.as_deref().unwrap_or(default_message),
+                        status: status_name,
+                        details: &self.gemini_details,
+                    },
+                })
+            }
         }
         .unwrap_or_default();
         let mut response = (
@@ -119,12 +170,10 @@ impl ApiError {
             body,
         )
             .into_response();
-        let request_id_header = match dialect {
-            Dialect::OpenAi => "x-request-id",
-            Dialect::Anthropic => "request-id",
-        };
-        if let Ok(value) = HeaderValue::from_str(request_id) {
-            response.headers_mut().insert(request_id_header, value);
+        if let Some(name) = dialect.request_id_header()
+            && let Ok(value) = HeaderValue::from_str(request_id)
+        {
+            response.headers_mut().insert(name, value);
         }
         if let Some(seconds) = self.retry_after_seconds {
             response
@@ -215,5 +264,41 @@ fn anthropic_defaults(status: u16) -> (&'static str, &'static str) {
             "invalid_request_error",
             "The request is invalid (injected by the mock upstream).",
         ),
+    }
+}
+
+/// The canonical `google.rpc.Code` name for an HTTP status, and Gemini's message for it.
+fn gemini_defaults(status: u16) -> (&'static str, &'static str) {
+    match status {
+        400 => ("INVALID_ARGUMENT", "Request contains an invalid argument."),
+        401 => (
+            "UNAUTHENTICATED",
+            "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
+        ),
+        403 => ("PERMISSION_DENIED", "The caller does not have permission"),
+        404 => ("NOT_FOUND", "Requested entity was not found."),
+        409 => ("ABORTED", "The operation was aborted."),
+        429 => (
+            "RESOURCE_EXHAUSTED",
+            "Resource has been exhausted (e.g. check quota).",
+        ),
+        499 => ("CANCELLED", "The operation was cancelled."),
+        501 => (
+            "UNIMPLEMENTED",
+            "Operation is not implemented, or supported, or enabled.",
+        ),
+        503 | 529 => (
+            "UNAVAILABLE",
+            "The model is overloaded. Please try again later.",
+        ),
+        504 => (
+            "DEADLINE_EXCEEDED",
+            "Deadline expired before operation could complete.",
+        ),
+        500..=599 => (
+            "INTERNAL",
+            "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
+        ),
+        _ => ("FAILED_PRECONDITION", "Precondition check failed."),
     }
 }

@@ -8,7 +8,7 @@
 //! let upstream = MockUpstream::start(MockConfig::default()).await?;
 //! // … configure the gateway with upstream.base_url() and send requests through it …
 //! upstream.set_behavior(Behavior::failing(503));
-//! // … the gateway now sees 503s with OpenAI or Anthropic error bodies …
+//! // … the gateway now sees 503s with OpenAI, Anthropic or Gemini error bodies …
 //! upstream.set_behavior(Behavior::default());
 //! let seen = upstream.requests();
 //! upstream.shutdown().await;
@@ -19,6 +19,7 @@ mod anthropic;
 mod behavior;
 mod embeddings;
 mod errors;
+mod gemini;
 mod openai_chat;
 mod openai_responses;
 mod plan;
@@ -109,21 +110,35 @@ impl RecordedRequest {
             .map(|(_, value)| value.as_str())
     }
 
-    /// The API key used: the bearer token of `Authorization`, or else `x-api-key`.
+    /// The API key used: the bearer token of `Authorization`, else `x-api-key`, else Gemini's
+    /// `x-goog-api-key` header or `key` query parameter.
     pub fn api_key(&self) -> Option<&str> {
         self.header("authorization")
             .and_then(|value| value.strip_prefix("Bearer "))
             .or_else(|| self.header("x-api-key"))
+            .or_else(|| self.header("x-goog-api-key"))
+            .or_else(|| {
+                self.path.split_once('?').and_then(|(_, query)| {
+                    query.split('&').find_map(|pair| pair.strip_prefix("key="))
+                })
+            })
     }
 
-    /// The requested model, if the body names one.
+    /// The requested model: the body's `model`, or for Gemini the one named in the path.
     pub fn model(&self) -> Option<&str> {
-        self.body.get("model").and_then(Value::as_str)
+        self.body.get("model").and_then(Value::as_str).or_else(|| {
+            let path = self
+                .path
+                .split_once('?')
+                .map_or(self.path.as_str(), |(path, _)| path);
+            gemini::route(path).map(|(model, _)| model)
+        })
     }
 
-    /// Whether the body asked for a stream.
+    /// Whether the body asked for a stream, or the path is Gemini's `:streamGenerateContent`.
     pub fn is_stream(&self) -> bool {
         self.body.get("stream").and_then(Value::as_bool) == Some(true)
+            || self.path.contains(":streamGenerateContent")
     }
 }
 

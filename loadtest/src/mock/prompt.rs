@@ -9,7 +9,8 @@
 //! Token counts are deterministic so tests can predict them: a prompt's tokens are the UTF-8
 //! bytes of its text-like strings divided by four, rounded up (at least 1). Text-like strings are
 //! every string value inside the prompt fields except the values of `role`, `type`, `id`,
-//! `cache_control`, `source`, `image_url` and `data`, which are structure or binary payloads.
+//! `cache_control`, `source`, `image_url`, `data`, and Gemini's `mimeType`, `fileUri` and
+//! `thoughtSignature`, which are structure or binary payloads.
 //! The cacheable prefix is everything before the last message (plus system, instructions and
 //! tools); see the README for when it counts as cached.
 
@@ -155,10 +156,7 @@ fn fit_arguments(arguments: &str, schema: Option<&Value>) -> String {
         .and_then(|schema| schema.get("properties"))
         .and_then(Value::as_object);
     match properties.map(|properties| properties.iter().collect::<Vec<_>>()) {
-        Some(only)
-            if only.len() == 1
-                && only[0].1.get("type").and_then(Value::as_str) == Some("string") =>
-        {
+        Some(only) if only.len() == 1 && schema_type(only[0].1).as_deref() == Some("string") => {
             let mut wrapped = Map::new();
             wrapped.insert(only[0].0.clone(), Value::from(arguments));
             Value::Object(wrapped).to_string()
@@ -199,13 +197,18 @@ fn last_turn(items: &[Value]) -> Option<(usize, &Value)> {
     })
 }
 
-/// The latest of `items` that `is_user` accepts and whose user text holds a script.
-fn find_script(items: &[Value], is_user: impl Fn(&Value) -> bool) -> Option<(usize, Script)> {
+/// The latest of `items` that `is_user` accepts and whose user text (in `content_key`:
+/// `content`, or Gemini's `parts`) holds a script.
+fn find_script(
+    items: &[Value],
+    content_key: &str,
+    is_user: impl Fn(&Value) -> bool,
+) -> Option<(usize, Script)> {
     items.iter().enumerate().rev().find_map(|(position, item)| {
         if !is_user(item) {
             return None;
         }
-        parse_script(&user_text(item.get("content"))).map(|script| (position, script))
+        parse_script(&user_text(item.get(content_key))).map(|script| (position, script))
     })
 }
 
@@ -217,6 +220,9 @@ const SKIPPED_KEYS: &[&str] = &[
     "source",
     "image_url",
     "data",
+    "mimeType",
+    "fileUri",
+    "thoughtSignature",
 ];
 
 /// Counts text bytes and hashes the text of one JSON value.
@@ -252,6 +258,22 @@ impl TextMeter {
 
 fn field<'a>(body: &'a Value, name: &str) -> Option<&'a Value> {
     body.get(name).filter(|value| !value.is_null())
+}
+
+/// A field of a Gemini (protobuf JSON) object by its lowerCamelCase name, or by the proto's own
+/// snake_case name, which Google's JSON parser accepts too (the `google-genai` Python SDK sends
+/// `thinkingConfig`'s fields that way).
+pub fn proto_field<'a>(object: &'a Value, camel_name: &str) -> Option<&'a Value> {
+    field(object, camel_name).or_else(|| {
+        let mut snake_name = String::with_capacity(camel_name.len() + 4);
+        for character in camel_name.chars() {
+            if character.is_ascii_uppercase() {
+                snake_name.push('_');
+            }
+            snake_name.push(character.to_ascii_lowercase());
+        }
+        field(object, &snake_name)
+    })
 }
 
 fn u32_field(body: &Value, name: &str) -> Option<u32> {
@@ -339,7 +361,9 @@ fn chat_script(body: &Value) -> Option<Scripted> {
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
-    let script = find_script(messages, |message| role(message).as_deref() == Some("user"));
+    let script = find_script(messages, "content", |message| {
+        role(message).as_deref() == Some("user")
+    });
     let (last_position, last) = last_turn(messages)?;
     let tool_result = (role(last).as_deref() == Some("tool"))
         .then(|| last.get("content").map(text_of).unwrap_or_default());
@@ -410,7 +434,7 @@ fn responses_script(body: &Value) -> Option<Scripted> {
         Value::Array(items) => items,
         _ => return None,
     };
-    let script = find_script(items, |item| {
+    let script = find_script(items, "content", |item| {
         item.get("role").and_then(Value::as_str) == Some("user")
             && item
                 .get("type")
@@ -486,7 +510,7 @@ pub fn anthropic(body: &Value, model: &str) -> Prompt {
 
 fn anthropic_script(body: &Value, tools_allowed: bool) -> Option<Scripted> {
     let messages = field(body, "messages")?.as_array()?;
-    let script = find_script(messages, |message| {
+    let script = find_script(messages, "content", |message| {
         message.get("role").and_then(Value::as_str) == Some("user")
     });
     let (last_position, last) = last_turn(messages)?;
@@ -523,6 +547,173 @@ fn anthropic_script(body: &Value, tools_allowed: bool) -> Option<Scripted> {
                 freeform: false,
             })
         },
+    )
+}
+
+/// Gemini `generateContent`; `model` comes from the URL path. Caching applies when the request
+/// names a `cachedContent` or the prompt has at least 1,024 tokens, as Gemini 2.5 caches
+/// implicitly from that size.
+pub fn gemini(body: &Value, model: &str) -> Prompt {
+    let contents = field(body, "contents");
+    let (input_tokens, prefix_tokens, prefix_hash) = measure(
+        model,
+        &[proto_field(body, "systemInstruction"), field(body, "tools")],
+        contents,
+    );
+    let user_spoke_last = last_item(contents).is_some_and(|content| {
+        is_gemini_user(content) && gemini_function_responses(content).is_empty()
+    });
+    let mode = gemini_calling_mode(body);
+    let tools_allowed = mode.as_deref() != Some("NONE");
+    let (tool_call, reply) = Scripted::apply(gemini_script(body, tools_allowed), || {
+        if user_spoke_last && tools_allowed {
+            gemini_tool(body, mode.as_deref())
+        } else {
+            None
+        }
+    });
+    Prompt {
+        input_tokens,
+        prefix_tokens,
+        prefix_hash,
+        cache_requested: proto_field(body, "cachedContent").is_some() || input_tokens >= 1024,
+        tool_call,
+        max_output_tokens: proto_field(body, "generationConfig")
+            .and_then(|config| proto_field(config, "maxOutputTokens"))
+            .and_then(Value::as_u64)
+            .map(|value| u32::try_from(value).unwrap_or(u32::MAX)),
+        reply,
+    }
+}
+
+/// A Gemini content written by the user: role `user`, or no role (single-turn requests may omit
+/// it). Function results arrive in `user` contents too (older clients use role `function`).
+fn is_gemini_user(content: &Value) -> bool {
+    matches!(
+        content.get("role").and_then(Value::as_str),
+        None | Some("user" | "function")
+    )
+}
+
+/// The `functionResponse` parts of a Gemini content.
+fn gemini_function_responses(content: &Value) -> Vec<&Value> {
+    content
+        .get("parts")
+        .and_then(Value::as_array)
+        .map(|parts| {
+            parts
+                .iter()
+                .filter_map(|part| proto_field(part, "functionResponse"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The text of a `functionResponse.response`: its `output`, `result`, `content` or `text` (the
+/// names SDKs and gateways wrap a result in), else its only field, else its JSON.
+fn gemini_result_text(function_response: &Value) -> String {
+    let Some(response) = function_response.get("response") else {
+        return String::new();
+    };
+    let Value::Object(fields) = response else {
+        return text_of(response);
+    };
+    let wrapped = ["output", "result", "content", "text"]
+        .iter()
+        .find_map(|key| fields.get(*key))
+        .or_else(|| {
+            (fields.len() == 1)
+                .then(|| fields.values().next())
+                .flatten()
+        });
+    match wrapped {
+        Some(Value::String(text)) => text.clone(),
+        Some(value @ (Value::Array(_) | Value::Object(_))) if !text_of(value).is_empty() => {
+            text_of(value)
+        }
+        Some(value) => value.to_string(),
+        None => response.to_string(),
+    }
+}
+
+/// `toolConfig.functionCallingConfig.mode` (`AUTO`, `ANY`, `NONE`, `VALIDATED`), upper-cased.
+fn gemini_calling_mode(body: &Value) -> Option<String> {
+    proto_field(body, "toolConfig")
+        .and_then(|config| proto_field(config, "functionCallingConfig"))
+        .and_then(|config| config.get("mode"))
+        .and_then(Value::as_str)
+        .map(str::to_ascii_uppercase)
+}
+
+/// Every function declaration of a Gemini request, in order.
+fn gemini_declarations(body: &Value) -> Vec<&Value> {
+    field(body, "tools")
+        .and_then(Value::as_array)
+        .map(|tools| {
+            tools
+                .iter()
+                .filter_map(|tool| proto_field(tool, "functionDeclarations"))
+                .filter_map(Value::as_array)
+                .flatten()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A declaration's parameter schema: the OpenAPI-style `parameters` or `parametersJsonSchema`.
+fn gemini_parameters(declaration: &Value) -> Option<&Value> {
+    field(declaration, "parameters").or_else(|| proto_field(declaration, "parametersJsonSchema"))
+}
+
+fn gemini_script(body: &Value, tools_allowed: bool) -> Option<Scripted> {
+    let contents = field(body, "contents")?.as_array()?;
+    let script = find_script(contents, "parts", is_gemini_user);
+    let (last_position, last) = last_turn(contents)?;
+    let results = gemini_function_responses(last);
+    let tool_result = (!results.is_empty()).then(|| {
+        results
+            .iter()
+            .map(|response| gemini_result_text(response))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    decide(
+        script,
+        last_position,
+        tool_result,
+        tools_allowed,
+        |name, arguments| {
+            let declaration = gemini_declarations(body).into_iter().find(|declaration| {
+                declaration.get("name").and_then(Value::as_str) == Some(name)
+            })?;
+            Some(ToolCall {
+                name: name.to_owned(),
+                arguments: fit_arguments(arguments, gemini_parameters(declaration)),
+                freeform: false,
+            })
+        },
+    )
+}
+
+/// The first declared function, or with mode `ANY` and `allowedFunctionNames` the first allowed.
+fn gemini_tool(body: &Value, mode: Option<&str>) -> Option<ToolCall> {
+    let allowed: Vec<&str> = proto_field(body, "toolConfig")
+        .and_then(|config| proto_field(config, "functionCallingConfig"))
+        .and_then(|config| proto_field(config, "allowedFunctionNames"))
+        .and_then(Value::as_array)
+        .filter(|_| mode == Some("ANY"))
+        .map(|names| names.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let declaration = gemini_declarations(body).into_iter().find(|declaration| {
+        allowed.is_empty()
+            || declaration
+                .get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|name| allowed.contains(&name))
+    })?;
+    make_call(
+        declaration.get("name")?.as_str()?,
+        gemini_parameters(declaration),
     )
 }
 
@@ -615,6 +806,14 @@ fn arguments_for(schema: Option<&Value>) -> Value {
     Value::Object(arguments)
 }
 
+/// A schema's `type`, lower-cased: Gemini's OpenAPI-style schemas spell it `STRING`, `OBJECT`.
+fn schema_type(schema: &Value) -> Option<String> {
+    schema
+        .get("type")
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase)
+}
+
 fn example_value(property: &Value) -> Value {
     if let Some(first) = property
         .get("enum")
@@ -623,7 +822,7 @@ fn example_value(property: &Value) -> Value {
     {
         return first.clone();
     }
-    match property.get("type").and_then(Value::as_str) {
+    match schema_type(property).as_deref() {
         Some("integer") => Value::from(1),
         Some("number") => Value::from(1.5),
         Some("boolean") => Value::Bool(true),
@@ -888,6 +1087,75 @@ mod tests {
         assert_eq!(
             prompt.reply.as_deref(),
             Some("MOCK_FINAL_ANSWER after Write: File created")
+        );
+    }
+
+    fn gemini_tools() -> Value {
+        json!([{"functionDeclarations": [
+            {"name": "first", "parameters": {"type": "OBJECT", "properties": {"a": {"type": "INTEGER"}}}},
+            {"name": "write", "parametersJsonSchema": {"type": "object", "properties": {"path": {"type": "string"}}}},
+            {"name": "apply_patch", "parameters": {"type": "OBJECT", "properties": {"input": {"type": "STRING"}}}}
+        ]}])
+    }
+
+    #[test]
+    fn gemini_reads_parts_system_instruction_and_declarations() {
+        let body = json!({
+            "systemInstruction": {"parts": [{"text": "12345678"}]},
+            "contents": [{"role": "user", "parts": [{"text": "1234"}, {"inlineData": {"mimeType": "image/png", "data": "AAAA"}}]}],
+            "generationConfig": {"maxOutputTokens": 5}
+        });
+        let prompt = gemini(&body, "m");
+        assert_eq!(prompt.input_tokens, 3);
+        assert_eq!(prompt.prefix_tokens, 2);
+        assert_eq!(prompt.max_output_tokens, Some(5));
+        assert!(prompt.tool_call.is_none());
+
+        let with_tools =
+            json!({"tools": gemini_tools(), "contents": [{"parts": [{"text": "hi"}]}]});
+        let call = gemini(&with_tools, "m").tool_call.expect("a call");
+        assert_eq!(call.name, "first");
+        assert_eq!(call.arguments, "{\"a\":1}");
+        let mut none = with_tools.clone();
+        none["toolConfig"] = json!({"functionCallingConfig": {"mode": "NONE"}});
+        assert!(gemini(&none, "m").tool_call.is_none());
+        let mut any = with_tools;
+        any["toolConfig"] =
+            json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["write"]}});
+        assert_eq!(
+            gemini(&any, "m").tool_call.map(|call| call.name),
+            Some("write".to_owned())
+        );
+    }
+
+    #[test]
+    fn gemini_scripts_call_then_answer_the_function_response() {
+        let script = "MOCK_TOOL_CALL apply_patch *** Begin Patch\n*** End Patch";
+        let body = json!({"tools": gemini_tools(), "contents": [
+            {"role": "user", "parts": [{"text": "context"}, {"text": script}]}
+        ]});
+        let call = gemini(&body, "m").tool_call.expect("the scripted call");
+        assert_eq!(call.name, "apply_patch");
+        assert_eq!(
+            serde_json::from_str::<Value>(&call.arguments).expect("JSON"),
+            json!({"input": "*** Begin Patch\n*** End Patch"})
+        );
+
+        let after = json!({"tools": gemini_tools(), "contents": [
+            {"role": "user", "parts": [{"text": script}]},
+            {"role": "model", "parts": [{"functionCall": {"name": "apply_patch", "args": {}}, "thoughtSignature": "c2ln"}]},
+            {"role": "user", "parts": [{"functionResponse": {"name": "apply_patch", "response": {"output": "Done:\n  A a.txt"}}}]}
+        ]});
+        let prompt = gemini(&after, "m");
+        assert!(prompt.tool_call.is_none());
+        assert_eq!(
+            prompt.reply.as_deref(),
+            Some("MOCK_FINAL_ANSWER after apply_patch: Done: A a.txt")
+        );
+        assert_eq!(gemini_result_text(&json!({"response": {"files": 2}})), "2");
+        assert_eq!(
+            gemini_result_text(&json!({"response": {"a": 1, "b": 2}})),
+            "{\"a\":1,\"b\":2}"
         );
     }
 }

@@ -12,15 +12,15 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::behavior::Behavior;
 use super::errors::{ApiError, Dialect};
-use super::prompt::Prompt;
+use super::prompt::{self, Prompt};
 use super::stream::{Frame, Pacing, aborted_body, paced_body};
-use super::{RecordedRequest, anthropic, embeddings, openai_chat, openai_responses};
+use super::{RecordedRequest, anthropic, embeddings, gemini, openai_chat, openai_responses};
 
 /// Requests above this size get a 413, like the providers' 32 MB limit.
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -145,8 +145,8 @@ impl Shared {
     }
 
     /// Looks the prompt's prefix up in the prompt cache, adding it when missing. Returns
-    /// `(cache_read_tokens, cache_write_tokens)`: OpenAI reports only reads, Anthropic reports
-    /// the first sighting as a cache write.
+    /// `(cache_read_tokens, cache_write_tokens)`: OpenAI and Gemini report only reads,
+    /// Anthropic reports the first sighting as a cache write.
     pub fn cache_usage(&self, prompt: &Prompt, dialect: Dialect) -> (u32, u32) {
         if !prompt.cache_requested || prompt.prefix_tokens == 0 {
             return (0, 0);
@@ -155,7 +155,7 @@ impl Shared {
         match (newly_inserted, dialect) {
             (false, _) => (prompt.prefix_tokens, 0),
             (true, Dialect::Anthropic) => (0, prompt.prefix_tokens),
-            (true, Dialect::OpenAi) => (0, 0),
+            (true, Dialect::OpenAi | Dialect::Gemini) => (0, 0),
         }
     }
 
@@ -176,22 +176,40 @@ enum Endpoint {
     Embeddings,
     Models,
     Health,
+    /// Gemini's `:generateContent`, `:streamGenerateContent`, `:countTokens`, and `GET` of one
+    /// model; the model is in the path.
+    GenerateContent,
+    StreamGenerateContent,
+    GeminiCountTokens,
+    GeminiModel,
 }
 
 impl Endpoint {
-    fn resolve(method: &Method, path: &str) -> Option<Self> {
-        let endpoint = match path {
-            "/v1/chat/completions" | "/chat/completions" => Self::ChatCompletions,
-            "/v1/responses" | "/responses" => Self::Responses,
-            "/v1/messages" => Self::Messages,
-            "/v1/messages/count_tokens" => Self::CountTokens,
-            "/v1/embeddings" | "/embeddings" => Self::Embeddings,
-            "/v1/models" | "/models" => Self::Models,
-            "/health" => Self::Health,
-            _ => return None,
+    /// `gemini_key`: the request carries `x-goog-api-key` or `key=`, which makes a `GET` of
+    /// `/v1/models/{model}` Gemini's rather than OpenAI's.
+    fn resolve(method: &Method, path: &str, gemini_key: bool) -> Option<Self> {
+        let endpoint = if let Some((_, gemini_method)) = gemini::route(path) {
+            match gemini_method {
+                Some("generateContent") => Self::GenerateContent,
+                Some("streamGenerateContent") => Self::StreamGenerateContent,
+                Some("countTokens") => Self::GeminiCountTokens,
+                None if gemini_key || path.starts_with("/v1beta/") => Self::GeminiModel,
+                _ => return None,
+            }
+        } else {
+            match path {
+                "/v1/chat/completions" | "/chat/completions" => Self::ChatCompletions,
+                "/v1/responses" | "/responses" => Self::Responses,
+                "/v1/messages" => Self::Messages,
+                "/v1/messages/count_tokens" => Self::CountTokens,
+                "/v1/embeddings" | "/embeddings" => Self::Embeddings,
+                "/v1/models" | "/models" | "/v1beta/models" => Self::Models,
+                "/health" => Self::Health,
+                _ => return None,
+            }
         };
         let expected = match endpoint {
-            Self::Models | Self::Health => Method::GET,
+            Self::Models | Self::Health | Self::GeminiModel => Method::GET,
             _ => Method::POST,
         };
         (*method == expected).then_some(endpoint)
@@ -269,11 +287,9 @@ impl Exchange<'_> {
     }
 
     fn add_request_id(&self, response: &mut Response, dialect: Dialect) {
-        let name = match dialect {
-            Dialect::OpenAi => "x-request-id",
-            Dialect::Anthropic => "request-id",
-        };
-        if let Ok(value) = HeaderValue::from_str(self.request_id) {
+        if let Some(name) = dialect.request_id_header()
+            && let Ok(value) = HeaderValue::from_str(self.request_id)
+        {
             response.headers_mut().insert(name, value);
         }
     }
@@ -286,9 +302,16 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
-    let Some(endpoint) = Endpoint::resolve(&parts.method, path) else {
+    let query = parts.uri.query().unwrap_or_default();
+    let gemini_key = parts.headers.contains_key("x-goog-api-key") || query_key(query).is_some();
+    let Some(endpoint) = Endpoint::resolve(&parts.method, path, gemini_key) else {
         let request_number = shared.received.fetch_add(1, Ordering::Relaxed);
         let request_id = shared.id("req_", request_number);
+        if path.starts_with("/v1beta") || gemini_key {
+            return ApiError::new(404)
+                .with_message(format!("Method not found ({} {path}).", parts.method))
+                .render(Dialect::Gemini, &request_id);
+        }
         let dialect = if path.starts_with("/v1/messages") {
             Dialect::Anthropic
         } else {
@@ -306,12 +329,25 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     let request_id = shared.id("req_", request_number);
     let dialect = match endpoint {
         Endpoint::Messages | Endpoint::CountTokens => Dialect::Anthropic,
+        Endpoint::GenerateContent
+        | Endpoint::StreamGenerateContent
+        | Endpoint::GeminiCountTokens
+        | Endpoint::GeminiModel => Dialect::Gemini,
+        Endpoint::Models if path == "/v1beta/models" || gemini_key => Dialect::Gemini,
         Endpoint::Models if parts.headers.contains_key("anthropic-version") => Dialect::Anthropic,
         _ => Dialect::OpenAi,
     };
 
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
+        // Gemini answers an oversized request with a 400, not a 413.
+        Err(_) if dialect == Dialect::Gemini => {
+            return ApiError::new(400)
+                .with_message(format!(
+                    "Request payload size exceeds the limit: {MAX_BODY_BYTES} bytes."
+                ))
+                .render(dialect, &request_id);
+        }
         Err(_) => return ApiError::new(413).render(dialect, &request_id),
     };
     let parsed: Result<Value, _> = if bytes.is_empty() {
@@ -345,11 +381,15 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         });
     }
 
-    if let Err(rejection) = authenticate(&shared, &parts.headers, dialect) {
+    if let Err(rejection) = authenticate(&shared, &parts.headers, query, dialect) {
         return rejection.render(dialect, &request_id);
     }
+    let gemini_model = gemini::route(path).map(|(model, _)| model);
     if endpoint == Endpoint::Models {
         return embeddings::models(dialect, &request_id);
+    }
+    if let (Endpoint::GeminiModel, Some(model)) = (endpoint, gemini_model) {
+        return embeddings::gemini_model_by_id(model);
     }
     let body = match parsed {
         Ok(body) if body.is_object() => body,
@@ -361,18 +401,18 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 Dialect::Anthropic => {
                     "There was an issue with the format of your request: the body is not a JSON object."
                 }
+                Dialect::Gemini => "Invalid JSON payload received. Unexpected token.",
             };
             return ApiError::new(400)
                 .with_message(message)
                 .render(dialect, &request_id);
         }
     };
-    if let Err(missing) = validate(endpoint, &body) {
+    if let Err(missing) = validate(endpoint, dialect, &body) {
         return missing.render(dialect, &request_id);
     }
-    let model = body
-        .get("model")
-        .and_then(Value::as_str)
+    let model = gemini_model
+        .or_else(|| body.get("model").and_then(Value::as_str))
         .unwrap_or_default();
 
     let (mut behavior, ordinal) = shared.behavior();
@@ -403,21 +443,18 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         }
     }
 
-    if let Some(field) = behavior
-        .refuses
-        .iter()
-        .find(|field| body.get(field.as_str()).is_some())
-    {
+    if let Some((field, inside)) = refused_field(&behavior.refuses, &body, dialect) {
         let error = match dialect {
             Dialect::OpenAi => ApiError::new(400)
                 .with_message(format!(
                     "Unsupported parameter: '{field}' is not supported with this model."
                 ))
-                .with_param(field.clone())
+                .with_param(field)
                 .with_code("unsupported_parameter"),
             Dialect::Anthropic => {
                 ApiError::new(400).with_message(format!("{field}: Extra inputs are not permitted"))
             }
+            Dialect::Gemini => unknown_field(field, inside),
         };
         return error.render(dialect, &request_id);
     }
@@ -427,7 +464,8 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         body: &body,
         model,
         behavior: &behavior,
-        stream: body.get("stream").and_then(Value::as_bool) == Some(true),
+        stream: endpoint == Endpoint::StreamGenerateContent
+            || body.get("stream").and_then(Value::as_bool) == Some(true),
         request_number,
         request_id: &request_id,
     };
@@ -437,12 +475,78 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         Endpoint::Messages => anthropic::answer(&exchange),
         Endpoint::CountTokens => anthropic::count_tokens(&exchange),
         Endpoint::Embeddings => embeddings::answer(&exchange),
-        Endpoint::Models | Endpoint::Health => StatusCode::NOT_FOUND.into_response(),
+        Endpoint::GenerateContent => gemini::generate_content(&exchange),
+        Endpoint::StreamGenerateContent => gemini::stream_generate_content(
+            &exchange,
+            query.split('&').any(|pair| pair == "alt=sse"),
+        ),
+        Endpoint::GeminiCountTokens => gemini::count_tokens(&exchange),
+        Endpoint::Models | Endpoint::Health | Endpoint::GeminiModel => {
+            StatusCode::NOT_FOUND.into_response()
+        }
     }
+}
+
+/// The first refused field the body sets: at the top level, or for Gemini also inside
+/// `generationConfig` (where `thinkingConfig` and most sampling fields live), with the proto
+/// name of the message it was found in.
+fn refused_field<'a>(
+    refuses: &'a [String],
+    body: &Value,
+    dialect: Dialect,
+) -> Option<(&'a str, Option<&'static str>)> {
+    let sets = |object: &Value, field: &str| match dialect {
+        Dialect::Gemini => prompt::proto_field(object, field).is_some(),
+        Dialect::OpenAi | Dialect::Anthropic => object.get(field).is_some(),
+    };
+    refuses.iter().find_map(|field| {
+        if sets(body, field) {
+            Some((field.as_str(), None))
+        } else if dialect == Dialect::Gemini
+            && prompt::proto_field(body, "generationConfig")
+                .is_some_and(|config| sets(config, field))
+        {
+            Some((field.as_str(), Some("generation_config")))
+        } else {
+            None
+        }
+    })
+}
+
+/// Gemini's 400 for a field its schema does not have, as Google's JSON parser words it.
+fn unknown_field(field: &str, inside: Option<&str>) -> ApiError {
+    let location = inside
+        .map(|message| format!(" at '{message}'"))
+        .unwrap_or_default();
+    let description = format!(
+        "Invalid JSON payload received. Unknown name \"{field}\"{location}: Cannot find field."
+    );
+    let mut violation = json!({"description": description});
+    if let Some(message) = inside {
+        violation["field"] = json!(message);
+    }
+    ApiError::new(400)
+        .with_message(description)
+        .with_gemini_detail(json!({
+            "@type": "type.googleapis.com/google.rpc.BadRequest",
+            "fieldViolations": [violation],
+        }))
+}
+
+/// The `key` query parameter, Gemini's alternative to `x-goog-api-key`.
+fn query_key(query: &str) -> Option<&str> {
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("key="))
+        .filter(|key| !key.is_empty())
 }
 
 fn injected_message(status: u16, dialect: Dialect) -> &'static str {
     match (status, dialect) {
+        (429, Dialect::Gemini) => "Resource has been exhausted (e.g. check quota).",
+        (503 | 529, Dialect::Gemini) => "The model is overloaded. Please try again later.",
+        (504, Dialect::Gemini) => "Deadline expired before operation could complete.",
+        (500..=599, Dialect::Gemini) => "An internal error has occurred.",
         (429, Dialect::OpenAi) => "Rate limit reached for requests",
         (429, Dialect::Anthropic) => {
             "This request would exceed the rate limit for your organization"
@@ -454,7 +558,12 @@ fn injected_message(status: u16, dialect: Dialect) -> &'static str {
     }
 }
 
-fn authenticate(shared: &Shared, headers: &HeaderMap, dialect: Dialect) -> Result<(), ApiError> {
+fn authenticate(
+    shared: &Shared,
+    headers: &HeaderMap,
+    query: &str,
+    dialect: Dialect,
+) -> Result<(), ApiError> {
     let key = match dialect {
         Dialect::OpenAi => header_str(headers, "authorization")
             .and_then(|value| value.strip_prefix("Bearer "))
@@ -468,6 +577,15 @@ fn authenticate(shared: &Shared, headers: &HeaderMap, dialect: Dialect) -> Resul
         Dialect::Anthropic => header_str(headers, "x-api-key")
             .filter(|key| !key.is_empty())
             .ok_or_else(|| ApiError::new(401).with_message("x-api-key header is required"))?,
+        // Without a key Google does not know the caller's project: a 403, not a 401.
+        Dialect::Gemini => header_str(headers, "x-goog-api-key")
+            .filter(|key| !key.is_empty())
+            .or_else(|| query_key(query))
+            .ok_or_else(|| {
+                ApiError::new(403).with_message(
+                    "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
+                )
+            })?,
     };
     if shared
         .valid_keys
@@ -480,6 +598,22 @@ fn authenticate(shared: &Shared, headers: &HeaderMap, dialect: Dialect) -> Resul
                 redact(key)
             )),
             Dialect::Anthropic => ApiError::new(401).with_message("invalid x-api-key"),
+            Dialect::Gemini => {
+                let message = "API key not valid. Please pass a valid API key.";
+                ApiError::new(400)
+                    .with_message(message)
+                    .with_gemini_detail(json!({
+                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                        "reason": "API_KEY_INVALID",
+                        "domain": "googleapis.com",
+                        "metadata": {"service": "generativelanguage.googleapis.com"},
+                    }))
+                    .with_gemini_detail(json!({
+                        "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+                        "locale": "en-US",
+                        "message": message,
+                    }))
+            }
         });
     }
     if dialect == Dialect::Anthropic && header_str(headers, "anthropic-version").is_none() {
@@ -501,27 +635,36 @@ fn redact(key: &str) -> String {
     format!("{start}***{end}")
 }
 
-fn validate(endpoint: Endpoint, body: &Value) -> Result<(), ApiError> {
+fn validate(endpoint: Endpoint, dialect: Dialect, body: &Value) -> Result<(), ApiError> {
     let required: &[&'static str] = match endpoint {
         Endpoint::ChatCompletions => &["model", "messages"],
         Endpoint::Responses => &["model"],
         Endpoint::Messages => &["model", "messages", "max_tokens"],
         Endpoint::CountTokens => &["model", "messages"],
         Endpoint::Embeddings => &["model", "input"],
-        Endpoint::Models | Endpoint::Health => &[],
+        Endpoint::GenerateContent | Endpoint::StreamGenerateContent => &["contents"],
+        Endpoint::Models
+        | Endpoint::Health
+        | Endpoint::GeminiCountTokens
+        | Endpoint::GeminiModel => &[],
     };
-    let dialect_is_anthropic = matches!(endpoint, Endpoint::Messages | Endpoint::CountTokens);
-    for &name in required {
-        if body.get(name).is_none_or(Value::is_null) {
-            return Err(if dialect_is_anthropic {
-                ApiError::new(400).with_message(format!("{name}: Field required"))
-            } else {
-                ApiError::new(400)
-                    .with_message(format!("Missing required parameter: '{name}'."))
-                    .with_param(name)
-                    .with_code("missing_required_parameter")
-            });
-        }
-    }
-    Ok(())
+    let missing = |name: &str| match body.get(name) {
+        None | Some(Value::Null) => true,
+        // Gemini's proto has no null: an empty repeated field is an absent one.
+        Some(Value::Array(items)) => dialect == Dialect::Gemini && items.is_empty(),
+        Some(_) => false,
+    };
+    let Some(&name) = required.iter().find(|name| missing(name)) else {
+        return Ok(());
+    };
+    Err(match dialect {
+        Dialect::Anthropic => ApiError::new(400).with_message(format!("{name}: Field required")),
+        Dialect::OpenAi => ApiError::new(400)
+            .with_message(format!("Missing required parameter: '{name}'."))
+            .with_param(name)
+            .with_code("missing_required_parameter"),
+        Dialect::Gemini => ApiError::new(400).with_message(format!(
+            "* GenerateContentRequest.{name}: {name} is not specified\n"
+        )),
+    })
 }

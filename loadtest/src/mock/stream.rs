@@ -23,6 +23,8 @@ pub struct Frame {
 pub struct SseWriter {
     buffer: BytesMut,
     frames: Vec<Frame>,
+    /// What ends an event: a blank line, `\n\n`, or Google's `\r\n\r\n`.
+    event_end: &'static [u8],
 }
 
 impl SseWriter {
@@ -30,7 +32,14 @@ impl SseWriter {
         Self {
             buffer: BytesMut::with_capacity(events * bytes_per_event),
             frames: Vec::with_capacity(events),
+            event_end: b"\n\n",
         }
+    }
+
+    /// Ends every event with `\r\n\r\n`, as Google's front end frames Gemini's stream.
+    pub fn with_crlf(mut self) -> Self {
+        self.event_end = b"\r\n\r\n";
+        self
     }
 
     /// `event: <name>` (when given) and `data: <json>`, then the blank line.
@@ -44,7 +53,21 @@ impl SseWriter {
         // Serializing our own plain structs cannot fail; a failure would only truncate this one
         // event, which the tests would catch.
         let _ = serde_json::to_writer((&mut self.buffer).writer(), data);
-        self.buffer.extend_from_slice(b"\n\n");
+        self.buffer.extend_from_slice(self.event_end);
+        self.cut(content);
+    }
+
+    /// Not SSE: `prefix`, the JSON of `data`, `suffix` as one frame (a streamed JSON array).
+    pub fn json_piece<T: Serialize>(
+        &mut self,
+        prefix: &str,
+        data: &T,
+        suffix: &str,
+        content: bool,
+    ) {
+        self.buffer.extend_from_slice(prefix.as_bytes());
+        let _ = serde_json::to_writer((&mut self.buffer).writer(), data);
+        self.buffer.extend_from_slice(suffix.as_bytes());
         self.cut(content);
     }
 
@@ -52,7 +75,7 @@ impl SseWriter {
     pub fn data_line(&mut self, payload: &str) {
         self.buffer.extend_from_slice(b"data: ");
         self.buffer.extend_from_slice(payload.as_bytes());
-        self.buffer.extend_from_slice(b"\n\n");
+        self.buffer.extend_from_slice(self.event_end);
         self.cut(false);
     }
 

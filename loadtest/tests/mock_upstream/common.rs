@@ -39,6 +39,16 @@ pub async fn post_anthropic(mock: &MockUpstream, path: &str, body: Value) -> req
         .unwrap()
 }
 
+pub async fn post_gemini(mock: &MockUpstream, path: &str, body: Value) -> reqwest::Response {
+    client()
+        .post(format!("{}{path}", mock.base_url()))
+        .header("x-goog-api-key", "gemini-test-key")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The result of reading a whole SSE body.
 pub struct Transcript {
     pub events: Vec<SseEvent>,

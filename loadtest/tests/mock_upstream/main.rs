@@ -9,6 +9,7 @@ mod anthropic;
 mod common;
 mod embeddings_models;
 mod failures;
+mod gemini;
 mod openai_chat;
 mod openai_responses;
 mod recording;
