@@ -38,26 +38,37 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-fn api_key_token(headers: &HeaderMap) -> Option<&str> {
+fn header_token<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
-        .get("x-api-key")
+        .get(name)
         .and_then(|value| value.to_str().ok())
         .map(str::trim)
 }
 
-/// The token a request presented, from `Authorization: Bearer` or `x-api-key`.
+/// The token a request presented, from `Authorization: Bearer`, `x-api-key` or (Gemini's)
+/// `x-goog-api-key` — the Gemini endpoints also move a `key=` query parameter there.
 ///
 /// # Errors
-/// 401 when both headers are sent with different tokens: which one would be billed is not
-/// the gateway's to guess.
+/// 401 when two of them carry different tokens: which one would be billed is not the
+/// gateway's to guess.
 pub fn presented_token(headers: &HeaderMap) -> Result<Option<&str>, IngressError> {
-    match (bearer_token(headers), api_key_token(headers)) {
-        (Some(bearer), Some(api_key)) if bearer != api_key => Err(IngressError::Unauthorized(
-            "`Authorization` and `x-api-key` carry different API keys; send one".into(),
-        )),
-        (Some(token), _) | (None, Some(token)) => Ok(Some(token)),
-        (None, None) => Ok(None),
+    let mut presented = [
+        bearer_token(headers),
+        header_token(headers, "x-api-key"),
+        header_token(headers, "x-goog-api-key"),
+    ]
+    .into_iter()
+    .flatten();
+    let Some(first) = presented.next() else {
+        return Ok(None);
+    };
+    if presented.any(|other| other != first) {
+        return Err(IngressError::Unauthorized(
+            "`Authorization`, `x-api-key` and `x-goog-api-key` carry different API keys; send one"
+                .into(),
+        ));
     }
+    Ok(Some(first))
 }
 
 impl Authenticator {
@@ -80,7 +91,7 @@ impl Authenticator {
     ) -> Result<Arc<UserToken>, IngressError> {
         let presented = presented_token(headers)?.ok_or_else(|| {
             IngressError::Unauthorized(
-                "missing API key: send it as `Authorization: Bearer <token>` or `x-api-key`".into(),
+                "missing API key: send it as `Authorization: Bearer <token>`, `x-api-key` or `x-goog-api-key`".into(),
             )
         })?;
         let plain = PlainToken::from_presented(presented);
@@ -221,5 +232,13 @@ mod tests {
         headers.insert("x-api-key", "axg-def".parse().unwrap());
         assert_eq!(presented_token(&headers).unwrap(), Some("axg-def"));
         assert_eq!(presented_token(&HeaderMap::new()).unwrap(), None);
+        let mut headers = HeaderMap::new();
+        headers.insert("x-goog-api-key", "axg-ghi".parse().unwrap());
+        assert_eq!(presented_token(&headers).unwrap(), Some("axg-ghi"));
+        headers.insert("authorization", "Bearer axg-other".parse().unwrap());
+        assert!(
+            presented_token(&headers).is_err(),
+            "a Gemini key and a different bearer are refused"
+        );
     }
 }

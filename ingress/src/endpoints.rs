@@ -29,9 +29,17 @@ fn dialect_for_models(headers: &HeaderMap) -> Dialect {
     }
 }
 
-/// `GET /v1/models`: the models this token may use, in OpenAI's list shape, or Anthropic's
-/// when the caller sends `anthropic-version`.
-pub async fn models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+/// `GET /v1/models`: the models this token may use, in OpenAI's list shape, Anthropic's when
+/// the caller sends `anthropic-version`, or Gemini's when it sends a Gemini key (the Gen AI
+/// SDKs call `/v1` by default).
+pub async fn models(
+    State(state): State<Arc<AppState>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    if crate::gemini::is_gemini_caller(&headers, &uri) {
+        return crate::gemini::models(State(state), uri, headers).await;
+    }
     let dialect = dialect_for_models(&headers);
     let snapshot = state.config.load();
     let token = match state.auth.authenticate(&headers, &snapshot) {
@@ -95,15 +103,132 @@ pub async fn count_tokens(
     let request =
         match translate::decode_request(dialect, &serde_json::to_vec(&value).unwrap_or_default()) {
             Ok(request) => request,
-            Err(error) => {
-                let api_error = error.to_api_error();
-                let error = IngressError::BadRequest {
-                    field: api_error.param,
-                    message: error.to_string(),
-                };
-                return call.fail(&state, &error);
-            }
+            Err(error) => return call.fail(&state, &error.into()),
         };
+    let candidate = match counting_route(&state, &mut call, &token, &request, Protocol::Anthropic) {
+        Ok(candidate) => candidate,
+        Err(error) => return call.fail(&state, &error),
+    };
+    if let Some(candidate) = &candidate {
+        let mut upstream_body = value.clone();
+        upstream_body["model"] = json!(candidate.upstream_model);
+        if let Some(object) = upstream_body.as_object_mut() {
+            object.remove("max_tokens");
+        }
+        let upstream_body = serde_json::to_vec(&upstream_body).unwrap_or_default();
+        if let Some(body) = upstream_count(&mut call, &headers, candidate, upstream_body).await {
+            return finish_ok(&state, call, permit, body, Usage::default(), None, &[]).await;
+        }
+    }
+    let estimate = translate::count_tokens(&request);
+    let body = serde_json::to_vec(&json!({"input_tokens": estimate})).unwrap_or_default();
+    finish_ok(
+        &state,
+        call,
+        permit,
+        body,
+        Usage::default(),
+        None,
+        &[("x-axongate-estimated", "true")],
+    )
+    .await
+}
+
+/// The checks a token count passes (the request's bounds, the model, the token's limits) and
+/// the first route whose upstream speaks `protocol` and so can count for itself.
+fn counting_route(
+    state: &AppState,
+    call: &mut Call,
+    token: &shared::config::UserToken,
+    request: &ir::Request,
+    protocol: Protocol,
+) -> Result<Option<Candidate>, IngressError> {
+    bounds::check_request(request)?;
+    let model = proxy::admit_model(state, call, token, &request.model)?;
+    let snapshot = state.config.load();
+    let candidates = routing::plan(
+        &model,
+        &snapshot,
+        &state.breakers,
+        false,
+        &mut rand::thread_rng(),
+    );
+    Ok(candidates
+        .into_iter()
+        .find(|candidate| candidate.provider.provider.protocol == protocol))
+}
+
+/// Asks `candidate` to count a prompt (its protocol's count endpoint), recording the attempt;
+/// the answer when it succeeded within the first-byte timeout.
+async fn upstream_count(
+    call: &mut Call,
+    headers: &HeaderMap,
+    candidate: &Candidate,
+    body: Vec<u8>,
+) -> Option<Vec<u8>> {
+    let request = upstream::build(candidate, Operation::CountTokens, headers, body).ok()?;
+    let timeout = Duration::from_millis(u64::from(
+        candidate.provider.provider.timeouts.first_byte_ms,
+    ));
+    let started = std::time::Instant::now();
+    let answer = tokio::time::timeout(timeout, request.send()).await;
+    let status = match &answer {
+        Ok(Ok(response)) => Some(response.status().as_u16()),
+        _ => None,
+    };
+    call.attempts.push(shared::request::Attempt {
+        provider_id: candidate.provider.provider.id.clone(),
+        provider_key_id: candidate.key.key.id.clone(),
+        upstream_model: candidate.upstream_model.clone(),
+        status,
+        error_kind: None,
+        latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+    });
+    if let Ok(Ok(response)) = answer
+        && response.status().is_success()
+        && let Ok(Ok(body)) = tokio::time::timeout(timeout, response.bytes()).await
+    {
+        call.chosen = Some(candidate.clone());
+        return Some(body.to_vec());
+    }
+    None
+}
+
+/// Gemini's `:countTokens`: asks a Gemini upstream when the model has one; otherwise estimates
+/// with the bundled tokenizer (`x-axongate-estimated`). The body is `{"contents": […]}` or
+/// `{"generateContentRequest": {…}}`. Metered like [`count_tokens`].
+pub async fn gemini_count_tokens(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    body: Body,
+    alias: String,
+) -> Response {
+    let dialect = Dialect::Gemini;
+    let mut call = Call::new(dialect, &headers);
+    let (permit, token) = match proxy::admit_caller(&state, &mut call, &headers).await {
+        Ok(admitted) => admitted,
+        Err(error) => return call.fail(&state, &error),
+    };
+    let bytes = match proxy::read_body(body, state.max_body_bytes, state.body_read_timeout).await {
+        Ok(bytes) => bytes,
+        Err(error) => return call.fail(&state, &error),
+    };
+    let inner = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|value| value.get("generateContentRequest").cloned())
+        .map(|inner| serde_json::to_vec(&inner).unwrap_or_default());
+    let mut request = match translate::decode_request(dialect, inner.as_deref().unwrap_or(&bytes)) {
+        Ok(request) => request,
+        Err(error) => {
+            let api_error = error.to_api_error();
+            let error = IngressError::BadRequest {
+                field: api_error.param,
+                message: error.to_string(),
+            };
+            return call.fail(&state, &error);
+        }
+    };
+    request.model = alias;
     if let Err(error) = bounds::check_request(&request) {
         return call.fail(&state, &error);
     }
@@ -123,56 +248,13 @@ pub async fn count_tokens(
     };
     if let Some(candidate) = candidates
         .iter()
-        .find(|candidate| candidate.provider.provider.protocol == Protocol::Anthropic)
+        .find(|candidate| candidate.provider.provider.protocol == Protocol::Gemini)
+        && let Some(body) = upstream_count(&mut call, &headers, candidate, bytes.to_vec()).await
     {
-        let mut upstream_body = value.clone();
-        upstream_body["model"] = json!(candidate.upstream_model);
-        if let Some(object) = upstream_body.as_object_mut() {
-            object.remove("max_tokens");
-        }
-        if let Ok(request) = upstream::build(
-            candidate,
-            Operation::CountTokens,
-            &headers,
-            serde_json::to_vec(&upstream_body).unwrap_or_default(),
-        ) {
-            let timeout = Duration::from_millis(u64::from(
-                candidate.provider.provider.timeouts.first_byte_ms,
-            ));
-            let started = std::time::Instant::now();
-            let answer = tokio::time::timeout(timeout, request.send()).await;
-            let status = match &answer {
-                Ok(Ok(response)) => Some(response.status().as_u16()),
-                _ => None,
-            };
-            call.attempts.push(shared::request::Attempt {
-                provider_id: candidate.provider.provider.id.clone(),
-                provider_key_id: candidate.key.key.id.clone(),
-                upstream_model: candidate.upstream_model.clone(),
-                status,
-                error_kind: None,
-                latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-            });
-            if let Ok(Ok(response)) = answer
-                && response.status().is_success()
-                && let Ok(Ok(body)) = tokio::time::timeout(timeout, response.bytes()).await
-            {
-                call.chosen = Some(candidate.clone());
-                return finish_ok(
-                    &state,
-                    call,
-                    permit,
-                    body.to_vec(),
-                    Usage::default(),
-                    None,
-                    &[],
-                )
-                .await;
-            }
-        }
+        return finish_ok(&state, call, permit, body, Usage::default(), None, &[]).await;
     }
     let estimate = translate::count_tokens(&request);
-    let body = serde_json::to_vec(&json!({"input_tokens": estimate})).unwrap_or_default();
+    let body = serde_json::to_vec(&json!({"totalTokens": estimate})).unwrap_or_default();
     finish_ok(
         &state,
         call,

@@ -112,6 +112,16 @@ impl IngressError {
     }
 }
 
+/// A request the translation refused is the client's 400, naming the field.
+impl From<translate::TranslateError> for IngressError {
+    fn from(error: translate::TranslateError) -> Self {
+        Self::BadRequest {
+            field: error.to_api_error().param,
+            message: error.to_string(),
+        }
+    }
+}
+
 /// Renders a neutral error as an HTTP response in `dialect`.
 #[must_use]
 pub fn render_api_error(dialect: Dialect, error: &ir::ApiError) -> Response {

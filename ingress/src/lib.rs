@@ -13,6 +13,7 @@ pub mod config;
 pub mod endpoints;
 pub mod error;
 pub mod follow;
+pub mod gemini;
 pub mod limits;
 pub mod proxy;
 pub mod publish;
@@ -245,6 +246,15 @@ pub fn router(state: Arc<proxy::AppState>) -> Router {
         .route("/v1/messages/count_tokens", post(endpoints::count_tokens))
         .route("/v1/embeddings", post(endpoints::embeddings))
         .route("/v1/models", get(endpoints::models))
+        .route("/v1beta/models", get(gemini::models))
+        .route(
+            "/v1beta/models/{*target}",
+            post(gemini::model_method).get(gemini::model),
+        )
+        .route(
+            "/v1/models/{*target}",
+            post(gemini::model_method).get(gemini::model),
+        )
         // A known path with the wrong method answers in the caller's error shape too.
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are read with the configured limit inside the handlers, so that an oversized
@@ -253,20 +263,26 @@ pub fn router(state: Arc<proxy::AppState>) -> Router {
         .with_state(state)
 }
 
-/// 405 in the caller's dialect: Anthropic for `/v1/messages…` (or an `anthropic-version`
-/// header), OpenAI otherwise, with `Allow`.
+/// 405 in the caller's dialect: Gemini for `/v1beta/…` (or a Gemini key), Anthropic for
+/// `/v1/messages…` (or an `anthropic-version` header), OpenAI otherwise, with `Allow`.
 async fn method_not_allowed(
     method: axum::http::Method,
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
 ) -> axum::response::Response {
     let path = uri.path();
-    let dialect = if path.starts_with("/v1/messages") || headers.contains_key("anthropic-version") {
+    let dialect = if path.starts_with("/v1beta/") || gemini::is_gemini_caller(&headers, &uri) {
+        translate::Dialect::Gemini
+    } else if path.starts_with("/v1/messages") || headers.contains_key("anthropic-version") {
         translate::Dialect::Anthropic
     } else {
         translate::Dialect::OpenAiChat
     };
-    let allowed = if path == "/v1/models" { "GET" } else { "POST" };
+    let allowed = match path {
+        "/v1/models" | "/v1beta/models" => "GET",
+        _ if path.starts_with("/v1beta/models/") || path.starts_with("/v1/models/") => "GET, POST",
+        _ => "POST",
+    };
     let mut response = error::IngressError::MethodNotAllowed {
         method: method.to_string(),
         path: bounds::for_record(path),

@@ -16,6 +16,7 @@ pub const DEFAULT_ANTHROPIC_VERSION: &str = "2023-06-01";
 const RESERVED_HEADERS: &[&str] = &[
     "authorization",
     "x-api-key",
+    "x-goog-api-key",
     "host",
     "content-length",
     "connection",
@@ -35,6 +36,7 @@ pub fn dialect_of(protocol: Protocol) -> Dialect {
         Protocol::OpenAi => Dialect::OpenAiChat,
         Protocol::OpenAiResponses => Dialect::OpenAiResponses,
         Protocol::Anthropic => Dialect::Anthropic,
+        Protocol::Gemini => Dialect::Gemini,
     }
 }
 
@@ -42,15 +44,35 @@ pub fn dialect_of(protocol: Protocol) -> Dialect {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
     Generate,
+    /// Generation with a streamed answer: the same endpoint for every protocol but Gemini,
+    /// which streams from its own (`:streamGenerateContent?alt=sse`).
+    GenerateStream,
     CountTokens,
     Embeddings,
 }
 
 /// The upstream URL: the provider's base URL (which includes the version prefix, like
-/// `https://api.openai.com/v1` or `https://api.anthropic.com/v1`) plus the operation's path.
+/// `https://api.openai.com/v1`, `https://api.anthropic.com/v1` or
+/// `https://generativelanguage.googleapis.com/v1beta`) plus the operation's path (for Gemini,
+/// the upstream model's).
 #[must_use]
 pub fn url(candidate: &Candidate, operation: Operation) -> String {
     let base = candidate.provider.provider.base_url.trim_end_matches('/');
+    if candidate.provider.provider.protocol == Protocol::Gemini {
+        let model = url::form_urlencoded::byte_serialize(candidate.upstream_model.as_bytes())
+            .collect::<String>();
+        let action = match operation {
+            Operation::Generate => ":generateContent",
+            Operation::GenerateStream => ":streamGenerateContent?alt=sse",
+            Operation::CountTokens => ":countTokens",
+            Operation::Embeddings => ":embedContent",
+        };
+        return format!("{base}/models/{model}{action}");
+    }
+    let operation = match operation {
+        Operation::GenerateStream => Operation::Generate,
+        other => other,
+    };
     let path = match (candidate.provider.provider.protocol, operation) {
         (Protocol::OpenAi, Operation::Generate) => "/chat/completions",
         (Protocol::OpenAi, Operation::Embeddings) => "/embeddings",
@@ -61,6 +83,7 @@ pub fn url(candidate: &Candidate, operation: Operation) -> String {
         (Protocol::Anthropic, Operation::Generate) => "/messages",
         (Protocol::Anthropic, Operation::CountTokens) => "/messages/count_tokens",
         (Protocol::Anthropic, Operation::Embeddings) => "/embeddings",
+        (_, _) => "",
     };
     format!("{base}{path}")
 }
@@ -92,6 +115,7 @@ pub fn build(
     }
     request = match candidate.provider.provider.protocol {
         Protocol::OpenAi | Protocol::OpenAiResponses => request.bearer_auth(secret.expose()),
+        Protocol::Gemini => request.header("x-goog-api-key", secret.expose()),
         Protocol::Anthropic => {
             let version = client_headers
                 .get("anthropic-version")

@@ -39,6 +39,7 @@ fn dialect(value: &Value, key: &str) -> Dialect {
         Some("openai_chat") => Dialect::OpenAiChat,
         Some("openai_responses") => Dialect::OpenAiResponses,
         Some("anthropic") => Dialect::Anthropic,
+        Some("gemini") => Dialect::Gemini,
         other => panic!("case.json: bad {key}: {other:?}"),
     }
 }
@@ -213,7 +214,7 @@ fn check(dir: &Path) -> Result<(), String> {
                 .map_err(|error| format!("decode failed: {error}"))?;
             // As ingress does: the same dialect gets the upstream's answer with the alias in it.
             let out = if client == upstream {
-                passthrough::response(&upstream_body, &context(&case).model)
+                passthrough::response(client, &upstream_body, &context(&case).model)
             } else {
                 encode_response(client, &response, &context(&case))
             };
@@ -1258,6 +1259,46 @@ mod properties {
                     }
                 })
                 .boxed(),
+            // Parts in any order: words, calls (with Gemini's ids), thoughts with or without a
+            // signature, and a signature alone before the part it belongs to.
+            Dialect::Gemini => (
+                prop::collection::vec(
+                    prop_oneof![
+                        "[a-z]{1,8}( [a-z]{1,8}){0,3}".prop_map(Block::text),
+                        tool_use(false),
+                        ("[a-z]{1,8}( [a-z]{1,8}){0,3}", prop::option::of(signature)).prop_map(
+                            |(thinking, signature)| Block::Thinking {
+                                thinking,
+                                signature,
+                            }
+                        ),
+                    ],
+                    0..5,
+                ),
+                prop_oneof![
+                    Just(ir::StopReason::EndTurn),
+                    Just(ir::StopReason::MaxTokens),
+                    Just(ir::StopReason::ContentFilter)
+                ],
+                usage_strategy(false, true),
+            )
+                .prop_map(|(content, mut stop_reason, usage)| {
+                    if stop_reason == ir::StopReason::EndTurn
+                        && content
+                            .iter()
+                            .any(|block| matches!(block, Block::ToolUse { .. }))
+                    {
+                        stop_reason = ir::StopReason::ToolUse;
+                    }
+                    ir::Response {
+                        id: String::new(),
+                        model: String::new(),
+                        content,
+                        stop_reason,
+                        usage,
+                    }
+                })
+                .boxed(),
         }
     }
 
@@ -1286,10 +1327,11 @@ mod properties {
         Ok(())
     }
 
-    const DIALECTS: [Dialect; 3] = [
+    const DIALECTS: [Dialect; 4] = [
         Dialect::OpenAiChat,
         Dialect::OpenAiResponses,
         Dialect::Anthropic,
+        Dialect::Gemini,
     ];
 
     proptest! {
@@ -1321,6 +1363,11 @@ mod properties {
         #[test]
         fn responses_responses_roundtrip(response in response_strategy(Dialect::OpenAiResponses)) {
             response_roundtrip(Dialect::OpenAiResponses, response)?;
+        }
+
+        #[test]
+        fn gemini_responses_roundtrip(response in response_strategy(Dialect::Gemini)) {
+            response_roundtrip(Dialect::Gemini, response)?;
         }
 
         #[test]

@@ -27,6 +27,9 @@ pub enum Protocol {
     #[serde(rename = "openai_responses")]
     OpenAiResponses,
     Anthropic,
+    /// Google Gemini (`/models/{model}:generateContent`, `:streamGenerateContent?alt=sse`),
+    /// with the base URL's version prefix (`https://generativelanguage.googleapis.com/v1beta`).
+    Gemini,
 }
 
 /// The API dialect a client used.
@@ -37,6 +40,8 @@ pub enum ClientProtocol {
     OpenaiResponses,
     OpenaiEmbeddings,
     Anthropic,
+    /// Gemini's `generateContent` / `streamGenerateContent`.
+    Gemini,
 }
 
 impl ClientProtocol {
@@ -47,6 +52,7 @@ impl ClientProtocol {
             Self::OpenaiResponses => "openai_responses",
             Self::OpenaiEmbeddings => "openai_embeddings",
             Self::Anthropic => "anthropic",
+            Self::Gemini => "gemini",
         }
     }
 }
@@ -58,6 +64,7 @@ impl Protocol {
             Self::OpenAi => "openai",
             Self::OpenAiResponses => "openai_responses",
             Self::Anthropic => "anthropic",
+            Self::Gemini => "gemini",
         }
     }
 

@@ -375,6 +375,8 @@ async fn call_upstream(
         Duration::from_millis(u64::from(provider.timeouts.total_ms)).min(Duration::from_secs(30));
     let mut request = match provider.protocol {
         Protocol::OpenAi | Protocol::OpenAiResponses => http.get(format!("{base}/models")).bearer_auth(secret.expose()),
+        // Listing models costs nothing and needs a valid key.
+        Protocol::Gemini => http.get(format!("{base}/models")).header("x-goog-api-key", secret.expose()),
         Protocol::Anthropic => http
             .post(format!("{base}/messages"))
             .header("x-api-key", secret.expose())

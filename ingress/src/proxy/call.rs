@@ -47,6 +47,7 @@ fn client_protocol(dialect: Dialect) -> ClientProtocol {
         Dialect::OpenAiChat => ClientProtocol::OpenaiChat,
         Dialect::OpenAiResponses => ClientProtocol::OpenaiResponses,
         Dialect::Anthropic => ClientProtocol::Anthropic,
+        Dialect::Gemini => ClientProtocol::Gemini,
     }
 }
 

@@ -98,7 +98,7 @@ pub async fn chat_completions(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    generate(state, Dialect::OpenAiChat, headers, body).await
+    generate(state, Dialect::OpenAiChat, headers, body, None).await
 }
 
 pub async fn responses(
@@ -106,7 +106,7 @@ pub async fn responses(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    generate(state, Dialect::OpenAiResponses, headers, body).await
+    generate(state, Dialect::OpenAiResponses, headers, body, None).await
 }
 
 pub async fn messages(
@@ -114,7 +114,7 @@ pub async fn messages(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    generate(state, Dialect::Anthropic, headers, body).await
+    generate(state, Dialect::Anthropic, headers, body, None).await
 }
 
 /// What every metered endpoint checks first: capacity (the permit is held until the response
@@ -174,22 +174,28 @@ pub(crate) fn admit_model(
     Ok(model)
 }
 
+/// The model and the streaming choice of a dialect that names them in the URL (Gemini).
+pub(crate) struct Named {
+    pub(crate) model: String,
+    pub(crate) stream: bool,
+}
+
 /// Common checks before routing: capacity, spool, auth, body, model access, limits.
 async fn admit(
     state: &AppState,
     call: &mut Call,
     headers: &HeaderMap,
     body: Body,
+    named: Option<Named>,
 ) -> Result<(ir::Request, Bytes, tokio::sync::OwnedSemaphorePermit), IngressError> {
     let (permit, token) = admit_caller(state, call, headers).await?;
     let bytes = read_body(body, state.max_body_bytes, state.body_read_timeout).await?;
-    let request = translate::decode_request(call.dialect, &bytes).map_err(|error| {
-        let api_error = error.to_api_error();
-        IngressError::BadRequest {
-            field: api_error.param,
-            message: error.to_string(),
-        }
-    })?;
+    let mut request = translate::decode_request(call.dialect, &bytes)?;
+    if let Some(named) = named {
+        request.model = named.model;
+        request.stream = named.stream;
+        request.include_usage = named.stream;
+    }
     call.stream = request.stream;
     bounds::check_request(&request).inspect_err(|_| {
         call.model_alias = bounds::for_record(&request.model);
@@ -198,14 +204,16 @@ async fn admit(
     Ok((request, bytes, permit))
 }
 
-async fn generate(
+pub(crate) async fn generate(
     state: Arc<AppState>,
     dialect: Dialect,
     headers: HeaderMap,
     body: Body,
+    named: Option<Named>,
 ) -> Response {
     let mut call = Call::new(dialect, &headers);
-    let (request, client_body, permit) = match admit(&state, &mut call, &headers, body).await {
+    let (request, client_body, permit) = match admit(&state, &mut call, &headers, body, named).await
+    {
         Ok(admitted) => admitted,
         Err(error) => return call.fail(&state, &error),
     };
@@ -225,14 +233,7 @@ async fn generate(
         let target =
             translate::Target::new(upstream, &candidate.upstream_model, &candidate.capabilities);
         let encoded =
-            translate::upstream_request(dialect, upstream, &client_body, &request, &target)
-                .map_err(|error| {
-                    let api_error = error.to_api_error();
-                    IngressError::BadRequest {
-                        field: api_error.param,
-                        message: error.to_string(),
-                    }
-                })?;
+            translate::upstream_request(dialect, upstream, &client_body, &request, &target)?;
         if let Ok(mut last) = warnings.lock() {
             *last = encoded
                 .warnings
@@ -242,15 +243,13 @@ async fn generate(
         }
         Ok(encoded.body)
     };
-    let upstream_call = call_upstream(
-        &state,
-        &mut call,
-        &headers,
-        Operation::Generate,
-        |_| true,
-        encode,
-    )
-    .await;
+    let operation = if request.stream {
+        Operation::GenerateStream
+    } else {
+        Operation::Generate
+    };
+    let upstream_call =
+        call_upstream(&state, &mut call, &headers, operation, |_| true, encode).await;
     // The encoder's warnings, then what the attempts added (a refused parameter).
     let mut encoded_warnings = warnings.into_inner().unwrap_or_default();
     encoded_warnings.append(&mut call.warnings);
@@ -280,5 +279,6 @@ fn response_id(dialect: Dialect, request_id: &str) -> String {
         Dialect::OpenAiChat => format!("chatcmpl-{simple}"),
         Dialect::OpenAiResponses => format!("resp_{simple}"),
         Dialect::Anthropic => format!("msg_{simple}"),
+        Dialect::Gemini => simple,
     }
 }

@@ -75,7 +75,7 @@ pub(super) async fn respond(
         }
     };
     let out = if upstream == dialect {
-        translate::passthrough::response(&body, &context.model)
+        translate::passthrough::response(dialect, &body, &context.model)
     } else {
         translate::encode_response(dialect, &decoded, &context)
     };

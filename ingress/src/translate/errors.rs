@@ -21,104 +21,38 @@ struct Shape {
     openai_status: u16,
     openai_type: &'static str,
     openai_code: Option<&'static str>,
+    gemini_status: u16,
+    /// Google's canonical error code name (`error.status`).
+    gemini_name: &'static str,
 }
 
 /// The one table from error class to each dialect's status, type and code. Statuses and types
 /// are what the official SDKs map to their exception classes: Anthropic's documented
-/// `error.type` per status; OpenAI's SDKs choose the class by status alone. An overloaded
-/// upstream is a 503 for OpenAI clients, which do not know 529. Where two classes share an
-/// Anthropic type, the first row is the one an upstream's type reads as.
+/// `error.type` per status; OpenAI's SDKs choose the class by status alone; Gemini's
+/// `error.status` is Google's canonical code for the HTTP status. An overloaded upstream is a
+/// 503 for OpenAI and Gemini clients, which do not know 529. Where two classes share an
+/// Anthropic type or a Gemini code, the first row is the one an upstream's reads as.
+#[rustfmt::skip]
 const SHAPES: [Shape; 11] = [
-    shape(
-        ErrorClass::InvalidRequest,
-        400,
-        "invalid_request_error",
-        400,
-        "invalid_request_error",
-        None,
-    ),
-    shape(
-        ErrorClass::Authentication,
-        401,
-        "authentication_error",
-        401,
-        "authentication_error",
-        Some("invalid_api_key"),
-    ),
-    shape(
-        ErrorClass::Permission,
-        403,
-        "permission_error",
-        403,
-        "permission_error",
-        None,
-    ),
-    shape(
-        ErrorClass::NotFound,
-        404,
-        "not_found_error",
-        404,
-        "not_found_error",
-        None,
-    ),
-    shape(
-        ErrorClass::RequestTooLarge,
-        413,
-        "request_too_large",
-        413,
-        "invalid_request_error",
-        Some("request_too_large"),
-    ),
-    shape(
-        ErrorClass::MethodNotAllowed,
-        405,
-        "invalid_request_error",
-        405,
-        "invalid_request_error",
-        Some("method_not_allowed"),
-    ),
-    shape(
-        ErrorClass::RateLimit,
-        429,
-        "rate_limit_error",
-        429,
-        "rate_limit_error",
-        Some("rate_limit_exceeded"),
-    ),
-    shape(ErrorClass::Api, 500, "api_error", 500, "server_error", None),
-    shape(
-        ErrorClass::Overloaded,
-        529,
-        "overloaded_error",
-        503,
-        "server_error",
-        Some("overloaded"),
-    ),
-    shape(
-        ErrorClass::Unavailable,
-        503,
-        "api_error",
-        503,
-        "server_error",
-        Some("service_unavailable"),
-    ),
-    shape(
-        ErrorClass::Timeout,
-        504,
-        "timeout_error",
-        504,
-        "server_error",
-        Some("timeout"),
-    ),
+    // class, Anthropic status and type, OpenAI status, type and code, Gemini status and code
+    shape(ErrorClass::InvalidRequest, (400, "invalid_request_error"), (400, "invalid_request_error", None), (400, "INVALID_ARGUMENT")),
+    shape(ErrorClass::Authentication, (401, "authentication_error"), (401, "authentication_error", Some("invalid_api_key")), (401, "UNAUTHENTICATED")),
+    shape(ErrorClass::Permission, (403, "permission_error"), (403, "permission_error", None), (403, "PERMISSION_DENIED")),
+    shape(ErrorClass::NotFound, (404, "not_found_error"), (404, "not_found_error", None), (404, "NOT_FOUND")),
+    shape(ErrorClass::RequestTooLarge, (413, "request_too_large"), (413, "invalid_request_error", Some("request_too_large")), (413, "INVALID_ARGUMENT")),
+    shape(ErrorClass::MethodNotAllowed, (405, "invalid_request_error"), (405, "invalid_request_error", Some("method_not_allowed")), (405, "UNIMPLEMENTED")),
+    shape(ErrorClass::RateLimit, (429, "rate_limit_error"), (429, "rate_limit_error", Some("rate_limit_exceeded")), (429, "RESOURCE_EXHAUSTED")),
+    shape(ErrorClass::Api, (500, "api_error"), (500, "server_error", None), (500, "INTERNAL")),
+    shape(ErrorClass::Overloaded, (529, "overloaded_error"), (503, "server_error", Some("overloaded")), (503, "UNAVAILABLE")),
+    shape(ErrorClass::Unavailable, (503, "api_error"), (503, "server_error", Some("service_unavailable")), (503, "UNAVAILABLE")),
+    shape(ErrorClass::Timeout, (504, "timeout_error"), (504, "server_error", Some("timeout")), (504, "DEADLINE_EXCEEDED")),
 ];
 
 const fn shape(
     class: ErrorClass,
-    anthropic_status: u16,
-    anthropic_type: &'static str,
-    openai_status: u16,
-    openai_type: &'static str,
-    openai_code: Option<&'static str>,
+    (anthropic_status, anthropic_type): (u16, &'static str),
+    (openai_status, openai_type, openai_code): (u16, &'static str, Option<&'static str>),
+    (gemini_status, gemini_name): (u16, &'static str),
 ) -> Shape {
     Shape {
         class,
@@ -127,6 +61,8 @@ const fn shape(
         openai_status,
         openai_type,
         openai_code,
+        gemini_status,
+        gemini_name,
     }
 }
 
@@ -156,6 +92,37 @@ fn anthropic_status(kind: ErrorClass) -> u16 {
 fn openai_shape(kind: ErrorClass) -> (u16, &'static str, Option<&'static str>) {
     let shape = shape_of(kind);
     (shape.openai_status, shape.openai_type, shape.openai_code)
+}
+
+/// The class a Gemini `error.status` names (the status decides when the code is unknown).
+pub fn kind_from_gemini_status(name: &str, status: u16) -> ErrorClass {
+    SHAPES
+        .iter()
+        .find(|shape| shape.gemini_name == name && shape.gemini_status == status)
+        .or_else(|| SHAPES.iter().find(|shape| shape.gemini_name == name))
+        .map_or_else(|| ErrorClass::from_status(status), |shape| shape.class)
+}
+
+/// The inner object of a Gemini error body: `{"code", "message", "status"}`.
+pub fn gemini_error_value(error: &ApiError) -> Value {
+    let shape = shape_of(error.kind);
+    serde_json::json!({
+        "code": shape.gemini_status,
+        "message": error.message,
+        "status": shape.gemini_name,
+    })
+}
+
+#[derive(Deserialize)]
+struct GeminiErrorBody {
+    message: String,
+    #[serde(default)]
+    status: String,
+}
+
+#[derive(Deserialize)]
+struct GeminiError {
+    error: GeminiErrorBody,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -193,6 +160,13 @@ pub fn decode_upstream_error(upstream: Dialect, status: u16, body: &[u8]) -> Api
         Dialect::Anthropic => match serde_json::from_slice::<AnthropicError>(body) {
             Ok(parsed) => ApiError::new(
                 kind_from_anthropic_type(&parsed.error.kind, status),
+                parsed.error.message,
+            ),
+            Err(_) => fallback(status, body),
+        },
+        Dialect::Gemini => match serde_json::from_slice::<GeminiError>(body) {
+            Ok(parsed) => ApiError::new(
+                kind_from_gemini_status(&parsed.error.status, status),
                 parsed.error.message,
             ),
             Err(_) => fallback(status, body),
@@ -239,6 +213,10 @@ fn fallback(status: u16, body: &[u8]) -> ApiError {
 pub fn encode_error(client: Dialect, error: &ApiError) -> (u16, Vec<u8>) {
     match client {
         Dialect::Anthropic => (anthropic_status(error.kind), anthropic_body(error)),
+        Dialect::Gemini => (
+            shape_of(error.kind).gemini_status,
+            to_vec(&serde_json::json!({"error": gemini_error_value(error)})),
+        ),
         Dialect::OpenAiChat | Dialect::OpenAiResponses => {
             let (status, _, _) = openai_shape(error.kind);
             (status, openai_body(error))
@@ -302,6 +280,7 @@ pub fn encode_stream_error(client: Dialect, error: &ApiError) -> Vec<u8> {
             out
         }
         Dialect::OpenAiResponses => super::openai_responses::stream::error_events(error, "", 0),
+        Dialect::Gemini => super::gemini::stream::error_event(error),
     }
 }
 
@@ -332,6 +311,21 @@ mod tests {
                 .map(|other| other.class);
             assert_eq!(
                 Some(kind_from_anthropic_type(shape.anthropic_type, 0)),
+                first
+            );
+            // A Gemini code with its status reads as the first class that writes both.
+            let first = SHAPES
+                .iter()
+                .find(|other| {
+                    other.gemini_name == shape.gemini_name
+                        && other.gemini_status == shape.gemini_status
+                })
+                .map(|other| other.class);
+            assert_eq!(
+                Some(kind_from_gemini_status(
+                    shape.gemini_name,
+                    shape.gemini_status
+                )),
                 first
             );
         }

@@ -1,5 +1,5 @@
-//! Protocol translation between OpenAI Chat Completions, OpenAI Responses and Anthropic Messages,
-//! through one protocol-neutral representation ([`ir`]). No I/O, no clock, no randomness: ids and
+//! Protocol translation between OpenAI Chat Completions, OpenAI Responses, Anthropic Messages and
+//! Google Gemini, through one protocol-neutral representation ([`ir`]). No I/O, no clock, no randomness: ids and
 //! timestamps come in through [`Context`], so a recorded upstream transcript fully determines
 //! the bytes a client receives.
 //!
@@ -20,12 +20,11 @@
 //!   after the first byte.
 //! * [`count_tokens`] — an estimate for `/v1/messages/count_tokens` with a bundled tokenizer.
 //!
-//! Upstreams may speak OpenAI Chat or Anthropic; every client dialect can be served by either.
-//! An OpenAI Responses upstream can also be encoded for and decoded from (responses and
-//! streams), which is what Responses-to-Responses passthrough uses to read usage.
+//! Every client dialect can be served by an upstream of any of the four.
 
 pub mod anthropic;
 mod errors;
+pub mod gemini;
 pub mod ir;
 mod json;
 pub mod openai_chat;
@@ -42,7 +41,7 @@ pub use stream::{StreamTranslator, decode_all as decode_stream};
 pub use target::Target;
 pub use tokens::count_tokens;
 
-/// The three wire protocols the gateway speaks.
+/// The four wire protocols the gateway speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dialect {
     /// `POST /v1/chat/completions`
@@ -51,6 +50,8 @@ pub enum Dialect {
     OpenAiResponses,
     /// `POST /v1/messages`
     Anthropic,
+    /// `POST /v1beta/models/{model}:generateContent` (and `:streamGenerateContent`)
+    Gemini,
 }
 
 /// What the caller decides for a response: its id, its creation time (Unix seconds) and the
@@ -146,6 +147,7 @@ pub fn decode_request(client: Dialect, body: &[u8]) -> Result<ir::Request, Trans
         Dialect::OpenAiChat => openai_chat::decode::request(body),
         Dialect::OpenAiResponses => openai_responses::decode::request(body),
         Dialect::Anthropic => anthropic::decode::request(body),
+        Dialect::Gemini => gemini::decode::request(body),
     }
 }
 
@@ -165,6 +167,7 @@ pub fn encode_request(
             openai_responses::encode::request(&request, model, &mut warnings)
         }
         Dialect::Anthropic => anthropic::encode::request(&request, model, &mut warnings),
+        Dialect::Gemini => gemini::encode::request(&request, target, &mut warnings),
     };
     Ok(EncodedRequest { body, warnings })
 }
@@ -193,6 +196,7 @@ pub fn decode_response(upstream: Dialect, body: &[u8]) -> Result<ir::Response, T
         Dialect::OpenAiChat => openai_chat::decode::response(body),
         Dialect::Anthropic => anthropic::decode::response(body),
         Dialect::OpenAiResponses => openai_responses::decode::response(body),
+        Dialect::Gemini => gemini::decode::response(body),
     }
 }
 
@@ -202,6 +206,7 @@ pub fn encode_response(client: Dialect, response: &ir::Response, context: &Conte
         Dialect::OpenAiChat => openai_chat::encode::response(response, context),
         Dialect::OpenAiResponses => openai_responses::encode::response(response, context),
         Dialect::Anthropic => anthropic::encode::response(response, context),
+        Dialect::Gemini => gemini::encode::response(response, context),
     }
 }
 

@@ -194,18 +194,29 @@ pub fn request(
                     .into(),
         });
     }
+    let drop_reasoning = target.reasoning == ReasoningSupport::None;
+    let ceiling = target.max_output_tokens.map(u64::from);
+    if dialect == Dialect::Gemini {
+        return Ok(gemini_request(
+            &members,
+            target,
+            drop_reasoning,
+            ceiling,
+            warnings,
+        ));
+    }
     let reasoning_fields: &[&str] = match dialect {
         Dialect::OpenAiChat => &["reasoning_effort", "reasoning"],
         Dialect::OpenAiResponses => &["reasoning"],
         Dialect::Anthropic => &["thinking"],
+        Dialect::Gemini => &[],
     };
     let limit_fields: &[&str] = match dialect {
         Dialect::OpenAiChat => &["max_tokens", "max_completion_tokens"],
         Dialect::OpenAiResponses => &["max_output_tokens"],
         Dialect::Anthropic => &["max_tokens"],
+        Dialect::Gemini => &[],
     };
-    let drop_reasoning = target.reasoning == ReasoningSupport::None;
-    let ceiling = target.max_output_tokens.map(u64::from);
     let streaming = members.get("stream").is_some_and(|raw| raw.get() == "true");
     let mut added = Vec::new();
     if dialect == Dialect::Anthropic && members.get("max_tokens").is_none() {
@@ -279,11 +290,94 @@ pub fn request(
     Ok(body)
 }
 
+/// A Gemini request for a Gemini upstream: the model is in the URL, so a `model` member is
+/// removed; the reasoning and output limit live in `generationConfig`, rewritten there.
+fn gemini_request(
+    members: &Members<'_>,
+    target: &Target<'_>,
+    drop_reasoning: bool,
+    ceiling: Option<u64>,
+    warnings: &mut Vec<Warning>,
+) -> Vec<u8> {
+    members.write(
+        |key| match key {
+            "model" => Edit::Remove,
+            "generationConfig" | "generation_config" => {
+                let Some(config) = members
+                    .get(key)
+                    .and_then(|raw| Members::parse(raw.get().as_bytes()))
+                else {
+                    return Edit::Keep;
+                };
+                let mut changed = false;
+                let rewritten = config.write(
+                    |inner| match inner {
+                        "thinkingConfig" | "thinking_config" if drop_reasoning => {
+                            let off = config
+                                .get(inner)
+                                .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).ok())
+                                .is_some_and(|thinking| {
+                                    thinking
+                                        .get("thinkingBudget")
+                                        .or_else(|| thinking.get("thinking_budget"))
+                                        .and_then(serde_json::Value::as_i64)
+                                        == Some(0)
+                                });
+                            if !off {
+                                warnings.push(Warning::new(
+                                    format!("{key}.{inner}"),
+                                    format!(
+                                        "{} takes no reasoning parameter (route capabilities); dropped",
+                                        target.model
+                                    ),
+                                ));
+                            }
+                            changed = true;
+                            Edit::Remove
+                        }
+                        "maxOutputTokens" | "max_output_tokens" => {
+                            match (ceiling, as_u64(config.get(inner))) {
+                                (Some(ceiling), Some(asked)) if asked > ceiling => {
+                                    warnings.push(Warning::new(
+                                        format!("{key}.{inner}"),
+                                        format!(
+                                            "{asked} is above {}'s output limit; lowered to {ceiling}",
+                                            target.model
+                                        ),
+                                    ));
+                                    changed = true;
+                                    Edit::Replace(ceiling.to_string())
+                                }
+                                _ => Edit::Keep,
+                            }
+                        }
+                        _ => Edit::Keep,
+                    },
+                    &[],
+                );
+                if changed {
+                    Edit::Replace(String::from_utf8(rewritten).unwrap_or_default())
+                } else {
+                    Edit::Keep
+                }
+            }
+            _ => Edit::Keep,
+        },
+        &[],
+    )
+}
+
 /// An upstream answer for a client of the same dialect: as received, with the top-level `model`
-/// set to the alias the client asked for. An answer that is not a JSON object is returned as is.
+/// (Gemini's `modelVersion`) set to the alias the client asked for. An answer that is not a
+/// JSON object is returned as is.
 #[must_use]
-pub fn response(body: &[u8], alias: &str) -> Vec<u8> {
-    with_model(body, &[], alias).unwrap_or_else(|| body.to_vec())
+pub fn response(dialect: Dialect, body: &[u8], alias: &str) -> Vec<u8> {
+    let member = if dialect == Dialect::Gemini {
+        "modelVersion"
+    } else {
+        "model"
+    };
+    with_member(body, &[], member, alias).unwrap_or_else(|| body.to_vec())
 }
 
 /// `body` without its top-level member `name`, every other member's bytes untouched; `None`
@@ -308,16 +402,23 @@ pub fn without_member(body: &[u8], name: &str) -> Option<Vec<u8>> {
 /// set to `alias`, every other member's bytes untouched; `None` when there is no such member.
 #[must_use]
 pub fn with_model(body: &[u8], path: &[&str], alias: &str) -> Option<Vec<u8>> {
+    with_member(body, path, "model", alias)
+}
+
+/// `body` with the string member `member` of the object at `path` set to `alias` (see
+/// [`with_model`]).
+#[must_use]
+pub fn with_member(body: &[u8], path: &[&str], member: &str, alias: &str) -> Option<Vec<u8>> {
     let members = Members::parse(body)?;
     let (replacement, field) = match path.split_first() {
         None => {
-            if !members.get("model")?.get().starts_with('"') {
+            if !members.get(member)?.get().starts_with('"') {
                 return None;
             }
-            (serde_json::to_string(alias).ok()?, "model")
+            (serde_json::to_string(alias).ok()?, member)
         }
         Some((outer, rest)) => {
-            let inner = with_model(members.get(outer)?.get().as_bytes(), rest, alias)?;
+            let inner = with_member(members.get(outer)?.get().as_bytes(), rest, member, alias)?;
             (String::from_utf8(inner).ok()?, *outer)
         }
     };
@@ -399,10 +500,10 @@ mod tests {
     fn the_answer_names_the_alias() {
         let body = br#"{"id":"x","model":"gpt-4.1-2025-04-14","choices":[]}"#;
         assert_eq!(
-            String::from_utf8(response(body, "my-alias")).unwrap(),
+            String::from_utf8(response(Dialect::OpenAiChat, body, "my-alias")).unwrap(),
             r#"{"id":"x","model":"my-alias","choices":[]}"#
         );
-        assert_eq!(response(b"not json", "a"), b"not json");
+        assert_eq!(response(Dialect::Gemini, b"not json", "a"), b"not json");
     }
 
     #[test]

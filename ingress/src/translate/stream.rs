@@ -3,13 +3,14 @@
 
 use super::ir::{ApiError, StopReason, StreamEvent, Usage};
 use super::sse::{SseDecoder, write_event};
-use super::{Context, Dialect, TranslateError, anthropic, openai_chat, openai_responses};
+use super::{Context, Dialect, TranslateError, anthropic, gemini, openai_chat, openai_responses};
 
 #[derive(Debug)]
 enum Decoder {
     Anthropic(anthropic::StreamDecoder),
     OpenAiChat(openai_chat::StreamDecoder),
     OpenAiResponses(openai_responses::StreamDecoder),
+    Gemini(gemini::StreamDecoder),
 }
 
 #[derive(Debug)]
@@ -17,6 +18,7 @@ enum Encoder {
     Anthropic(anthropic::StreamEncoder),
     OpenAiChat(openai_chat::StreamEncoder),
     OpenAiResponses(openai_responses::StreamEncoder),
+    Gemini(gemini::StreamEncoder),
 }
 
 /// Translates one streamed answer. Same-dialect traffic is passed through event by event, each
@@ -47,6 +49,7 @@ impl StreamTranslator {
             Dialect::OpenAiResponses => {
                 Decoder::OpenAiResponses(openai_responses::StreamDecoder::new())
             }
+            Dialect::Gemini => Decoder::Gemini(gemini::StreamDecoder::new()),
         };
         let strip_usage_chunks = upstream == Dialect::OpenAiChat
             && client == Dialect::OpenAiChat
@@ -58,6 +61,7 @@ impl StreamTranslator {
             Dialect::OpenAiResponses => {
                 Encoder::OpenAiResponses(openai_responses::StreamEncoder::new(context))
             }
+            Dialect::Gemini => Encoder::Gemini(gemini::StreamEncoder::new(context)),
         });
         Self {
             client,
@@ -86,6 +90,7 @@ impl StreamTranslator {
                 Decoder::Anthropic(decoder) => decoder.push(sse_event)?,
                 Decoder::OpenAiChat(decoder) => decoder.push(sse_event)?,
                 Decoder::OpenAiResponses(decoder) => decoder.push(sse_event)?,
+                Decoder::Gemini(decoder) => decoder.push(sse_event)?,
             };
             // The gateway always asks an OpenAI upstream for usage; a client that did not ask
             // must not get the usage-only chunk (its `choices` is empty, which breaks clients
@@ -111,6 +116,7 @@ impl StreamTranslator {
                 Decoder::Anthropic(decoder) => decoder.push(&sse_event),
                 Decoder::OpenAiChat(decoder) => decoder.push(&sse_event),
                 Decoder::OpenAiResponses(decoder) => decoder.push(&sse_event),
+                Decoder::Gemini(decoder) => decoder.push(&sse_event),
             };
             match decoded {
                 Ok(decoded) => events.extend(decoded),
@@ -121,6 +127,7 @@ impl StreamTranslator {
             Decoder::Anthropic(decoder) => decoder.finish(),
             Decoder::OpenAiChat(decoder) => decoder.finish(),
             Decoder::OpenAiResponses(decoder) => decoder.finish(),
+            Decoder::Gemini(decoder) => decoder.finish(),
         });
         let passthrough = self.encoder.is_none();
         if passthrough {
@@ -139,6 +146,7 @@ impl StreamTranslator {
                 Some(Encoder::Anthropic(encoder)) => encoder.finish(&mut out),
                 Some(Encoder::OpenAiChat(encoder)) => encoder.finish(&mut out),
                 Some(Encoder::OpenAiResponses(encoder)) => encoder.finish(&mut out),
+                Some(Encoder::Gemini(encoder)) => encoder.finish(&mut out),
                 None => {}
             }
         }
@@ -160,6 +168,9 @@ impl StreamTranslator {
                 encoder.push(&StreamEvent::Error(error.clone()), &mut out)
             }
             Some(Encoder::OpenAiResponses(encoder)) => {
+                encoder.push(&StreamEvent::Error(error.clone()), &mut out)
+            }
+            Some(Encoder::Gemini(encoder)) => {
                 encoder.push(&StreamEvent::Error(error.clone()), &mut out)
             }
             None => out = super::encode_stream_error(self.client, error),
@@ -184,6 +195,7 @@ impl StreamTranslator {
                 Some(Encoder::Anthropic(encoder)) => encoder.push(event, out),
                 Some(Encoder::OpenAiChat(encoder)) => encoder.push(event, out),
                 Some(Encoder::OpenAiResponses(encoder)) => encoder.push(event, out),
+                Some(Encoder::Gemini(encoder)) => encoder.push(event, out),
                 None => {}
             }
         }
@@ -240,6 +252,13 @@ pub fn decode_all(upstream: Dialect, bytes: &[u8]) -> Result<Vec<StreamEvent>, T
             }
             events.extend(decoder.finish());
         }
+        Dialect::Gemini => {
+            let mut decoder = gemini::StreamDecoder::new();
+            for event in &sse_events {
+                events.extend(decoder.push(event)?);
+            }
+            events.extend(decoder.finish());
+        }
     }
     Ok(events)
 }
@@ -247,8 +266,8 @@ pub fn decode_all(upstream: Dialect, bytes: &[u8]) -> Result<Vec<StreamEvent>, T
 /// A passed-through event's data with the upstream's model name replaced by the client's alias,
 /// where each dialect names it: every OpenAI Chat chunk's top-level `model`, Anthropic's
 /// `message_start.message.model`, and the `response.model` of a Responses lifecycle event
-/// (`response.created`, `.in_progress`, `.completed`, ...). Every other event, and every other
-/// member, keeps its bytes.
+/// (`response.created`, `.in_progress`, `.completed`, ...), and every Gemini chunk's
+/// `modelVersion`. Every other event, and every other member, keeps its bytes.
 fn with_alias<'a>(
     client: Dialect,
     event: &'a super::sse::SseEvent,
@@ -257,6 +276,11 @@ fn with_alias<'a>(
     use std::borrow::Cow;
     let data = event.data.as_str();
     let name = event.event.as_deref().unwrap_or_default();
+    if client == Dialect::Gemini {
+        return super::passthrough::with_member(data.as_bytes(), &[], "modelVersion", alias)
+            .and_then(|rewritten| String::from_utf8(rewritten).ok())
+            .map_or(Cow::Borrowed(data), Cow::Owned);
+    }
     let path: &[&str] = match client {
         Dialect::OpenAiChat if data.starts_with('{') => &[],
         Dialect::Anthropic if name == "message_start" => &["message"],

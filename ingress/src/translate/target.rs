@@ -5,7 +5,9 @@
 //! unset is derived here from the upstream protocol and the model's name. The defaults follow
 //! the providers' model documentation: OpenAI's reasoning models (o-series, gpt-5, codex) take
 //! `reasoning_effort`, the gpt-4 class and most OpenAI-compatible servers take none; Anthropic's
-//! models since Claude 3.7 take a thinking budget, and each has a documented output ceiling.
+//! models since Claude 3.7 take a thinking budget, and each has a documented output ceiling;
+//! Gemini 3 takes a thinking level, Gemini 2.5 a thinking budget, older Geminis and Gemma
+//! neither.
 //! An unknown model keeps the conservative choice: no reasoning on OpenAI-protocol upstreams,
 //! thinking on Anthropic-protocol ones, and no output ceiling.
 
@@ -120,6 +122,15 @@ fn default_reasoning(upstream: Dialect, model: &str) -> ReasoningSupport {
                 ReasoningSupport::Budget
             }
         }
+        Dialect::Gemini => {
+            if name.starts_with("gemini-3") {
+                ReasoningSupport::Effort
+            } else if name.starts_with("gemini-2.5") {
+                ReasoningSupport::Budget
+            } else {
+                ReasoningSupport::None
+            }
+        }
         Dialect::OpenAiChat | Dialect::OpenAiResponses => {
             let o_series =
                 name.len() >= 2 && name.starts_with('o') && name.as_bytes()[1].is_ascii_digit();
@@ -137,12 +148,36 @@ fn default_reasoning(upstream: Dialect, model: &str) -> ReasoningSupport {
     }
 }
 
-/// Anthropic's documented output ceilings (Models overview, "Max output").
+/// Whether a Gemini model refuses a step's first function call without a thought signature
+/// (Gemini 3 and later), so history from another model needs Google's documented stand-in.
+pub fn gemini_requires_signatures(model: &str) -> bool {
+    let name = model_family(model).to_ascii_lowercase();
+    name.strip_prefix("gemini-")
+        .and_then(|rest| rest.split(['.', '-']).next())
+        .and_then(|major| major.parse::<u32>().ok())
+        .is_some_and(|major| major >= 3)
+}
+
+/// Anthropic's documented output ceilings (Models overview, "Max output") and Gemini's
+/// (Models, "Output token limit").
 fn default_max_output_tokens(upstream: Dialect, model: &str) -> Option<u32> {
+    let name = model_family(model).to_ascii_lowercase();
+    if upstream == Dialect::Gemini {
+        let ceilings: [(&str, u32); 5] = [
+            ("gemini-3", 65_536),
+            ("gemini-2.5", 65_536),
+            ("gemini-2.0", 8_192),
+            ("gemini-1.5", 8_192),
+            ("gemma-3", 8_192),
+        ];
+        return ceilings
+            .iter()
+            .find(|(prefix, _)| name.starts_with(prefix))
+            .map(|(_, ceiling)| *ceiling);
+    }
     if upstream != Dialect::Anthropic {
         return None;
     }
-    let name = model_family(model).to_ascii_lowercase();
     let ceilings: [(&str, u32); 12] = [
         ("claude-opus-4-5", 64_000),
         ("claude-opus-4", 32_000),

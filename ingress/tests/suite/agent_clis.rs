@@ -148,6 +148,16 @@ fn upstream_requests(gateway: &Gateway, upstream_model: &str) -> Vec<RecordedReq
         .collect()
 }
 
+/// Every part of every content of a Gemini request.
+fn gemini_parts(body: &Value) -> impl Iterator<Item = Value> {
+    body["contents"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|content| content["parts"].as_array().cloned().unwrap_or_default())
+}
+
 /// Whether a request body (in its upstream dialect) carries a tool result.
 fn carries_tool_result(protocol: Protocol, body: &Value) -> bool {
     let items = |key: &str| body[key].as_array().cloned().unwrap_or_default();
@@ -163,6 +173,7 @@ fn carries_tool_result(protocol: Protocol, body: &Value) -> bool {
         Protocol::OpenAiResponses => items("input").iter().any(|item| {
             item["type"] == "custom_tool_call_output" || item["type"] == "function_call_output"
         }),
+        Protocol::Gemini => gemini_parts(body).any(|part| part.get("functionResponse").is_some()),
     }
 }
 
@@ -210,6 +221,15 @@ fn past_tool_calls(protocol: Protocol, body: &Value) -> Vec<(String, Value)> {
                     Some("function_call") => Some((name, parse(&item["arguments"]))),
                     _ => None,
                 }
+            })
+            .collect(),
+        Protocol::Gemini => gemini_parts(body)
+            .filter_map(|part| {
+                let call = part.get("functionCall")?;
+                Some((
+                    call["name"].as_str().unwrap_or_default().to_owned(),
+                    call["args"].clone(),
+                ))
             })
             .collect(),
     }

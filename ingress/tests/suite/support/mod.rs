@@ -30,6 +30,7 @@ use shared::{Actor, Envelope, EventBody};
 pub const PEPPER: &str = "test-pepper-of-at-least-thirty-two-characters";
 pub const PROVIDER_SECRET_OPENAI: &str = "sk-openai-provider-secret-1111";
 pub const PROVIDER_SECRET_ANTHROPIC: &str = "sk-ant-provider-secret-2222";
+pub const PROVIDER_SECRET_GEMINI: &str = "AIzaSy-provider-secret-3333";
 
 pub struct Gateway {
     pub nats: NatsServer,
@@ -226,6 +227,7 @@ impl Gateway {
         let secret = match protocol {
             Protocol::OpenAi | Protocol::OpenAiResponses => PROVIDER_SECRET_OPENAI,
             Protocol::Anthropic => PROVIDER_SECRET_ANTHROPIC,
+            Protocol::Gemini => PROVIDER_SECRET_GEMINI,
         };
         self.add_key(id, &key_id, secret).await;
         key_id
