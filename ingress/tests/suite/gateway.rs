@@ -7,8 +7,8 @@ use std::time::Instant;
 use kit::testing::wait_until;
 use serde_json::{Value, json};
 use shared::config::Protocol;
-use shared::request::{ErrorKind, Outcome, RequestEvent};
-use support::{Gateway, http};
+use shared::request::{ErrorKind, Outcome};
+use support::{Gateway, finished_events, http, sse_events};
 
 fn chat(model: &str, stream: bool) -> Value {
     json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "Say hello to the gateway"}]})
@@ -16,41 +16,6 @@ fn chat(model: &str, stream: bool) -> Value {
 
 fn anthropic(model: &str, stream: bool) -> Value {
     json!({"model": model, "max_tokens": 256, "stream": stream, "messages": [{"role": "user", "content": "Say hello to the gateway"}]})
-}
-
-/// Parses an SSE body into (event name, data) pairs.
-fn sse_events(body: &str) -> Vec<(Option<String>, String)> {
-    body.replace("\r\n", "\n")
-        .split("\n\n")
-        .filter(|block| !block.trim().is_empty())
-        .map(|block| {
-            let mut event = None;
-            let mut data = Vec::new();
-            for line in block.lines() {
-                if let Some(name) = line.strip_prefix("event:") {
-                    event = Some(name.trim().to_owned());
-                } else if let Some(value) = line.strip_prefix("data:") {
-                    data.push(value.trim_start().to_owned());
-                }
-            }
-            (event, data.join("\n"))
-        })
-        .collect()
-}
-
-async fn finished_events(gateway: &Gateway, count: usize) -> Vec<shared::request::RequestFinished> {
-    wait_until(kit::testing::liveness(), "request events", || async {
-        let events = gateway.request_events().await;
-        (events.len() >= count).then(|| {
-            events
-                .into_iter()
-                .map(|event| match event.body {
-                    RequestEvent::Finished(finished) => finished,
-                })
-                .collect()
-        })
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -8,6 +8,7 @@ mod support;
 mod agent_clis;
 mod compose_file;
 mod gateway;
+mod gemini;
 mod hardening;
 mod hostile;
 mod nats_auth;

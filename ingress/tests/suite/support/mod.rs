@@ -209,7 +209,11 @@ impl Gateway {
             id: id.into(),
             name: id.into(),
             protocol,
-            base_url: format!("{}/v1", self.mock.base_url()),
+            base_url: if protocol == Protocol::Gemini {
+                format!("{}/v1beta", self.mock.base_url())
+            } else {
+                format!("{}/v1", self.mock.base_url())
+            },
             extra_headers: Default::default(),
             // Generous: a busy machine must not turn the mock's answer into a timeout; tests
             // that want a timeout set their own.
@@ -437,4 +441,43 @@ impl Gateway {
         env.extend_from_slice(extra_env);
         self.start_node_with(name, &env, None).await
     }
+}
+
+/// Parses an SSE body into (event name, data) pairs.
+pub fn sse_events(body: &str) -> Vec<(Option<String>, String)> {
+    body.replace("\r\n", "\n")
+        .split("\n\n")
+        .filter(|block| !block.trim().is_empty())
+        .map(|block| {
+            let mut event = None;
+            let mut data = Vec::new();
+            for line in block.lines() {
+                if let Some(name) = line.strip_prefix("event:") {
+                    event = Some(name.trim().to_owned());
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data.push(value.trim_start().to_owned());
+                }
+            }
+            (event, data.join("\n"))
+        })
+        .collect()
+}
+
+/// The first `count` request events, once that many are in the stream.
+pub async fn finished_events(
+    gateway: &Gateway,
+    count: usize,
+) -> Vec<shared::request::RequestFinished> {
+    kit::testing::wait_until(kit::testing::liveness(), "request events", || async {
+        let events = gateway.request_events().await;
+        (events.len() >= count).then(|| {
+            events
+                .into_iter()
+                .map(|event| match event.body {
+                    shared::request::RequestEvent::Finished(finished) => finished,
+                })
+                .collect()
+        })
+    })
+    .await
 }
