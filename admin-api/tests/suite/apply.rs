@@ -278,7 +278,7 @@ async fn the_first_run_demo_applies_once_and_reveals_its_token_once() {
     let (ok, stdout, stderr) = cli(&harness, &["apply", "-f", file_arg], &secrets);
     assert!(ok, "{stdout}\n{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(report["changes"].as_array().unwrap().len(), 10, "{report}");
+    assert_eq!(report["changes"].as_array().unwrap().len(), 13, "{report}");
     let revealed = report["revealed_tokens"].as_array().unwrap();
     assert_eq!(revealed.len(), 1);
     assert_eq!(revealed[0]["id"], "demo");
@@ -287,6 +287,7 @@ async fn the_first_run_demo_applies_once_and_reveals_its_token_once() {
         ("demo-openai", "openai"),
         ("demo-responses", "openai_responses"),
         ("demo-anthropic", "anthropic"),
+        ("demo-gemini", "gemini"),
     ] {
         let (status, body) = harness
             .get(&format!("/api/v1/providers/{provider}"), &admin)

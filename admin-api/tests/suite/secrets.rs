@@ -13,9 +13,10 @@ use serde_json::{Value, json};
 const GOOD_KEY: &str = "sk-test-good-5cr3t-Q1w2E3r4T5y6";
 const BAD_KEY: &str = "sk-test-bad-5cr3t-Z9x8C7v6B5n4";
 const ANTHROPIC_KEY: &str = "sk-ant-test-5cr3t-M1n2B3v4C5x6";
+const GEMINI_KEY: &str = "AIza-test-5cr3t-P0o9I8u7Y6t5";
 
-/// A minimal upstream: OpenAI `GET /v1/models` and Anthropic `POST /v1/messages`, accepting
-/// only the good keys. A refusal echoes the presented key, as some real providers do.
+/// A minimal upstream: OpenAI's and Gemini's `GET /v1/models` (bearer or `x-goog-api-key`) and
+/// Anthropic `POST /v1/messages`, accepting only the good keys. A refusal echoes the presented key, as some real providers do.
 #[expect(clippy::unwrap_used, reason = "a test helper fails loudly")]
 async fn mock_upstream() -> String {
     let models = get(|headers: HeaderMap| async move {
@@ -24,7 +25,11 @@ async fn mock_upstream() -> String {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        if presented == format!("Bearer {GOOD_KEY}") {
+        let gemini = headers
+            .get("x-goog-api-key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if presented == format!("Bearer {GOOD_KEY}") || gemini == GEMINI_KEY {
             (
                 StatusCode::OK,
                 axum::Json(json!({"object": "list", "data": []})),
@@ -155,33 +160,45 @@ async fn key_test_records_health_and_no_secret_leaks_anywhere() {
     assert_eq!(tested["key"]["health"]["last_status"], 401);
     after_creation.push(tested);
 
-    let (status, _) = harness
-        .post(
-            "/api/v1/providers",
-            &admin,
-            json!({"id": "claude", "name": "Claude", "protocol": "anthropic", "base_url": upstream, "allow_private_network": true}),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let (status, key) = harness
-        .post(
-            "/api/v1/provider-keys",
-            &admin,
-            json!({"id": "ant", "provider_id": "claude", "name": "a", "secret": ANTHROPIC_KEY}),
-        )
-        .await;
-    assert_eq!(status, 201);
-    after_creation.push(key);
-    let (status, tested) = harness
-        .post(
-            "/api/v1/provider-keys/ant/test",
-            &admin,
+    // An Anthropic key is tested with a one-token message, a Gemini key with its own header.
+    for (provider, protocol, key_id, secret, body) in [
+        (
+            "claude",
+            "anthropic",
+            "ant",
+            ANTHROPIC_KEY,
             json!({"model": "claude-x"}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    assert_eq!(tested["ok"], true, "{tested}");
-    after_creation.push(tested);
+        ),
+        ("gemini", "gemini", "gem", GEMINI_KEY, json!({})),
+    ] {
+        let (status, _) = harness
+            .post(
+                "/api/v1/providers",
+                &admin,
+                json!({"id": provider, "name": provider, "protocol": protocol, "base_url": upstream, "allow_private_network": true}),
+            )
+            .await;
+        assert_eq!(status, 201);
+        let (status, key) = harness
+            .post(
+                "/api/v1/provider-keys",
+                &admin,
+                json!({"id": key_id, "provider_id": provider, "name": key_id, "secret": secret}),
+            )
+            .await;
+        assert_eq!(status, 201);
+        after_creation.push(key);
+        let (status, tested) = harness
+            .post(
+                &format!("/api/v1/provider-keys/{key_id}/test"),
+                &admin,
+                body,
+            )
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(tested["ok"], true, "{protocol}: {tested}");
+        after_creation.push(tested);
+    }
 
     // Tokens: the secret is in the creation (and rotation) response only.
     let (status, token) = harness
@@ -223,6 +240,7 @@ async fn key_test_records_health_and_no_secret_leaks_anywhere() {
         GOOD_KEY,
         BAD_KEY,
         ANTHROPIC_KEY,
+        GEMINI_KEY,
         first_secret.as_str(),
         second_secret.as_str(),
     ];
@@ -259,7 +277,7 @@ async fn key_test_records_health_and_no_secret_leaks_anywhere() {
         .filter(|(subject, _)| subject == "axongate.audit.provider_key_tested")
         .map(|(_, payload)| serde_json::from_str::<Value>(&payload).unwrap()["payload"].clone())
         .collect();
-    assert_eq!(tested.len(), 3, "{tested:?}");
+    assert_eq!(tested.len(), 4, "one per key test: {tested:?}");
     assert!(
         tested
             .iter()

@@ -38,6 +38,8 @@ describe('GetStartedPage', () => {
     expect(snippet('openai')).toContain('client.chat.completions.create(model="claude-sonnet"');
     expect(snippet('anthropic')).toContain(`Anthropic(base_url="${base}", api_key="${TOKEN}")`);
     expect(snippet('anthropic')).toContain('client.messages.create(model="claude-sonnet"');
+    expect(snippet('gemini')).toContain(`genai.Client(api_key="${TOKEN}", http_options={"base_url": "${base}"})`);
+    expect(snippet('gemini')).toContain('client.models.generate_content(model="claude-sonnet"');
     expect(snippet('claudeCode')).toBe(`ANTHROPIC_BASE_URL=${base} ANTHROPIC_AUTH_TOKEN=${TOKEN} claude --model claude-sonnet`);
     expect(snippet('codex')).toBe(
       [
@@ -71,7 +73,16 @@ describe('GetStartedPage', () => {
 
   it('builds the snippets without a trailing slash on the base URL', () => {
     const all = snippets('http://h:8080/', 'axg-x', 'm');
-    expect(all.map((item) => item.key)).toEqual(['curlChat', 'curlMessages', 'openai', 'anthropic', 'claudeCode', 'codex', 'codexRun']);
+    expect(all.map((item) => item.key)).toEqual([
+      'curlChat',
+      'curlMessages',
+      'openai',
+      'anthropic',
+      'gemini',
+      'claudeCode',
+      'codex',
+      'codexRun',
+    ]);
     expect(all.find((item) => item.key === 'codex')!.text).toContain('base_url = "http://h:8080/v1"');
   });
 });

@@ -39,7 +39,7 @@ export interface Timeouts {
 }
 
 /** The wire protocol a provider speaks: OpenAI Chat Completions (and OpenAI-compatible servers), OpenAI Responses, or Anthropic Messages. */
-export type ProviderProtocol = 'openai' | 'openai_responses' | 'anthropic';
+export type ProviderProtocol = 'openai' | 'openai_responses' | 'anthropic' | 'gemini';
 
 export interface Provider extends Versioned {
   id: string;

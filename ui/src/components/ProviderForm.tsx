@@ -101,6 +101,7 @@ export function ProviderForm({
                 { value: 'openai', label: t('providers.protocolOpenai') },
                 { value: 'openai_responses', label: t('providers.protocolResponses') },
                 { value: 'anthropic', label: t('providers.protocolAnthropic') },
+                { value: 'gemini', label: t('providers.protocolGemini') },
               ]}
             />
           </Form.Item>

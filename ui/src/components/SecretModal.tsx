@@ -87,7 +87,7 @@ export function SecretModal({
           }}
         />
       </Space>
-      {/* Every snippet at once: seven tabs would not fit the dialog's width. */}
+      {/* Every snippet at once: eight tabs would not fit the dialog's width. */}
       <Space direction="vertical" style={{ width: '100%' }}>
         {code.map((snippet) => (
           <div key={snippet.key}>

@@ -21,7 +21,7 @@ export const TOKEN_PLACEHOLDER = 'axg-…';
 export const MODEL_PLACEHOLDER = '<model-alias>';
 
 export interface Snippet {
-  key: 'curlChat' | 'curlMessages' | 'openai' | 'anthropic' | 'claudeCode' | 'codex' | 'codexRun';
+  key: 'curlChat' | 'curlMessages' | 'openai' | 'anthropic' | 'gemini' | 'claudeCode' | 'codex' | 'codexRun';
   language: string;
   text: string;
 }
@@ -62,6 +62,16 @@ export function snippets(baseUrl: string, token: string, model: string): Snippet
         `client = Anthropic(base_url="${base}", api_key="${token}")`,
         `reply = client.messages.create(model="${model}", max_tokens=1024, messages=[{"role": "user", "content": "Hello"}])`,
         'print(reply.content[0].text)',
+      ].join('\n'),
+    },
+    {
+      key: 'gemini',
+      language: 'python',
+      text: [
+        'from google import genai',
+        `client = genai.Client(api_key="${token}", http_options={"base_url": "${base}"})`,
+        `reply = client.models.generate_content(model="${model}", contents="Hello")`,
+        'print(reply.text)',
       ].join('\n'),
     },
     {

@@ -74,6 +74,7 @@ const en = {
       curlMessages: 'curl, Anthropic Messages (/v1/messages)',
       openai: 'Python, OpenAI SDK',
       anthropic: 'Python, Anthropic SDK',
+      gemini: 'Python, Google Gen AI SDK (Gemini)',
       claudeCode: 'Claude Code',
       codex: 'Codex: ~/.codex/config.toml',
       codexRun: 'Codex: then run',
@@ -122,7 +123,8 @@ const en = {
     protocolOpenai: 'OpenAI Chat Completions (and compatible)',
     protocolResponses: 'OpenAI Responses',
     protocolAnthropic: 'Anthropic Messages',
-    baseUrlHelp: 'Includes the version prefix, e.g. https://api.openai.com/v1',
+    protocolGemini: 'Google Gemini',
+    baseUrlHelp: 'Includes the version prefix, e.g. https://api.openai.com/v1 or https://generativelanguage.googleapis.com/v1beta',
   },
   keys: {
     title: 'Provider keys',

@@ -76,6 +76,7 @@ const zh: Messages = {
       curlMessages: 'curl，Anthropic Messages（/v1/messages）',
       openai: 'Python，OpenAI SDK',
       anthropic: 'Python，Anthropic SDK',
+      gemini: 'Python，Google Gen AI SDK（Gemini）',
       claudeCode: 'Claude Code',
       codex: 'Codex：~/.codex/config.toml',
       codexRun: 'Codex：然后运行',
@@ -123,7 +124,8 @@ const zh: Messages = {
     protocolOpenai: 'OpenAI Chat Completions（及兼容接口）',
     protocolResponses: 'OpenAI Responses',
     protocolAnthropic: 'Anthropic Messages',
-    baseUrlHelp: '包含版本前缀，例如 https://api.openai.com/v1',
+    protocolGemini: 'Google Gemini',
+    baseUrlHelp: '包含版本前缀，例如 https://api.openai.com/v1 或 https://generativelanguage.googleapis.com/v1beta',
   },
   keys: {
     title: '供应商密钥',

@@ -4,13 +4,20 @@ import { PlusOutlined } from '@ant-design/icons';
 import { Link } from 'react-router-dom';
 import { useTranslation } from 'react-i18next';
 import { useAll, useList, useResourceMutations } from '../api/hooks';
-import type { Provider, ProviderKey } from '../api/types';
+import type { Provider, ProviderKey, ProviderProtocol } from '../api/types';
 import { useSession } from '../auth/session';
 import { canWrite } from '../auth/permissions';
 import { ErrorAlert, useErrorReporter } from '../components/errors';
 import { healthOf } from '../components/health';
 import { PageCard } from '../components/PageCard';
 import { ProviderForm } from '../components/ProviderForm';
+
+const PROTOCOL_COLORS: Record<ProviderProtocol, string> = {
+  openai: 'geekblue',
+  openai_responses: 'cyan',
+  anthropic: 'purple',
+  gemini: 'green',
+};
 
 export function ProvidersPage() {
   const { t } = useTranslation();
@@ -83,9 +90,7 @@ export function ProvidersPage() {
           {
             title: t('providers.protocol'),
             dataIndex: 'protocol',
-            render: (protocol: string) => (
-              <Tag color={protocol === 'anthropic' ? 'purple' : protocol === 'openai' ? 'geekblue' : 'cyan'}>{protocol}</Tag>
-            ),
+            render: (protocol: ProviderProtocol) => <Tag color={PROTOCOL_COLORS[protocol]}>{protocol}</Tag>,
           },
           { title: t('providers.baseUrl'), dataIndex: 'base_url', render: (url: string) => <Typography.Text code>{url}</Typography.Text> },
           {
