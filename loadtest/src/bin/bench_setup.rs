@@ -59,6 +59,7 @@ const MODELS: [(&str, &str); 4] = [
     ("bench-stream", "mock-chunks-50"),
     ("bench-paced", "mock-chunks-50-chunk-delay-2"),
     ("bench-hold", "mock-chunks-20-chunk-delay-500"),
+    ("bench-hold-long", "mock-chunks-90-chunk-delay-500"),
 ];
 const PROVIDER: &str = "bench-openai";
 const PROVIDER_KEY: &str = "bench-openai-key";

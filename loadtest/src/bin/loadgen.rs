@@ -23,6 +23,9 @@ struct Args {
     /// The process serving a target, for CPU and memory: `NAME=PID` (repeatable).
     #[arg(long = "pid", value_name = "NAME=PID")]
     pids: Vec<String>,
+    /// A header a target gets with every request: `NAME=HEADER:VALUE` (repeatable).
+    #[arg(long = "header", value_name = "NAME=HEADER:VALUE")]
+    headers: Vec<String>,
     /// Other processes on the driver's core (the mock), for the load core's CPU figure.
     #[arg(long = "load-core-pid")]
     load_core_pids: Vec<u32>,
@@ -76,6 +79,7 @@ fn load_plan(args: &Args) -> anyhow::Result<Plan> {
         ("url", &args.urls),
         ("key", &args.keys),
         ("pid", &args.pids),
+        ("header", &args.headers),
     ] {
         for assignment in assignments {
             plan.assign(field, assignment)?;
@@ -89,6 +93,9 @@ fn load_plan(args: &Args) -> anyhow::Result<Plan> {
                 open.streams = streams;
             }
         }
+    }
+    for absent in plan.drop_absent_optional() {
+        eprintln!("loadgen: optional target {absent:?} has no URL; left out");
     }
     plan.check_ready()?;
     Ok(plan)

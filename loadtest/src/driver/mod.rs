@@ -54,6 +54,18 @@ fn endpoint(
     stream: bool,
     model_class: &str,
 ) -> Result<Endpoint, DriverError> {
+    agent_endpoint(plan, target, dialect, stream, model_class, false)
+}
+
+/// [`endpoint`], with an agent's request when `agent` is set.
+fn agent_endpoint(
+    plan: &Plan,
+    target: &Target,
+    dialect: plan::Dialect,
+    stream: bool,
+    model_class: &str,
+    agent: bool,
+) -> Result<Endpoint, DriverError> {
     let failure = |message: String| DriverError::Target {
         target: target.name.clone(),
         message,
@@ -67,13 +79,17 @@ fn endpoint(
         .get(model_class)
         .ok_or_else(|| failure(format!("no model for class {model_class:?}")))?;
     let addr = http::socket_address(url).map_err(failure)?;
-    let template = RequestTemplate::new(
+    let template = RequestTemplate::build(
         dialect,
         stream,
         model,
         target.api_key.as_deref().unwrap_or("sk-bench"),
         http::authority(url),
         &plan.settings,
+        &request::Extras {
+            headers: Some(&target.headers),
+            agent,
+        },
     )
     .map_err(|error| failure(error.to_string()))?;
     Ok(Endpoint {
@@ -171,7 +187,11 @@ pub async fn execute(
             }
             Scenario::OpenStreams(open) => {
                 let mut results = Vec::new();
-                for target in &plan.targets {
+                for target in plan
+                    .targets
+                    .iter()
+                    .filter(|target| target.speaks(open.dialect))
+                {
                     let endpoint = endpoint(plan, target, open.dialect, true, &open.model)?;
                     let outcome = streams::hold_open(
                         &endpoint,
@@ -219,14 +239,20 @@ async fn run_request_scenario(
         open_loop: Vec::new(),
         closed_loop: Vec::new(),
     };
+    let targets: Vec<&Target> = plan
+        .targets
+        .iter()
+        .filter(|target| target.speaks(scenario.dialect))
+        .collect();
     if let Some(rate) = scenario.rate {
-        for target in &plan.targets {
-            let endpoint = endpoint(
+        for &target in &targets {
+            let endpoint = agent_endpoint(
                 plan,
                 target,
                 scenario.dialect,
                 scenario.stream,
                 &scenario.model,
+                scenario.agent,
             )?;
             let options = RunOptions {
                 warmup: seconds(plan.settings.warmup_seconds),
@@ -266,13 +292,14 @@ async fn run_request_scenario(
         }
     }
     if let Some(concurrency) = scenario.concurrency {
-        for target in &plan.targets {
-            let endpoint = endpoint(
+        for &target in &targets {
+            let endpoint = agent_endpoint(
                 plan,
                 target,
                 scenario.dialect,
                 scenario.stream,
                 &scenario.model,
+                scenario.agent,
             )?;
             let options = RunOptions {
                 warmup: seconds(plan.settings.warmup_seconds),

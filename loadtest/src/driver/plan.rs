@@ -35,6 +35,9 @@ pub struct Settings {
     pub direct_target: String,
     /// The target whose throughput is the floor to compare with (nginx).
     pub floor_target: String,
+    /// Bytes of instructions in an agent-style request (`agent = true`): about what Claude Code
+    /// or Codex send with every turn.
+    pub agent_prompt_bytes: usize,
 }
 
 impl Default for Settings {
@@ -46,6 +49,7 @@ impl Default for Settings {
             max_tokens: 256,
             direct_target: "direct".into(),
             floor_target: "nginx".into(),
+            agent_prompt_bytes: 20_000,
         }
     }
 }
@@ -67,6 +71,27 @@ pub struct Target {
     /// The process that serves this target, for CPU and memory figures.
     #[serde(default)]
     pub pid: Option<u32>,
+    /// Headers sent with every request (a gateway that is told its upstream per request).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The client dialects the target serves; scenarios in another are skipped for it (all when
+    /// unset).
+    #[serde(default)]
+    pub dialects: Option<Vec<Dialect>>,
+    /// A target the script may not have started (a peer gateway needing a package registry):
+    /// without a URL it is left out instead of failing the plan.
+    #[serde(default)]
+    pub optional: bool,
+}
+
+impl Target {
+    /// Whether the target takes requests in `dialect`.
+    #[must_use]
+    pub fn speaks(&self, dialect: Dialect) -> bool {
+        self.dialects
+            .as_ref()
+            .is_none_or(|dialects| dialects.contains(&dialect))
+    }
 }
 
 /// The client protocol of a scenario.
@@ -118,6 +143,11 @@ pub struct RequestScenario {
     pub stream: bool,
     /// A model class every target maps in its `models`.
     pub model: String,
+    /// An agent's request instead of a short chat: `settings.agent_prompt_bytes` of
+    /// instructions, a few earlier turns and eight tools with their schemas (the upstream answers
+    /// with a tool call).
+    #[serde(default)]
+    pub agent: bool,
     /// Open loop: requests per second; no open-loop run when absent.
     #[serde(default)]
     pub rate: Option<u32>,
@@ -315,6 +345,14 @@ impl Plan {
                 target.url = Some(url.to_owned());
             }
             "key" => target.api_key = Some(value.to_owned()),
+            "header" => {
+                let (header, text) = value.split_once(':').ok_or_else(|| {
+                    PlanError::Invalid(format!("--header {name}: expected NAME:VALUE"))
+                })?;
+                target
+                    .headers
+                    .insert(header.trim().to_owned(), text.trim().to_owned());
+            }
             "pid" => {
                 target.pid = Some(value.parse().map_err(|_| {
                     PlanError::Invalid(format!("--pid {name}: {value:?} is not a process id"))
@@ -352,6 +390,19 @@ impl Plan {
                 }
             }
         }
+    }
+
+    /// Leaves out the optional targets that were given no URL (a peer the script could not
+    /// start), naming them.
+    pub fn drop_absent_optional(&mut self) -> Vec<String> {
+        let absent: Vec<String> = self
+            .targets
+            .iter()
+            .filter(|target| target.optional && target.url.is_none())
+            .map(|target| target.name.clone())
+            .collect();
+        self.targets.retain(|target| !absent.contains(&target.name));
+        absent
     }
 
     /// Checks that every target can be reached: it has a URL.

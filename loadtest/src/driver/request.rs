@@ -31,6 +31,27 @@ impl RequestTemplate {
         host: &str,
         settings: &Settings,
     ) -> Result<Self, BadHeader> {
+        Self::build(
+            dialect,
+            stream,
+            model,
+            api_key,
+            host,
+            settings,
+            &Extras::default(),
+        )
+    }
+
+    /// [`Self::new`] with a target's extra headers and, for an agent scenario, the agent body.
+    pub fn build(
+        dialect: Dialect,
+        stream: bool,
+        model: &str,
+        api_key: &str,
+        host: &str,
+        settings: &Settings,
+        extras: &Extras<'_>,
+    ) -> Result<Self, BadHeader> {
         let value = |name: &'static str, text: &str| {
             HeaderValue::from_str(text).map_err(|_| BadHeader(name))
         };
@@ -61,7 +82,14 @@ impl RequestTemplate {
                 "/v1/messages"
             }
         };
-        let body = request_body(dialect, stream, model, settings);
+        for (name, text) in extras.headers.into_iter().flatten() {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| BadHeader("extra"))?;
+            headers.push((name, value("extra", text)?));
+        }
+        let mut body = request_body(dialect, stream, model, settings);
+        if extras.agent {
+            agent_request(&mut body, dialect, settings.agent_prompt_bytes);
+        }
         Ok(Self {
             dialect,
             stream,
@@ -69,6 +97,124 @@ impl RequestTemplate {
             headers,
             body: Bytes::from(body.to_string()),
         })
+    }
+}
+
+/// What a target or scenario adds to the plain request.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Extras<'a> {
+    pub headers: Option<&'a std::collections::BTreeMap<String, String>>,
+    pub agent: bool,
+}
+
+/// The tools a coding agent declares (names and schemas shaped after Claude Code's).
+fn agent_tools() -> Vec<(&'static str, &'static str, serde_json::Value)> {
+    let string = json!({"type": "string"});
+    let object = |properties: serde_json::Value, required: &[&str]| json!({"type": "object", "properties": properties, "required": required, "additionalProperties": false});
+    vec![
+        (
+            "Bash",
+            "Run a shell command in the workspace and return its output.",
+            object(
+                json!({"command": string, "timeout": {"type": "number"}, "description": string}),
+                &["command"],
+            ),
+        ),
+        (
+            "Read",
+            "Read a file from the local filesystem.",
+            object(
+                json!({"file_path": string, "offset": {"type": "integer"}, "limit": {"type": "integer"}}),
+                &["file_path"],
+            ),
+        ),
+        (
+            "Edit",
+            "Replace an exact string in a file.",
+            object(
+                json!({"file_path": string, "old_string": string, "new_string": string, "replace_all": {"type": "boolean"}}),
+                &["file_path", "old_string", "new_string"],
+            ),
+        ),
+        (
+            "Write",
+            "Write a file to the local filesystem.",
+            object(
+                json!({"file_path": string, "content": string}),
+                &["file_path", "content"],
+            ),
+        ),
+        (
+            "Glob",
+            "Find files by name pattern.",
+            object(json!({"pattern": string, "path": string}), &["pattern"]),
+        ),
+        (
+            "Grep",
+            "Search file contents with a regular expression.",
+            object(
+                json!({"pattern": string, "path": string, "glob": string, "output_mode": {"type": "string", "enum": ["content", "files_with_matches", "count"]}}),
+                &["pattern"],
+            ),
+        ),
+        (
+            "WebFetch",
+            "Fetch a URL and summarise it.",
+            object(
+                json!({"url": {"type": "string", "format": "uri"}, "prompt": string}),
+                &["url", "prompt"],
+            ),
+        ),
+        (
+            "TodoWrite",
+            "Update the task list.",
+            object(
+                json!({"todos": {"type": "array", "items": object(json!({"content": string, "status": {"type": "string", "enum": ["pending", "in_progress", "completed"]}}), &["content", "status"])}}),
+                &["todos"],
+            ),
+        ),
+    ]
+}
+
+/// Turns a small request into an agent's: `prompt_bytes` of instructions, earlier turns with a
+/// tool call and its result, the eight tools, in the dialect's shapes.
+fn agent_request(body: &mut serde_json::Value, dialect: Dialect, prompt_bytes: usize) {
+    const LINE: &str = "You are a coding agent working in a repository; follow the user's instructions, read before you edit, keep changes small and run the tests. ";
+    let instructions = LINE.repeat(prompt_bytes / LINE.len() + 1);
+    let instructions = &instructions[..prompt_bytes.min(instructions.len())];
+    let listing = "Cargo.toml\nsrc/main.rs\nsrc/lib.rs\ntests/integration.rs";
+    let seen = "Four files; the test is in tests/integration.rs.";
+    // The mock's directive: answer with this tool call (streamed when the request streams).
+    let user = r#"Read the library first. MOCK_TOOL_CALL Read {"file_path":"src/lib.rs"}"#;
+    match dialect {
+        Dialect::Openai => {
+            body["messages"] = json!([
+                {"role": "system", "content": instructions},
+                {"role": "user", "content": "List the files, then fix the failing test."},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "Bash", "arguments": "{\"command\":\"ls -R\"}"}}]},
+                {"role": "tool", "tool_call_id": "call_1", "content": listing},
+                {"role": "assistant", "content": seen},
+                {"role": "user", "content": user},
+            ]);
+            body["tools"] = agent_tools()
+                .into_iter()
+                .map(|(name, description, parameters)| json!({"type": "function", "function": {"name": name, "description": description, "parameters": parameters}}))
+                .collect();
+        }
+        Dialect::Anthropic => {
+            body["system"] = json!([{"type": "text", "text": instructions, "cache_control": {"type": "ephemeral"}}]);
+            body["messages"] = json!([
+                {"role": "user", "content": "List the files, then fix the failing test."},
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "ls -R"}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": listing}]},
+                {"role": "assistant", "content": seen},
+                {"role": "user", "content": user},
+            ]);
+            body["tools"] = agent_tools()
+                .into_iter()
+                .map(|(name, description, schema)| json!({"name": name, "description": description, "input_schema": schema}))
+                .collect();
+        }
     }
 }
 
@@ -140,6 +286,35 @@ mod tests {
         let anthropic = request_body(Dialect::Anthropic, false, "m", &settings);
         assert_eq!(anthropic["max_tokens"], 256);
         assert_eq!(anthropic["stream"], false);
+    }
+
+    #[test]
+    fn agent_requests_carry_the_prompt_the_turns_and_the_tools() {
+        let settings = Settings::default();
+        let headers = std::collections::BTreeMap::from([("x-extra".to_owned(), "1".to_owned())]);
+        for dialect in [Dialect::Openai, Dialect::Anthropic] {
+            let extras = Extras {
+                headers: Some(&headers),
+                agent: true,
+            };
+            let template =
+                RequestTemplate::build(dialect, true, "m", "k", "h", &settings, &extras).unwrap();
+            assert!(template.headers.iter().any(|(name, _)| name == "x-extra"));
+            let body: serde_json::Value = serde_json::from_slice(&template.body).unwrap();
+            assert_eq!(body["tools"].as_array().unwrap().len(), 8, "{dialect:?}");
+            assert!(
+                template.body.len() > settings.agent_prompt_bytes,
+                "{dialect:?}"
+            );
+            assert_eq!(body["stream"], true);
+            let last = body["messages"].as_array().unwrap().last().unwrap().clone();
+            assert!(
+                last["content"]
+                    .as_str()
+                    .unwrap()
+                    .contains("MOCK_TOOL_CALL Read")
+            );
+        }
     }
 
     #[test]
