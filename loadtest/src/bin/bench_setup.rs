@@ -54,7 +54,7 @@ enum Command {
 }
 
 /// Alias → upstream model on the mock, as in `loadtest/plans/bench.toml`.
-const MODELS: [(&str, &str); 4] = [
+const MODELS: [(&str, &str); 5] = [
     ("bench", "mock-bench"),
     ("bench-stream", "mock-chunks-50"),
     ("bench-paced", "mock-chunks-50-chunk-delay-2"),

@@ -190,7 +190,7 @@ pub async fn execute(
                 for target in plan
                     .targets
                     .iter()
-                    .filter(|target| target.speaks(open.dialect))
+                    .filter(|target| target.speaks(open.dialect, true))
                 {
                     let endpoint = endpoint(plan, target, open.dialect, true, &open.model)?;
                     let outcome = streams::hold_open(
@@ -242,7 +242,7 @@ async fn run_request_scenario(
     let targets: Vec<&Target> = plan
         .targets
         .iter()
-        .filter(|target| target.speaks(scenario.dialect))
+        .filter(|target| target.speaks(scenario.dialect, scenario.stream))
         .collect();
     if let Some(rate) = scenario.rate {
         for &target in &targets {

@@ -82,15 +82,24 @@ pub struct Target {
     /// without a URL it is left out instead of failing the plan.
     #[serde(default)]
     pub optional: bool,
+    /// Whether the target can stream; streamed scenarios leave it out when not.
+    #[serde(default = "default_true")]
+    pub streams: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl Target {
-    /// Whether the target takes requests in `dialect`.
+    /// Whether the target takes requests in `dialect`, streamed or not.
     #[must_use]
-    pub fn speaks(&self, dialect: Dialect) -> bool {
-        self.dialects
-            .as_ref()
-            .is_none_or(|dialects| dialects.contains(&dialect))
+    pub fn speaks(&self, dialect: Dialect, stream: bool) -> bool {
+        (self.streams || !stream)
+            && self
+                .dialects
+                .as_ref()
+                .is_none_or(|dialects| dialects.contains(&dialect))
     }
 }
 
