@@ -300,7 +300,11 @@ pub(super) fn blocks(
     mut open: Option<&mut OpenCalls>,
 ) -> Vec<Block> {
     let mut out: Vec<Block> = Vec::with_capacity(parts.len());
-    for (index, part) in parts.into_iter().enumerate() {
+    // Generated ids number the calls (and unmatched results) of the content, not its parts,
+    // as the stream decoder does: a plain answer and its stream give a call the same id.
+    let mut calls = 0;
+    let mut results = 0;
+    for part in parts {
         let signature = part
             .thought_signature
             .filter(|signature| !signature.is_empty());
@@ -334,7 +338,8 @@ pub(super) fn blocks(
             let id = call
                 .id
                 .filter(|id| !id.is_empty())
-                .unwrap_or_else(|| super::generated_id(scope, index));
+                .unwrap_or_else(|| super::generated_id(scope, calls));
+            calls += 1;
             if let Some(open) = open.as_deref_mut() {
                 open.0.push((call.name.clone(), id.clone()));
             }
@@ -349,7 +354,8 @@ pub(super) fn blocks(
                 .as_deref_mut()
                 .and_then(|open| open.answer(&result.name, result.id.as_deref()))
                 .or(result.id)
-                .unwrap_or_else(|| super::generated_id(scope, index));
+                .unwrap_or_else(|| super::generated_id(&format!("{scope}r"), results));
+            results += 1;
             let (mut content, is_error) = function_result(&result.response);
             for inner in result.parts.unwrap_or_default() {
                 if let Some(blob) = inner.inline_data {
