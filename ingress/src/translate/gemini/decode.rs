@@ -99,11 +99,32 @@ pub fn request(body: &[u8]) -> Result<Request, TranslateError> {
             }
         }
     }
+    let tool_config_raw = serde_json::from_slice::<Map<String, Value>>(body)
+        .ok()
+        .and_then(|members| {
+            members
+                .get("toolConfig")
+                .or_else(|| members.get("tool_config"))
+                .cloned()
+        });
     let tool_choice = wire
         .tool_config
         .and_then(|config| config.function_calling_config)
         .and_then(|config| {
             let names = config.allowed_function_names.unwrap_or_default();
+            let forced_one = names.len() == 1
+                && config
+                    .mode
+                    .as_deref()
+                    .is_some_and(|mode| mode.eq_ignore_ascii_case("ANY"));
+            // A list of allowed functions other than one forced call has no place in the
+            // representation: kept raw, so a dialect that cannot restrict calls reports it.
+            if !names.is_empty()
+                && !forced_one
+                && let Some(raw) = &tool_config_raw
+            {
+                extra.insert("toolConfig".to_owned(), raw.clone());
+            }
             match config
                 .mode
                 .as_deref()
@@ -223,31 +244,62 @@ fn function_tool(declaration: &Value) -> Option<Tool> {
 /// in capitals (`OBJECT`, as the SDKs send it); JSON Schema wants it in lower case.
 pub fn openapi_to_json_schema(schema: &Value) -> Value {
     match schema {
-        Value::Object(members) => Value::Object(
-            members
-                .iter()
-                .map(|(name, value)| {
-                    let value = match (name.as_str(), value) {
-                        ("type", Value::String(kind)) => Value::String(kind.to_ascii_lowercase()),
-                        ("properties" | "$defs" | "definitions", Value::Object(properties)) => {
-                            Value::Object(
-                                properties
-                                    .iter()
-                                    .map(|(key, inner)| {
-                                        (key.clone(), openapi_to_json_schema(inner))
-                                    })
-                                    .collect(),
-                            )
-                        }
-                        (_, inner) => openapi_to_json_schema(inner),
-                    };
-                    (name.clone(), value)
-                })
-                .collect(),
-        ),
+        Value::Object(members) => {
+            let converted = Value::Object(
+                members
+                    .iter()
+                    .map(|(name, value)| {
+                        let value = match (name.as_str(), value) {
+                            ("type", Value::String(kind)) => {
+                                Value::String(kind.to_ascii_lowercase())
+                            }
+                            ("properties" | "$defs" | "definitions", Value::Object(properties)) => {
+                                Value::Object(
+                                    properties
+                                        .iter()
+                                        .map(|(key, inner)| {
+                                            (key.clone(), openapi_to_json_schema(inner))
+                                        })
+                                        .collect(),
+                                )
+                            }
+                            (_, inner) => openapi_to_json_schema(inner),
+                        };
+                        (name.clone(), value)
+                    })
+                    .collect(),
+            );
+            nullable_as_type(converted)
+        }
         Value::Array(items) => Value::Array(items.iter().map(openapi_to_json_schema).collect()),
         other => other.clone(),
     }
+}
+
+/// OpenAPI's `nullable: true` (Gemini's `Schema.nullable`) is no JSON Schema keyword: JSON
+/// Schema says the same with `"null"` among the types.
+fn nullable_as_type(mut schema: Value) -> Value {
+    let Value::Object(members) = &mut schema else {
+        return schema;
+    };
+    match members.get("nullable") {
+        Some(Value::Bool(true)) => {}
+        Some(Value::Bool(false)) => {
+            members.remove("nullable");
+            return schema;
+        }
+        _ => return schema,
+    }
+    let kind = match members.get("type") {
+        Some(Value::String(kind)) => Some(kind.clone()),
+        _ => None,
+    };
+    // Without a single type (an `anyOf`…) there is nothing to add `null` to; the keyword stays.
+    if let Some(kind) = kind {
+        members.remove("nullable");
+        members.insert("type".into(), serde_json::json!([kind, "null"]));
+    }
+    schema
 }
 
 /// A function result as blocks: the `output` (or `result`) text when that is all it holds, an
@@ -271,12 +323,32 @@ fn function_result(response: &Value) -> (Vec<Block>, bool) {
     (vec![Block::text(text)], false)
 }
 
+/// An inline or file part: images are images, PDFs and text files documents; audio, video
+/// and the rest have no counterpart in the representation and are kept as Gemini's part.
 fn media(mime_type: &str, source: ImageSource) -> Block {
     if mime_type.starts_with("image/") {
         return Block::Image {
             source,
             detail: None,
             cache_control: None,
+        };
+    }
+    let document = mime_type == "application/pdf" || mime_type.starts_with("text/");
+    if !document {
+        let raw = match source {
+            ImageSource::Base64 { media_type, data } => {
+                serde_json::json!({"inlineData": {"mimeType": media_type, "data": data}})
+            }
+            ImageSource::Url { url } if mime_type.is_empty() => {
+                serde_json::json!({"fileData": {"fileUri": url}})
+            }
+            ImageSource::Url { url } => {
+                serde_json::json!({"fileData": {"mimeType": mime_type, "fileUri": url}})
+            }
+        };
+        return Block::Unknown {
+            dialect: Dialect::Gemini,
+            raw,
         };
     }
     let source = match source {

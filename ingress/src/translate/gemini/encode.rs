@@ -287,11 +287,25 @@ fn call_names(request: &Request) -> HashMap<String, String> {
         .collect()
 }
 
-fn thinking_config(request: &Request, target: &Target<'_>) -> Option<Value> {
+fn thinking_config(
+    request: &Request,
+    target: &Target<'_>,
+    warnings: &mut Vec<Warning>,
+) -> Option<Value> {
     let reasoning = request.reasoning.as_ref()?;
     match (target.reasoning, reasoning) {
         (ReasoningSupport::None, _) => None,
-        (ReasoningSupport::Effort, Reasoning::Disabled) => None,
+        // Gemini 3 takes a thinking level and cannot turn thinking off (Thinking guide).
+        (ReasoningSupport::Effort, Reasoning::Disabled) => {
+            warnings.push(Warning::new(
+                "reasoning",
+                format!(
+                    "{} cannot turn thinking off; it thinks at its default level",
+                    target.model
+                ),
+            ));
+            None
+        }
         (ReasoningSupport::Effort, Reasoning::Effort(effort)) => {
             Some(json!({"thinkingLevel": effort.as_str(), "includeThoughts": true}))
         }
@@ -451,7 +465,7 @@ pub fn request(request: &Request, target: &Target<'_>, warnings: &mut Vec<Warnin
             config.insert("responseJsonSchema".into(), schema.clone());
         }
     }
-    if let Some(thinking) = thinking_config(request, target) {
+    if let Some(thinking) = thinking_config(request, target, warnings) {
         config.insert("thinkingConfig".into(), thinking);
     }
     for (present, field, why) in [
