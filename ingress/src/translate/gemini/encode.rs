@@ -306,6 +306,18 @@ fn thinking_config(
             ));
             None
         }
+        (ReasoningSupport::Effort, Reasoning::Effort(Effort::Minimal))
+            if super::super::target::gemini_pro(target.model) =>
+        {
+            warnings.push(Warning::new(
+                "reasoning",
+                format!(
+                    "{} has no minimal thinking level; sent as low",
+                    target.model
+                ),
+            ));
+            Some(json!({"thinkingLevel": "low", "includeThoughts": true}))
+        }
         (ReasoningSupport::Effort, Reasoning::Effort(effort)) => {
             Some(json!({"thinkingLevel": effort.as_str(), "includeThoughts": true}))
         }
