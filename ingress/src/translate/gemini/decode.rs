@@ -302,16 +302,21 @@ fn nullable_as_type(mut schema: Value) -> Value {
     schema
 }
 
-/// A function result as blocks: the `output` (or `result`) text when that is all it holds, an
-/// `error` as an error result, any other object as its JSON.
+/// A function result as blocks: what `output` (or `result`) holds when that is all there is,
+/// an `error` as an error result, any other object as its JSON (FunctionResponse reference).
 fn function_result(response: &Value) -> (Vec<Block>, bool) {
     if let Value::Object(members) = response
         && members.len() == 1
-        && let Some((name, Value::String(text))) = members.iter().next()
+        && let Some((name, value)) = members.iter().next()
     {
+        // The documented keys wrap the output (or the error), whatever its JSON type.
+        let text = match value {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
         match name.as_str() {
-            "output" | "result" | "content" => return (vec![Block::text(text.clone())], false),
-            "error" => return (vec![Block::text(text.clone())], true),
+            "output" | "result" | "content" => return (vec![Block::text(text)], false),
+            "error" => return (vec![Block::text(text)], true),
             _ => {}
         }
     }
