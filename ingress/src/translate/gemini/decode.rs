@@ -225,11 +225,11 @@ fn reasoning(thinking: &wire::ThinkingConfig) -> Option<Reasoning> {
 fn function_tool(declaration: &Value) -> Option<Tool> {
     let text = |name: &str| declaration.get(name).and_then(Value::as_str);
     let name = text("name")?.to_owned();
-    let parameters = declaration
-        .get("parametersJsonSchema")
-        .or_else(|| declaration.get("parameters_json_schema"))
+    let given = |name: &str| declaration.get(name).filter(|value| !value.is_null());
+    let parameters = given("parametersJsonSchema")
+        .or_else(|| given("parameters_json_schema"))
         .cloned()
-        .or_else(|| declaration.get("parameters").map(openapi_to_json_schema))
+        .or_else(|| given("parameters").map(openapi_to_json_schema))
         .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
     Some(Tool::Function {
         name,
