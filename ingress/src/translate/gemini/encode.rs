@@ -324,6 +324,19 @@ fn thinking_config(
         (ReasoningSupport::Effort, Reasoning::Budget(budget)) => Some(
             json!({"thinkingLevel": Effort::from_budget(*budget).as_str(), "includeThoughts": true}),
         ),
+        // Gemini 2.5 Pro only works in thinking mode: a budget of 0 is refused (Thinking guide).
+        (ReasoningSupport::Budget, Reasoning::Disabled)
+            if super::super::target::gemini_pro(target.model) =>
+        {
+            warnings.push(Warning::new(
+                "reasoning",
+                format!(
+                    "{} cannot turn thinking off; it thinks with a dynamic budget",
+                    target.model
+                ),
+            ));
+            None
+        }
         (ReasoningSupport::Budget, Reasoning::Disabled) => Some(json!({"thinkingBudget": 0})),
         (ReasoningSupport::Budget, Reasoning::Effort(effort)) => {
             Some(json!({"thinkingBudget": effort.budget_tokens(), "includeThoughts": true}))
