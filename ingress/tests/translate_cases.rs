@@ -1026,6 +1026,183 @@ mod properties {
             )
     }
 
+    /// One Gemini turn: the model's content, then the user's (the results of its calls, or
+    /// words and images when it made none). Roles alternate, as Gemini's contents do (a run of
+    /// one role is one content).
+    fn gemini_turn() -> impl Strategy<Value = (Message, Message)> {
+        let signature = "[A-Za-z0-9+/]{8,16}";
+        let before = prop::collection::vec(
+            prop_oneof![
+                text().prop_map(Block::text),
+                (text(), prop::option::of(signature)).prop_map(|(thinking, signature)| {
+                    Block::Thinking {
+                        thinking,
+                        signature,
+                    }
+                }),
+            ],
+            0..3,
+        );
+        let calls = prop::collection::vec((tool_use(false), text(), any::<bool>()), 0..3);
+        (
+            before,
+            calls,
+            prop::option::of(signature),
+            prop::collection::vec(gemini_user_block(), 1..3),
+        )
+            .prop_map(|(before, calls, call_signature, words)| {
+                let mut model = before;
+                let mut results = Vec::new();
+                for (index, (call, output, is_error)) in calls.into_iter().enumerate() {
+                    // Gemini puts a signature on the first call of a step.
+                    if index == 0
+                        && let Some(signature) = &call_signature
+                    {
+                        model.push(Block::Thinking {
+                            thinking: String::new(),
+                            signature: Some(signature.clone()),
+                        });
+                    }
+                    if let Block::ToolUse { id, .. } = &call {
+                        results.push(Block::ToolResult {
+                            tool_use_id: id.clone(),
+                            content: vec![Block::text(output)],
+                            is_error,
+                            cache_control: None,
+                        });
+                    }
+                    model.push(call);
+                }
+                if model.is_empty() {
+                    model.push(Block::text("ok"));
+                }
+                let user = if results.is_empty() { words } else { results };
+                (
+                    Message {
+                        role: Role::Assistant,
+                        content: model,
+                    },
+                    Message {
+                        role: Role::User,
+                        content: user,
+                    },
+                )
+            })
+    }
+
+    /// What a user part can be: words, images (inline, or a file URL whose extension names its
+    /// type) and PDFs.
+    fn gemini_user_block() -> impl Strategy<Value = Block> {
+        prop_oneof![
+            text().prop_map(Block::text),
+            image(false),
+            prop_oneof![
+                "[A-Za-z0-9+/]{4,16}".prop_map(|data| DocumentSource::Base64 {
+                    media_type: "application/pdf".into(),
+                    data
+                }),
+                word().prop_map(|name| DocumentSource::Url {
+                    url: format!("https://example.com/{name}.pdf")
+                }),
+            ]
+            .prop_map(|source| Block::Document {
+                source,
+                title: None,
+                cache_control: None,
+                extra: Map::new(),
+            }),
+        ]
+    }
+
+    /// Requests Gemini carries whole: the model and streaming are the URL's (a decoded request
+    /// has neither), instructions only before the contents, one text per function result,
+    /// reasoning as a thinking level (what `accepting` declares), function tools before the
+    /// built-in ones.
+    fn gemini_request() -> impl Strategy<Value = Request> {
+        let system = prop::collection::vec(
+            text().prop_map(|text| SystemBlock {
+                role: InstructionRole::System,
+                text,
+                cache_control: None,
+            }),
+            0..3,
+        );
+        let first = prop::collection::vec(gemini_user_block(), 1..4).prop_map(|content| Message {
+            role: Role::User,
+            content,
+        });
+        let functions = prop::collection::vec(function_tool(false, false), 0..3);
+        let builtin = prop::option::of(Just(Tool::Unknown {
+            dialect: Dialect::Gemini,
+            raw: json!({"googleSearch": {}}),
+        }));
+        let format = prop_oneof![
+            Just(None),
+            Just(Some(ResponseFormat::JsonObject)),
+            object().prop_map(|schema| Some(ResponseFormat::JsonSchema {
+                name: "response".into(),
+                schema,
+                strict: None,
+                description: None,
+            })),
+        ];
+        (
+            system,
+            first,
+            prop::collection::vec(gemini_turn(), 0..3),
+            (params(5, true, true), format),
+            (functions, builtin),
+            tool_choice(),
+            effort(),
+            prop_oneof![
+                Just(Map::new()),
+                Just(
+                    json!({
+                        "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}],
+                        "generationConfig.candidateCount": 1
+                    })
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default()
+                )
+            ],
+        )
+            .prop_map(
+                |(
+                    system,
+                    first,
+                    turns,
+                    (mut params, format),
+                    (mut tools, builtin),
+                    tool_choice,
+                    reasoning,
+                    extra,
+                )| {
+                    params.user = None;
+                    params.response_format = format;
+                    tools.extend(builtin);
+                    let mut messages = vec![first];
+                    for (model, user) in turns {
+                        messages.push(model);
+                        messages.push(user);
+                    }
+                    Request {
+                        model: String::new(),
+                        system,
+                        messages,
+                        params,
+                        tools,
+                        tool_choice,
+                        parallel_tool_calls: None,
+                        reasoning,
+                        stream: false,
+                        include_usage: false,
+                        extra: Extra::new(Dialect::Gemini, extra),
+                    }
+                },
+            )
+    }
+
     fn roundtrip(dialect: Dialect, request: &Request) -> Result<(), TestCaseError> {
         let encoded = encode_request(dialect, request, &accepting(dialect, &request.model))
             .map_err(|error| TestCaseError::fail(error.to_string()))?;
@@ -1351,6 +1528,11 @@ mod properties {
         }
 
         #[test]
+        fn gemini_requests_roundtrip(request in gemini_request()) {
+            roundtrip(Dialect::Gemini, &request)?;
+        }
+
+        #[test]
         fn anthropic_responses_roundtrip(response in response_strategy(Dialect::Anthropic)) {
             response_roundtrip(Dialect::Anthropic, response)?;
         }
@@ -1462,6 +1644,38 @@ mod properties {
             Just("reasoning"),
             Just("budget_tokens"),
             Just("effort"),
+            // Gemini's members, so the fuzzers reach its decoders past the first level.
+            Just("contents"),
+            Just("parts"),
+            Just("systemInstruction"),
+            Just("functionCall"),
+            Just("functionResponse"),
+            Just("functionDeclarations"),
+            Just("parameters"),
+            Just("args"),
+            Just("response"),
+            Just("id"),
+            Just("inlineData"),
+            Just("fileData"),
+            Just("mimeType"),
+            Just("fileUri"),
+            Just("data"),
+            Just("thought"),
+            Just("thoughtSignature"),
+            Just("toolConfig"),
+            Just("functionCallingConfig"),
+            Just("mode"),
+            Just("allowedFunctionNames"),
+            Just("generationConfig"),
+            Just("thinkingConfig"),
+            Just("thinkingBudget"),
+            Just("thinkingLevel"),
+            Just("candidates"),
+            Just("finishReason"),
+            Just("usageMetadata"),
+            Just("promptFeedback"),
+            Just("blockReason"),
+            Just("error"),
         ];
         let leaf = prop_oneof![
             Just(Value::Null),
@@ -1491,6 +1705,12 @@ mod properties {
                 Just("message"),
                 Just("reasoning"),
                 Just("thinking"),
+                Just("model"),
+                Just("STOP"),
+                Just("ANY"),
+                Just("OBJECT"),
+                Just("image/png"),
+                Just("application/pdf"),
                 Just(""),
             ]
             .prop_map(Value::from),

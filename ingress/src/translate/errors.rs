@@ -118,6 +118,25 @@ struct GeminiErrorBody {
     message: String,
     #[serde(default)]
     status: String,
+    /// `google.rpc` detail objects; an `ErrorInfo` names the precise reason.
+    #[serde(default)]
+    details: Vec<Value>,
+}
+
+impl GeminiErrorBody {
+    /// Google answers a bad API key with 400 `INVALID_ARGUMENT` and an `ErrorInfo` whose
+    /// reason is `API_KEY_INVALID`: the key's fault, not the request's.
+    fn class(&self, status: u16) -> ErrorClass {
+        let bad_key = self
+            .details
+            .iter()
+            .any(|detail| detail.get("reason").and_then(Value::as_str) == Some("API_KEY_INVALID"));
+        if bad_key {
+            ErrorClass::Authentication
+        } else {
+            kind_from_gemini_status(&self.status, status)
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -165,10 +184,7 @@ pub fn decode_upstream_error(upstream: Dialect, status: u16, body: &[u8]) -> Api
             Err(_) => fallback(status, body),
         },
         Dialect::Gemini => match serde_json::from_slice::<GeminiError>(body) {
-            Ok(parsed) => ApiError::new(
-                kind_from_gemini_status(&parsed.error.status, status),
-                parsed.error.message,
-            ),
+            Ok(parsed) => ApiError::new(parsed.error.class(status), parsed.error.message),
             Err(_) => fallback(status, body),
         },
         Dialect::OpenAiChat | Dialect::OpenAiResponses => {

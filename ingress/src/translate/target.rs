@@ -158,6 +158,14 @@ pub fn gemini_requires_signatures(model: &str) -> bool {
         .is_some_and(|major| major >= 3)
 }
 
+/// Whether a Gemini model is a Pro one: Pros cannot turn thinking off (2.5 Pro refuses a
+/// budget of 0) and Gemini 3 Pro thinks at `low` or `high` (later Pros add `medium`), never
+/// `minimal`, which only the Flash models take.
+pub fn gemini_pro(model: &str) -> bool {
+    let name = model_family(model).to_ascii_lowercase();
+    name.starts_with("gemini-") && name.split('-').any(|part| part == "pro")
+}
+
 /// Anthropic's documented output ceilings (Models overview, "Max output") and Gemini's
 /// (Models, "Output token limit").
 fn default_max_output_tokens(upstream: Dialect, model: &str) -> Option<u32> {

@@ -99,11 +99,32 @@ pub fn request(body: &[u8]) -> Result<Request, TranslateError> {
             }
         }
     }
+    let tool_config_raw = serde_json::from_slice::<Map<String, Value>>(body)
+        .ok()
+        .and_then(|members| {
+            members
+                .get("toolConfig")
+                .or_else(|| members.get("tool_config"))
+                .cloned()
+        });
     let tool_choice = wire
         .tool_config
         .and_then(|config| config.function_calling_config)
         .and_then(|config| {
             let names = config.allowed_function_names.unwrap_or_default();
+            let forced_one = names.len() == 1
+                && config
+                    .mode
+                    .as_deref()
+                    .is_some_and(|mode| mode.eq_ignore_ascii_case("ANY"));
+            // A list of allowed functions other than one forced call has no place in the
+            // representation: kept raw, so a dialect that cannot restrict calls reports it.
+            if !names.is_empty()
+                && !forced_one
+                && let Some(raw) = &tool_config_raw
+            {
+                extra.insert("toolConfig".to_owned(), raw.clone());
+            }
             match config
                 .mode
                 .as_deref()
@@ -204,11 +225,11 @@ fn reasoning(thinking: &wire::ThinkingConfig) -> Option<Reasoning> {
 fn function_tool(declaration: &Value) -> Option<Tool> {
     let text = |name: &str| declaration.get(name).and_then(Value::as_str);
     let name = text("name")?.to_owned();
-    let parameters = declaration
-        .get("parametersJsonSchema")
-        .or_else(|| declaration.get("parameters_json_schema"))
+    let given = |name: &str| declaration.get(name).filter(|value| !value.is_null());
+    let parameters = given("parametersJsonSchema")
+        .or_else(|| given("parameters_json_schema"))
         .cloned()
-        .or_else(|| declaration.get("parameters").map(openapi_to_json_schema))
+        .or_else(|| given("parameters").map(openapi_to_json_schema))
         .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
     Some(Tool::Function {
         name,
@@ -223,43 +244,79 @@ fn function_tool(declaration: &Value) -> Option<Tool> {
 /// in capitals (`OBJECT`, as the SDKs send it); JSON Schema wants it in lower case.
 pub fn openapi_to_json_schema(schema: &Value) -> Value {
     match schema {
-        Value::Object(members) => Value::Object(
-            members
-                .iter()
-                .map(|(name, value)| {
-                    let value = match (name.as_str(), value) {
-                        ("type", Value::String(kind)) => Value::String(kind.to_ascii_lowercase()),
-                        ("properties" | "$defs" | "definitions", Value::Object(properties)) => {
-                            Value::Object(
-                                properties
-                                    .iter()
-                                    .map(|(key, inner)| {
-                                        (key.clone(), openapi_to_json_schema(inner))
-                                    })
-                                    .collect(),
-                            )
-                        }
-                        (_, inner) => openapi_to_json_schema(inner),
-                    };
-                    (name.clone(), value)
-                })
-                .collect(),
-        ),
+        Value::Object(members) => {
+            let converted = Value::Object(
+                members
+                    .iter()
+                    .map(|(name, value)| {
+                        let value = match (name.as_str(), value) {
+                            ("type", Value::String(kind)) => {
+                                Value::String(kind.to_ascii_lowercase())
+                            }
+                            ("properties" | "$defs" | "definitions", Value::Object(properties)) => {
+                                Value::Object(
+                                    properties
+                                        .iter()
+                                        .map(|(key, inner)| {
+                                            (key.clone(), openapi_to_json_schema(inner))
+                                        })
+                                        .collect(),
+                                )
+                            }
+                            (_, inner) => openapi_to_json_schema(inner),
+                        };
+                        (name.clone(), value)
+                    })
+                    .collect(),
+            );
+            nullable_as_type(converted)
+        }
         Value::Array(items) => Value::Array(items.iter().map(openapi_to_json_schema).collect()),
         other => other.clone(),
     }
 }
 
-/// A function result as blocks: the `output` (or `result`) text when that is all it holds, an
-/// `error` as an error result, any other object as its JSON.
+/// OpenAPI's `nullable: true` (Gemini's `Schema.nullable`) is no JSON Schema keyword: JSON
+/// Schema says the same with `"null"` among the types.
+fn nullable_as_type(mut schema: Value) -> Value {
+    let Value::Object(members) = &mut schema else {
+        return schema;
+    };
+    match members.get("nullable") {
+        Some(Value::Bool(true)) => {}
+        Some(Value::Bool(false)) => {
+            members.remove("nullable");
+            return schema;
+        }
+        _ => return schema,
+    }
+    let kind = match members.get("type") {
+        Some(Value::String(kind)) => Some(kind.clone()),
+        _ => None,
+    };
+    // Without a single type (an `anyOf`…) there is nothing to add `null` to; the keyword stays.
+    if let Some(kind) = kind {
+        members.remove("nullable");
+        members.insert("type".into(), serde_json::json!([kind, "null"]));
+    }
+    schema
+}
+
+/// A function result as blocks: what `output` (or `result`) holds when that is all there is,
+/// an `error` as an error result, any other object as its JSON (FunctionResponse reference).
 fn function_result(response: &Value) -> (Vec<Block>, bool) {
     if let Value::Object(members) = response
         && members.len() == 1
-        && let Some((name, Value::String(text))) = members.iter().next()
+        && let Some((name, value)) = members.iter().next()
     {
+        // The documented keys wrap the output (or the error), whatever its JSON type.
+        let text = match value {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
         match name.as_str() {
-            "output" | "result" | "content" => return (vec![Block::text(text.clone())], false),
-            "error" => return (vec![Block::text(text.clone())], true),
+            "output" | "result" | "content" => return (vec![Block::text(text)], false),
+            "error" => return (vec![Block::text(text)], true),
             _ => {}
         }
     }
@@ -271,12 +328,32 @@ fn function_result(response: &Value) -> (Vec<Block>, bool) {
     (vec![Block::text(text)], false)
 }
 
+/// An inline or file part: images are images, PDFs and text files documents; audio, video
+/// and the rest have no counterpart in the representation and are kept as Gemini's part.
 fn media(mime_type: &str, source: ImageSource) -> Block {
     if mime_type.starts_with("image/") {
         return Block::Image {
             source,
             detail: None,
             cache_control: None,
+        };
+    }
+    let document = mime_type == "application/pdf" || mime_type.starts_with("text/");
+    if !document {
+        let raw = match source {
+            ImageSource::Base64 { media_type, data } => {
+                serde_json::json!({"inlineData": {"mimeType": media_type, "data": data}})
+            }
+            ImageSource::Url { url } if mime_type.is_empty() => {
+                serde_json::json!({"fileData": {"fileUri": url}})
+            }
+            ImageSource::Url { url } => {
+                serde_json::json!({"fileData": {"mimeType": mime_type, "fileUri": url}})
+            }
+        };
+        return Block::Unknown {
+            dialect: Dialect::Gemini,
+            raw,
         };
     }
     let source = match source {
@@ -300,7 +377,11 @@ pub(super) fn blocks(
     mut open: Option<&mut OpenCalls>,
 ) -> Vec<Block> {
     let mut out: Vec<Block> = Vec::with_capacity(parts.len());
-    for (index, part) in parts.into_iter().enumerate() {
+    // Generated ids number the calls (and unmatched results) of the content, not its parts,
+    // as the stream decoder does: a plain answer and its stream give a call the same id.
+    let mut calls = 0;
+    let mut results = 0;
+    for part in parts {
         let signature = part
             .thought_signature
             .filter(|signature| !signature.is_empty());
@@ -334,7 +415,8 @@ pub(super) fn blocks(
             let id = call
                 .id
                 .filter(|id| !id.is_empty())
-                .unwrap_or_else(|| super::generated_id(scope, index));
+                .unwrap_or_else(|| super::generated_id(scope, calls));
+            calls += 1;
             if let Some(open) = open.as_deref_mut() {
                 open.0.push((call.name.clone(), id.clone()));
             }
@@ -349,7 +431,8 @@ pub(super) fn blocks(
                 .as_deref_mut()
                 .and_then(|open| open.answer(&result.name, result.id.as_deref()))
                 .or(result.id)
-                .unwrap_or_else(|| super::generated_id(scope, index));
+                .unwrap_or_else(|| super::generated_id(&format!("{scope}r"), results));
+            results += 1;
             let (mut content, is_error) = function_result(&result.response);
             for inner in result.parts.unwrap_or_default() {
                 if let Some(blob) = inner.inline_data {

@@ -287,17 +287,56 @@ fn call_names(request: &Request) -> HashMap<String, String> {
         .collect()
 }
 
-fn thinking_config(request: &Request, target: &Target<'_>) -> Option<Value> {
+fn thinking_config(
+    request: &Request,
+    target: &Target<'_>,
+    warnings: &mut Vec<Warning>,
+) -> Option<Value> {
     let reasoning = request.reasoning.as_ref()?;
     match (target.reasoning, reasoning) {
         (ReasoningSupport::None, _) => None,
-        (ReasoningSupport::Effort, Reasoning::Disabled) => None,
+        // Gemini 3 takes a thinking level and cannot turn thinking off (Thinking guide).
+        (ReasoningSupport::Effort, Reasoning::Disabled) => {
+            warnings.push(Warning::new(
+                "reasoning",
+                format!(
+                    "{} cannot turn thinking off; it thinks at its default level",
+                    target.model
+                ),
+            ));
+            None
+        }
+        (ReasoningSupport::Effort, Reasoning::Effort(Effort::Minimal))
+            if super::super::target::gemini_pro(target.model) =>
+        {
+            warnings.push(Warning::new(
+                "reasoning",
+                format!(
+                    "{} has no minimal thinking level; sent as low",
+                    target.model
+                ),
+            ));
+            Some(json!({"thinkingLevel": "low", "includeThoughts": true}))
+        }
         (ReasoningSupport::Effort, Reasoning::Effort(effort)) => {
             Some(json!({"thinkingLevel": effort.as_str(), "includeThoughts": true}))
         }
         (ReasoningSupport::Effort, Reasoning::Budget(budget)) => Some(
             json!({"thinkingLevel": Effort::from_budget(*budget).as_str(), "includeThoughts": true}),
         ),
+        // Gemini 2.5 Pro only works in thinking mode: a budget of 0 is refused (Thinking guide).
+        (ReasoningSupport::Budget, Reasoning::Disabled)
+            if super::super::target::gemini_pro(target.model) =>
+        {
+            warnings.push(Warning::new(
+                "reasoning",
+                format!(
+                    "{} cannot turn thinking off; it thinks with a dynamic budget",
+                    target.model
+                ),
+            ));
+            None
+        }
         (ReasoningSupport::Budget, Reasoning::Disabled) => Some(json!({"thinkingBudget": 0})),
         (ReasoningSupport::Budget, Reasoning::Effort(effort)) => {
             Some(json!({"thinkingBudget": effort.budget_tokens(), "includeThoughts": true}))
@@ -451,7 +490,7 @@ pub fn request(request: &Request, target: &Target<'_>, warnings: &mut Vec<Warnin
             config.insert("responseJsonSchema".into(), schema.clone());
         }
     }
-    if let Some(thinking) = thinking_config(request, target) {
+    if let Some(thinking) = thinking_config(request, target, warnings) {
         config.insert("thinkingConfig".into(), thinking);
     }
     for (present, field, why) in [

@@ -4,9 +4,10 @@
 //! an empty `model` and `stream: false` until the endpoint sets them.
 //!
 //! Function calls carry Gemini's `id` when it has one; a call without one gets a stable id
-//! ([`generated_id`]: from its position in a request, from the response id and its index in an
-//! answer, so a stream and its replay agree), and a `functionResponse` without one answers the
-//! earliest open call of its name. Generated ids are never sent to a Gemini upstream.
+//! ([`generated_id`]: the content's position in a request, or the response id of an answer,
+//! and the call's number among its calls, so an answer and its stream agree), and a
+//! `functionResponse` without one answers the earliest open call of its name. Generated ids
+//! are never sent to a Gemini upstream.
 //!
 //! Thought signatures: a thought part's signature is the signature of that [`Block::Thinking`];
 //! a signature on any other part (Gemini puts it on the first function call of a step) becomes

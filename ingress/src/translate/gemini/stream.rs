@@ -194,11 +194,15 @@ impl StreamDecoder {
         }
         self.done = true;
         let mut out = Vec::new();
-        self.close(&mut out);
-        match &self.finish_reason {
-            Some(reason) => out.push(StreamEvent::MessageStop {
-                stop_reason: super::stop_reason_from_wire(Some(reason), self.saw_call),
-            }),
+        match self.finish_reason.take() {
+            Some(reason) => {
+                self.close(&mut out);
+                out.push(StreamEvent::MessageStop {
+                    stop_reason: super::stop_reason_from_wire(Some(&reason), self.saw_call),
+                });
+            }
+            // A cut stream: the open block did not end, the stream failed (as the other
+            // dialects' decoders report a stream without its end).
             None => out.push(StreamEvent::Error(ApiError::new(
                 crate::translate::ir::ErrorClass::Api,
                 "the upstream stream ended before its finish reason",
@@ -309,7 +313,13 @@ impl StreamEncoder {
             },
             StreamEvent::BlockStop { .. } => {
                 if let Some((id, name, arguments)) = self.call.take() {
-                    let args = super::encode::args(&Value::String(arguments));
+                    // A call without arguments streams none (or an empty fragment): no
+                    // arguments, not an empty freeform text.
+                    let args = if arguments.trim().is_empty() {
+                        json!({})
+                    } else {
+                        super::encode::args(&Value::String(arguments))
+                    };
                     let part = wire::Part {
                         function_call: Some(wire::FunctionCall {
                             id: (!super::is_generated_id(&id)).then_some(id),
