@@ -28,8 +28,15 @@ enum AttemptResult {
     Final(IngressError),
 }
 
-fn upstream_error(upstream: Dialect, status: u16, body: &[u8]) -> (ir::ApiError, ErrorKind) {
+/// An upstream error, who is at fault, and the status it counts as for the retry policy: a
+/// credential refused under another status (Gemini answers a bad key with 400
+/// `API_KEY_INVALID`) counts as the 401 it means, so the next key is tried.
+fn upstream_error(upstream: Dialect, status: u16, body: &[u8]) -> (ir::ApiError, ErrorKind, u16) {
     let error = translate::decode_upstream_error(upstream, status, body);
+    let status = match (error.kind, status) {
+        (ir::ErrorClass::Authentication, 400) => 401,
+        _ => status,
+    };
     let kind = match status {
         401 | 403 => ErrorKind::UpstreamAuth,
         429 => ErrorKind::UpstreamRateLimited,
@@ -38,7 +45,7 @@ fn upstream_error(upstream: Dialect, status: u16, body: &[u8]) -> (ir::ApiError,
         500..=599 => ErrorKind::UpstreamServerError,
         _ => ErrorKind::UpstreamBadRequest,
     };
-    (error, kind)
+    (error, kind, status)
 }
 
 /// The retry and breaker policy of one request: the model's over the ingress defaults.
@@ -160,13 +167,13 @@ async fn attempt(
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
-    let (mut api_error, kind) = upstream_error(upstream, status, &body);
+    let (mut api_error, kind, counted_status) = upstream_error(upstream, status, &body);
     api_error.retry_after = retry_after.map(|after| after.as_secs().max(1));
     let error = IngressError::Upstream {
         error: api_error,
         kind,
     };
-    if policy.retries(status) {
+    if policy.retries(counted_status) {
         (
             AttemptResult::Retryable { error, retry_after },
             Some(status),
@@ -373,5 +380,23 @@ fn last_upstream_error(state: &AppState, call: &Call, candidates: &[Candidate]) 
         }
         Some((other, _)) => other,
         None => IngressError::NoRoute(call.model_alias.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_refused_under_another_status_counts_as_the_401_it_means() {
+        // What Gemini answers for a bad API key.
+        let body = br#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com"}]}}"#;
+        let (error, kind, counted) = upstream_error(Dialect::Gemini, 400, body);
+        assert_eq!(error.kind, ir::ErrorClass::Authentication);
+        assert_eq!((kind, counted), (ErrorKind::UpstreamAuth, 401));
+        // A plain bad request stays the client's.
+        let body = br#"{"error":{"code":400,"message":"contents is not specified","status":"INVALID_ARGUMENT"}}"#;
+        let (_, kind, counted) = upstream_error(Dialect::Gemini, 400, body);
+        assert_eq!((kind, counted), (ErrorKind::UpstreamBadRequest, 400));
     }
 }
