@@ -108,7 +108,10 @@ pub async fn wait_until_ready(plan: &Plan, limit: Duration) -> Result<(), Driver
                 request.dialect,
                 request.stream,
                 &request.model,
-                plan.targets.iter().collect(),
+                plan.targets
+                    .iter()
+                    .filter(|target| target.speaks(request.dialect, request.stream))
+                    .collect(),
             ),
             // Held streams last long; a plain request proves the route.
             Scenario::OpenStreams(_) => continue,
