@@ -40,6 +40,8 @@ const FILTERS: &[(&str, &str)] = &[
     ("outcome", "outcome"),
     ("error_kind", "error_kind"),
     ("client_protocol", "client_protocol"),
+    // A request found by the trace id its caller (or a tracing backend) shows.
+    ("trace_id", "trace_id"),
 ];
 
 /// A validated filter: the time range plus column = value conditions.
@@ -432,12 +434,13 @@ struct LogRow {
     has_ttfb: u8,
     ttfb_us: u64,
     attempts: u16,
+    trace_id: String,
 }
 
 const LOG_COLUMNS: &str = "toUInt32(occurred_at) AS occurred_at, request_id, token_id, user_id, model_alias, \
     provider_id, upstream_model, provider_key_id, client_protocol, stream, outcome, error_kind, http_status, \
     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_nanos, currency, latency_us, \
-    has_ttfb, ttfb_us, attempts";
+    has_ttfb, ttfb_us, attempts, trace_id";
 
 fn log_time(row: &LogRow) -> String {
     OffsetDateTime::from_unix_timestamp(i64::from(row.occurred_at))
@@ -458,6 +461,7 @@ fn log_json(row: &LogRow) -> Value {
         "cost": money(row.cost_nanos), "currency": row.currency, "latency_ms": ms(row.latency_us as f64),
         "ttfb_ms": if row.has_ttfb == 1 { json!(ms(row.ttfb_us as f64)) } else { Value::Null },
         "attempts": row.attempts,
+        "trace_id": if row.trace_id.is_empty() { Value::Null } else { json!(row.trace_id) },
     })
 }
 
@@ -509,7 +513,7 @@ fn csv_field(value: &str) -> String {
 
 const CSV_HEADER: &str = "occurred_at,request_id,token_id,user_id,model_alias,provider_id,upstream_model,provider_key_id,\
 client_protocol,stream,outcome,error_kind,http_status,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,\
-cost,currency,latency_ms,ttfb_ms,attempts\n";
+cost,currency,latency_ms,ttfb_ms,attempts,trace_id\n";
 
 #[expect(clippy::cast_precision_loss, reason = "milliseconds for display")]
 fn csv_line(row: &LogRow) -> String {
@@ -540,6 +544,7 @@ fn csv_line(row: &LogRow) -> String {
             String::new()
         },
         row.attempts.to_string(),
+        csv_field(&row.trace_id),
     ];
     let mut line = fields.join(",");
     line.push('\n');

@@ -89,6 +89,36 @@ pub struct IngressConfig {
     /// The private key (PEM) of `tls_cert_path`.
     #[serde(default)]
     pub tls_key_path: Option<String>,
+    /// The OTLP/HTTP collector (`http://collector:4318`) traces are exported to (its
+    /// `/v1/traces`). Unset: tracing is off.
+    #[serde(default)]
+    pub otel_endpoint: Option<String>,
+    /// `service.name` of the exported spans.
+    #[serde(default = "default_otel_service_name")]
+    pub otel_service_name: String,
+    /// Of the traces this node starts, the share exported (0 to 1); a client's sampled
+    /// `traceparent` decides for its own trace.
+    #[serde(default = "default_otel_sample_ratio")]
+    pub otel_sample_ratio: f64,
+    /// How long one export may take before its spans are dropped.
+    #[serde(default = "default_otel_export_timeout_ms")]
+    pub otel_export_timeout_ms: u64,
+    /// Ended spans waiting for export at most; past it new ones are dropped and counted.
+    #[serde(default = "default_otel_queue_spans")]
+    pub otel_queue_spans: usize,
+}
+
+fn default_otel_service_name() -> String {
+    "axongate-ingress".into()
+}
+fn default_otel_sample_ratio() -> f64 {
+    1.0
+}
+fn default_otel_export_timeout_ms() -> u64 {
+    10_000
+}
+fn default_otel_queue_spans() -> usize {
+    8_192
 }
 
 fn default_max_connections() -> usize {
@@ -152,6 +182,21 @@ fn default_breaker_cooldown_secs() -> u64 {
 }
 
 impl IngressConfig {
+    /// The tracing settings; `None` when tracing is off (no `otel_endpoint`).
+    #[must_use]
+    pub fn tracing(&self) -> Option<crate::otel::Settings> {
+        self.otel_endpoint
+            .as_ref()
+            .map(|endpoint| crate::otel::Settings {
+                endpoint: endpoint.clone(),
+                service_name: self.otel_service_name.clone(),
+                sample_ratio: self.otel_sample_ratio,
+                export_timeout: std::time::Duration::from_millis(self.otel_export_timeout_ms),
+                queue_spans: self.otel_queue_spans,
+                node_id: self.node_id.clone(),
+            })
+    }
+
     /// The HTTPS config from `tls_cert_path` and `tls_key_path`; `None` for plain HTTP.
     ///
     /// # Errors
@@ -189,6 +234,11 @@ impl ServiceConfig for IngressConfig {
         "write_timeout_secs",
         "tls_cert_path",
         "tls_key_path",
+        "otel_endpoint",
+        "otel_service_name",
+        "otel_sample_ratio",
+        "otel_export_timeout_ms",
+        "otel_queue_spans",
     ];
 
     fn validate(&self) -> Result<(), String> {
@@ -226,6 +276,15 @@ impl ServiceConfig for IngressConfig {
         }
         if self.idle_timeout_secs == 0 || self.write_timeout_secs == 0 {
             return Err("idle_timeout_secs and write_timeout_secs must be at least 1".into());
+        }
+        if let Some(endpoint) = &self.otel_endpoint {
+            require_url("otel_endpoint", endpoint, &["http", "https"])?;
+        }
+        if !(0.0..=1.0).contains(&self.otel_sample_ratio) {
+            return Err("otel_sample_ratio must be 0 to 1".into());
+        }
+        if self.otel_export_timeout_ms == 0 || self.otel_queue_spans == 0 {
+            return Err("otel_export_timeout_ms and otel_queue_spans must be at least 1".into());
         }
         // Loaded here once to check it, so a bad file stops the process before it binds.
         self.tls()?;

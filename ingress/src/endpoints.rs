@@ -77,7 +77,7 @@ pub async fn count_tokens(
     body: Body,
 ) -> Response {
     let dialect = Dialect::Anthropic;
-    let mut call = Call::new(dialect, &headers);
+    let mut call = Call::new(dialect, &headers).with_operation(crate::otel::Operation::CountTokens);
     let (permit, token) = match proxy::admit_caller(&state, &mut call, &headers).await {
         Ok(admitted) => admitted,
         Err(error) => return call.fail(&state, &error),
@@ -305,7 +305,8 @@ pub async fn embeddings(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let mut call = Call::new(Dialect::OpenAiChat, &headers);
+    let mut call =
+        Call::new(Dialect::OpenAiChat, &headers).with_operation(crate::otel::Operation::Embeddings);
     call.protocol = ClientProtocol::OpenaiEmbeddings;
     let (permit, token) = match proxy::admit_caller(&state, &mut call, &headers).await {
         Ok(admitted) => admitted,

@@ -15,6 +15,7 @@ pub mod error;
 pub mod follow;
 pub mod gemini;
 pub mod limits;
+pub mod otel;
 pub mod proxy;
 pub mod publish;
 pub mod routing;
@@ -128,6 +129,15 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
         spool.clone(),
         config.max_unsettled_events,
     );
+    let (tracing_on, exporter) = match config.tracing() {
+        Some(settings) => {
+            let (tracing_on, exporter) =
+                otel::Tracing::start(&settings).map_err(anyhow::Error::msg)?;
+            tracing::info!(endpoint = %settings.endpoint, sample_ratio = settings.sample_ratio, "exporting traces");
+            (tracing_on, Some(exporter))
+        }
+        None => (otel::Tracing::off(), None),
+    };
     let state = Arc::new(proxy::AppState {
         config: store,
         auth: authenticator,
@@ -148,6 +158,7 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
             max_attempts: config.retry_max_attempts,
             ..proxy::RetrySettings::default()
         },
+        tracing: tracing_on,
     });
     let health = Health::new(metrics)
         .with_check("nats", kit::nats::ready_check(jetstream.clone()))
@@ -176,6 +187,9 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
     // Every response has ended; let the publisher flush what is queued (or spool it).
     drop(state);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), publish_task).await;
+    if let Some(exporter) = exporter {
+        exporter.shutdown().await;
+    }
     Ok(())
 }
 

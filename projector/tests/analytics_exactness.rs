@@ -107,6 +107,7 @@ fn event(index: u64) -> Envelope<RequestEvent> {
             latency_us: 1,
             attempts: vec![],
             warnings: vec![],
+            trace_id: None,
         }),
         "test",
     )

@@ -166,6 +166,7 @@ fn request(index: u64, outcome: Outcome) -> RequestEvent {
         latency_us: 5_000,
         attempts: vec![],
         warnings: vec![],
+        trace_id: None,
     })
 }
 

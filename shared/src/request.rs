@@ -180,6 +180,10 @@ pub struct RequestFinished {
     /// parameter the route's model cannot take, a field the target protocol has no place for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The W3C trace id (32 lower-case hex digits) of the request: its own span's when ingress
+    /// exports traces, else the one of the client's `traceparent`; absent when neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 /// Every event on `AXONGATE_REQUESTS`.

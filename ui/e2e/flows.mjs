@@ -9,6 +9,7 @@ const ADMIN_PASSWORD = 'Admin-e2e-pass-1';
 const VIEWER_PASSWORD = 'Viewer-e2e-pass-1';
 const KEY_SECRET = 'sk-e2e-upstream-secret-7k3p';
 const MODEL_ALIAS = 'e2e-model';
+const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 
 export async function runFlows({ context, stack, screenshotDir }) {
   mkdirSync(screenshotDir, { recursive: true });
@@ -219,7 +220,13 @@ export async function runFlows({ context, stack, screenshotDir }) {
       sent += 1;
       const anthropic = await fetch(`${stack.ingressUrl}/v1/messages`, {
         method: 'POST',
-        headers: { 'x-api-key': state.secret, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+        // A client's traceparent: ingress (tracing off here) records its trace id with the request.
+        headers: {
+          'x-api-key': state.secret,
+          'anthropic-version': '2023-06-01',
+          'content-type': 'application/json',
+          traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-01`,
+        },
         body: JSON.stringify({ model: MODEL_ALIAS, max_tokens: 32, messages: [{ role: 'user', content: 'hi' }] }),
       });
       assert.equal(anthropic.status, 200, await anthropic.clone().text());
@@ -253,6 +260,11 @@ export async function runFlows({ context, stack, screenshotDir }) {
       await page.locator('.ant-table-row', { hasText: MODEL_ALIAS }).first().waitFor();
       const log = await api(`/analytics/requests?${range}&limit=50&offset=0`);
       await page.getByText(`${log.total} in total`).first().waitFor();
+      assert.ok(
+        log.rows.some((row) => row.trace_id === TRACE_ID),
+        'the request sent with a traceparent carries its trace id',
+      );
+      await page.getByTitle(TRACE_ID).first().waitFor();
       await shot('09-usage');
       state.usageRequests = apiSummary.requests;
     });

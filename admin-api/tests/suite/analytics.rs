@@ -56,6 +56,7 @@ fn request(
             latency_us: 10_000 * index,
             attempts: vec![],
             warnings: vec![],
+            trace_id: Some(format!("{index:032x}")),
         }),
         "ingress-test",
     )
@@ -219,6 +220,24 @@ async fn analytics_numbers_are_exact_and_members_see_their_own() {
         "CSV quoting: {}",
         lines[1]
     );
+    // The trace id: the last CSV column, a field of each row, and a filter.
+    assert!(lines[0].ends_with(",attempts,trace_id"), "{}", lines[0]);
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|line| line.rsplit(',').next().is_some_and(|id| id.len() == 32)),
+        "{csv}"
+    );
+    let (status, traced) = harness
+        .get(
+            &format!("/api/v1/analytics/requests?trace_id={:032x}", 3),
+            &viewer,
+        )
+        .await;
+    assert_eq!(status, 200, "{traced}");
+    assert_eq!(traced["total"], 1, "{traced}");
+    assert_eq!(traced["rows"][0]["request_id"], "req-3");
+    assert_eq!(traced["rows"][0]["trace_id"], format!("{:032x}", 3));
 
     let (status, dashboard) = harness.get("/api/v1/dashboard", &viewer).await;
     assert_eq!(status, 200, "{dashboard}");

@@ -47,6 +47,7 @@ fn request(user_id: &str, model: &str, outcome: Outcome, cost: i64) -> Envelope<
             latency_us: 1_000,
             attempts: vec![],
             warnings: vec![],
+            trace_id: None,
         }),
         "ingress-test",
     )

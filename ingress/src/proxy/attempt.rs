@@ -99,11 +99,15 @@ async fn attempt(
     headers: &HeaderMap,
     body: Vec<u8>,
     policy: &Policy,
+    propagation: Option<crate::otel::Propagation>,
 ) -> (AttemptResult, Option<u16>) {
     let timeouts = candidate.provider.provider.timeouts;
     let upstream = upstream::dialect_of(candidate.provider.provider.protocol);
     let request = match upstream::build(candidate, operation, headers, body) {
-        Ok(request) => request,
+        Ok(request) => match propagation {
+            Some(propagation) => propagation.apply(request),
+            None => request,
+        },
         Err(reason) => {
             return (
                 AttemptResult::Retryable {
@@ -242,7 +246,23 @@ pub(crate) async fn call_upstream(
             body = translate::passthrough::without_member(&body, field).unwrap_or(body);
         }
         let started = Instant::now();
-        let (result, status) = attempt(candidate, operation, headers, body, &policy).await;
+        let (span, propagation) = call.trace.attempt(&state.tracing, candidate, tried);
+        let (result, status) =
+            attempt(candidate, operation, headers, body, &policy, propagation).await;
+        span.end(&crate::otel::AttemptEnd {
+            http_status: status,
+            outcome: match &result {
+                AttemptResult::Ok(_) => "success",
+                AttemptResult::Retryable { .. } => "retryable_error",
+                AttemptResult::Final(_) => "error",
+            },
+            error_kind: match &result {
+                AttemptResult::Ok(_) => None,
+                AttemptResult::Retryable { error, .. } | AttemptResult::Final(error) => {
+                    Some(error.kind().as_str())
+                }
+            },
+        });
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let mut record = Attempt {
             provider_id: candidate.provider.provider.id.clone(),

@@ -39,6 +39,8 @@ pub(crate) struct Call {
     /// complete ([`Call::take_slot`]); its event carries it to the stream or the spool. A
     /// request refused or failed before that publishes without one.
     pub(crate) slot: Option<crate::publish::Slot>,
+    /// The client's trace context and, when tracing is on, the request span.
+    pub(crate) trace: crate::otel::RequestTrace,
 }
 
 /// The client-side protocol of each dialect.
@@ -79,7 +81,14 @@ impl Call {
             request: None,
             warnings: Vec::new(),
             slot: None,
+            trace: crate::otel::RequestTrace::from_headers(headers),
         }
+    }
+
+    /// A call of another GenAI operation than chat (names its span).
+    pub(crate) fn with_operation(mut self, operation: crate::otel::Operation) -> Self {
+        self.trace.set_operation(operation);
+        self
     }
 
     pub(crate) fn usage_and_cost(
@@ -180,6 +189,28 @@ impl Call {
         let added =
             (u64::try_from(latency.as_micros()).unwrap_or(u64::MAX)).saturating_sub(upstream_time);
         metrics::histogram!("ingress_added_latency_seconds").record(added as f64 / 1e6);
+        let trace_id = self.trace.trace_id();
+        let mut trace = self.trace;
+        trace.finish(&crate::otel::RequestEnd {
+            request_id: &self.request_id,
+            model_alias: &self.model_alias,
+            token_id: self.token.as_ref().map(|token| token.id.as_str()),
+            provider: self.chosen.as_ref().map(|candidate| {
+                (
+                    candidate.provider.provider.id.as_str(),
+                    candidate.provider.provider.protocol,
+                )
+            }),
+            upstream_model: self
+                .chosen
+                .as_ref()
+                .map(|candidate| candidate.upstream_model.as_str()),
+            http_status,
+            outcome: outcome.as_str(),
+            error_kind: error_kind.map(ErrorKind::as_str),
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+        });
         let finished = RequestFinished {
             request_id: self.request_id,
             token_id: self.token.as_ref().map(|token| token.id.clone()),
@@ -210,6 +241,7 @@ impl Call {
             latency_us: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
             attempts: self.attempts,
             warnings: self.warnings,
+            trace_id,
         };
         let envelope = Envelope::by_node(RequestEvent::Finished(finished), state.node_id.clone());
         state.publisher.publish(&envelope, self.slot);

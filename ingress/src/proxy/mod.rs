@@ -69,6 +69,8 @@ pub struct AppState {
     /// How long a new request waits for room in the event pipeline before a 503.
     pub event_slot_wait: Duration,
     pub retry: RetrySettings,
+    /// OpenTelemetry traces (off unless `otel_endpoint` is set).
+    pub tracing: crate::otel::Tracing,
 }
 
 pub(crate) fn set_request_id(response: &mut Response, request_id: &str) {
@@ -129,6 +131,8 @@ pub(crate) async fn admit_caller(
     call: &mut Call,
     headers: &HeaderMap,
 ) -> Result<(tokio::sync::OwnedSemaphorePermit, Arc<UserToken>), IngressError> {
+    call.trace
+        .start(&state.tracing, std::time::SystemTime::from(call.started_at));
     let permit = state.concurrency.clone().try_acquire_owned().map_err(|_| {
         IngressError::Overloaded("too many requests in flight on this node; retry shortly".into())
     })?;

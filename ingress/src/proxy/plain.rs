@@ -79,6 +79,7 @@ pub(super) async fn respond(
     } else {
         translate::encode_response(dialect, &decoded, &context)
     };
+    call.trace.answered(&decoded.id, Some(&decoded.stop_reason));
     let (usage, cost) = call.usage_and_cost(&decoded.usage, true);
     let ttfb = call.started.elapsed();
     let request_id = call.request_id.clone();

@@ -179,6 +179,7 @@ async fn pump(
     // Dropping the upstream response here cancels the upstream call promptly.
     drop(upstream_response);
     call.take_slot(&state).await;
+    call.trace.answered("", translator.stop_reason());
     let observed = translator.usage();
     let (mut usage, cost) = call.usage_and_cost(&observed, observed != ir::Usage::default());
     let (outcome, error_kind) = if cancelled {

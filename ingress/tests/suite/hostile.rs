@@ -239,6 +239,7 @@ fn finished_event(request_id: &str) -> shared::Envelope<shared::request::Request
         latency_us: 1,
         attempts: vec![],
         warnings: vec![],
+        trace_id: None,
     };
     shared::Envelope::by_node(
         shared::request::RequestEvent::Finished(finished),

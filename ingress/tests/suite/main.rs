@@ -12,6 +12,7 @@ mod gemini;
 mod hardening;
 mod hostile;
 mod nats_auth;
+mod otel;
 mod resilience;
 mod scale_out;
 mod sdk_clients;

@@ -40,6 +40,8 @@ use shared::secret::{MasterKeys, SecretString};
 use shared::token::{PlainToken, TokenHasher};
 use shared::{Actor, Envelope};
 
+use crate::support::clickhouse;
+
 const PEPPER: &str = "scale-out-pepper-of-at-least-thirty-two-characters";
 const REPLICAS: usize = 3;
 const RPM_LIMIT: u32 = 60;
@@ -594,19 +596,6 @@ async fn propagation(
 }
 
 // ---- ClickHouse -------------------------------------------------------------------------------------
-
-async fn clickhouse(client: &reqwest::Client, query: &str) -> String {
-    let response = client
-        .post(env_url("AXONGATE_CLICKHOUSE_URL"))
-        .body(query.to_owned())
-        .send()
-        .await
-        .expect("ClickHouse answers");
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    assert!(status.is_success(), "{query}: {text}");
-    text
-}
 
 /// `request_id → rows` for every request row in the database.
 async fn rows_per_request(client: &reqwest::Client, database: &str) -> HashMap<String, u64> {

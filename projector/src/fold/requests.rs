@@ -39,6 +39,8 @@ pub struct RequestRow {
     pub ttfb_us: u64,
     pub latency_us: u64,
     pub attempts: u16,
+    /// The request's W3C trace id, `""` when it had none.
+    pub trace_id: String,
 }
 
 impl RequestRow {
@@ -88,6 +90,7 @@ impl RequestRow {
             ttfb_us: finished.ttfb_us.unwrap_or(0),
             latency_us: finished.latency_us,
             attempts: u16::try_from(finished.attempts.len()).unwrap_or(u16::MAX),
+            trace_id: finished.trace_id.clone().unwrap_or_default(),
         }
     }
 }
@@ -102,6 +105,7 @@ mod tests {
     fn when_a_request_finishes_then_its_row_carries_usage_cost_and_timings() {
         let mut request = finished(Outcome::Success);
         request.ttfb_us = Some(7_000);
+        request.trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".into());
         request.attempts = vec![Attempt {
             provider_id: "p1".into(),
             provider_key_id: "k1".into(),
@@ -146,6 +150,7 @@ mod tests {
                 ttfb_us: 7_000,
                 latency_us: 42_000,
                 attempts: 1,
+                trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
             }
         );
     }

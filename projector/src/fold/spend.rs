@@ -155,6 +155,7 @@ pub(crate) mod tests {
             latency_us: 42_000,
             attempts: Vec::new(),
             warnings: Vec::new(),
+            trace_id: None,
         }
     }
 

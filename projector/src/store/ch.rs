@@ -19,11 +19,18 @@ use crate::fold::RequestRow;
 
 /// The ClickHouse migrations, in order. Each file may hold several statements separated by a
 /// line that is just `;`… in practice one statement per file keeps 18.16 happy.
-const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "requests",
-    include_str!("../../../migrations/clickhouse/001_requests.sql"),
-)];
+const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "requests",
+        include_str!("../../../migrations/clickhouse/001_requests.sql"),
+    ),
+    (
+        2,
+        "requests_trace_id",
+        include_str!("../../../migrations/clickhouse/002_requests_trace_id.sql"),
+    ),
+];
 
 pub struct ChStore {
     client: Client,
@@ -70,6 +77,7 @@ struct RequestColumns<'a> {
     ttfb_us: u64,
     latency_us: u64,
     attempts: u16,
+    trace_id: &'a str,
 }
 
 impl<'a> From<&'a RequestRow> for RequestColumns<'a> {
@@ -106,6 +114,7 @@ impl<'a> From<&'a RequestRow> for RequestColumns<'a> {
             ttfb_us: row.ttfb_us,
             latency_us: row.latency_us,
             attempts: row.attempts,
+            trace_id: &row.trace_id,
         }
     }
 }

@@ -187,6 +187,14 @@ describe('Usage', () => {
     expect(paged).toEqual([2, 3]);
     expect(screen.getAllByText('gpt-test')).toHaveLength(3);
   });
+
+  it('request log shows the trace id, short in the row and whole in the detail', async () => {
+    const untraced = { ...requestRow, request_id: 'req-untraced', trace_id: null };
+    renderWith(<RequestLogTable rows={[requestRow, untraced]} total={2} page={{ current: 1, pageSize: 20 }} onPage={() => undefined} />);
+    expect(screen.getByTitle('4bf92f3577b34da6a3ce929d0e0e4736')).toHaveTextContent('4bf92f35');
+    fireEvent.click(screen.getAllByRole('button', { name: /expand row/i })[0]);
+    expect(await screen.findByTestId('trace-id')).toHaveTextContent('4bf92f3577b34da6a3ce929d0e0e4736');
+  });
 });
 
 describe('DashboardPage', () => {

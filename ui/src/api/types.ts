@@ -247,6 +247,8 @@ export interface RequestRow {
   latency_ms: number;
   ttfb_ms: number | null;
   attempts: number;
+  /** The W3C trace id (32 hex digits): ingress's span when it exports traces, else the client's traceparent. */
+  trace_id: string | null;
 }
 
 export interface RequestLog {

@@ -234,6 +234,8 @@ const en = {
     errorKind: 'Error kind',
     protocol: 'Client protocol',
     requestId: 'Request id',
+    trace: 'Trace',
+    traceId: 'Trace id',
     upstream: 'Upstream model',
     percentiles: 'Latency percentiles',
     cancelled: 'Cancelled',

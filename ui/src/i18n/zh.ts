@@ -234,6 +234,8 @@ const zh: Messages = {
     errorKind: '错误类型',
     protocol: '客户端协议',
     requestId: '请求 ID',
+    trace: '追踪',
+    traceId: '追踪 ID',
     upstream: '上游模型',
     percentiles: '延迟百分位',
     cancelled: '已取消',

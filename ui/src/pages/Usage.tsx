@@ -59,6 +59,15 @@ export function RequestLogTable({
             <Descriptions.Item label={t('usage.ttfb')}>{formatMs(row.ttfb_ms)}</Descriptions.Item>
             <Descriptions.Item label={t('usage.user')}>{row.user_id}</Descriptions.Item>
             <Descriptions.Item label={t('usage.errorKind')}>{row.error_kind ?? '—'}</Descriptions.Item>
+            <Descriptions.Item label={t('usage.traceId')}>
+              {row.trace_id ? (
+                <Typography.Text code copyable data-testid="trace-id">
+                  {row.trace_id}
+                </Typography.Text>
+              ) : (
+                '—'
+              )}
+            </Descriptions.Item>
           </Descriptions>
         ),
       }}
@@ -83,6 +92,18 @@ export function RequestLogTable({
         { title: t('usage.cost'), dataIndex: 'cost', align: 'right', render: (cost: string, row) => formatMoney(cost, row.currency) },
         { title: t('usage.latency'), dataIndex: 'latency_ms', align: 'right', render: formatMs },
         { title: t('usage.attempts'), dataIndex: 'attempts', align: 'right' },
+        {
+          title: t('usage.trace'),
+          dataIndex: 'trace_id',
+          render: (id: string | null) =>
+            id ? (
+              <Typography.Text code title={id}>
+                {id.slice(0, 8)}
+              </Typography.Text>
+            ) : (
+              '—'
+            ),
+        },
       ]}
     />
   );

@@ -115,6 +115,7 @@ export const requestRow: RequestRow = {
   latency_ms: 130,
   ttfb_ms: 45,
   attempts: 1,
+  trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
 };
 
 export const dashboard: DashboardCards = {

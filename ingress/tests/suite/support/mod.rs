@@ -35,6 +35,8 @@ pub const PROVIDER_SECRET_GEMINI: &str = "AIzaSy-provider-secret-3333";
 pub struct Gateway {
     pub nats: NatsServer,
     pub postgres_url: String,
+    /// The projector's ClickHouse database (request rows).
+    pub clickhouse_database: String,
     pub mock: MockUpstream,
     pub master_keys_text: String,
     master_keys: MasterKeys,
@@ -64,11 +66,12 @@ impl Gateway {
     pub async fn start() -> Self {
         let nats = NatsServer::start().await;
         let postgres_url = fresh_postgres_database().await;
+        let clickhouse_database = unique_name("axg_ingress");
         let projector_config = projector::ProjectorConfig {
             nats_url: nats.url.clone(),
             postgres_url: postgres_url.clone(),
             clickhouse_url: env_url("AXONGATE_CLICKHOUSE_URL"),
-            clickhouse_database: unique_name("axg_ingress"),
+            clickhouse_database: clickhouse_database.clone(),
             listen: format!("127.0.0.1:{}", free_port()),
             node_id: "projector-test".into(),
             stream_replicas: 1,
@@ -92,6 +95,7 @@ impl Gateway {
         Self {
             nats,
             postgres_url,
+            clickhouse_database,
             mock,
             master_keys_text,
             master_keys,
@@ -359,6 +363,20 @@ pub async fn read_all<B: EventBody>(
         }
     }
     events
+}
+
+/// Runs a query on the test ClickHouse server; returns its answer's text.
+pub async fn clickhouse(client: &reqwest::Client, query: &str) -> String {
+    let response = client
+        .post(env_url("AXONGATE_CLICKHOUSE_URL"))
+        .body(query.to_owned())
+        .send()
+        .await
+        .expect("ClickHouse answers");
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert!(status.is_success(), "{query}: {text}");
+    text
 }
 
 /// A reqwest client with a short timeout, so a hung gateway fails the test.
