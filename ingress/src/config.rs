@@ -90,7 +90,7 @@ pub struct IngressConfig {
     #[serde(default)]
     pub tls_key_path: Option<String>,
     /// The OTLP/HTTP collector (`http://collector:4318`) traces are exported to (its
-    /// `/v1/traces`). Unset: tracing is off.
+    /// `/v1/traces`). Unset or empty: tracing is off.
     #[serde(default)]
     pub otel_endpoint: Option<String>,
     /// `service.name` of the exported spans.
@@ -187,6 +187,7 @@ impl IngressConfig {
     pub fn tracing(&self) -> Option<crate::otel::Settings> {
         self.otel_endpoint
             .as_ref()
+            .filter(|endpoint| !endpoint.is_empty())
             .map(|endpoint| crate::otel::Settings {
                 endpoint: endpoint.clone(),
                 service_name: self.otel_service_name.clone(),
@@ -277,7 +278,12 @@ impl ServiceConfig for IngressConfig {
         if self.idle_timeout_secs == 0 || self.write_timeout_secs == 0 {
             return Err("idle_timeout_secs and write_timeout_secs must be at least 1".into());
         }
-        if let Some(endpoint) = &self.otel_endpoint {
+        // Empty is unset (a compose file passes `${AXONGATE_OTEL_ENDPOINT:-}` through).
+        if let Some(endpoint) = self
+            .otel_endpoint
+            .as_ref()
+            .filter(|value| !value.is_empty())
+        {
             require_url("otel_endpoint", endpoint, &["http", "https"])?;
         }
         if !(0.0..=1.0).contains(&self.otel_sample_ratio) {

@@ -54,6 +54,12 @@ impl Received {
 
 /// An OTLP/HTTP receiver: `POST /v1/traces` with an `ExportTraceServiceRequest` in protobuf.
 async fn start_receiver() -> (String, Received) {
+    let (_, gate) = tokio::sync::watch::channel(true);
+    start_gated_receiver(gate).await
+}
+
+/// A receiver that keeps each export's spans at once but answers only while `gate` is open.
+async fn start_gated_receiver(gate: tokio::sync::watch::Receiver<bool>) -> (String, Received) {
     let received = Received::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -61,14 +67,14 @@ async fn start_receiver() -> (String, Received) {
     let app = axum::Router::new().route(
         "/v1/traces",
         axum::routing::post(move |headers: axum::http::HeaderMap, body: Bytes| {
-            let store = store.clone();
+            let (store, mut gate) = (store.clone(), gate.clone());
             async move {
                 assert_eq!(
                     headers["content-type"], "application/x-protobuf",
                     "OTLP/HTTP protobuf"
                 );
                 let request = ExportTraceServiceRequest::decode(body).expect("an OTLP request");
-                let mut spans = store.0.lock().unwrap();
+                let mut spans = Vec::new();
                 for resource in request.resource_spans {
                     let service = resource
                         .resource
@@ -85,6 +91,13 @@ async fn start_receiver() -> (String, Received) {
                         for span in scope.spans {
                             spans.push((service.clone(), span));
                         }
+                    }
+                }
+                store.0.lock().unwrap().extend(spans);
+                loop {
+                    let open = *gate.borrow_and_update();
+                    if open || gate.changed().await.is_err() {
+                        break;
                     }
                 }
                 (
@@ -475,4 +488,76 @@ async fn with_tracing_off_a_client_traceparent_is_forwarded_and_recorded() {
             assert!(finished.trace_id.is_none());
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_graceful_stop_exports_the_spans_still_queued() {
+    let gateway = Gateway::start().await;
+    gateway.add_provider("openai-mock", Protocol::OpenAi).await;
+    gateway
+        .add_model("traced", vec![("openai-mock", "gpt-mock", 0)])
+        .await;
+    let token = gateway.add_token("tok-otel", |_| {}).await;
+    // The collector keeps what it is sent but does not answer yet: the first export stays in
+    // flight, and every span that ends meanwhile waits in ingress's queue.
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let (collector, received) = start_gated_receiver(gate).await;
+    let mut node = gateway
+        .start_node_with(
+            "stopping",
+            &[
+                ("AXONGATE_OTEL_ENDPOINT", collector.as_str()),
+                // Generous: the held export must not time out on a busy machine.
+                ("AXONGATE_OTEL_EXPORT_TIMEOUT_MS", "60000"),
+            ],
+            None,
+        )
+        .await;
+    let client = http();
+    let send = || async {
+        let response = client
+            .post(format!("{}/v1/chat/completions", node.base))
+            .bearer_auth(&token)
+            .json(&chat("traced", false))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    };
+    send().await;
+    wait_until(liveness(), "the first export", || async {
+        (!received.spans().is_empty()).then_some(())
+    })
+    .await;
+    // The export of the first request's spans is held: the next two requests' spans queue.
+    send().await;
+    send().await;
+    let requests = 3;
+    let before = received.spans().len();
+    assert!(before <= 2, "only the first request's spans were exported");
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(node.process.0.id().to_string())
+        .status()
+        .unwrap();
+    // Once ingress has stopped listening, it is shutting down: let the collector answer.
+    let health = format!("{}/health", node.base);
+    wait_until(liveness(), "ingress to stop listening", || async {
+        client.get(&health).send().await.is_err().then_some(())
+    })
+    .await;
+    open.send(true).unwrap();
+    let status = wait_until(liveness(), "ingress to exit", || {
+        let exited = node.process.0.try_wait().ok().flatten();
+        async move { exited }
+    })
+    .await;
+    assert!(status.success(), "{status}");
+    let after = received.spans().len();
+    println!("{before} spans exported before the stop, {after} by the end");
+    assert_eq!(
+        after,
+        2 * requests,
+        "a request span and an attempt span each"
+    );
 }
