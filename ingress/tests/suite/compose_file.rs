@@ -398,6 +398,28 @@ fn https_ends_at_the_load_balancer_behind_a_profile() {
 }
 
 #[test]
+fn traces_are_off_by_default_and_jaeger_is_behind_a_profile() {
+    let config = resolved();
+    for name in ["ingress-1", "ingress-2"] {
+        assert_eq!(
+            env(service(&config, name), "AXONGATE_OTEL_ENDPOINT"),
+            Some(""),
+            "{name}: tracing off unless compose/.env turns it on"
+        );
+    }
+    let jaeger = service(&config, "jaeger");
+    assert_eq!(
+        serde_yaml::to_string(&jaeger["profiles"]).unwrap().trim(),
+        "- tracing"
+    );
+    let ports = serde_yaml::to_string(&jaeger["ports"]).unwrap();
+    assert!(
+        ports.contains("127.0.0.1") && !ports.contains("4318"),
+        "the UI on localhost only, OTLP on the compose network only: {ports}"
+    );
+}
+
+#[test]
 fn images_are_multi_stage_non_root_with_health_checks() {
     let dockerfile = read("Dockerfile");
     for target in ["ingress", "projector", "admin-api"] {
