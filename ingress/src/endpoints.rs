@@ -204,7 +204,7 @@ pub async fn gemini_count_tokens(
     alias: String,
 ) -> Response {
     let dialect = Dialect::Gemini;
-    let mut call = Call::new(dialect, &headers);
+    let mut call = Call::new(dialect, &headers).with_operation(crate::otel::Operation::CountTokens);
     let (permit, token) = match proxy::admit_caller(&state, &mut call, &headers).await {
         Ok(admitted) => admitted,
         Err(error) => return call.fail(&state, &error),

@@ -423,6 +423,8 @@ fn provider_name(protocol: shared::config::Protocol) -> &'static str {
     match protocol {
         shared::config::Protocol::OpenAi | shared::config::Protocol::OpenAiResponses => "openai",
         shared::config::Protocol::Anthropic => "anthropic",
+        // The conventions' name for the Gemini API (Vertex AI is `gcp.vertex_ai`).
+        shared::config::Protocol::Gemini => "gcp.gemini",
     }
 }
 
