@@ -688,6 +688,56 @@ mod tests {
         assert!(parse_traceparent(&long).is_none(), "bounded");
     }
 
+    /// Sampling is parent-based: a client's sampled flag decides for its trace whatever the
+    /// ratio; a trace ingress starts follows the ratio, and an unsampled one records no id.
+    #[tokio::test]
+    async fn sampling_follows_the_clients_flag_then_the_ratio() {
+        let settings = Settings {
+            // Nothing listens there: the one sampled span, ended as it is dropped, fails to export.
+            endpoint: "http://127.0.0.1:9".into(),
+            service_name: "test".into(),
+            sample_ratio: 0.0,
+            export_timeout: Duration::from_millis(100),
+            queue_spans: 16,
+            node_id: "n".into(),
+        };
+        let (tracing, exporter) =
+            Tracing::start(&settings).unwrap_or_else(|error| panic!("{error}"));
+        let started = |traceparent: Option<&'static str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(value) = traceparent {
+                headers.insert("traceparent", HeaderValue::from_static(value));
+            }
+            let mut trace = RequestTrace::from_headers(&headers);
+            trace.start(&tracing, std::time::SystemTime::now());
+            let sampled = trace
+                .span
+                .as_ref()
+                .map(|cx| cx.span().span_context().is_sampled());
+            (trace.trace_id(), sampled)
+        };
+        assert_eq!(
+            started(None),
+            (None, Some(false)),
+            "ratio 0: not sampled, no id"
+        );
+        assert_eq!(
+            started(Some(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            )),
+            (Some("4bf92f3577b34da6a3ce929d0e0e4736".into()), Some(true)),
+            "the client sampled it"
+        );
+        assert_eq!(
+            started(Some(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+            )),
+            (Some("4bf92f3577b34da6a3ce929d0e0e4736".into()), Some(false)),
+            "the client did not"
+        );
+        exporter.shutdown().await;
+    }
+
     #[test]
     fn with_tracing_off_the_clients_context_is_kept_and_forwarded() {
         let mut headers = HeaderMap::new();

@@ -43,7 +43,7 @@ export function RequestLogTable({
       size="small"
       loading={loading}
       dataSource={rows}
-      scroll={{ x: 1200 }}
+      scroll={{ x: 1300 }}
       pagination={{ ...page, total, showSizeChanger: true, showTotal: (count) => t('common.total', { count }), onChange: onPage }}
       expandable={{
         expandedRowRender: (row) => (
@@ -95,6 +95,7 @@ export function RequestLogTable({
         {
           title: t('usage.trace'),
           dataIndex: 'trace_id',
+          width: 100,
           render: (id: string | null) =>
             id ? (
               <Typography.Text code title={id}>
