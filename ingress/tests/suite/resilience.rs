@@ -471,6 +471,26 @@ async fn a_stalled_stream_slows_then_refuses_requests_and_loses_none() {
         }
     };
     assert_eq!(send("before".into()).await.1, 200);
+    // The first event acknowledged, so its slot is free again before the stream stalls.
+    wait_until(
+        kit::testing::liveness(),
+        "the first event acknowledged",
+        || async {
+            let metrics = client
+                .get(format!("{}/metrics", node.base))
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            metrics
+                .lines()
+                .any(|line| line == "ingress_events_published_total 1")
+                .then_some(())
+        },
+    )
+    .await;
     // NATS stops answering but keeps its connections: acknowledgements do not come. Two
     // answers take the two slots (their events wait for an acknowledgement)…
     gateway.nats.pause();
