@@ -241,6 +241,32 @@ mod tests {
     }
 
     #[test]
+    fn gemini_thinking_kind_signatures_and_ceilings_by_model() {
+        let named = |model| Target::named(Dialect::Gemini, model);
+        assert_eq!(
+            named("gemini-3-pro-preview").reasoning,
+            ReasoningSupport::Effort
+        );
+        assert_eq!(
+            named("gemini-2.5-flash").reasoning,
+            ReasoningSupport::Budget
+        );
+        assert_eq!(
+            named("models/gemini-2.5-pro").reasoning,
+            ReasoningSupport::Budget
+        );
+        assert_eq!(named("gemini-2.0-flash").reasoning, ReasoningSupport::None);
+        assert_eq!(named("gemma-3-27b-it").reasoning, ReasoningSupport::None);
+        assert_eq!(named("gemini-2.5-pro").max_output_tokens, Some(65_536));
+        assert_eq!(named("gemini-2.0-flash").max_output_tokens, Some(8_192));
+        assert_eq!(named("my-finetune").max_output_tokens, None);
+        assert!(gemini_requires_signatures("gemini-3-flash"));
+        assert!(gemini_requires_signatures("gemini-3.1-pro"));
+        assert!(!gemini_requires_signatures("gemini-2.5-flash"));
+        assert!(gemini_pro("gemini-2.5-pro") && !gemini_pro("gemini-2.5-flash"));
+    }
+
+    #[test]
     fn anthropic_thinking_and_ceilings_by_model() {
         let sonnet = Target::named(Dialect::Anthropic, "claude-sonnet-4-5-20250929");
         assert_eq!(sonnet.reasoning, ReasoningSupport::Budget);
