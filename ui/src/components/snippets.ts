@@ -1,4 +1,4 @@
-// The paste-ready client snippets (curl, the OpenAI and Anthropic SDKs, Claude Code, Codex) for
+// The paste-ready client snippets (curl, the OpenAI, Anthropic and Gen AI SDKs, Claude Code, Codex) for
 // a gateway address, a token and a model: one definition for the Get started page and the
 // token-created dialog, matching what `compose/local start` prints and docs/clients.md.
 

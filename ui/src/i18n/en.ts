@@ -59,7 +59,7 @@ const en = {
   getStarted: {
     title: 'Get started',
     intro:
-      'Pick a model and paste a token to get ready-to-run snippets for curl, the OpenAI and Anthropic SDKs, Claude Code and Codex. The token stays in this page: it is neither stored nor sent to the admin API.',
+      'Pick a model and paste a token to get ready-to-run snippets for curl, the OpenAI, Anthropic and Google Gen AI SDKs, Claude Code and Codex. The token stays in this page: it is neither stored nor sent to the admin API.',
     model: 'Model',
     modelPlaceholder: 'A model alias',
     modelHelp: 'Clients name the AxonGate alias, not the provider model',

@@ -61,7 +61,7 @@ const zh: Messages = {
   getStarted: {
     title: '快速开始',
     intro:
-      '选择模型并粘贴令牌，即可得到可直接运行的 curl、OpenAI 与 Anthropic SDK、Claude Code 和 Codex 示例。令牌只留在本页：既不保存，也不发送给管理 API。',
+      '选择模型并粘贴令牌，即可得到可直接运行的 curl、OpenAI、Anthropic 与 Google Gen AI SDK、Claude Code 和 Codex 示例。令牌只留在本页：既不保存，也不发送给管理 API。',
     model: '模型',
     modelPlaceholder: '模型别名',
     modelHelp: '客户端使用 AxonGate 中的别名，而不是供应商的模型名',

@@ -1,4 +1,4 @@
-// The landing page: paste-ready snippets (curl, the OpenAI and Anthropic SDKs, Claude Code,
+// The landing page: paste-ready snippets (curl, the OpenAI, Anthropic and Gen AI SDKs, Claude Code,
 // Codex) for a model and a token the user picks, the same ones `compose/local start` prints for
 // the demo (keep both in step with docs/clients.md). The token lives in this component's state
 // only: never stored, never sent anywhere.
