@@ -23,6 +23,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::auth::Caller;
 use crate::authz::require_any_or_own;
 use crate::error::ApiError;
+use crate::permission::{Action, Kind};
 use crate::state::AppState;
 
 /// The widest range any analytics query may cover.
@@ -137,7 +138,7 @@ impl Filter {
                 conditions.push((*column, value.clone()));
             }
         }
-        if !require_any_or_own(state, caller, "read", "usage")? {
+        if !require_any_or_own(state, caller, Action::Read, Kind::Usage)? {
             if params
                 .get("user")
                 .is_some_and(|user| *user != caller.user_id)

@@ -8,6 +8,8 @@
 //! environment holds the master keys and the token pepper and is no caller's to read. Secrets
 //! are compared by decrypting (keys) or hashing (tokens), never written to the file.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::header;
@@ -25,6 +27,7 @@ use crate::auth::Caller;
 use crate::authz::{Resource, require};
 use crate::db::{self, Stored};
 use crate::error::ApiError;
+use crate::permission::{Action, Kind};
 use crate::resources::models::{self, ModelInput};
 use crate::resources::provider_keys::{self, KeyInput};
 use crate::resources::providers::{self, ProviderInput};
@@ -414,6 +417,7 @@ pub async fn export(pool: &deadpool_postgres::Pool) -> Result<Document, ApiError
             timeouts: provider.timeouts,
             enabled: provider.enabled,
             allow_private_network: provider.allow_private_network,
+            key_secrets: BTreeMap::new(),
         });
     }
     for stored in db::all(pool, "provider_key").await? {
@@ -457,8 +461,8 @@ pub async fn apply_http(
     require(
         state.authorizer.as_ref(),
         &caller.principal(),
-        "apply",
-        &Resource::kind("config"),
+        Action::Apply,
+        &Resource::kind(Kind::Config),
     )?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::invalid("body", "the document must be UTF-8"))?;
@@ -480,8 +484,8 @@ pub async fn export_http(
     require(
         state.authorizer.as_ref(),
         &caller.principal(),
-        "read",
-        &Resource::kind("config"),
+        Action::Read,
+        &Resource::kind(Kind::Config),
     )?;
     let document = export(&state.pool).await?;
     if params.get("format").map(String::as_str) == Some("json") {

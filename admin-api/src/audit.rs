@@ -13,6 +13,7 @@ use crate::auth::Caller;
 use crate::authz::{Resource, require};
 use crate::db::{self, AuditQuery};
 use crate::error::ApiError;
+use crate::permission::{Action, Kind};
 use crate::state::AppState;
 
 fn time_param(name: &str, value: &str) -> Result<OffsetDateTime, ApiError> {
@@ -30,8 +31,8 @@ pub async fn list(
     require(
         state.authorizer.as_ref(),
         &caller.principal(),
-        "read",
-        &Resource::kind("audit"),
+        Action::Read,
+        &Resource::kind(Kind::Audit),
     )?;
     let mut query = AuditQuery::default();
     let mut limit = None;

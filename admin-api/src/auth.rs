@@ -25,9 +25,11 @@ use shared::config::{ConfigEntity, ConfigEvent, Role, RoleBinding, User};
 use time::OffsetDateTime;
 
 use crate::authz::{Principal, Resource, require};
-use crate::db::{self, Projection};
+use crate::db;
 use crate::error::ApiError;
 use crate::extract::Body;
+use crate::permission::{Action, Kind};
+use crate::read_your_writes::Projection;
 use crate::state::AppState;
 
 /// The fixed id of the first admin account: its subject `axongate.config.user.admin` is
@@ -394,8 +396,8 @@ pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Res
     require(
         state.authorizer.as_ref(),
         &caller.principal(),
-        "delete",
-        &Resource::kind("session"),
+        Action::Delete,
+        &Resource::kind(Kind::Session),
     )?;
     db::revoke_session(&state.pool, &caller.token_hash).await?;
     let event = AuditEvent::Logout(SessionEnded {
@@ -416,8 +418,8 @@ pub async fn me(
     require(
         state.authorizer.as_ref(),
         &caller.principal(),
-        "read",
-        &Resource::kind("session"),
+        Action::Read,
+        &Resource::kind(Kind::Session),
     )?;
     Ok(axum::Json(me_json(&caller)))
 }
@@ -439,8 +441,8 @@ pub async fn change_password(
     require(
         state.authorizer.as_ref(),
         &caller.principal(),
-        "update",
-        &Resource::kind("session"),
+        Action::Update,
+        &Resource::kind(Kind::Session),
     )?;
     let request: PasswordChange = crate::extract::parse(body)?;
     check_new_password("new_password", &request.new_password)?;

@@ -6,6 +6,7 @@ use oso::{Oso, PolarClass};
 use shared::config::Role;
 
 use crate::error::ApiError;
+use crate::permission::{Action, Kind};
 
 /// The signed-in user as the policy sees them.
 #[derive(Debug, Clone, PolarClass)]
@@ -32,17 +33,17 @@ pub const ANY_OWNER: &str = "*";
 
 impl Resource {
     #[must_use]
-    pub fn kind(kind: &str) -> Self {
+    pub fn kind(kind: Kind) -> Self {
         Self {
-            kind: kind.to_owned(),
+            kind: kind.as_str().to_owned(),
             owner: String::new(),
         }
     }
 
     #[must_use]
-    pub fn owned(kind: &str, owner: &str) -> Self {
+    pub fn owned(kind: Kind, owner: &str) -> Self {
         Self {
-            kind: kind.to_owned(),
+            kind: kind.as_str().to_owned(),
             owner: owner.to_owned(),
         }
     }
@@ -60,7 +61,7 @@ impl Principal {
 
 /// Decides whether `actor` may perform `action` on `resource`.
 pub trait Authorizer: Send + Sync {
-    fn is_allowed(&self, actor: &Principal, action: &str, resource: &Resource) -> bool;
+    fn is_allowed(&self, actor: &Principal, action: Action, resource: &Resource) -> bool;
 }
 
 /// The built-in policy.
@@ -89,10 +90,10 @@ impl OsoAuthorizer {
 }
 
 impl Authorizer for OsoAuthorizer {
-    fn is_allowed(&self, actor: &Principal, action: &str, resource: &Resource) -> bool {
+    fn is_allowed(&self, actor: &Principal, action: Action, resource: &Resource) -> bool {
         match self
             .oso
-            .is_allowed(actor.clone(), action.to_owned(), resource.clone())
+            .is_allowed(actor.clone(), action.as_str().to_owned(), resource.clone())
         {
             Ok(allowed) => allowed,
             Err(error) => {
@@ -111,8 +112,8 @@ impl Authorizer for OsoAuthorizer {
 pub fn require_kind(
     state: &crate::state::Inner,
     caller: &crate::auth::Caller,
-    action: &str,
-    kind: &str,
+    action: Action,
+    kind: Kind,
 ) -> Result<(), ApiError> {
     require(
         state.authorizer.as_ref(),
@@ -130,8 +131,8 @@ pub fn require_kind(
 pub fn require_any_or_own(
     state: &crate::state::Inner,
     caller: &crate::auth::Caller,
-    action: &str,
-    kind: &str,
+    action: Action,
+    kind: Kind,
 ) -> Result<bool, ApiError> {
     let principal = caller.principal();
     if state
@@ -156,8 +157,8 @@ pub fn require_any_or_own(
 pub fn require_owner(
     state: &crate::state::Inner,
     caller: &crate::auth::Caller,
-    action: &str,
-    kind: &str,
+    action: Action,
+    kind: Kind,
     owner: &str,
 ) -> Result<(), ApiError> {
     require(
@@ -175,7 +176,7 @@ pub fn require_owner(
 pub fn require(
     authorizer: &dyn Authorizer,
     actor: &Principal,
-    action: &str,
+    action: Action,
     resource: &Resource,
 ) -> Result<(), ApiError> {
     if authorizer.is_allowed(actor, action, resource) {
@@ -199,19 +200,47 @@ mod tests {
         let operator = Principal::new("o", Role::Operator);
         let viewer = Principal::new("v", Role::Viewer);
         let member = Principal::new("m", Role::Member);
-        let check = |actor: &Principal, action: &str, resource: Resource| {
+        let check = |actor: &Principal, action: Action, resource: Resource| {
             authorizer.is_allowed(actor, action, &resource)
         };
-        assert!(check(&admin, "update", Resource::kind("user")));
-        assert!(check(&operator, "create", Resource::kind("provider")));
-        assert!(!check(&operator, "create", Resource::kind("user")));
-        assert!(check(&operator, "read", Resource::kind("user")));
-        assert!(check(&viewer, "read", Resource::kind("provider_key")));
-        assert!(!check(&viewer, "create", Resource::kind("provider")));
-        assert!(check(&member, "create", Resource::owned("token", "m")));
-        assert!(!check(&member, "read", Resource::owned("token", "x")));
-        assert!(!check(&member, "read", Resource::owned("token", ANY_OWNER)));
-        assert!(!check(&member, "read", Resource::kind("model")));
-        assert!(check(&member, "read", Resource::kind("session")));
+        assert!(check(&admin, Action::Update, Resource::kind(Kind::User)));
+        assert!(check(
+            &operator,
+            Action::Create,
+            Resource::kind(Kind::Provider)
+        ));
+        assert!(!check(
+            &operator,
+            Action::Create,
+            Resource::kind(Kind::User)
+        ));
+        assert!(check(&operator, Action::Read, Resource::kind(Kind::User)));
+        assert!(check(
+            &viewer,
+            Action::Read,
+            Resource::kind(Kind::ProviderKey)
+        ));
+        assert!(!check(
+            &viewer,
+            Action::Create,
+            Resource::kind(Kind::Provider)
+        ));
+        assert!(check(
+            &member,
+            Action::Create,
+            Resource::owned(Kind::Token, "m")
+        ));
+        assert!(!check(
+            &member,
+            Action::Read,
+            Resource::owned(Kind::Token, "x")
+        ));
+        assert!(!check(
+            &member,
+            Action::Read,
+            Resource::owned(Kind::Token, ANY_OWNER)
+        ));
+        assert!(!check(&member, Action::Read, Resource::kind(Kind::Model)));
+        assert!(check(&member, Action::Read, Resource::kind(Kind::Session)));
     }
 }

@@ -30,10 +30,13 @@ pub mod egress;
 pub mod error;
 pub mod extract;
 pub mod login_guard;
+pub mod permission;
+pub mod read_your_writes;
 pub mod resources;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod typescript;
 pub mod usage;
 
 use std::path::Path;
@@ -82,7 +85,10 @@ pub async fn connect(config: &AdminConfig) -> anyhow::Result<AppState> {
         .with_database(&config.clickhouse_database);
     Ok(Arc::new(state::Inner {
         clickhouse,
-        projections: db::Projections::start(pool.clone(), config.postgres_url.clone()),
+        projections: read_your_writes::Projections::start(
+            pool.clone(),
+            config.postgres_url.clone(),
+        ),
         pool,
         bus: bus::Bus::new(jetstream),
         authorizer: Arc::new(authorizer),

@@ -1,511 +1,256 @@
-//! The HTTP surface: one table of endpoints (method, path, permission, summary) that the router
-//! follows, the OpenAPI document is generated from, and the RBAC test walks.
+//! The HTTP surface, declared once. Every endpoint is registered through [`Api`] with its
+//! method, path, permission, summary, body example and handler, in one place per resource (its
+//! module's `declare`, see [`crate::resources::crud`]) or below for the rest; the router, the
+//! OpenAPI document ([`openapi`]) and the RBAC matrix test ([`endpoints`]) all read those same
+//! registrations, so none of them can list an endpoint the others lack.
+
+use std::sync::LazyLock;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::handler::Handler;
+use axum::routing::{MethodFilter, on};
 use serde_json::{Map, Value, json};
 
+use crate::permission::{Action, Kind, Permission};
 use crate::resources::{models, provider_keys, providers, settings, tokens, users};
 use crate::state::AppState;
 use crate::{apply, audit, auth};
 
 /// One endpoint of the admin API.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Endpoint {
     pub method: &'static str,
-    pub path: &'static str,
+    pub path: String,
     pub tag: &'static str,
     pub summary: &'static str,
-    /// The permission it checks, `(action, resource kind)`; `None` for the public ones.
-    pub permission: Option<(&'static str, &'static str)>,
+    /// The permission it checks; `None` for the public ones.
+    pub permission: Option<Permission>,
     /// Whether it takes a JSON body.
     pub body: bool,
+    /// An example body, built from the input types where there is one, so the example cannot
+    /// drift from what the handler accepts.
+    pub example: Option<fn() -> Value>,
+    /// Whether success is `201 Created`.
+    pub creates: bool,
+    /// The config resource it serves, if any.
+    pub resource: Option<&'static crate::resources::crud::Resource>,
 }
 
-const fn endpoint(
-    method: &'static str,
-    path: &'static str,
-    tag: &'static str,
-    summary: &'static str,
-    permission: Option<(&'static str, &'static str)>,
-    body: bool,
-) -> Endpoint {
-    Endpoint {
-        method,
-        path,
-        tag,
-        summary,
-        permission,
-        body,
+/// The router and the endpoint table, built together.
+pub struct Api {
+    router: Router<AppState>,
+    endpoints: Vec<Endpoint>,
+}
+
+/// An endpoint being declared: finished by [`Pending::to`], which names its handler.
+#[must_use = "an endpoint is registered by `to(handler)`"]
+pub struct Pending {
+    api: Api,
+    endpoint: Endpoint,
+}
+
+impl Api {
+    fn new() -> Self {
+        Self {
+            router: Router::new(),
+            endpoints: Vec::new(),
+        }
+    }
+
+    /// Starts declaring `method path` under the OpenAPI tag `tag`.
+    pub fn at(self, method: &'static str, path: impl Into<String>, tag: &'static str) -> Pending {
+        Pending {
+            api: self,
+            endpoint: Endpoint {
+                method,
+                path: path.into(),
+                tag,
+                summary: "",
+                permission: None,
+                body: false,
+                example: None,
+                creates: false,
+                resource: None,
+            },
+        }
     }
 }
 
-const fn read(kind: &'static str) -> Option<(&'static str, &'static str)> {
-    Some(("read", kind))
+impl Pending {
+    pub fn summary(mut self, summary: &'static str) -> Self {
+        self.endpoint.summary = summary;
+        self
+    }
+
+    /// The permission the handler checks.
+    pub fn allow(mut self, action: Action, kind: Kind) -> Self {
+        self.endpoint.permission = Some(Permission::new(action, kind));
+        self
+    }
+
+    /// Takes a JSON body, with an example of it.
+    pub fn body(mut self, example: Option<fn() -> Value>) -> Self {
+        self.endpoint.body = true;
+        self.endpoint.example = example;
+        self
+    }
+
+    /// Serves a config resource.
+    pub fn of(mut self, resource: &'static crate::resources::crud::Resource) -> Self {
+        self.endpoint.resource = Some(resource);
+        self
+    }
+
+    /// Answers `201 Created`.
+    pub fn creates(mut self) -> Self {
+        self.endpoint.creates = true;
+        self
+    }
+
+    /// Registers the endpoint with its handler.
+    ///
+    /// # Panics
+    /// On a method this API does not use (a programming error, caught by every test).
+    pub fn to<H, T>(self, handler: H) -> Api
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let Self { mut api, endpoint } = self;
+        let filter = match endpoint.method {
+            "GET" => MethodFilter::GET,
+            "POST" => MethodFilter::POST,
+            "PUT" => MethodFilter::PUT,
+            "PATCH" => MethodFilter::PATCH,
+            "DELETE" => MethodFilter::DELETE,
+            other => panic!("unsupported method {other}"),
+        };
+        // Registrations of one path with different methods merge into one route.
+        api.router = api.router.route(&endpoint.path, on(filter, handler));
+        api.endpoints.push(endpoint);
+        api
+    }
 }
 
-/// Every endpoint under `/api/v1`.
-pub const ENDPOINTS: &[Endpoint] = &[
-    endpoint(
-        "POST",
-        "/api/v1/auth/login",
-        "auth",
-        "Sign in with username and password; returns a session token",
-        None,
-        true,
-    ),
-    endpoint(
-        "POST",
-        "/api/v1/auth/logout",
-        "auth",
-        "Revoke the current session",
-        Some(("delete", "session")),
-        false,
-    ),
-    endpoint(
-        "GET",
-        "/api/v1/auth/me",
-        "auth",
-        "The signed-in user",
-        read("session"),
-        false,
-    ),
-    endpoint(
-        "POST",
-        "/api/v1/auth/password",
-        "auth",
-        "Change the own password (clears must_change_password)",
-        Some(("update", "session")),
-        true,
-    ),
-    endpoint(
-        "GET",
-        "/api/v1/providers",
-        "providers",
-        "List providers (filters: protocol, enabled, q)",
-        read("provider"),
-        false,
-    ),
-    endpoint(
-        "POST",
-        "/api/v1/providers",
-        "providers",
-        "Create a provider",
-        Some(("create", "provider")),
-        true,
-    ),
-    endpoint(
-        "GET",
-        "/api/v1/providers/{id}",
-        "providers",
-        "Get a provider",
-        read("provider"),
-        false,
-    ),
-    endpoint(
-        "PATCH",
-        "/api/v1/providers/{id}",
-        "providers",
-        "Update a provider (body names the version read)",
-        Some(("update", "provider")),
-        true,
-    ),
-    endpoint(
-        "DELETE",
-        "/api/v1/providers/{id}",
-        "providers",
-        "Delete a provider (?version=)",
-        Some(("delete", "provider")),
-        false,
-    ),
-    endpoint(
-        "GET",
-        "/api/v1/provider-keys",
-        "provider-keys",
-        "List provider keys, masked, with health (filters: provider_id, enabled)",
-        read("provider_key"),
-        false,
-    ),
-    endpoint(
-        "POST",
-        "/api/v1/provider-keys",
-        "provider-keys",
-        "Create a provider key (the secret is encrypted, never returned)",
-        Some(("create", "provider_key")),
-        true,
-    ),
-    endpoint(
-        "GET",
-        "/api/v1/provider-keys/{id}",
-        "provider-keys",
-        "Get a provider key, masked, with health",
-        read("provider_key"),
-        false,
-    ),
-    endpoint(
-        "PATCH",
-        "/api/v1/provider-keys/{id}",
-        "provider-keys",
-        "Update a provider key (optionally a new secret)",
-        Some(("update", "provider_key")),
-        true,
-    ),
-    endpoint(
-        "DELETE",
-        "/api/v1/provider-keys/{id}",
-        "provider-keys",
-        "Delete a provider key",
-        Some(("delete", "provider_key")),
-        false,
-    ),
-    endpoint(
-        "POST",
-        "/api/v1/provider-keys/{id}/test",
-        "provider-keys",
-        "Make a minimal real call upstream with the key and record its health",
-        Some(("test", "provider_key")),
-        true,
-    ),
-    endpoint(
-        "GET",
-        "/api/v1/models",
-        "models",
-        "List models (filters: alias, enabled, q)",
-        read("model"),
-        false,
-    ),
-    endpoint(
-        "POST",
-        "/api/v1/models",
-        "models",
-        "Create a model with routes and prices",
-        Some(("create", "model")),
-        true,
-    ),
-    endpoint(
-        "GET",
-        "/api/v1/models/{id}",
-        "models",
-        "Get a model",
-        read("model"),
-        false,
-    ),
-    endpoint(
-        "PATCH",
-        "/api/v1/models/{id}",
-        "models",
-        "Update a model",
-        Some(("update", "model")),
-        true,
-    ),
-    endpoint(
-        "DELETE",
-        "/api/v1/models/{id}",
-        "models",
-        "Delete a model",
-        Some(("delete", "model")),
-        false,
-    ),
-    endpoint(
-        "GET",
-        "/api/v1/tokens",
-        "tokens",
-        "List user tokens (members: their own)",
-        read("token"),
-        false,
-    ),
-    endpoint(
-        "POST",
-        "/api/v1/tokens",
-        "tokens",
-        "Create a user token; the secret is in this response only",
-        Some(("create", "token")),
-        true,
-    ),
-    endpoint(
-        "GET",
-        "/api/v1/tokens/{id}",
-        "tokens",
-        "Get a user token (never its secret)",
-        read("token"),
-        false,
-    ),
-    endpoint(
-        "PATCH",
-        "/api/v1/tokens/{id}",
-        "tokens",
-        "Update a user token",
-        Some(("update", "token")),
-        true,
-    ),
-    endpoint(
-        "DELETE",
-        "/api/v1/tokens/{id}",
-        "tokens",
-        "Delete a user token",
-        Some(("delete", "token")),
-        false,
-    ),
-    endpoint(
-        "POST",
-        "/api/v1/tokens/{id}/rotate",
-        "tokens",
-        "Replace the token's secret; the new one is in this response only",
-        Some(("rotate", "token")),
-        true,
-    ),
-    endpoint(
-        "GET",
-        "/api/v1/users",
-        "users",
-        "List users with their roles",
-        read("user"),
-        false,
-    ),
-    endpoint(
-        "POST",
-        "/api/v1/users",
-        "users",
-        "Create a user (must change the password at first login)",
-        Some(("create", "user")),
-        true,
-    ),
-    endpoint(
-        "GET",
-        "/api/v1/users/{id}",
-        "users",
-        "Get a user",
-        read("user"),
-        false,
-    ),
-    endpoint(
-        "PATCH",
-        "/api/v1/users/{id}",
-        "users",
-        "Update a user, its role, or reset its password",
-        Some(("update", "user")),
-        true,
-    ),
-    endpoint(
-        "DELETE",
-        "/api/v1/users/{id}",
-        "users",
-        "Delete a user and its role binding",
-        Some(("delete", "user")),
-        false,
-    ),
-    endpoint(
-        "GET",
-        "/api/v1/role-bindings",
-        "users",
-        "Every user's role",
-        read("user"),
-        false,
-    ),
-    endpoint(
-        "GET",
-        "/api/v1/settings",
-        "settings",
-        "List settings",
-        read("setting"),
-        false,
-    ),
-    endpoint(
-        "GET",
-        "/api/v1/settings/{id}",
-        "settings",
-        "Get a setting",
-        read("setting"),
-        false,
-    ),
-    endpoint(
-        "PUT",
-        "/api/v1/settings/{id}",
-        "settings",
-        "Create (no version) or update (with version) a setting",
-        Some(("update", "setting")),
-        true,
-    ),
-    endpoint(
-        "DELETE",
-        "/api/v1/settings/{id}",
-        "settings",
-        "Delete a setting",
-        Some(("delete", "setting")),
-        false,
-    ),
-    endpoint(
-        "GET",
+/// Every endpoint under `/api/v1`, declared.
+fn declare() -> Api {
+    let api = Api::new()
+        .at("POST", "/api/v1/auth/login", "auth")
+        .summary("Sign in with username and password; returns a session token")
+        .body(Some(|| json!({"username": "admin", "password": "…"})))
+        .to(auth::login)
+        .at("POST", "/api/v1/auth/logout", "auth")
+        .summary("Revoke the current session")
+        .allow(Action::Delete, Kind::Session)
+        .to(auth::logout)
+        .at("GET", "/api/v1/auth/me", "auth")
+        .summary("The signed-in user")
+        .allow(Action::Read, Kind::Session)
+        .to(auth::me)
+        .at("POST", "/api/v1/auth/password", "auth")
+        .summary("Change the own password (clears must_change_password)")
+        .allow(Action::Update, Kind::Session)
+        .body(Some(
+            || json!({"current_password": "…", "new_password": "…"}),
+        ))
+        .to(auth::change_password);
+    let api = providers::declare(api);
+    let api = provider_keys::declare(api);
+    let api = models::declare(api);
+    let api = tokens::declare(api);
+    let api = users::declare(api);
+    let api = settings::declare(api);
+    let api = analytics(
+        api,
         "/api/v1/analytics/summary",
-        "analytics",
         "Totals over a time range (members: their own)",
-        read("usage"),
-        false,
-    ),
-    endpoint(
-        "GET",
+        crate::analytics::summary,
+    );
+    let api = analytics(
+        api,
         "/api/v1/analytics/timeseries",
-        "analytics",
         "Requests, tokens, cost and latency per time bucket",
-        read("usage"),
-        false,
-    ),
-    endpoint(
-        "GET",
+        crate::analytics::timeseries,
+    );
+    let api = analytics(
+        api,
         "/api/v1/analytics/breakdown",
-        "analytics",
         "Totals per model, provider, key, token or user",
-        read("usage"),
-        false,
-    ),
-    endpoint(
-        "GET",
+        crate::analytics::breakdown,
+    );
+    let api = analytics(
+        api,
         "/api/v1/analytics/requests",
-        "analytics",
         "The request log, filtered and paginated",
-        read("usage"),
-        false,
-    ),
-    endpoint(
-        "GET",
+        crate::analytics::requests,
+    );
+    let api = analytics(
+        api,
         "/api/v1/analytics/requests.csv",
-        "analytics",
         "The request log as streamed CSV",
-        read("usage"),
-        false,
-    ),
-    endpoint(
-        "GET",
+        crate::analytics::requests_csv,
+    );
+    let api = analytics(
+        api,
         "/api/v1/dashboard",
-        "analytics",
         "The dashboard's figures in one call",
-        read("usage"),
-        false,
-    ),
-    endpoint(
-        "GET",
-        "/api/v1/audit",
-        "audit",
-        "The audit log (filters: entity, entity_id, actor, type, from, to)",
-        read("audit"),
-        false,
-    ),
-    endpoint(
-        "POST",
-        "/api/v1/apply",
-        "config",
-        "Apply a declarative config document (YAML or JSON)",
-        Some(("apply", "config")),
-        true,
-    ),
-    endpoint(
-        "GET",
-        "/api/v1/export",
-        "config",
-        "Export the current config as a declarative document (no secrets)",
-        read("config"),
-        false,
-    ),
-    endpoint(
-        "GET",
-        "/api/v1/openapi.json",
-        "meta",
-        "This document",
-        None,
-        false,
-    ),
-];
-
-/// The router for every endpoint in [`ENDPOINTS`].
-pub fn api_router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/auth/login", post(auth::login))
-        .route("/api/v1/auth/logout", post(auth::logout))
-        .route("/api/v1/auth/me", get(auth::me))
-        .route("/api/v1/auth/password", post(auth::change_password))
-        .route(
-            "/api/v1/providers",
-            get(providers::list).post(providers::create),
-        )
-        .route(
-            "/api/v1/providers/{id}",
-            get(providers::get)
-                .patch(providers::update)
-                .delete(providers::delete),
-        )
-        .route(
-            "/api/v1/provider-keys",
-            get(provider_keys::list).post(provider_keys::create),
-        )
-        .route(
-            "/api/v1/provider-keys/{id}",
-            get(provider_keys::get)
-                .patch(provider_keys::update)
-                .delete(provider_keys::delete),
-        )
-        .route("/api/v1/provider-keys/{id}/test", post(provider_keys::test))
-        .route("/api/v1/models", get(models::list).post(models::create))
-        .route(
-            "/api/v1/models/{id}",
-            get(models::get)
-                .patch(models::update)
-                .delete(models::delete),
-        )
-        .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
-        .route(
-            "/api/v1/tokens/{id}",
-            get(tokens::get)
-                .patch(tokens::update)
-                .delete(tokens::delete),
-        )
-        .route("/api/v1/tokens/{id}/rotate", post(tokens::rotate))
-        .route("/api/v1/users", get(users::list).post(users::create))
-        .route(
-            "/api/v1/users/{id}",
-            get(users::get).patch(users::update).delete(users::delete),
-        )
-        .route("/api/v1/role-bindings", get(users::list_role_bindings))
-        .route("/api/v1/settings", get(settings::list))
-        .route(
-            "/api/v1/settings/{id}",
-            get(settings::get)
-                .put(settings::put)
-                .delete(settings::delete),
-        )
-        .route("/api/v1/audit", get(audit::list))
-        .route("/api/v1/usage", get(crate::usage::usage))
-        .route("/api/v1/analytics/summary", get(crate::analytics::summary))
-        .route(
-            "/api/v1/analytics/timeseries",
-            get(crate::analytics::timeseries),
-        )
-        .route(
-            "/api/v1/analytics/breakdown",
-            get(crate::analytics::breakdown),
-        )
-        .route(
-            "/api/v1/analytics/requests",
-            get(crate::analytics::requests),
-        )
-        .route(
-            "/api/v1/analytics/requests.csv",
-            get(crate::analytics::requests_csv),
-        )
-        .route("/api/v1/dashboard", get(crate::analytics::dashboard))
-        .route("/api/v1/apply", post(apply::apply_http))
-        .route("/api/v1/export", get(apply::export_http))
-        .route(
-            "/api/v1/openapi.json",
-            get(|| async { axum::Json(openapi()) }),
-        )
-        .merge(crate::docs::router())
+        crate::analytics::dashboard,
+    );
+    let api = analytics(
+        api,
+        "/api/v1/usage",
+        "Requests, tokens and cost grouped by day, model, token or user (members: their own)",
+        crate::usage::usage,
+    );
+    api.at("GET", "/api/v1/audit", "audit")
+        .summary("The audit log (filters: entity, entity_id, actor, type, from, to)")
+        .allow(Action::Read, Kind::Audit)
+        .to(audit::list)
+        .at("POST", "/api/v1/apply", "config")
+        .summary("Apply a declarative config document (YAML or JSON)")
+        .allow(Action::Apply, Kind::Config)
+        .body(Some(
+            || json!({"providers": [], "provider_keys": [], "models": [], "tokens": []}),
+        ))
+        .to(apply::apply_http)
+        .at("GET", "/api/v1/export", "config")
+        .summary("Export the current config as a declarative document (no secrets)")
+        .allow(Action::Read, Kind::Config)
+        .to(apply::export_http)
+        .at("GET", "/api/v1/openapi.json", "meta")
+        .summary("This document")
+        .to(|| async { axum::Json(openapi()) })
 }
 
-/// The OpenAPI 3.1 document, generated from [`ENDPOINTS`].
+/// A read of usage figures (members: their own).
+fn analytics<H, T>(api: Api, path: &'static str, summary: &'static str, handler: H) -> Api
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    api.at("GET", path, "analytics")
+        .summary(summary)
+        .allow(Action::Read, Kind::Usage)
+        .to(handler)
+}
+
+/// The endpoint table: what [`api_router`] serves.
+#[must_use]
+pub fn endpoints() -> &'static [Endpoint] {
+    static ENDPOINTS: LazyLock<Vec<Endpoint>> = LazyLock::new(|| declare().endpoints);
+    &ENDPOINTS
+}
+
+/// The router for every endpoint in [`endpoints`], and the API docs page.
+pub fn api_router() -> Router<AppState> {
+    declare().router.merge(crate::docs::router())
+}
+
+/// The OpenAPI 3.1 document, generated from [`endpoints`].
 #[must_use]
 pub fn openapi() -> Value {
     let mut paths = Map::new();
-    for endpoint in ENDPOINTS {
+    for endpoint in endpoints() {
         let mut operation = json!({
             "summary": endpoint.summary,
             "tags": [endpoint.tag],
@@ -523,21 +268,28 @@ pub fn openapi() -> Value {
         }
         if endpoint.body {
             let mut media = json!({"schema": {"type": "object"}});
-            if let Some(example) = request_example(endpoint) {
-                media["example"] = example;
+            if let Some(example) = endpoint.example {
+                media["example"] = example();
             }
             operation["requestBody"] =
                 json!({"required": true, "content": {"application/json": media}});
+            if let Some(resource) = endpoint.resource {
+                // What the declaration says of the body's fields: never returned, or only
+                // tightened by a caller without the permission on every owner.
+                operation["x-secret-fields"] = json!(resource.secret_fields);
+                operation["x-operator-only-fields"] = json!(resource.operator_only);
+            }
         }
         match endpoint.permission {
-            Some((action, kind)) => {
+            Some(Permission { action, kind }) => {
                 operation["security"] = json!([{"session": []}]);
-                operation["x-permission"] = json!({"action": action, "resource": kind});
+                operation["x-permission"] =
+                    json!({"action": action.as_str(), "resource": kind.as_str()});
             }
             None => operation["security"] = json!([]),
         }
         let entry = paths
-            .entry(endpoint.path.to_owned())
+            .entry(endpoint.path.clone())
             .or_insert_with(|| json!({}));
         entry[endpoint.method.to_ascii_lowercase()] = operation;
     }
@@ -583,11 +335,7 @@ fn responses(endpoint: &Endpoint) -> Value {
     let error = json!({"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
     let success = match endpoint.method {
         "DELETE" => json!({"204": {"description": "deleted"}}),
-        "POST"
-            if !endpoint.path.contains('{')
-                && endpoint.tag != "auth"
-                && endpoint.tag != "config" =>
-        {
+        _ if endpoint.creates => {
             json!({"201": {"description": "created", "content": {"application/json": {"schema": {"type": "object"}}}}})
         }
         _ => {
@@ -599,85 +347,4 @@ fn responses(endpoint: &Endpoint) -> Value {
         all[code] = error.clone();
     }
     all
-}
-
-/// An example body, built from the input types themselves where there is one, so the example
-/// cannot drift from what the handlers accept.
-fn request_example(endpoint: &Endpoint) -> Option<Value> {
-    use shared::config::{Protocol, Route, Timeouts};
-
-    use crate::resources::{
-        models::ModelInput, models::PriceInput, providers::ProviderInput, tokens::TokenInput,
-    };
-    if endpoint.method == "PATCH" {
-        // An update names the version it read and only the fields it changes.
-        return Some(json!({"version": 42, "enabled": false}));
-    }
-    let example = match endpoint.path.trim_start_matches("/api/v1/") {
-        "auth/login" => json!({"username": "admin", "password": "…"}),
-        "auth/password" => json!({"current_password": "…", "new_password": "…"}),
-        "providers" | "providers/{id}" => serde_json::to_value(ProviderInput {
-            id: Some("openai".into()),
-            name: "OpenAI".into(),
-            protocol: Protocol::OpenAi,
-            base_url: "https://api.openai.com/v1".into(),
-            extra_headers: Default::default(),
-            timeouts: Timeouts::default(),
-            enabled: true,
-            allow_private_network: false,
-        })
-        .ok()?,
-        "provider-keys" | "provider-keys/{id}" => {
-            json!({"id": "openai-main", "provider_id": "openai", "name": "main", "secret": "sk-…", "enabled": true})
-        }
-        "provider-keys/{id}/test" => json!({"model": "claude-3-5-haiku-latest"}),
-        "models" | "models/{id}" => serde_json::to_value(ModelInput {
-            id: Some("gpt-4-1".into()),
-            alias: "gpt-4.1".into(),
-            enabled: true,
-            routes: vec![Route {
-                provider_id: "openai".into(),
-                upstream_model: "gpt-4.1-2025-04-14".into(),
-                key_ids: vec![],
-                priority: 0,
-                weight: 1,
-                capabilities: Default::default(),
-            }],
-            price: Some(PriceInput {
-                currency: "USD".into(),
-                input_per_million: json!("2"),
-                output_per_million: json!("8"),
-                cache_read_per_million: Some(json!("0.5")),
-                cache_write_per_million: None,
-                version: None,
-            }),
-            context_window: Some(1_047_576),
-            retry: Some(shared::config::RetryPolicy {
-                max_attempts: Some(3),
-                breaker_cooldown_secs: Some(10),
-                ..Default::default()
-            }),
-        })
-        .ok()?,
-        "tokens" | "tokens/{id}" => serde_json::to_value(TokenInput {
-            id: None,
-            name: "CI pipeline".into(),
-            owner_user_id: None,
-            allowed_models: vec!["gpt-*".into()],
-            rpm: Some(120),
-            tpm: None,
-            budget: None,
-            expires_at: Some("2027-01-01T00:00:00Z".into()),
-            enabled: true,
-        })
-        .ok()?,
-        "tokens/{id}/rotate" => json!({"version": 42}),
-        "users" | "users/{id}" => {
-            json!({"username": "olga", "password": "…", "role": "operator", "display_name": "Olga"})
-        }
-        "settings/{id}" => json!({"value": {"any": "JSON"}, "version": 42}),
-        "apply" => json!({"providers": [], "provider_keys": [], "models": [], "tokens": []}),
-        _ => return None,
-    };
-    Some(example)
 }

@@ -9,8 +9,8 @@ use shared::token::TokenHasher;
 
 use crate::authz::Authorizer;
 use crate::bus::Bus;
-use crate::db::Projections;
 use crate::login_guard::LoginGuard;
+use crate::read_your_writes::Projections;
 
 pub type AppState = Arc<Inner>;
 

@@ -15,6 +15,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::auth::Caller;
 use crate::authz::require_any_or_own;
 use crate::error::ApiError;
+use crate::permission::{Action, Kind};
 use crate::state::AppState;
 
 #[derive(Debug, clickhouse::Row, Deserialize)]
@@ -45,7 +46,7 @@ pub async fn usage(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let mut user_filter = params.get("user_id").cloned();
-    if !require_any_or_own(&state, &caller, "read", "usage")? {
+    if !require_any_or_own(&state, &caller, Action::Read, Kind::Usage)? {
         // Someone who may read only their own usage gets exactly that.
         let own = caller.user_id.clone();
         if user_filter.as_ref().is_some_and(|user| *user != own) {

@@ -16,6 +16,7 @@ use crate::secret::EncryptedSecret;
 use crate::token::TokenHash;
 
 /// The wire protocol an upstream provider speaks.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Protocol {
@@ -77,6 +78,7 @@ impl Protocol {
 }
 
 /// Per-attempt upstream timeouts, in milliseconds.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Timeouts {
@@ -97,6 +99,7 @@ impl Default for Timeouts {
     }
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Provider {
     pub id: String,
@@ -139,7 +142,9 @@ impl ProviderKey {
 }
 
 /// One way to serve a model alias.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", ts(optional_fields))]
 pub struct Route {
     pub provider_id: String,
     pub upstream_model: String,
@@ -155,14 +160,17 @@ pub struct Route {
     /// What the upstream model accepts. Unset (or a field of it unset): the defaults for the
     /// provider's protocol and the upstream model's name, which ingress derives.
     #[serde(default, skip_serializing_if = "Capabilities::is_unset")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<Capabilities>", optional))]
     pub capabilities: Capabilities,
 }
 
 /// What a route's upstream model can take, so that translation never emits a parameter the
 /// model would refuse. Every field is optional: unset means "derive from the protocol and the
 /// model name" (ingress's `capabilities` module holds those defaults).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", ts(optional_fields))]
 pub struct Capabilities {
     /// How the model takes reasoning: not at all, as an effort level, or as a token budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -181,6 +189,7 @@ impl Capabilities {
 }
 
 /// How a model takes reasoning.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReasoningSupport {
@@ -215,8 +224,10 @@ pub struct Model {
 
 /// A model's retry and circuit-breaker policy. Every field is optional: unset ones take the
 /// ingress-wide defaults (`retry_max_attempts`, `breaker_failures`, `breaker_cooldown_secs`).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", ts(optional_fields))]
 pub struct RetryPolicy {
     /// Upstream attempts per request at most, across keys and routes (1: no retry).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -240,6 +251,7 @@ pub struct RetryPolicy {
     pub bench_when_all_open: Option<bool>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BudgetPeriod {
@@ -282,6 +294,7 @@ pub struct UserToken {
     pub enabled: bool,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {

@@ -2,6 +2,7 @@
 //! config event naming the version the client read, waits for the projector to apply it
 //! (read your writes) and answers with the new state read back from the view, secrets masked.
 
+pub mod crud;
 pub mod models;
 pub mod provider_keys;
 pub mod providers;
@@ -18,9 +19,21 @@ use shared::Actor;
 use shared::config::ConfigEvent;
 use shared::secret::SECRET_FIELD_NAMES;
 
-use crate::db::{self, ListQuery, Projection, Stored};
+use crate::db::{self, ListQuery, Stored};
 use crate::error::ApiError;
+use crate::read_your_writes::Projection;
+use crate::resources::crud::{ReadResource as _, Resource};
 use crate::state::AppState;
+
+/// Every config resource, declared.
+pub const RESOURCES: &[&Resource] = &[
+    &providers::Providers::RESOURCE,
+    &provider_keys::ProviderKeys::RESOURCE,
+    &models::Models::RESOURCE,
+    &tokens::Tokens::RESOURCE,
+    &users::Users::RESOURCE,
+    &settings::Settings::RESOURCE,
+];
 
 /// Builds a list query from the query string; only `allowed` fields filter.
 ///

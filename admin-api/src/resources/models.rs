@@ -1,53 +1,53 @@
 //! `/api/v1/models`: public model aliases, their routes and prices. Prices are given and shown
 //! as decimal strings per million tokens (`"2.5"`), stored as integer nano-units.
 
-use std::collections::HashMap;
-
-use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::config::{ConfigEntity, ConfigEvent, Deleted, Model, ProviderKey, RetryPolicy, Route};
 use shared::money::{Nanos, Price};
 
-use super::{
-    commit, delete_version, list_query, load, merge, new_id, page_json, read_back, render,
-    take_version, validate,
-};
-use crate::auth::Caller;
-use crate::authz::require_kind;
+use super::crud::{self, ConfigResource, Ctx, Declare, ReadResource, Resource};
+use super::{render, validate};
 use crate::db::{self, Stored};
 use crate::error::ApiError;
-use crate::extract::{Body, parse};
+use crate::permission::Kind;
+use crate::routes::Api;
 use crate::state::AppState;
 
 const ENTITY: &str = "model";
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(optional_fields)]
 pub struct PriceInput {
     pub currency: String,
+    #[ts(type = "string | number")]
     pub input_per_million: Value,
+    #[ts(type = "string | number")]
     pub output_per_million: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(type = "string | number")]
     pub cache_read_per_million: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(type = "string | number")]
     pub cache_write_per_million: Option<Value>,
     /// Shown in responses; ignored in input (the API counts price versions itself).
     #[serde(default, skip_serializing)]
     pub version: Option<u32>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(optional_fields)]
 pub struct ModelInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     pub alias: String,
     #[serde(default = "super::providers::enabled_by_default")]
+    #[ts(as = "Option<bool>", optional)]
     pub enabled: bool,
     #[serde(default)]
+    #[ts(as = "Option<Vec<Route>>", optional)]
     pub routes: Vec<Route>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<PriceInput>,
@@ -275,89 +275,101 @@ pub fn render_model(stored: &Stored) -> Value {
     value
 }
 
-pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    require_kind(&state, &caller, "read", ENTITY)?;
-    let query = list_query(params, &["alias", "enabled"])?;
-    let (rows, total) = db::list(&state.pool, ENTITY, &query).await?;
-    Ok(Json(page_json(
-        rows.iter().map(render_model).collect(),
-        total,
-        &query,
-    )))
+/// Models, declared.
+pub struct Models;
+
+impl ReadResource for Models {
+    const RESOURCE: Resource = Resource {
+        kind: Kind::Model,
+        entity: ConfigEntity::Model,
+        path: "/api/v1/models",
+        tag: "models",
+        filters: &["alias", "enabled"],
+        owner_field: None,
+        secret_fields: &[],
+        operator_only: &[],
+        example,
+    };
+
+    async fn render(_state: &AppState, rows: &[Stored]) -> Result<Vec<Value>, ApiError> {
+        Ok(rows.iter().map(render_model).collect())
+    }
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    require_kind(&state, &caller, "read", ENTITY)?;
-    Ok(Json(render_model(&load(&state, ENTITY, &id).await?)))
+impl ConfigResource for Models {
+    type Input = ModelInput;
+    type Entity = Model;
+
+    fn requested_id(input: &ModelInput) -> Option<String> {
+        input.id.clone()
+    }
+
+    fn as_input(current: &Model) -> Result<Value, ApiError> {
+        Ok(serde_json::to_value(model_input(current))?)
+    }
+
+    async fn build(
+        ctx: &Ctx<'_>,
+        input: ModelInput,
+        id: String,
+        current: Option<Model>,
+    ) -> Result<Model, ApiError> {
+        build(ctx.state, input, id, current.as_ref()).await
+    }
+
+    fn put(entity: Model) -> ConfigEvent {
+        ConfigEvent::ModelPut(entity)
+    }
+
+    fn deleted(id: String) -> ConfigEvent {
+        ConfigEvent::ModelDeleted(Deleted { id })
+    }
 }
 
-pub async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
-    Body(body): Body<Value>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    require_kind(&state, &caller, "create", ENTITY)?;
-    let input: ModelInput = parse(body)?;
-    let id = new_id(input.id.clone())?;
-    let model = build(&state, input, id.clone(), None).await?;
-    let sequence = commit(&state, ConfigEvent::ModelPut(model), &caller.actor(), 0).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(render_model(
-            &read_back(&state, ENTITY, &id, sequence).await?,
-        )),
-    ))
+fn example() -> Value {
+    serde_json::to_value(ModelInput {
+        id: Some("gpt-4-1".into()),
+        alias: "gpt-4.1".into(),
+        enabled: true,
+        routes: vec![Route {
+            provider_id: "openai".into(),
+            upstream_model: "gpt-4.1-2025-04-14".into(),
+            key_ids: vec![],
+            priority: 0,
+            weight: 1,
+            capabilities: shared::config::Capabilities::default(),
+        }],
+        price: Some(PriceInput {
+            currency: "USD".into(),
+            input_per_million: json!("2"),
+            output_per_million: json!("8"),
+            cache_read_per_million: Some(json!("0.5")),
+            cache_write_per_million: None,
+            version: None,
+        }),
+        context_window: Some(1_047_576),
+        retry: Some(RetryPolicy {
+            max_attempts: Some(3),
+            breaker_cooldown_secs: Some(10),
+            ..RetryPolicy::default()
+        }),
+    })
+    .unwrap_or_default()
 }
 
-pub async fn update(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Body(mut body): Body<Value>,
-) -> Result<Json<Value>, ApiError> {
-    require_kind(&state, &caller, "update", ENTITY)?;
-    let version = take_version(&mut body)?;
-    super::check_body_id(&mut body, &id, "id")?;
-    let stored = load(&state, ENTITY, &id).await?;
-    let existing: Model = serde_json::from_value(stored.data)?;
-    let base = serde_json::to_value(model_input(&existing))?;
-    let input: ModelInput = parse(merge(base, body))?;
-    let model = build(&state, input, id.clone(), Some(&existing)).await?;
-    let sequence = commit(
-        &state,
-        ConfigEvent::ModelPut(model),
-        &caller.actor(),
-        version,
-    )
-    .await?;
-    Ok(Json(render_model(
-        &read_back(&state, ENTITY, &id, sequence).await?,
-    )))
-}
-
-pub async fn delete(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<StatusCode, ApiError> {
-    require_kind(&state, &caller, "delete", ENTITY)?;
-    let stored = load(&state, ENTITY, &id).await?;
-    let version = delete_version(&params, &stored)?;
-    commit(
-        &state,
-        ConfigEvent::ModelDeleted(Deleted { id }),
-        &caller.actor(),
-        version,
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+/// The endpoints of models.
+pub fn declare(api: Api) -> Api {
+    Declare::new(api, &Models::RESOURCE)
+        .list(
+            "List models (filters: alias, enabled, q)",
+            crud::list::<Models>,
+        )
+        .create(
+            "Create a model with routes and prices",
+            crud::create::<Models>,
+        )
+        .get("Get a model", crud::get::<Models>)
+        .update("Update a model", crud::update::<Models>)
+        .delete("Delete a model", crud::delete::<Models>)
+        .done()
 }

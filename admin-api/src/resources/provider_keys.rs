@@ -6,35 +6,35 @@
 //! again, unless the caller may change key destinations (`update` on `key_destination`,
 //! admins), in which case admin-api re-seals the stored secret for the new provider.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::audit::{AuditEvent, ProviderKeyTested};
 use shared::config::{ConfigEntity, ConfigEvent, Deleted, Model, Protocol, Provider, ProviderKey};
 use shared::secret::{KeyBinding, SecretString};
 
-use super::{
-    commit, delete_version, list_query, load, merge, new_id, page_json, read_back, render,
-    take_version, validate,
-};
+use super::crud::{self, ConfigResource, Ctx, Declare, ReadResource, Resource};
+use super::{load, render, validate};
 use crate::auth::Caller;
 use crate::authz::require_kind;
-use crate::db::{self, Projection, Stored};
+use crate::db::{self, Stored};
 use crate::error::ApiError;
 use crate::extract::{Body, parse};
+use crate::permission::{Action, Kind};
+use crate::read_your_writes::Projection;
+use crate::routes::Api;
 use crate::state::AppState;
 
 const ENTITY: &str = "provider_key";
 
 /// What a client sends to create or update a key. `secret` is required at creation and
 /// optional in an update (a new secret replaces the old one).
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(optional_fields)]
 pub struct KeyInput {
     #[serde(default)]
     pub id: Option<String>,
@@ -43,6 +43,7 @@ pub struct KeyInput {
     #[serde(default)]
     pub secret: Option<String>,
     #[serde(default = "super::providers::enabled_by_default")]
+    #[ts(as = "Option<bool>", optional)]
     pub enabled: bool,
 }
 
@@ -64,8 +65,8 @@ pub struct DeclaredKey {
 pub fn may_redirect_keys(state: &AppState, caller: &Caller) -> bool {
     state.authorizer.is_allowed(
         &caller.principal(),
-        "update",
-        &crate::authz::Resource::kind("key_destination"),
+        Action::Update,
+        &crate::authz::Resource::kind(Kind::KeyDestination),
     )
 }
 
@@ -162,106 +163,103 @@ async fn render_with_health(state: &AppState, rows: &[Stored]) -> Result<Vec<Val
         .collect())
 }
 
-async fn render_one(state: &AppState, row: Stored) -> Result<Value, ApiError> {
-    render_with_health(state, &[row])
-        .await?
-        .pop()
-        .ok_or_else(|| ApiError::internal("rendering a key produced nothing"))
-}
+/// Provider keys, declared.
+pub struct ProviderKeys;
 
-pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    require_kind(&state, &caller, "read", ENTITY)?;
-    let query = list_query(params, &["provider_id", "enabled"])?;
-    let (rows, total) = db::list(&state.pool, ENTITY, &query).await?;
-    Ok(Json(page_json(
-        render_with_health(&state, &rows).await?,
-        total,
-        &query,
-    )))
-}
+impl ReadResource for ProviderKeys {
+    const RESOURCE: Resource = Resource {
+        kind: Kind::ProviderKey,
+        entity: ConfigEntity::ProviderKey,
+        path: "/api/v1/provider-keys",
+        tag: "provider-keys",
+        filters: &["provider_id", "enabled"],
+        owner_field: None,
+        secret_fields: &["secret"],
+        operator_only: &[],
+        example: || json!({"id": "openai-main", "provider_id": "openai", "name": "main", "secret": "sk-…", "enabled": true}),
+    };
 
-pub async fn get(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    require_kind(&state, &caller, "read", ENTITY)?;
-    let stored = load(&state, ENTITY, &id).await?;
-    Ok(Json(render_one(&state, stored).await?))
-}
-
-pub async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
-    Body(body): Body<Value>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    require_kind(&state, &caller, "create", ENTITY)?;
-    let input: KeyInput = parse(body)?;
-    let id = new_id(input.id.clone())?;
-    let key = build(&state, input, id.clone(), None, false).await?;
-    let sequence = commit(&state, ConfigEvent::ProviderKeyPut(key), &caller.actor(), 0).await?;
-    let stored = read_back(&state, ENTITY, &id, sequence).await?;
-    Ok((StatusCode::CREATED, Json(render_one(&state, stored).await?)))
-}
-
-pub async fn update(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Body(mut body): Body<Value>,
-) -> Result<Json<Value>, ApiError> {
-    require_kind(&state, &caller, "update", ENTITY)?;
-    let version = take_version(&mut body)?;
-    super::check_body_id(&mut body, &id, "id")?;
-    let stored = load(&state, ENTITY, &id).await?;
-    let existing: ProviderKey = serde_json::from_value(stored.data.clone())?;
-    let base = json!({"id": existing.id, "provider_id": existing.provider_id, "name": existing.name, "enabled": existing.enabled});
-    let input: KeyInput = parse(merge(base, body))?;
-    let may_redirect = may_redirect_keys(&state, &caller);
-    let key = build(&state, input, id.clone(), Some(&existing), may_redirect).await?;
-    let sequence = commit(
-        &state,
-        ConfigEvent::ProviderKeyPut(key),
-        &caller.actor(),
-        version,
-    )
-    .await?;
-    let stored = read_back(&state, ENTITY, &id, sequence).await?;
-    Ok(Json(render_one(&state, stored).await?))
-}
-
-pub async fn delete(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<StatusCode, ApiError> {
-    require_kind(&state, &caller, "delete", ENTITY)?;
-    let stored = load(&state, ENTITY, &id).await?;
-    let version = delete_version(&params, &stored)?;
-    let models = db::models_using(&state.pool, None, Some(&id)).await?;
-    if !models.is_empty() {
-        return Err(ApiError::Conflict {
-            code: "in_use",
-            message: format!(
-                "models {models:?} name this key in a route; change them first (or disable the key)"
-            ),
-            field: None,
-            current_version: Some(stored.version),
-        });
+    async fn render(state: &AppState, rows: &[Stored]) -> Result<Vec<Value>, ApiError> {
+        render_with_health(state, rows).await
     }
-    commit(
-        &state,
-        ConfigEvent::ProviderKeyDeleted(Deleted { id }),
-        &caller.actor(),
-        version,
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+}
+
+impl ConfigResource for ProviderKeys {
+    type Input = KeyInput;
+    type Entity = ProviderKey;
+
+    fn requested_id(input: &KeyInput) -> Option<String> {
+        input.id.clone()
+    }
+
+    fn as_input(current: &ProviderKey) -> Result<Value, ApiError> {
+        Ok(
+            json!({"id": current.id, "provider_id": current.provider_id, "name": current.name, "enabled": current.enabled}),
+        )
+    }
+
+    async fn build(
+        ctx: &Ctx<'_>,
+        input: KeyInput,
+        id: String,
+        current: Option<ProviderKey>,
+    ) -> Result<ProviderKey, ApiError> {
+        let may_redirect = current.is_some() && may_redirect_keys(ctx.state, ctx.caller);
+        build(ctx.state, input, id, current.as_ref(), may_redirect).await
+    }
+
+    fn put(entity: ProviderKey) -> ConfigEvent {
+        ConfigEvent::ProviderKeyPut(entity)
+    }
+
+    fn deleted(id: String) -> ConfigEvent {
+        ConfigEvent::ProviderKeyDeleted(Deleted { id })
+    }
+
+    async fn before_delete(state: &AppState, stored: &Stored) -> Result<(), ApiError> {
+        let models = db::models_using(&state.pool, None, Some(&stored.id)).await?;
+        if !models.is_empty() {
+            return Err(ApiError::Conflict {
+                code: "in_use",
+                message: format!(
+                    "models {models:?} name this key in a route; change them first (or disable the key)"
+                ),
+                field: None,
+                current_version: Some(stored.version),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The endpoints of provider keys.
+pub fn declare(api: Api) -> Api {
+    Declare::new(api, &ProviderKeys::RESOURCE)
+        .list(
+            "List provider keys, masked, with health (filters: provider_id, enabled)",
+            crud::list::<ProviderKeys>,
+        )
+        .create(
+            "Create a provider key (the secret is encrypted, never returned)",
+            crud::create::<ProviderKeys>,
+        )
+        .get(
+            "Get a provider key, masked, with health",
+            crud::get::<ProviderKeys>,
+        )
+        .update(
+            "Update a provider key (optionally a new secret)",
+            crud::update::<ProviderKeys>,
+        )
+        .delete("Delete a provider key", crud::delete::<ProviderKeys>)
+        .action(
+            "test",
+            Action::Test,
+            "Make a minimal real call upstream with the key and record its health",
+            || json!({"model": "claude-3-5-haiku-latest"}),
+            test,
+        )
+        .done()
 }
 
 #[derive(Deserialize, Default)]
@@ -290,7 +288,7 @@ pub async fn test(
     Path(id): Path<String>,
     Body(body): Body<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    require_kind(&state, &caller, "test", ENTITY)?;
+    require_kind(&state, &caller, Action::Test, Kind::ProviderKey)?;
     let request: TestRequest = parse(body)?;
     let stored = load(&state, ENTITY, &id).await?;
     let key: ProviderKey = serde_json::from_value(stored.data.clone())?;
@@ -339,7 +337,8 @@ pub async fn test(
         }
         Err(error) => return Err(error),
     };
-    let key_json = render_one(&state, load(&state, ENTITY, &id).await?).await?;
+    let key_json =
+        crud::render_one::<ProviderKeys>(&state, load(&state, ENTITY, &id).await?).await?;
     Ok(Json(json!({
         "health_recorded": health_recorded,
         "ok": outcome.ok,

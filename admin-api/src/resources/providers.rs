@@ -1,32 +1,25 @@
 //! `/api/v1/providers`: upstream providers (name, protocol, base URL, extra headers, timeouts).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::config::{
     ConfigEntity, ConfigEvent, Deleted, Protocol, Provider, ProviderKey, Timeouts,
 };
 
-use super::{
-    commit, delete_version, list_query, load, merge, new_id, page_json, read_back, render,
-    take_version, validate,
-};
-use crate::auth::Caller;
-use crate::authz::require_kind;
-use crate::db;
+use super::crud::{self, ConfigResource, Ctx, Declare, ReadResource, Resource};
+use super::validate;
+use crate::db::{self, Stored};
 use crate::error::ApiError;
-use crate::extract::{Body, parse};
+use crate::permission::Kind;
+use crate::routes::Api;
 use crate::state::AppState;
 
-const ENTITY: &str = "provider";
-
 /// What a client sends to create or update a provider (and what `apply` files hold).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(optional_fields)]
 pub struct ProviderInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -34,13 +27,22 @@ pub struct ProviderInput {
     pub protocol: Protocol,
     pub base_url: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[ts(as = "Option<BTreeMap<String, String>>", optional)]
     pub extra_headers: BTreeMap<String, String>,
     #[serde(default)]
+    #[ts(as = "Option<Timeouts>", optional)]
     pub timeouts: Timeouts,
     #[serde(default = "enabled_by_default")]
+    #[ts(as = "Option<bool>", optional)]
     pub enabled: bool,
     #[serde(default)]
+    #[ts(as = "Option<bool>", optional)]
     pub allow_private_network: bool,
+    /// Only in an update that moves the provider (its `base_url` or `allow_private_network`)
+    /// by a caller who may not change where keys are sent: every key's secret, by key id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[ts(as = "Option<BTreeMap<String, String>>", optional)]
+    pub key_secrets: BTreeMap<String, String>,
 }
 
 pub(crate) fn enabled_by_default() -> bool {
@@ -52,6 +54,12 @@ pub(crate) fn enabled_by_default() -> bool {
 /// # Errors
 /// 400 naming the first invalid field.
 pub fn build(input: ProviderInput, id: String) -> Result<Provider, ApiError> {
+    if !input.key_secrets.is_empty() {
+        return Err(ApiError::invalid(
+            "key_secrets",
+            "key_secrets belongs in an update that moves a provider with keys",
+        ));
+    }
     validate::name("name", &input.name)?;
     validate::base_url("base_url", &input.base_url)?;
     validate::extra_headers(&input.extra_headers)?;
@@ -81,98 +89,126 @@ pub fn build(input: ProviderInput, id: String) -> Result<Provider, ApiError> {
     })
 }
 
-pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    require_kind(&state, &caller, "read", ENTITY)?;
-    let query = list_query(params, &["protocol", "enabled"])?;
-    let (rows, total) = db::list(&state.pool, ENTITY, &query).await?;
-    Ok(Json(page_json(
-        rows.iter().map(render).collect(),
-        total,
-        &query,
-    )))
+/// Providers, declared.
+pub struct Providers;
+
+impl ReadResource for Providers {
+    const RESOURCE: Resource = Resource {
+        kind: Kind::Provider,
+        entity: ConfigEntity::Provider,
+        path: "/api/v1/providers",
+        tag: "providers",
+        filters: &["protocol", "enabled"],
+        owner_field: None,
+        secret_fields: &[],
+        operator_only: &[],
+        example,
+    };
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    require_kind(&state, &caller, "read", ENTITY)?;
-    Ok(Json(render(&load(&state, ENTITY, &id).await?)))
-}
+impl ConfigResource for Providers {
+    type Input = ProviderInput;
+    type Entity = Provider;
 
-pub async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
-    Body(body): Body<Value>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    require_kind(&state, &caller, "create", ENTITY)?;
-    let input: ProviderInput = parse(body)?;
-    let id = new_id(input.id.clone())?;
-    let provider = build(input, id.clone())?;
-    let sequence = commit(
-        &state,
-        ConfigEvent::ProviderPut(provider),
-        &caller.actor(),
-        0,
-    )
-    .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(render(&read_back(&state, ENTITY, &id, sequence).await?)),
-    ))
-}
-
-pub async fn update(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Body(mut body): Body<Value>,
-) -> Result<Json<Value>, ApiError> {
-    require_kind(&state, &caller, "update", ENTITY)?;
-    let version = take_version(&mut body)?;
-    super::check_body_id(&mut body, &id, "id")?;
-    let reentered = take_key_secrets(&mut body)?;
-    let stored = load(&state, ENTITY, &id).await?;
-    let current: Provider = serde_json::from_value(stored.data.clone())?;
-    let input: ProviderInput = parse(merge(stored.data, body))?;
-    let provider = build(input, id.clone())?;
-    if (provider.base_url != current.base_url
-        || provider.allow_private_network != current.allow_private_network)
-        && !super::provider_keys::may_redirect_keys(&state, &caller)
-    {
-        check_reentered_secrets(&state, &id, &reentered).await?;
+    fn requested_id(input: &ProviderInput) -> Option<String> {
+        input.id.clone()
     }
-    let sequence = commit(
-        &state,
-        ConfigEvent::ProviderPut(provider),
-        &caller.actor(),
-        version,
-    )
-    .await?;
-    Ok(Json(render(
-        &read_back(&state, ENTITY, &id, sequence).await?,
-    )))
+
+    fn as_input(current: &Provider) -> Result<Value, ApiError> {
+        Ok(serde_json::to_value(current)?)
+    }
+
+    async fn build(
+        ctx: &Ctx<'_>,
+        mut input: ProviderInput,
+        id: String,
+        current: Option<Provider>,
+    ) -> Result<Provider, ApiError> {
+        let Some(current) = current else {
+            return build(input, id);
+        };
+        let reentered = std::mem::take(&mut input.key_secrets);
+        let provider = build(input, id.clone())?;
+        if (provider.base_url != current.base_url
+            || provider.allow_private_network != current.allow_private_network)
+            && !super::provider_keys::may_redirect_keys(ctx.state, ctx.caller)
+        {
+            check_reentered_secrets(ctx.state, &id, &reentered).await?;
+        }
+        Ok(provider)
+    }
+
+    fn put(entity: Provider) -> ConfigEvent {
+        ConfigEvent::ProviderPut(entity)
+    }
+
+    fn deleted(id: String) -> ConfigEvent {
+        ConfigEvent::ProviderDeleted(Deleted { id })
+    }
+
+    async fn before_delete(state: &AppState, stored: &Stored) -> Result<(), ApiError> {
+        let id = &stored.id;
+        let keys = db::find_by_field(
+            &state.pool,
+            ConfigEntity::ProviderKey.as_str(),
+            "provider_id",
+            id,
+        )
+        .await?;
+        if keys.is_some() {
+            return Err(ApiError::Conflict {
+                code: "in_use",
+                message: "the provider still has keys; delete them first (or disable the provider)"
+                    .into(),
+                field: None,
+                current_version: Some(stored.version),
+            });
+        }
+        let models = db::models_using(&state.pool, Some(id), None).await?;
+        if !models.is_empty() {
+            return Err(ApiError::Conflict {
+                code: "in_use",
+                message: format!(
+                    "models {models:?} route to this provider; change them first (or disable the provider)"
+                ),
+                field: None,
+                current_version: Some(stored.version),
+            });
+        }
+        Ok(())
+    }
 }
 
-/// Takes `key_secrets` (`{"<key id>": "<secret>"}`) out of an update body.
-fn take_key_secrets(body: &mut Value) -> Result<BTreeMap<String, String>, ApiError> {
-    match body
-        .as_object_mut()
-        .and_then(|object| object.remove("key_secrets"))
-    {
-        None | Some(Value::Null) => Ok(BTreeMap::new()),
-        Some(value) => serde_json::from_value(value).map_err(|_| {
-            ApiError::invalid(
-                "key_secrets",
-                "key_secrets maps each key id of the provider to its secret",
-            )
-        }),
-    }
+fn example() -> Value {
+    serde_json::to_value(ProviderInput {
+        id: Some("openai".into()),
+        name: "OpenAI".into(),
+        protocol: Protocol::OpenAi,
+        base_url: "https://api.openai.com/v1".into(),
+        extra_headers: BTreeMap::default(),
+        timeouts: Timeouts::default(),
+        enabled: true,
+        allow_private_network: false,
+        key_secrets: BTreeMap::default(),
+    })
+    .unwrap_or_default()
+}
+
+/// The endpoints of providers.
+pub fn declare(api: Api) -> Api {
+    Declare::new(api, &Providers::RESOURCE)
+        .list(
+            "List providers (filters: protocol, enabled, q)",
+            crud::list::<Providers>,
+        )
+        .create("Create a provider", crud::create::<Providers>)
+        .get("Get a provider", crud::get::<Providers>)
+        .update(
+            "Update a provider (body names the version read; moving it without the admin role needs every key's secret in key_secrets)",
+            crud::update::<Providers>,
+        )
+        .delete("Delete a provider (?version=)", crud::delete::<Providers>)
+        .done()
 }
 
 /// Moving a provider (its base URL or private-network flag) moves where its keys are sent. A
@@ -211,50 +247,4 @@ async fn check_reentered_secrets(
         }
     }
     Ok(())
-}
-
-pub async fn delete(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<StatusCode, ApiError> {
-    require_kind(&state, &caller, "delete", ENTITY)?;
-    let stored = load(&state, ENTITY, &id).await?;
-    let version = delete_version(&params, &stored)?;
-    let keys = db::find_by_field(
-        &state.pool,
-        ConfigEntity::ProviderKey.as_str(),
-        "provider_id",
-        &id,
-    )
-    .await?;
-    if keys.is_some() {
-        return Err(ApiError::Conflict {
-            code: "in_use",
-            message: "the provider still has keys; delete them first (or disable the provider)"
-                .into(),
-            field: None,
-            current_version: Some(stored.version),
-        });
-    }
-    let models = db::models_using(&state.pool, Some(&id), None).await?;
-    if !models.is_empty() {
-        return Err(ApiError::Conflict {
-            code: "in_use",
-            message: format!(
-                "models {models:?} route to this provider; change them first (or disable the provider)"
-            ),
-            field: None,
-            current_version: Some(stored.version),
-        });
-    }
-    commit(
-        &state,
-        ConfigEvent::ProviderDeleted(Deleted { id }),
-        &caller.actor(),
-        version,
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
 }

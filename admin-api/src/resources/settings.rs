@@ -13,17 +13,48 @@ use serde::Deserialize;
 use serde_json::Value;
 use shared::config::{ConfigEvent, Deleted, Setting};
 
+use super::crud::{self, Declare, ReadResource, Resource};
 use super::token_limits::{MEMBER_TOKEN_DEFAULTS, TokenDefaults};
-use super::{commit, delete_version, list_query, load, page_json, read_back, render};
+use super::{commit, delete_version, load, read_back, render};
 use crate::auth::Caller;
-use crate::authz::require_kind;
-use crate::authz::{Resource, require};
-use crate::db;
+use crate::authz::{self, require, require_kind};
 use crate::error::ApiError;
 use crate::extract::{Body, parse};
+use crate::permission::{Action, Kind};
+use crate::routes::Api;
 use crate::state::AppState;
 
 const ENTITY: &str = "setting";
+
+/// Settings, declared. A setting's id is its key; its body is any JSON value.
+pub struct Settings;
+
+impl ReadResource for Settings {
+    const RESOURCE: Resource = Resource {
+        kind: Kind::Setting,
+        entity: shared::config::ConfigEntity::Setting,
+        path: "/api/v1/settings",
+        tag: "settings",
+        filters: &[],
+        owner_field: None,
+        secret_fields: &[],
+        operator_only: &[],
+        example: || serde_json::json!({"value": {"any": "JSON"}, "version": 42}),
+    };
+}
+
+/// The endpoints of settings.
+pub fn declare(api: Api) -> Api {
+    Declare::new(api, &Settings::RESOURCE)
+        .list("List settings", crud::list::<Settings>)
+        .get("Get a setting", crud::get::<Settings>)
+        .put(
+            "Create (no version) or update (with version) a setting",
+            put,
+        )
+        .delete("Delete a setting", delete)
+        .done()
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,36 +65,12 @@ struct SettingInput {
 }
 
 /// The kind whose permission guards writing `key`.
-fn permission_kind(key: &str) -> &'static str {
+fn permission_kind(key: &str) -> Kind {
     if key == MEMBER_TOKEN_DEFAULTS {
-        "token_defaults"
+        Kind::TokenDefaults
     } else {
-        ENTITY
+        Kind::Setting
     }
-}
-
-pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    require_kind(&state, &caller, "read", ENTITY)?;
-    let query = list_query(params, &[])?;
-    let (rows, total) = db::list(&state.pool, ENTITY, &query).await?;
-    Ok(Json(page_json(
-        rows.iter().map(render).collect(),
-        total,
-        &query,
-    )))
-}
-
-pub async fn get(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(key): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    require_kind(&state, &caller, "read", ENTITY)?;
-    Ok(Json(render(&load(&state, ENTITY, &key).await?)))
 }
 
 pub async fn put(
@@ -73,15 +80,15 @@ pub async fn put(
     Body(body): Body<Value>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let action = if body.get("version").is_some() {
-        "update"
+        Action::Update
     } else {
-        "create"
+        Action::Create
     };
     require(
         state.authorizer.as_ref(),
         &caller.principal(),
         action,
-        &Resource::kind(permission_kind(&key)),
+        &authz::Resource::kind(permission_kind(&key)),
     )?;
     let input: SettingInput = parse(body)?;
     if key == MEMBER_TOKEN_DEFAULTS {
@@ -128,7 +135,7 @@ pub async fn delete(
     Path(key): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<StatusCode, ApiError> {
-    require_kind(&state, &caller, "delete", permission_kind(&key))?;
+    require_kind(&state, &caller, Action::Delete, permission_kind(&key))?;
     let stored = load(&state, ENTITY, &key).await?;
     let version = delete_version(&params, &stored)?;
     commit(

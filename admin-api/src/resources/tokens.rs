@@ -3,10 +3,8 @@
 //! its keyed hash enters the event. Members manage their own tokens only, and may only tighten
 //! the limits an operator set (see [`super::token_limits`]).
 
-use std::collections::HashMap;
-
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -16,30 +14,33 @@ use shared::token::PlainToken;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::crud::{self, ConfigResource, Ctx, Declare, ReadResource, Resource};
 use super::token_limits::{Limits, TokenDefaults, require_only_tightened};
-use super::{
-    commit, delete_version, list_query, load, merge, new_id, page_json, read_back, render,
-    take_version, validate,
-};
+use super::{commit, new_id, read_back, render, take_version, validate};
 use crate::auth::Caller;
-use crate::authz::{Resource, require, require_any_or_own, require_owner};
+use crate::authz::{self, require, require_owner};
 use crate::db::{self, Stored};
 use crate::error::ApiError;
 use crate::extract::{Body, parse};
+use crate::permission::{Action, Kind};
+use crate::routes::Api;
 use crate::state::AppState;
 
 const ENTITY: &str = "token";
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(optional_fields)]
 pub struct BudgetInput {
+    #[ts(type = "string | number")]
     pub amount: Value,
     pub currency: String,
     pub period: BudgetPeriod,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(optional_fields)]
 pub struct TokenInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -48,6 +49,7 @@ pub struct TokenInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_user_id: Option<String>,
     #[serde(default)]
+    #[ts(as = "Option<Vec<String>>", optional)]
     pub allowed_models: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rpm: Option<u32>,
@@ -59,6 +61,7 @@ pub struct TokenInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
     #[serde(default = "super::providers::enabled_by_default")]
+    #[ts(as = "Option<bool>", optional)]
     pub enabled: bool,
 }
 
@@ -161,48 +164,6 @@ pub fn render_token(stored: &Stored) -> Value {
     value
 }
 
-fn owner_of(stored: &Stored) -> String {
-    stored
-        .data
-        .get("owner_user_id")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
-}
-
-pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    let mut query = list_query(params, &["owner_user_id", "enabled"])?;
-    if !require_any_or_own(&state, &caller, "read", ENTITY)? {
-        // Someone who may read only their own tokens sees only those.
-        query.filters.retain(|(field, _)| field != "owner_user_id");
-        query
-            .filters
-            .push(("owner_user_id".into(), caller.user_id.clone()));
-    }
-    let (rows, total) = db::list(&state.pool, ENTITY, &query).await?;
-    Ok(Json(page_json(
-        with_usage(&state, &rows).await?,
-        total,
-        &query,
-    )))
-}
-
-pub async fn get(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    require_any_or_own(&state, &caller, "read", ENTITY)?;
-    let stored = load(&state, ENTITY, &id).await?;
-    require_owner(&state, &caller, "read", ENTITY, &owner_of(&stored))?;
-    let mut rendered = with_usage(&state, std::slice::from_ref(&stored)).await?;
-    Ok(Json(rendered.pop().unwrap_or(Value::Null)))
-}
-
 /// Renders tokens with their last use and today's requests and spend.
 async fn with_usage(state: &AppState, rows: &[Stored]) -> Result<Vec<Value>, ApiError> {
     let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
@@ -240,8 +201,8 @@ async fn reveal(
 fn sets_limits(state: &AppState, caller: &Caller) -> bool {
     state.authorizer.is_allowed(
         &caller.principal(),
-        "update",
-        &Resource::owned(ENTITY, crate::authz::ANY_OWNER),
+        Action::Update,
+        &authz::Resource::owned(Kind::Token, authz::ANY_OWNER),
     )
 }
 
@@ -258,8 +219,8 @@ pub async fn create(
     require(
         state.authorizer.as_ref(),
         &caller.principal(),
-        "create",
-        &Resource::owned(ENTITY, &owner),
+        Action::Create,
+        &authz::Resource::owned(Kind::Token, &owner),
     )?;
     // Someone who may not set limits gets the operator's defaults, and may only tighten them.
     let baseline = if sets_limits(&state, &caller) {
@@ -292,56 +253,6 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(value)))
 }
 
-pub async fn update(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Body(mut body): Body<Value>,
-) -> Result<Json<Value>, ApiError> {
-    let sets_limits = require_any_or_own(&state, &caller, "update", ENTITY)?;
-    let stored = load(&state, ENTITY, &id).await?;
-    require_owner(&state, &caller, "update", ENTITY, &owner_of(&stored))?;
-    let version = take_version(&mut body)?;
-    super::check_body_id(&mut body, &id, "id")?;
-    let existing: UserToken = serde_json::from_value(stored.data)?;
-    let input: TokenInput = parse(merge(serde_json::to_value(token_input(&existing))?, body))?;
-    let owner = input
-        .owner_user_id
-        .clone()
-        .unwrap_or_else(|| existing.owner_user_id.clone());
-    require_owner(&state, &caller, "update", ENTITY, &owner)?;
-    let before = Limits::of(&existing);
-    let was_enabled = existing.enabled;
-    let token = build(
-        &state,
-        input,
-        id.clone(),
-        owner,
-        existing.hash,
-        existing.last_four,
-    )
-    .await?;
-    if !sets_limits {
-        require_only_tightened(&before, &Limits::of(&token))?;
-        if token.enabled && !was_enabled {
-            return Err(ApiError::Forbidden {
-                code: "limits_are_operators",
-                message: "enabled: a disabled token is enabled again by an operator".into(),
-            });
-        }
-    }
-    let sequence = commit(
-        &state,
-        ConfigEvent::TokenPut(token),
-        &caller.actor(),
-        version,
-    )
-    .await?;
-    Ok(Json(render_token(
-        &read_back(&state, ENTITY, &id, sequence).await?,
-    )))
-}
-
 /// `POST /api/v1/tokens/{id}/rotate` with `{"version": n}`: a new secret, shown once.
 pub async fn rotate(
     State(state): State<AppState>,
@@ -349,9 +260,7 @@ pub async fn rotate(
     Path(id): Path<String>,
     Body(mut body): Body<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    require_any_or_own(&state, &caller, "rotate", ENTITY)?;
-    let stored = load(&state, ENTITY, &id).await?;
-    require_owner(&state, &caller, "rotate", ENTITY, &owner_of(&stored))?;
+    let (stored, _) = crud::authorized_load::<Tokens>(&state, &caller, Action::Rotate, &id).await?;
     let version = take_version(&mut body)?;
     let mut token: UserToken = serde_json::from_value(stored.data)?;
     let secret = PlainToken::generate();
@@ -371,22 +280,133 @@ pub async fn rotate(
     Ok(Json(value))
 }
 
-pub async fn delete(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<StatusCode, ApiError> {
-    require_any_or_own(&state, &caller, "delete", ENTITY)?;
-    let stored = load(&state, ENTITY, &id).await?;
-    require_owner(&state, &caller, "delete", ENTITY, &owner_of(&stored))?;
-    let version = delete_version(&params, &stored)?;
-    commit(
-        &state,
-        ConfigEvent::TokenDeleted(Deleted { id }),
-        &caller.actor(),
-        version,
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+/// Tokens, declared. A member owns tokens: they see and change only their own, and only
+/// tighten the operator-owned limits.
+pub struct Tokens;
+
+impl ReadResource for Tokens {
+    const RESOURCE: Resource = Resource {
+        kind: Kind::Token,
+        entity: ConfigEntity::Token,
+        path: "/api/v1/tokens",
+        tag: "tokens",
+        filters: &["owner_user_id", "enabled"],
+        owner_field: Some("owner_user_id"),
+        secret_fields: &[],
+        operator_only: OPERATOR_ONLY,
+        example,
+    };
+
+    async fn render(state: &AppState, rows: &[Stored]) -> Result<Vec<Value>, ApiError> {
+        with_usage(state, rows).await
+    }
+}
+
+/// The limits only a caller with `update` on every owner's tokens may widen (the fields of
+/// [`Limits`]), and `enabled`, which such a caller alone turns back on.
+pub const OPERATOR_ONLY: &[&str] = &[
+    "rpm",
+    "tpm",
+    "budget",
+    "allowed_models",
+    "expires_at",
+    "enabled",
+];
+
+impl ConfigResource for Tokens {
+    type Input = TokenInput;
+    type Entity = UserToken;
+
+    fn requested_id(input: &TokenInput) -> Option<String> {
+        input.id.clone()
+    }
+
+    fn as_input(current: &UserToken) -> Result<Value, ApiError> {
+        Ok(serde_json::to_value(token_input(current))?)
+    }
+
+    /// An update (a create makes a secret, see [`create`]).
+    async fn build(
+        ctx: &Ctx<'_>,
+        input: TokenInput,
+        id: String,
+        current: Option<UserToken>,
+    ) -> Result<UserToken, ApiError> {
+        let existing = current.ok_or_else(|| {
+            ApiError::internal("a token is created with its secret by tokens::create")
+        })?;
+        let owner = input
+            .owner_user_id
+            .clone()
+            .unwrap_or_else(|| existing.owner_user_id.clone());
+        require_owner(ctx.state, ctx.caller, Action::Update, Kind::Token, &owner)?;
+        let before = Limits::of(&existing);
+        let was_enabled = existing.enabled;
+        let token = build(
+            ctx.state,
+            input,
+            id,
+            owner,
+            existing.hash,
+            existing.last_four,
+        )
+        .await?;
+        if !ctx.on_every_owner {
+            require_only_tightened(&before, &Limits::of(&token))?;
+            if token.enabled && !was_enabled {
+                return Err(ApiError::Forbidden {
+                    code: "limits_are_operators",
+                    message: "enabled: a disabled token is enabled again by an operator".into(),
+                });
+            }
+        }
+        Ok(token)
+    }
+
+    fn put(entity: UserToken) -> ConfigEvent {
+        ConfigEvent::TokenPut(entity)
+    }
+
+    fn deleted(id: String) -> ConfigEvent {
+        ConfigEvent::TokenDeleted(Deleted { id })
+    }
+}
+
+fn example() -> Value {
+    serde_json::to_value(TokenInput {
+        id: None,
+        name: "CI pipeline".into(),
+        owner_user_id: None,
+        allowed_models: vec!["gpt-*".into()],
+        rpm: Some(120),
+        tpm: None,
+        budget: None,
+        expires_at: Some("2027-01-01T00:00:00Z".into()),
+        enabled: true,
+    })
+    .unwrap_or_default()
+}
+
+/// The endpoints of tokens.
+pub fn declare(api: Api) -> Api {
+    Declare::new(api, &Tokens::RESOURCE)
+        .list(
+            "List user tokens (members: their own)",
+            crud::list::<Tokens>,
+        )
+        .create(
+            "Create a user token; the secret is in this response only",
+            create,
+        )
+        .get("Get a user token (never its secret)", crud::get::<Tokens>)
+        .update("Update a user token", crud::update::<Tokens>)
+        .delete("Delete a user token", crud::delete::<Tokens>)
+        .action(
+            "rotate",
+            Action::Rotate,
+            "Replace the token's secret; the new one is in this response only",
+            || json!({"version": 42}),
+            rotate,
+        )
+        .done()
 }

@@ -11,15 +11,16 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::config::{ConfigEntity, ConfigEvent, Deleted, Role, RoleBinding, User};
 
-use super::{
-    delete_version, list_query, load, merge, new_id, page_json, read_back, render, take_version,
-    validate,
-};
+use super::crud::{self, Declare, ReadResource, Resource};
+use super::{delete_version, load, merge, new_id, read_back, render, take_version, validate};
 use crate::auth::{Caller, check_new_password, hash_password};
 use crate::authz::require_kind;
-use crate::db::{self, Projection, Stored};
+use crate::db::{self, Stored};
 use crate::error::ApiError;
 use crate::extract::{Body, parse};
+use crate::permission::{Action, Kind};
+use crate::read_your_writes::Projection;
+use crate::routes::Api;
 use crate::state::AppState;
 
 const ENTITY: &str = "user";
@@ -146,30 +147,46 @@ async fn bind_role(
     ))
 }
 
-pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    require_kind(&state, &caller, "read", ENTITY)?;
-    let query = list_query(params, &["username", "enabled"])?;
-    let (rows, total) = db::list(&state.pool, ENTITY, &query).await?;
-    let roles = roles(&state).await?;
-    Ok(Json(page_json(
-        rows.iter().map(|row| render_user(row, &roles)).collect(),
-        total,
-        &query,
-    )))
+/// Users, declared. A user's role is its own entity (a role binding), so the commands are the
+/// resource's own; the reads are the generic ones.
+pub struct Users;
+
+impl ReadResource for Users {
+    const RESOURCE: Resource = Resource {
+        kind: Kind::User,
+        entity: ConfigEntity::User,
+        path: "/api/v1/users",
+        tag: "users",
+        filters: &["username", "enabled"],
+        owner_field: None,
+        secret_fields: &["password"],
+        operator_only: &[],
+        example: || json!({"username": "olga", "password": "…", "role": "operator", "display_name": "Olga"}),
+    };
+
+    async fn render(state: &AppState, rows: &[Stored]) -> Result<Vec<Value>, ApiError> {
+        let roles = roles(state).await?;
+        Ok(rows.iter().map(|row| render_user(row, &roles)).collect())
+    }
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    require_kind(&state, &caller, "read", ENTITY)?;
-    let stored = load(&state, ENTITY, &id).await?;
-    Ok(Json(render_user(&stored, &roles(&state).await?)))
+/// The endpoints of users and their roles.
+pub fn declare(api: Api) -> Api {
+    Declare::new(api, &Users::RESOURCE)
+        .list("List users with their roles", crud::list::<Users>)
+        .create(
+            "Create a user (must change the password at first login)",
+            create,
+        )
+        .get("Get a user", crud::get::<Users>)
+        .update("Update a user, its role, or reset its password", update)
+        .delete("Delete a user and its role binding", delete)
+        .read_at(
+            "/api/v1/role-bindings",
+            "Every user's role",
+            list_role_bindings,
+        )
+        .done()
 }
 
 pub async fn create(
@@ -177,7 +194,7 @@ pub async fn create(
     caller: Caller,
     Body(body): Body<Value>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    require_kind(&state, &caller, "create", ENTITY)?;
+    require_kind(&state, &caller, Action::Create, Kind::User)?;
     let input: UserInput = parse(body)?;
     let id = new_id(input.id.clone())?;
     check_username(&input.username)?;
@@ -228,7 +245,7 @@ pub async fn update(
     Path(id): Path<String>,
     Body(mut body): Body<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    require_kind(&state, &caller, "update", ENTITY)?;
+    require_kind(&state, &caller, Action::Update, Kind::User)?;
     let version = take_version(&mut body)?;
     super::check_body_id(&mut body, &id, "id")?;
     let stored = load(&state, ENTITY, &id).await?;
@@ -296,7 +313,7 @@ pub async fn delete(
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<StatusCode, ApiError> {
-    require_kind(&state, &caller, "delete", ENTITY)?;
+    require_kind(&state, &caller, Action::Delete, Kind::User)?;
     if id == caller.user_id {
         return Err(ApiError::invalid(
             "id",
@@ -335,7 +352,7 @@ pub async fn list_role_bindings(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    require_kind(&state, &caller, "read", ENTITY)?;
+    require_kind(&state, &caller, Action::Read, Kind::User)?;
     let rows = db::all(&state.pool, BINDING).await?;
     let total = i64::try_from(rows.len()).unwrap_or(i64::MAX);
     Ok(Json(

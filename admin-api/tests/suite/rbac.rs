@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use admin_api::routes::ENDPOINTS;
+use admin_api::routes::endpoints;
 use common::Harness;
 use reqwest::Method;
 use serde_json::json;
@@ -62,8 +62,8 @@ async fn every_role_on_every_endpoint() {
     ];
     let mut walked = 0;
     let mut failures = Vec::new();
-    for endpoint in ENDPOINTS {
-        let Some((action, kind)) = endpoint.permission else {
+    for endpoint in endpoints() {
+        let Some(admin_api::permission::Permission { action, kind }) = endpoint.permission else {
             continue;
         };
         if endpoint.path == "/api/v1/auth/logout" {
@@ -82,7 +82,7 @@ async fn every_role_on_every_endpoint() {
             let method = Method::from_bytes(endpoint.method.as_bytes()).unwrap();
             let body = endpoint.body.then(|| json!({}));
             let (status, body) = harness.call(method, &path, Some(token), body).await;
-            let expect_allowed = allowed(role, action, kind, endpoint.path);
+            let expect_allowed = allowed(role, action.as_str(), kind.as_str(), &endpoint.path);
             let ok = if expect_allowed {
                 status != 403 && status != 401 && status != 405 && status < 500
             } else {

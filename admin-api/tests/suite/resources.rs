@@ -495,8 +495,8 @@ async fn openapi_lists_every_endpoint_and_unknown_routes_get_the_error_shape() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(document["openapi"], "3.1.0");
-    for endpoint in admin_api::routes::ENDPOINTS {
-        let operation = &document["paths"][endpoint.path][endpoint.method.to_ascii_lowercase()];
+    for endpoint in admin_api::routes::endpoints() {
+        let operation = &document["paths"][&endpoint.path][endpoint.method.to_ascii_lowercase()];
         assert!(
             operation.is_object(),
             "{} {} missing",
@@ -507,6 +507,29 @@ async fn openapi_lists_every_endpoint_and_unknown_routes_get_the_error_shape() {
     let example = &document["paths"]["/api/v1/models"]["post"]["requestBody"]["content"]["application/json"]
         ["example"];
     assert_eq!(example["price"]["input_per_million"], "2", "{example}");
+    // The resource declarations' secret and operator-only fields reach the document.
+    assert_eq!(
+        document["paths"]["/api/v1/provider-keys"]["post"]["x-secret-fields"],
+        serde_json::json!(["secret"])
+    );
+    let operator_only =
+        &document["paths"]["/api/v1/tokens/{id}"]["patch"]["x-operator-only-fields"];
+    assert!(
+        operator_only
+            .as_array()
+            .is_some_and(|fields| fields.contains(&serde_json::json!("budget"))),
+        "{operator_only}"
+    );
+    // Every endpoint the router serves is declared once: no path and method twice.
+    let mut seen = std::collections::HashSet::new();
+    for endpoint in admin_api::routes::endpoints() {
+        assert!(
+            seen.insert((endpoint.method, endpoint.path.clone())),
+            "{} {} declared twice",
+            endpoint.method,
+            endpoint.path
+        );
+    }
     let (status, body) = harness
         .call(reqwest::Method::GET, "/api/v1/nothing-here", None, None)
         .await;

@@ -1,6 +1,22 @@
 // Shapes of the admin API's responses (see admin-api/README.md and the analytics contract).
+// The config shapes and inputs come from the Rust types (generated.ts); the views here add what
+// the API renders around them.
+import type { BudgetPeriod, Provider as ProviderState, Protocol, RetryPolicy, Role, Route } from './generated';
 
-export type Role = 'admin' | 'operator' | 'viewer' | 'member';
+export type {
+  BudgetInput,
+  BudgetPeriod,
+  Capabilities,
+  KeyInput,
+  ModelInput,
+  PriceInput,
+  ProviderInput,
+  RetryPolicy,
+  Role,
+  Route,
+  Timeouts,
+  TokenInput,
+} from './generated';
 
 export interface Page<T> {
   items: T[];
@@ -31,26 +47,10 @@ export interface LoginResponse {
   user: Me;
 }
 
-export interface Timeouts {
-  connect_ms: number;
-  first_byte_ms: number;
-  idle_ms: number;
-  total_ms: number;
-}
+/** The wire protocol a provider speaks: OpenAI Chat Completions (and OpenAI-compatible servers), OpenAI Responses, Anthropic Messages or Gemini. */
+export type ProviderProtocol = Protocol;
 
-/** The wire protocol a provider speaks: OpenAI Chat Completions (and OpenAI-compatible servers), OpenAI Responses, or Anthropic Messages. */
-export type ProviderProtocol = 'openai' | 'openai_responses' | 'anthropic' | 'gemini';
-
-export interface Provider extends Versioned {
-  id: string;
-  name: string;
-  protocol: ProviderProtocol;
-  base_url: string;
-  extra_headers?: Record<string, string>;
-  timeouts: Timeouts;
-  enabled: boolean;
-  allow_private_network: boolean;
-}
+export type Provider = ProviderState & Versioned;
 
 export interface KeyHealth {
   last_success_at: string | null;
@@ -79,21 +79,6 @@ export interface KeyTestResult {
   key: ProviderKey;
 }
 
-export interface Route {
-  provider_id: string;
-  upstream_model: string;
-  key_ids: string[];
-  priority: number;
-  weight: number;
-  /** What the upstream model accepts; unset fields are derived from the protocol and model name. */
-  capabilities?: Capabilities;
-}
-
-export interface Capabilities {
-  reasoning?: 'none' | 'effort' | 'budget';
-  max_output_tokens?: number;
-}
-
 export interface Price {
   currency: string;
   input_per_million: string;
@@ -101,15 +86,6 @@ export interface Price {
   cache_read_per_million?: string;
   cache_write_per_million?: string;
   version?: number;
-}
-
-/** A model's retry and circuit-breaker policy; unset fields take the ingress defaults. */
-export interface RetryPolicy {
-  max_attempts?: number;
-  retry_on?: number[];
-  breaker_failures?: number;
-  breaker_cooldown_secs?: number;
-  bench_when_all_open?: boolean;
 }
 
 export interface Model extends Versioned {
@@ -121,8 +97,6 @@ export interface Model extends Versioned {
   context_window?: number | null;
   retry?: RetryPolicy | null;
 }
-
-export type BudgetPeriod = 'daily' | 'weekly' | 'monthly' | 'total';
 
 export interface Token extends Versioned {
   id: string;

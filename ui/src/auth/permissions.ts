@@ -1,8 +1,9 @@
 // What the UI offers to each role. It mirrors admin-api's policy.polar so that nobody is shown a
 // button the API would refuse; the API enforces the policy regardless.
+import type { Kind } from '../api/generated';
 import type { Role } from '../api/types';
 
-export type Kind = 'provider' | 'provider_key' | 'model' | 'token' | 'user' | 'setting' | 'usage' | 'audit' | 'config';
+export type { Kind };
 
 const OPERATOR_WRITES: Kind[] = ['provider', 'provider_key', 'model', 'token'];
 const VIEWER_READS: Kind[] = ['provider', 'provider_key', 'model', 'token', 'usage', 'audit', 'user', 'setting'];

@@ -1,14 +1,10 @@
 import { Button, Form, Input, Select, Space, Switch } from 'antd';
 import { useTranslation } from 'react-i18next';
-import type { Provider, ProviderKey } from '../api/types';
+import type { KeyInput, Provider, ProviderKey } from '../api/types';
 import { useErrorReporter } from './errors';
 
-export interface KeyBody {
-  provider_id: string;
-  name: string;
-  secret?: string;
-  enabled: boolean;
-}
+/** What the form sends: a key's input without its id. */
+export type KeyBody = Omit<KeyInput, 'id'>;
 
 /**
  * Adds a key (the secret is required and sent once) or edits one (a new secret is optional;

@@ -1,20 +1,12 @@
 import { Alert, Button, Col, Form, Input, InputNumber, Row, Select, Space, Switch } from 'antd';
 import { MinusCircleOutlined, PlusOutlined } from '@ant-design/icons';
 import { useTranslation } from 'react-i18next';
-import type { Provider, ProviderKey, ProviderProtocol } from '../api/types';
+import type { Provider, ProviderInput, ProviderKey } from '../api/types';
 import { useErrorReporter } from './errors';
 
-export interface ProviderBody {
-  name: string;
-  protocol: ProviderProtocol;
-  base_url: string;
-  extra_headers: Record<string, string>;
-  timeouts: { connect_ms: number; first_byte_ms: number; idle_ms: number; total_ms: number };
-  enabled: boolean;
-  allow_private_network: boolean;
-  /** Each key's secret, entered again: required from a non-admin who moves the provider. */
-  key_secrets?: Record<string, string>;
-}
+/** What the form sends: every field of a provider's input, and (`key_secrets`) each key's
+ * secret entered again, required from a non-admin who moves the provider. */
+export type ProviderBody = Required<Omit<ProviderInput, 'id' | 'key_secrets'>> & Pick<ProviderInput, 'key_secrets'>;
 
 interface Values extends Omit<ProviderBody, 'extra_headers' | 'key_secrets'> {
   extra_headers: { name: string; value: string }[];
