@@ -120,18 +120,8 @@ pub async fn count_tokens(
             return finish_ok(&state, call, permit, body, Usage::default(), None, &[]).await;
         }
     }
-    let estimate = translate::count_tokens(&request);
-    let body = serde_json::to_vec(&json!({"input_tokens": estimate})).unwrap_or_default();
-    finish_ok(
-        &state,
-        call,
-        permit,
-        body,
-        Usage::default(),
-        None,
-        &[("x-axongate-estimated", "true")],
-    )
-    .await
+    let estimate = json!({"input_tokens": translate::count_tokens(&request)});
+    finish_estimated(&state, call, permit, &estimate).await
 }
 
 /// The checks a token count passes (the request's bounds, the model, the token's limits) and
@@ -229,34 +219,29 @@ pub async fn gemini_count_tokens(
         }
     };
     request.model = alias;
-    if let Err(error) = bounds::check_request(&request) {
-        return call.fail(&state, &error);
-    }
-    let model = match proxy::admit_model(&state, &mut call, &token, &request.model) {
-        Ok(model) => model,
+    let candidate = match counting_route(&state, &mut call, &token, &request, Protocol::Gemini) {
+        Ok(candidate) => candidate,
         Err(error) => return call.fail(&state, &error),
     };
-    let candidates = {
-        let snapshot = state.config.load();
-        routing::plan(
-            &model,
-            &snapshot,
-            &state.breakers,
-            false,
-            &mut rand::thread_rng(),
-        )
-    };
-    if let Some(candidate) = candidates
-        .iter()
-        .find(|candidate| candidate.provider.provider.protocol == Protocol::Gemini)
+    if let Some(candidate) = &candidate
         && let Some(body) = upstream_count(&mut call, &headers, candidate, bytes.to_vec()).await
     {
         return finish_ok(&state, call, permit, body, Usage::default(), None, &[]).await;
     }
-    let estimate = translate::count_tokens(&request);
-    let body = serde_json::to_vec(&json!({"totalTokens": estimate})).unwrap_or_default();
+    let estimate = json!({"totalTokens": translate::count_tokens(&request)});
+    finish_estimated(&state, call, permit, &estimate).await
+}
+
+/// Answers a token count the bundled tokenizer estimated, saying so in `x-axongate-estimated`.
+async fn finish_estimated(
+    state: &AppState,
+    call: Call,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    estimate: &serde_json::Value,
+) -> Response {
+    let body = serde_json::to_vec(estimate).unwrap_or_default();
     finish_ok(
-        &state,
+        state,
         call,
         permit,
         body,

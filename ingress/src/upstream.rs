@@ -58,32 +58,29 @@ pub enum Operation {
 #[must_use]
 pub fn url(candidate: &Candidate, operation: Operation) -> String {
     let base = candidate.provider.provider.base_url.trim_end_matches('/');
-    if candidate.provider.provider.protocol == Protocol::Gemini {
-        let model = url::form_urlencoded::byte_serialize(candidate.upstream_model.as_bytes())
-            .collect::<String>();
-        let action = match operation {
-            Operation::Generate => ":generateContent",
-            Operation::GenerateStream => ":streamGenerateContent?alt=sse",
-            Operation::CountTokens => ":countTokens",
-            Operation::Embeddings => ":embedContent",
-        };
-        return format!("{base}/models/{model}{action}");
-    }
-    let operation = match operation {
-        Operation::GenerateStream => Operation::Generate,
-        other => other,
-    };
     let path = match (candidate.provider.provider.protocol, operation) {
-        (Protocol::OpenAi, Operation::Generate) => "/chat/completions",
-        (Protocol::OpenAi, Operation::Embeddings) => "/embeddings",
-        (Protocol::OpenAi, Operation::CountTokens) => "/chat/completions",
-        (Protocol::OpenAiResponses, Operation::Generate) => "/responses",
+        (Protocol::Gemini, operation) => {
+            let model = url::form_urlencoded::byte_serialize(candidate.upstream_model.as_bytes())
+                .collect::<String>();
+            let action = match operation {
+                Operation::Generate => ":generateContent",
+                Operation::GenerateStream => ":streamGenerateContent?alt=sse",
+                Operation::CountTokens => ":countTokens",
+                Operation::Embeddings => ":embedContent",
+            };
+            return format!("{base}/models/{model}{action}");
+        }
+        (
+            Protocol::OpenAi,
+            Operation::Generate | Operation::GenerateStream | Operation::CountTokens,
+        ) => "/chat/completions",
+        (Protocol::OpenAiResponses, Operation::Generate | Operation::GenerateStream) => {
+            "/responses"
+        }
         (Protocol::OpenAiResponses, Operation::CountTokens) => "/responses/input_tokens",
-        (Protocol::OpenAiResponses, Operation::Embeddings) => "/embeddings",
-        (Protocol::Anthropic, Operation::Generate) => "/messages",
+        (Protocol::Anthropic, Operation::Generate | Operation::GenerateStream) => "/messages",
         (Protocol::Anthropic, Operation::CountTokens) => "/messages/count_tokens",
-        (Protocol::Anthropic, Operation::Embeddings) => "/embeddings",
-        (_, _) => "",
+        (_, Operation::Embeddings) => "/embeddings",
     };
     format!("{base}{path}")
 }
