@@ -537,9 +537,11 @@ async fn first_answer(stream: &mut (impl tokio::io::AsyncRead + Unpin)) -> Vec<u
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_and_stalled_connections_are_closed() {
     let harness = Harness::start_with(|config| {
-        config.header_read_timeout_ms = 300;
-        config.idle_timeout_ms = 600;
-        config.body_read_timeout_ms = 300;
+        // Short enough to wait for, long enough that a request sent at once is read in time on
+        // a busy machine (the test asserts that each connection ends, not how soon).
+        config.header_read_timeout_ms = 1_500;
+        config.idle_timeout_ms = 3_000;
+        config.body_read_timeout_ms = 1_500;
     })
     .await;
     let address = harness.base.trim_start_matches("http://").to_owned();
@@ -710,8 +712,9 @@ async fn https_serves_h2_by_alpn_and_a_stalled_handshake_holds_up_nobody() {
     let harness = Harness::start_with(|config| {
         config.tls_cert_path = Some(cert.cert_path.to_string_lossy().into_owned());
         config.tls_key_path = Some(cert.key_path.to_string_lossy().into_owned());
-        // The handshake deadline is the header-read timeout.
-        config.header_read_timeout_ms = 500;
+        // The handshake deadline is the header-read timeout: long enough for a trusted client's
+        // handshake on a busy machine, short enough that the stalled one is closed soon.
+        config.header_read_timeout_ms = 3_000;
     })
     .await;
     let address = harness

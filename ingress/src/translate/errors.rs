@@ -73,6 +73,28 @@ fn shape_of(class: ErrorClass) -> &'static Shape {
         .unwrap_or(&SHAPES[7])
 }
 
+/// The class an upstream's HTTP status reads as: the row whose Anthropic status it is (the
+/// Anthropic column has one status per class; a 405 is never an upstream's to send), a 408 as a
+/// timeout, any other 4xx as an invalid request, anything else as an API error.
+pub(super) fn class_of_status(status: u16) -> ErrorClass {
+    if status == 408 {
+        return ErrorClass::Timeout;
+    }
+    SHAPES
+        .iter()
+        .find(|shape| {
+            shape.anthropic_status == status && shape.class != ErrorClass::MethodNotAllowed
+        })
+        .map_or(
+            if (400..500).contains(&status) {
+                ErrorClass::InvalidRequest
+            } else {
+                ErrorClass::Api
+            },
+            |shape| shape.class,
+        )
+}
+
 pub fn anthropic_error_type(kind: ErrorClass) -> &'static str {
     shape_of(kind).anthropic_type
 }
@@ -303,6 +325,21 @@ pub fn encode_stream_error(client: Dialect, error: &ApiError) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statuses_outside_the_table_fall_back_by_range() {
+        for (status, class) in [
+            (408, ErrorClass::Timeout),
+            (405, ErrorClass::InvalidRequest),
+            (409, ErrorClass::InvalidRequest),
+            (422, ErrorClass::InvalidRequest),
+            (502, ErrorClass::Api),
+            (599, ErrorClass::Api),
+            (302, ErrorClass::Api),
+        ] {
+            assert_eq!(ErrorClass::from_status(status), class, "{status}");
+        }
+    }
 
     #[test]
     fn the_table_has_one_row_per_class_and_reads_back_what_it_writes() {

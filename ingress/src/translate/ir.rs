@@ -577,20 +577,11 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
-    /// The kind an upstream HTTP status means when the body says nothing better.
+    /// The class an upstream HTTP status means when the body says nothing better: read from
+    /// the one error table ([`super::errors`]), a 408 as a timeout, any other 4xx as an invalid
+    /// request and anything else as an API error.
     pub fn from_status(status: u16) -> Self {
-        match status {
-            401 => Self::Authentication,
-            403 => Self::Permission,
-            404 => Self::NotFound,
-            413 => Self::RequestTooLarge,
-            429 => Self::RateLimit,
-            503 => Self::Unavailable,
-            504 | 408 => Self::Timeout,
-            529 => Self::Overloaded,
-            400..=499 => Self::InvalidRequest,
-            _ => Self::Api,
-        }
+        super::errors::class_of_status(status)
     }
 }
 
