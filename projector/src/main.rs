@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use projector::ProjectorConfig;
 
+// The projector decodes and folds thousands of events a second, each a burst of small
+// allocations; glibc's malloc was a fifth of its CPU in a call-graph profile (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "projector",
