@@ -118,14 +118,35 @@ impl Gateway {
         extra_env: &[(&str, &str)],
         log: Option<&std::path::Path>,
     ) -> Node {
-        let node = self.spawn_node(name, extra_env, log);
-        wait_http_status(
-            &format!("{}/ready", node.base),
-            true,
-            kit::testing::liveness(),
-        )
-        .await;
-        node
+        // A port picked free can be taken by another test's process before ingress binds it;
+        // ingress then exits at once ("cannot listen"), and is started again on another port.
+        let http = reqwest::Client::new();
+        for _ in 0..5 {
+            let mut node = self.spawn_node(name, extra_env, log);
+            let ready = format!("{}/ready", node.base);
+            let exited = kit::testing::wait_until(
+                kit::testing::liveness(),
+                "ingress /ready, or its exit",
+                || {
+                    let exited = node.process.0.try_wait().ok().flatten().is_some();
+                    let (http, ready) = (&http, &ready);
+                    async move {
+                        if exited {
+                            return Some(true);
+                        }
+                        let response = http.get(ready).send().await.ok()?;
+                        response.status().is_success().then_some(false)
+                    }
+                },
+            )
+            .await;
+            // Ready, and still ours: an exit right after the answer means it came from the
+            // process that holds the port.
+            if !exited && node.process.0.try_wait().ok().flatten().is_none() {
+                return node;
+            }
+        }
+        panic!("ingress {name} exited at start five times (see its log)");
     }
 
     /// Starts an ingress process serving HTTPS with `cert` (and extra environment, its logs in
