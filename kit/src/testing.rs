@@ -40,13 +40,80 @@ pub fn unique_name(prefix: &str) -> String {
     )
 }
 
-/// A free TCP port on loopback.
+/// A free TCP port on loopback for a server a test starts.
+///
+/// Not one the kernel hands out (`bind :0`): those come from the ephemeral range, which outgoing
+/// connections use too, so between the pick and the server's bind a client socket of another
+/// test could take it (seen: an ingress that could not listen). The port is taken from above the
+/// ephemeral range, and claimed across test processes by a file created with `create_new`
+/// (claims older than ten minutes are stale), so two tests never get the same one.
 #[must_use]
 pub fn free_port() -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let (low, high) = server_port_range();
+    let claims = std::env::temp_dir().join("axongate-test-free-ports");
+    let _ = std::fs::create_dir_all(&claims);
+    let span = u32::from(high - low) + 1;
+    let start = std::process::id().wrapping_mul(7919);
+    for _ in 0..span {
+        let offset = start.wrapping_add(NEXT.fetch_add(1, Ordering::SeqCst)) % span;
+        let port = low + u16::try_from(offset).expect("offset within the range");
+        if claim_port(&claims, port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    // Every port of the range claimed: the kernel's pick, as before.
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
         .expect("free port")
+}
+
+/// Ports outside the kernel's ephemeral range (`ip_local_port_range`): above it when at least
+/// 2,000 are left there (61000-65535 with Linux's default), else 40000-44999 below it.
+fn server_port_range() -> (u16, u16) {
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut bounds = text.split_whitespace().map(str::parse::<u16>);
+            Some((bounds.next()?.ok()?, bounds.next()?.ok()?))
+        });
+    match ephemeral {
+        Some((_, upper)) if upper <= 63_535 => (upper + 1, 65_535),
+        Some((lower, _)) if lower > 45_000 => (40_000, 44_999),
+        _ => (61_000, 65_535),
+    }
+}
+
+/// Claims `port` for this test process: true when its claim file was created now, or an
+/// earlier claim is older than ten minutes (its test is long over) and is renewed.
+fn claim_port(claims: &std::path::Path, port: u16) -> bool {
+    let path = claims.join(port.to_string());
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
+        Ok(_) => true,
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            let stale = std::fs::metadata(&path)
+                .and_then(|meta| meta.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(600));
+            // Renewed by a remove and a fresh create_new (two processes renewing the same
+            // stale claim in the same instant could both succeed; the bind check still holds).
+            stale
+                && std::fs::remove_file(&path).is_ok()
+                && std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .is_ok()
+        }
+        // No claims folder (read-only temp): the bind check alone.
+        Err(_) => true,
+    }
 }
 
 /// The deadline for anything a test waits on: generous, because this machine (and CI) is
