@@ -120,7 +120,6 @@ impl Gateway {
     ) -> Node {
         // A port picked free can be taken by another test's process before ingress binds it;
         // ingress then exits at once ("cannot listen"), and is started again on another port.
-        let http = reqwest::Client::new();
         for _ in 0..5 {
             let mut node = self.spawn_node(name, extra_env, log);
             let ready = format!("{}/ready", node.base);
@@ -128,14 +127,15 @@ impl Gateway {
                 kit::testing::liveness(),
                 "ingress /ready, or its exit",
                 || {
+                    // One connection per poll, closed after it (a pooled one would count
+                    // against the node's connection cap in the tests of that cap).
                     let exited = node.process.0.try_wait().ok().flatten().is_some();
-                    let (http, ready) = (&http, &ready);
+                    let ready = &ready;
                     async move {
                         if exited {
                             return Some(true);
                         }
-                        let response = http.get(ready).send().await.ok()?;
-                        response.status().is_success().then_some(false)
+                        (kit::testing::http_get_status(ready).await == Some(200)).then_some(false)
                     }
                 },
             )
