@@ -118,35 +118,14 @@ impl Gateway {
         extra_env: &[(&str, &str)],
         log: Option<&std::path::Path>,
     ) -> Node {
-        // A port picked free can be taken by another test's process before ingress binds it;
-        // ingress then exits at once ("cannot listen"), and is started again on another port.
-        for _ in 0..5 {
-            let mut node = self.spawn_node(name, extra_env, log);
-            let ready = format!("{}/ready", node.base);
-            let exited = kit::testing::wait_until(
-                kit::testing::liveness(),
-                "ingress /ready, or its exit",
-                || {
-                    // One connection per poll, closed after it (a pooled one would count
-                    // against the node's connection cap in the tests of that cap).
-                    let exited = node.process.0.try_wait().ok().flatten().is_some();
-                    let ready = &ready;
-                    async move {
-                        if exited {
-                            return Some(true);
-                        }
-                        (kit::testing::http_get_status(ready).await == Some(200)).then_some(false)
-                    }
-                },
-            )
-            .await;
-            // Ready, and still ours: an exit right after the answer means it came from the
-            // process that holds the port.
-            if !exited && node.process.0.try_wait().ok().flatten().is_none() {
-                return node;
-            }
-        }
-        panic!("ingress {name} exited at start five times (see its log)");
+        let node = self.spawn_node(name, extra_env, log);
+        wait_http_status(
+            &format!("{}/ready", node.base),
+            true,
+            kit::testing::liveness(),
+        )
+        .await;
+        node
     }
 
     /// Starts an ingress process serving HTTPS with `cert` (and extra environment, its logs in
