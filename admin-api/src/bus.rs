@@ -1,9 +1,12 @@
-//! Publishing to JetStream: config events with optimistic concurrency, and audit events.
+//! Publishing to JetStream: config events with optimistic concurrency, and audit events, each
+//! linked into its stream's tamper-evident chain (`kit::chain`, `shared::chain`).
 
-use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage};
+use async_nats::jetstream;
+use kit::chain::{ChainError, ChainedStream};
 use shared::audit::AuditEvent;
+use shared::chain::ChainKey;
 use shared::config::ConfigEvent;
-use shared::streams::CONFIG_STREAM;
+use shared::streams::{AUDIT_STREAM, CONFIG_STREAM};
 use shared::{Actor, Envelope};
 
 use crate::error::ApiError;
@@ -11,17 +14,45 @@ use crate::error::ApiError;
 #[derive(Clone)]
 pub struct Bus {
     jetstream: jetstream::Context,
+    config: std::sync::Arc<ChainedStream>,
+    audit: std::sync::Arc<ChainedStream>,
+    key: ChainKey,
 }
 
 impl Bus {
     #[must_use]
-    pub fn new(jetstream: jetstream::Context) -> Self {
-        Self { jetstream }
+    pub fn new(jetstream: jetstream::Context, key: ChainKey) -> Self {
+        Self {
+            config: std::sync::Arc::new(ChainedStream::new(
+                jetstream.clone(),
+                CONFIG_STREAM,
+                key.clone(),
+            )),
+            audit: std::sync::Arc::new(ChainedStream::new(
+                jetstream.clone(),
+                AUDIT_STREAM,
+                key.clone(),
+            )),
+            jetstream,
+            key,
+        }
     }
 
     #[must_use]
     pub fn jetstream(&self) -> &jetstream::Context {
         &self.jetstream
+    }
+
+    /// The chain's key, for verifying.
+    #[must_use]
+    pub fn chain_key(&self) -> &ChainKey {
+        &self.key
+    }
+
+    /// The two chained streams: config and audit.
+    #[must_use]
+    pub fn chained_streams(&self) -> [&ChainedStream; 2] {
+        [&self.config, &self.audit]
     }
 
     /// Publishes a config event that JetStream stores only if the entity's subject is still at
@@ -38,18 +69,13 @@ impl Bus {
     ) -> Result<u64, ApiError> {
         let envelope = Envelope::by_actor(event, actor.clone());
         let subject = envelope.subject();
-        let payload = envelope.to_bytes()?;
-        let message = PublishMessage::build()
-            .message_id(envelope.event_id.to_string())
-            .expected_last_subject_sequence(expected_version)
-            .payload(payload.into());
-        let result = match self.jetstream.send_publish(subject.clone(), message).await {
-            Ok(ack) => ack.await,
-            Err(error) => Err(error),
-        };
-        match result {
-            Ok(ack) => Ok(ack.sequence),
-            Err(error) if error.kind() == PublishErrorKind::WrongLastSequence => {
+        match self
+            .config
+            .publish_envelope(&envelope, Some(expected_version))
+            .await
+        {
+            Ok(sequence) => Ok(sequence),
+            Err(ChainError::SubjectMoved) => {
                 let current = self.current_version(&subject).await.ok();
                 Err(ApiError::Conflict {
                     code: "version_conflict",
@@ -109,19 +135,9 @@ impl Bus {
             Some(actor) => Envelope::by_actor(event, actor.clone()),
             None => Envelope::by_node(event, node),
         };
-        let message = PublishMessage::build()
-            .message_id(envelope.event_id.to_string())
-            .payload(envelope.to_bytes()?.into());
-        let result = match self
-            .jetstream
-            .send_publish(envelope.subject(), message)
+        self.audit
+            .publish_envelope(&envelope, None)
             .await
-        {
-            Ok(ack) => ack.await,
-            Err(error) => Err(error),
-        };
-        result
-            .map(|ack| ack.sequence)
             .map_err(|error| ApiError::Unavailable {
                 code: "bus_unavailable",
                 message: format!("the audit event was not accepted: {error}"),

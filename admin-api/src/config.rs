@@ -31,6 +31,16 @@ pub struct AdminConfig {
     pub master_keys: String,
     /// At least 32 bytes: the key of the user-token hash. Same value as ingress's.
     pub token_pepper: String,
+    /// At least 32 bytes: the key of the config and audit streams' tamper-evident chain
+    /// (`shared::chain`). Unset: derived from `token_pepper`. Set it, and give it to
+    /// admin-api only, so that a host holding the pepper (an ingress node) cannot forge links.
+    /// Changing it breaks verification of the chain written before (docs/deployment.md).
+    #[serde(default)]
+    pub audit_chain_key: Option<String>,
+    /// How often the heads of the chained streams are published as a `chain.checkpoint`
+    /// audit event (and logged), when they moved; 0 turns checkpoints off.
+    #[serde(default = "default_audit_checkpoint_interval_secs")]
+    pub audit_checkpoint_interval_secs: u64,
     /// The password of the `admin` account created on first start (`admin123` when unset).
     /// It must be changed at first login either way.
     #[serde(default)]
@@ -73,6 +83,9 @@ pub struct AdminConfig {
     pub tls_key_path: Option<String>,
 }
 
+fn default_audit_checkpoint_interval_secs() -> u64 {
+    300
+}
 fn default_header_read_timeout_ms() -> u64 {
     10_000
 }
@@ -130,6 +143,16 @@ impl AdminConfig {
             .unwrap_or(DEFAULT_ADMIN_PASSWORD)
     }
 
+    /// The key of the config and audit chain: `audit_chain_key`, or derived from the pepper.
+    #[must_use]
+    pub fn chain_key(&self) -> shared::chain::ChainKey {
+        let secret = self
+            .audit_chain_key
+            .as_deref()
+            .unwrap_or(&self.token_pepper);
+        shared::chain::ChainKey::derive(secret.as_bytes())
+    }
+
     /// The HTTPS config from `tls_cert_path` and `tls_key_path`; `None` for plain HTTP.
     ///
     /// # Errors
@@ -152,6 +175,8 @@ impl ServiceConfig for AdminConfig {
         "ui_dir",
         "master_keys",
         "token_pepper",
+        "audit_chain_key",
+        "audit_checkpoint_interval_secs",
         "admin_initial_password",
         "session_ttl_seconds",
         "read_your_writes_timeout_ms",
@@ -184,6 +209,13 @@ impl ServiceConfig for AdminConfig {
             .map_err(|error| format!("master_keys: {error}"))?;
         if self.token_pepper.len() < 32 {
             return Err("token_pepper must be at least 32 characters".into());
+        }
+        if self
+            .audit_chain_key
+            .as_ref()
+            .is_some_and(|key| key.len() < 32)
+        {
+            return Err("audit_chain_key must be at least 32 characters".into());
         }
         if self.session_ttl_seconds < 60 {
             return Err("session_ttl_seconds must be at least 60".into());

@@ -29,6 +29,7 @@ pub mod docs;
 pub mod egress;
 pub mod error;
 pub mod extract;
+pub mod integrity;
 pub mod login_guard;
 pub mod permission;
 pub mod read_your_writes;
@@ -90,7 +91,7 @@ pub async fn connect(config: &AdminConfig) -> anyhow::Result<AppState> {
             config.postgres_url.clone(),
         ),
         pool,
-        bus: bus::Bus::new(jetstream),
+        bus: bus::Bus::new(jetstream, config.chain_key()),
         authorizer: Arc::new(authorizer),
         master_keys,
         token_hasher,
@@ -198,6 +199,13 @@ pub async fn serve_on(
     if let Err(error) = auth::ensure_first_admin(&state, config.initial_admin_password()).await {
         anyhow::bail!("creating the first admin account: {error}");
     }
+    if config.audit_checkpoint_interval_secs > 0 {
+        tokio::spawn(integrity::checkpoint_loop(
+            state.bus.clone(),
+            config.node_id.clone(),
+            Duration::from_secs(config.audit_checkpoint_interval_secs),
+        ));
+    }
     let clickhouse = state.clickhouse.clone();
     let clickhouse_check: kit::health::Check = Arc::new(move || -> kit::health::CheckFuture {
         let client = clickhouse.clone();
@@ -269,6 +277,31 @@ pub async fn apply_file(config: AdminConfig, file: &Path) -> anyhow::Result<serd
         .await
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     Ok(serde_json::to_value(report)?)
+}
+
+/// `admin-api audit verify`: walks the config and audit streams, with progress on a
+/// terminal, and returns the reports (and whether every link held).
+///
+/// # Errors
+/// When NATS does not answer.
+pub async fn verify_chain(config: AdminConfig) -> anyhow::Result<(bool, serde_json::Value)> {
+    let client = kit::nats::connect(&config.nats_url, "axongate-admin-api-verify").await?;
+    let jetstream = async_nats::jetstream::new(client);
+    let mut meter: Option<(String, kit::progress::Progress)> = None;
+    let reports = integrity::verify_all(&jetstream, &config.chain_key(), |stream, read, last| {
+        if meter.as_ref().is_none_or(|(name, _)| name != stream) {
+            meter = Some((
+                stream.to_owned(),
+                kit::progress::Progress::on_stderr(format!("verifying {stream}"), "events", last),
+            ));
+        }
+        if let Some((_, progress)) = meter.as_mut() {
+            progress.advance_to(read);
+        }
+    })
+    .await?;
+    let summary = integrity::summary(&reports);
+    Ok((reports.iter().all(shared::chain::ChainReport::ok), summary))
 }
 
 /// `admin-api export`: the current config as YAML, without secrets.

@@ -1,4 +1,5 @@
-//! `admin-api [serve]`, `admin-api apply -f axongate.yaml`, `admin-api export`.
+//! `admin-api [serve]`, `admin-api apply -f axongate.yaml`, `admin-api export`,
+//! `admin-api audit verify`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +29,18 @@ enum Command {
     },
     /// Print the current config as a declarative YAML document (without secrets).
     Export,
+    /// The config and audit streams' tamper-evident chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk both streams, check every link and checkpoint, print a JSON report; exit 1 when
+    /// a link is broken (the report names the first one).
+    Verify,
 }
 
 #[tokio::main]
@@ -53,6 +66,22 @@ async fn main() -> ExitCode {
         Command::Export => admin_api::export_yaml(config)
             .await
             .map(|yaml| print!("{yaml}")),
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => match admin_api::verify_chain(config).await {
+            Ok((whole, report)) => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+                if !whole {
+                    eprintln!("admin-api: the chain is broken (see first_broken)");
+                    return ExitCode::from(1);
+                }
+                Ok(())
+            }
+            Err(error) => Err(error),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -206,6 +206,12 @@ fn declare() -> Api {
         .summary("The audit log (filters: entity, entity_id, actor, type, from, to)")
         .allow(Action::Read, Kind::Audit)
         .to(audit::list)
+        .at("GET", "/api/v1/audit/verify", "audit")
+        .summary(
+            "Walk the config and audit streams' tamper-evident chain; name the first broken link",
+        )
+        .allow(Action::Read, Kind::Audit)
+        .to(crate::integrity::verify)
         .at("POST", "/api/v1/apply", "config")
         .summary("Apply a declarative config document (YAML or JSON)")
         .allow(Action::Apply, Kind::Config)

@@ -8,6 +8,7 @@
 //! code while still never depending on one another. It must hold no business logic: no event
 //! folding, no request handling, no authorization.
 
+pub mod chain;
 pub mod config;
 pub mod health;
 pub mod nats;

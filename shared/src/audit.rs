@@ -61,6 +61,16 @@ pub struct ProviderKeyTested {
     pub error: Option<String>,
 }
 
+/// The head of a chained stream at a moment ([`crate::chain`]): published periodically by
+/// admin-api (and logged), so that a stream that later lost its newest events, or was
+/// replaced from this point on, is caught, and an external copy can be compared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainCheckpoint {
+    pub stream: String,
+    pub seq: u64,
+    pub link: String,
+}
+
 /// Every event on `AXONGATE_AUDIT`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "payload")]
@@ -79,6 +89,8 @@ pub enum AuditEvent {
     ReplayRequested(ReplayRequested),
     #[serde(rename = "provider_key.tested")]
     ProviderKeyTested(ProviderKeyTested),
+    #[serde(rename = "chain.checkpoint")]
+    ChainCheckpoint(ChainCheckpoint),
 }
 
 impl AuditEvent {
@@ -93,6 +105,7 @@ impl AuditEvent {
             Self::TokenRevealed(_) => "token_revealed",
             Self::ReplayRequested(_) => "replay_requested",
             Self::ProviderKeyTested(_) => "provider_key_tested",
+            Self::ChainCheckpoint(_) => "chain_checkpoint",
         }
     }
 }
@@ -107,6 +120,7 @@ impl EventBody for AuditEvent {
             Self::TokenRevealed(_) => "token.revealed",
             Self::ReplayRequested(_) => "replay.requested",
             Self::ProviderKeyTested(_) => "provider_key.tested",
+            Self::ChainCheckpoint(_) => "chain.checkpoint",
         }
     }
 

@@ -10,6 +10,7 @@
 //! secret: the secret-bearing types here redact themselves in `Debug`.
 
 pub mod audit;
+pub mod chain;
 pub mod config;
 pub mod envelope;
 pub mod glob;

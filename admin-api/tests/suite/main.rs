@@ -8,6 +8,7 @@ mod analytics;
 mod apply;
 mod auth;
 mod hostile;
+mod integrity;
 mod rbac;
 mod ready;
 mod resources;

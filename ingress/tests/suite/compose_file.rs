@@ -22,6 +22,7 @@ use serde_yaml::Value;
 const SECRETS: &[&str] = &[
     "AXONGATE_MASTER_KEYS",
     "AXONGATE_TOKEN_PEPPER",
+    "AXONGATE_AUDIT_CHAIN_KEY",
     "AXONGATE_ADMIN_INITIAL_PASSWORD",
     "POSTGRES_PASSWORD",
 ];
@@ -310,6 +311,10 @@ fn two_ingress_replicas_behind_one_public_port_and_volumes_for_all_state() {
         assert!(
             env(ingress, "AXONGATE_MASTER_KEYS").is_some()
                 && env(ingress, "AXONGATE_TOKEN_PEPPER").is_some()
+        );
+        assert!(
+            env(ingress, "AXONGATE_AUDIT_CHAIN_KEY").is_none(),
+            "{replica}: the audit chain key is admin-api's alone"
         );
     }
     let nginx = read("nginx/nginx.conf");

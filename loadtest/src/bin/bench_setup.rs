@@ -13,7 +13,6 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use async_nats::jetstream::{self, message::PublishMessage};
 use clap::{Parser, Subcommand};
 use loadtest::driver::http::{Connection, authority, socket_address};
 use shared::config::{
@@ -23,7 +22,7 @@ use shared::config::{
 use shared::money::{Nanos, Price};
 use shared::secret::{MasterKeys, SecretString};
 use shared::token::{PlainToken, TokenHasher};
-use shared::{Actor, Envelope, EventBody};
+use shared::{Actor, Envelope};
 
 #[derive(Debug, Parser)]
 #[command(name = "bench-setup", version)]
@@ -36,6 +35,10 @@ struct Args {
     /// The gateway's token pepper (at least 32 characters).
     #[arg(long, env = "AXONGATE_TOKEN_PEPPER")]
     token_pepper: String,
+    /// admin-api's `audit_chain_key`, when it has one: the config events are linked into the
+    /// stream's chain with it (unset: the key derived from the pepper, as admin-api does).
+    #[arg(long, env = "AXONGATE_AUDIT_CHAIN_KEY", hide_env_values = true)]
+    audit_chain_key: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -75,13 +78,21 @@ async fn main() -> anyhow::Result<()> {
     )
     .await
     .context("cannot reach NATS")?;
+    let key = shared::chain::ChainKey::derive(
+        args.audit_chain_key
+            .as_deref()
+            .unwrap_or(&args.token_pepper)
+            .as_bytes(),
+    );
+    let config =
+        kit::chain::ChainedStream::new(jetstream.clone(), shared::streams::CONFIG_STREAM, key);
     if let Some(Command::Propagation {
         ingress_url,
         rounds,
     }) = &args.command
     {
         let hasher = TokenHasher::new(args.token_pepper.as_bytes())?;
-        return propagation(&jetstream, &hasher, ingress_url, *rounds).await;
+        return propagation(&config, &hasher, ingress_url, *rounds).await;
     }
     let mock_url = args
         .mock_url
@@ -92,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
     let hasher = TokenHasher::new(args.token_pepper.as_bytes())?;
 
     publish(
-        &jetstream,
+        &config,
         ConfigEvent::ProviderPut(Provider {
             id: PROVIDER.into(),
             name: "Benchmark mock (OpenAI protocol)".into(),
@@ -118,7 +129,7 @@ async fn main() -> anyhow::Result<()> {
         },
     )?;
     publish(
-        &jetstream,
+        &config,
         ConfigEvent::ProviderKeyPut(ProviderKey {
             id: PROVIDER_KEY.into(),
             provider_id: PROVIDER.into(),
@@ -131,7 +142,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     for (alias, upstream_model) in MODELS {
         publish(
-            &jetstream,
+            &config,
             ConfigEvent::ModelPut(Model {
                 id: alias.replace('-', "_"),
                 alias: alias.into(),
@@ -160,7 +171,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let plain = PlainToken::generate();
     publish(
-        &jetstream,
+        &config,
         ConfigEvent::TokenPut(UserToken {
             id: "bench-token".into(),
             name: "benchmark".into(),
@@ -250,7 +261,7 @@ fn percentiles(mut samples: Vec<Duration>) -> String {
 }
 
 async fn propagation(
-    jetstream: &jetstream::Context,
+    config: &kit::chain::ChainedStream,
     hasher: &TokenHasher,
     ingress_url: &str,
     rounds: u32,
@@ -261,7 +272,7 @@ async fn propagation(
         .await
         .map_err(|error| anyhow::anyhow!("ingress at {ingress_url}: {error}"))?;
     publish(
-        jetstream,
+        config,
         ConfigEvent::TokenPut(probe_token(hasher, &plain, true)),
     )
     .await?;
@@ -278,7 +289,7 @@ async fn propagation(
         for enabled in [false, true] {
             let attempted = Instant::now();
             publish(
-                jetstream,
+                config,
                 ConfigEvent::TokenPut(probe_token(hasher, &plain, enabled)),
             )
             .await?;
@@ -322,25 +333,11 @@ async fn propagation(
     Ok(())
 }
 
-async fn publish(jetstream: &jetstream::Context, event: ConfigEvent) -> anyhow::Result<u64> {
+/// Publishes a config event linked into the stream's chain (`kit::chain`), as admin-api does.
+async fn publish(config: &kit::chain::ChainedStream, event: ConfigEvent) -> anyhow::Result<u64> {
     let envelope = Envelope::by_actor(event, Actor::system());
-    publish_envelope(jetstream, &envelope).await
-}
-
-async fn publish_envelope<B: EventBody>(
-    jetstream: &jetstream::Context,
-    envelope: &Envelope<B>,
-) -> anyhow::Result<u64> {
-    let acknowledgement = jetstream
-        .send_publish(
-            envelope.subject(),
-            PublishMessage::build()
-                .message_id(envelope.event_id.to_string())
-                .payload(envelope.to_bytes()?.into()),
-        )
+    config
+        .publish_envelope(&envelope, None)
         .await
-        .context("publish")?
-        .await
-        .context("publish acknowledgement")?;
-    Ok(acknowledgement.sequence)
+        .context("publish")
 }

@@ -6,7 +6,7 @@ import { ModelsPage } from '../pages/Models';
 import { TokensPage } from '../pages/Tokens';
 import { UsagePage, RequestLogTable } from '../pages/Usage';
 import { DashboardPage } from '../pages/Dashboard';
-import { AuditDiff } from '../pages/Audit';
+import { AuditDiff, ChainBadge } from '../pages/Audit';
 import { dashboard, keys, model, provider, requestRow, summary, token } from '../test/fixtures';
 import { mockApi, page, renderWith } from '../test/utils';
 
@@ -236,5 +236,41 @@ describe('AuditDiff', () => {
     expect(screen.getByText('New')).toBeInTheDocument();
     expect(screen.getByText('timeouts.connect_ms')).toBeInTheDocument();
     expect(screen.queryByText('enabled')).toBeNull();
+  });
+});
+
+describe('ChainBadge', () => {
+  const report = (stream: string, events: number, firstBroken: unknown = null) => ({
+    stream,
+    events,
+    unchained_before: 0,
+    chained_from: 1,
+    head_seq: events,
+    head_link: 'ab'.repeat(32),
+    gaps: [],
+    checkpoints_checked: 1,
+    first_broken: firstBroken,
+  });
+
+  it('shows a whole chain with its event count, and the first broken link when there is one', async () => {
+    let broken = false;
+    const fetchMock = mockApi({
+      'GET /api/v1/audit/verify': () =>
+        broken
+          ? {
+              ok: false,
+              streams: [
+                report('AXONGATE_CONFIG', 7, { seq: 4, reason: 'missing_predecessor', detail: 'event 4 follows…' }),
+                report('AXONGATE_AUDIT', 5),
+              ],
+            }
+          : { ok: true, streams: [report('AXONGATE_CONFIG', 7), report('AXONGATE_AUDIT', 5)] },
+    });
+    renderWith(<ChainBadge />, { role: 'viewer' });
+    expect(await screen.findByTestId('chain-whole')).toHaveTextContent('Chain verified: 12 events');
+    broken = true;
+    fireEvent.click(screen.getByRole('button', { name: /verify again/i }));
+    expect(await screen.findByTestId('chain-broken')).toHaveTextContent('Chain broken in AXONGATE_CONFIG at event 4 (missing_predecessor)');
+    expect(fetchMock.mock.calls.filter(([url]) => String(url).includes('/audit/verify'))).toHaveLength(2);
   });
 });

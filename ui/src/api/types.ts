@@ -136,6 +136,24 @@ export interface AuditEntry {
   after: unknown;
 }
 
+/** One stream's walk of `GET /audit/verify` (admin-api `shared::chain::ChainReport`). */
+export interface ChainReport {
+  stream: string;
+  events: number;
+  unchained_before: number;
+  chained_from: number | null;
+  head_seq: number;
+  head_link: string | null;
+  gaps: [number, number][];
+  checkpoints_checked: number;
+  first_broken: { seq: number; reason: string; detail: string } | null;
+}
+
+export interface ChainVerification {
+  ok: boolean;
+  streams: ChainReport[];
+}
+
 export interface Money {
   amount: string;
   currency: string;

@@ -266,6 +266,13 @@ const en = {
     before: 'Before',
     after: 'After',
     noChanges: 'No field changed',
+    chainChecking: 'Checking the chain…',
+    chainWhole: 'Chain verified: {{count}} events',
+    chainBroken: 'Chain broken in {{stream}} at event {{seq}} ({{reason}})',
+    chainUnreadable: 'Chain not checked',
+    chainHelp:
+      'Every config and audit event carries a keyed link to the one before it; a rewritten, removed or reordered event breaks the chain.',
+    verifyAgain: 'Verify again',
   },
   users: {
     title: 'Users and roles',

@@ -266,6 +266,12 @@ const zh: Messages = {
     before: '变更前',
     after: '变更后',
     noChanges: '没有字段变化',
+    chainChecking: '正在校验哈希链…',
+    chainWhole: '哈希链完整：{{count}} 个事件',
+    chainBroken: '哈希链在 {{stream}} 的事件 {{seq}} 处断开（{{reason}}）',
+    chainUnreadable: '未能校验哈希链',
+    chainHelp: '每个配置与审计事件都带有指向前一个事件的密钥链接；事件被改写、删除或重排都会使链断开。',
+    verifyAgain: '重新校验',
   },
   users: {
     title: '用户与角色',

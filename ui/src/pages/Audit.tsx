@@ -1,10 +1,10 @@
 import { useState } from 'react';
-import { Button, Card, Input, Select, Space, Table, Tag, Typography } from 'antd';
+import { Button, Card, Input, Select, Space, Table, Tag, Tooltip, Typography } from 'antd';
 import { useQuery, keepPreviousData } from '@tanstack/react-query';
 import type { Dayjs } from 'dayjs';
 import { useTranslation } from 'react-i18next';
 import { get } from '../api/client';
-import type { AuditEntry, Page } from '../api/types';
+import type { AuditEntry, ChainVerification, Page } from '../api/types';
 import { ErrorAlert } from '../components/errors';
 import { RangeControls } from '../components/RangeControls';
 import { rangeFor, type RangeKey } from '../components/range';
@@ -54,6 +54,39 @@ export function AuditDiff({ entry }: { entry: AuditEntry }) {
   );
 }
 
+/** The tamper-evidence badge: the result of walking the config and audit streams' chain. */
+export function ChainBadge() {
+  const { t } = useTranslation();
+  const check = useQuery({
+    queryKey: ['/audit/verify'],
+    queryFn: () => get<ChainVerification>('/audit/verify'),
+    staleTime: 60_000,
+  });
+  const broken = check.data?.streams.find((stream) => stream.first_broken);
+  const events = check.data?.streams.reduce((sum, stream) => sum + stream.events, 0) ?? 0;
+  const tag = check.isPending ? (
+    <Tag>{t('audit.chainChecking')}</Tag>
+  ) : check.error || !check.data ? (
+    <Tag color="orange">{t('audit.chainUnreadable')}</Tag>
+  ) : broken?.first_broken ? (
+    <Tag color="red" data-testid="chain-broken">
+      {t('audit.chainBroken', { stream: broken.stream, seq: broken.first_broken.seq, reason: broken.first_broken.reason })}
+    </Tag>
+  ) : (
+    <Tag color="green" data-testid="chain-whole">
+      {t('audit.chainWhole', { count: events })}
+    </Tag>
+  );
+  return (
+    <Space size="small">
+      <Tooltip title={broken?.first_broken?.detail ?? t('audit.chainHelp')}>{tag}</Tooltip>
+      <Button size="small" loading={check.isFetching} onClick={() => void check.refetch()}>
+        {t('audit.verifyAgain')}
+      </Button>
+    </Space>
+  );
+}
+
 export function AuditPage() {
   const { t } = useTranslation();
   const [filters, setFilters] = useState<{ entity?: string; entity_id?: string; actor?: string; type?: string }>({});
@@ -79,7 +112,7 @@ export function AuditPage() {
   };
 
   return (
-    <Card title={<h2 style={{ margin: 0, fontSize: 18 }}>{t('audit.title')}</h2>}>
+    <Card title={<h2 style={{ margin: 0, fontSize: 18 }}>{t('audit.title')}</h2>} extra={<ChainBadge />}>
       <Space wrap style={{ marginBottom: 16 }}>
         <Select
           allowClear
