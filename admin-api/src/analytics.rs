@@ -159,7 +159,7 @@ impl Filter {
 
     /// The WHERE clause (with `?` placeholders) — the partition key `date` first, so
     /// ClickHouse prunes parts outside the range.
-    fn where_clause(&self) -> String {
+    pub(crate) fn where_clause(&self) -> String {
         let mut clause = String::from(
             "date >= toDate(toDateTime(?)) AND date <= toDate(toDateTime(?)) \
              AND occurred_at >= toDateTime(?) AND occurred_at < toDateTime(?)",
@@ -171,7 +171,7 @@ impl Filter {
     }
 
     /// Binds the values in the order of [`Filter::where_clause`].
-    fn bind(&self, mut query: clickhouse::query::Query) -> clickhouse::query::Query {
+    pub(crate) fn bind(&self, mut query: clickhouse::query::Query) -> clickhouse::query::Query {
         query = query
             .bind(unix(self.from))
             .bind(unix_ceil(self.to))
@@ -202,7 +202,7 @@ fn bounded(
     }
 }
 
-fn unavailable(error: impl std::fmt::Display) -> ApiError {
+pub(crate) fn unavailable(error: impl std::fmt::Display) -> ApiError {
     ApiError::Unavailable {
         code: "analytics_unavailable",
         message: format!("ClickHouse did not answer: {error}"),
@@ -436,12 +436,14 @@ struct LogRow {
     ttfb_us: u64,
     attempts: u16,
     trace_id: String,
+    price_version: u32,
+    config_seq: u64,
 }
 
 const LOG_COLUMNS: &str = "toUInt32(occurred_at) AS occurred_at, request_id, token_id, user_id, model_alias, \
     provider_id, upstream_model, provider_key_id, client_protocol, stream, outcome, error_kind, http_status, \
     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_nanos, currency, latency_us, \
-    has_ttfb, ttfb_us, attempts, trace_id";
+    has_ttfb, ttfb_us, attempts, trace_id, price_version, config_seq";
 
 fn log_time(row: &LogRow) -> String {
     OffsetDateTime::from_unix_timestamp(i64::from(row.occurred_at))
@@ -463,6 +465,8 @@ fn log_json(row: &LogRow) -> Value {
         "ttfb_ms": if row.has_ttfb == 1 { json!(ms(row.ttfb_us as f64)) } else { Value::Null },
         "attempts": row.attempts,
         "trace_id": if row.trace_id.is_empty() { Value::Null } else { json!(row.trace_id) },
+        "price_version": if row.price_version == 0 { Value::Null } else { json!(row.price_version) },
+        "config_seq": if row.config_seq == 0 { Value::Null } else { json!(row.config_seq) },
     })
 }
 
@@ -504,7 +508,7 @@ pub async fn requests(
     ))
 }
 
-fn csv_field(value: &str) -> String {
+pub(crate) fn csv_field(value: &str) -> String {
     if value.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {
@@ -514,7 +518,7 @@ fn csv_field(value: &str) -> String {
 
 const CSV_HEADER: &str = "occurred_at,request_id,token_id,user_id,model_alias,provider_id,upstream_model,provider_key_id,\
 client_protocol,stream,outcome,error_kind,http_status,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,\
-cost,currency,latency_ms,ttfb_ms,attempts,trace_id\n";
+cost,currency,latency_ms,ttfb_ms,attempts,trace_id,price_version,config_seq\n";
 
 #[expect(clippy::cast_precision_loss, reason = "milliseconds for display")]
 fn csv_line(row: &LogRow) -> String {
@@ -546,6 +550,16 @@ fn csv_line(row: &LogRow) -> String {
         },
         row.attempts.to_string(),
         csv_field(&row.trace_id),
+        if row.price_version == 0 {
+            String::new()
+        } else {
+            row.price_version.to_string()
+        },
+        if row.config_seq == 0 {
+            String::new()
+        } else {
+            row.config_seq.to_string()
+        },
     ];
     let mut line = fields.join(",");
     line.push('\n');

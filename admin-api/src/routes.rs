@@ -192,6 +192,18 @@ fn declare() -> Api {
     );
     let api = analytics(
         api,
+        "/api/v1/analytics/rerate",
+        "What the filtered requests would have cost under a model's price version (version=) or given prices, next to what was charged, by model, token, user or day",
+        crate::rerate::rerate,
+    );
+    let api = analytics(
+        api,
+        "/api/v1/analytics/rerate.csv",
+        "The re-rating as CSV",
+        crate::rerate::rerate_csv,
+    );
+    let api = analytics(
+        api,
         "/api/v1/dashboard",
         "The dashboard's figures in one call",
         crate::analytics::dashboard,
@@ -219,6 +231,14 @@ fn declare() -> Api {
             || json!({"providers": [], "provider_keys": [], "models": [], "tokens": []}),
         ))
         .to(apply::apply_http)
+        .at("GET", "/api/v1/models/{id}/prices", "models")
+        .summary("Every price version the model has had, from the config stream")
+        .allow(Action::Read, Kind::Model)
+        .to(crate::rerate::prices)
+        .at("GET", "/api/v1/config/at", "config")
+        .summary("The config in force at a config stream sequence (a request's config_seq), rebuilt from the stream, without secrets")
+        .allow(Action::Read, Kind::Config)
+        .to(crate::config_at::config_at)
         .at("GET", "/api/v1/export", "config")
         .summary("Export the current config as a declarative document (no secrets)")
         .allow(Action::Read, Kind::Config)

@@ -108,6 +108,7 @@ fn event(index: u64) -> Envelope<RequestEvent> {
             attempts: vec![],
             warnings: vec![],
             trace_id: None,
+            config_seq: None,
         }),
         "test",
     )

@@ -167,6 +167,7 @@ fn request(index: u64, outcome: Outcome) -> RequestEvent {
         attempts: vec![],
         warnings: vec![],
         trace_id: None,
+        config_seq: None,
     })
 }
 

@@ -184,6 +184,11 @@ pub struct RequestFinished {
     /// exports traces, else the one of the client's `traceparent`; absent when neither.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// The `AXONGATE_CONFIG` sequence the serving node had applied when it resolved the
+    /// request's model (its routes, limits and prices): `GET /api/v1/config/at?seq=` shows that
+    /// config. Absent in events from before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_seq: Option<u64>,
 }
 
 /// Every event on `AXONGATE_REQUESTS`.

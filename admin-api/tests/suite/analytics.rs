@@ -57,6 +57,7 @@ fn request(
             attempts: vec![],
             warnings: vec![],
             trace_id: Some(format!("{index:032x}")),
+            config_seq: Some(40 + index),
         }),
         "ingress-test",
     )
@@ -220,12 +221,22 @@ async fn analytics_numbers_are_exact_and_members_see_their_own() {
         "CSV quoting: {}",
         lines[1]
     );
-    // The trace id: the last CSV column, a field of each row, and a filter.
-    assert!(lines[0].ends_with(",attempts,trace_id"), "{}", lines[0]);
+    // The trace id, the price version and the config sequence: the last CSV columns, fields
+    // of each row, and (the trace id) a filter.
     assert!(
-        lines[1..]
-            .iter()
-            .all(|line| line.rsplit(',').next().is_some_and(|id| id.len() == 32)),
+        lines[0].ends_with(",attempts,trace_id,price_version,config_seq"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1..].iter().all(|line| {
+            let last: Vec<&str> = line.rsplitn(4, ',').collect();
+            last[2].len() == 32
+                && last[1] == "1"
+                && last[0]
+                    .parse::<u64>()
+                    .is_ok_and(|seq| seq == 40 + u64::from_str_radix(last[2], 16).unwrap_or(0))
+        }),
         "{csv}"
     );
     let (status, traced) = harness
@@ -238,6 +249,8 @@ async fn analytics_numbers_are_exact_and_members_see_their_own() {
     assert_eq!(traced["total"], 1, "{traced}");
     assert_eq!(traced["rows"][0]["request_id"], "req-3");
     assert_eq!(traced["rows"][0]["trace_id"], format!("{:032x}", 3));
+    assert_eq!(traced["rows"][0]["config_seq"], 43);
+    assert_eq!(traced["rows"][0]["price_version"], 1);
 
     let (status, dashboard) = harness.get("/api/v1/dashboard", &viewer).await;
     assert_eq!(status, 200, "{dashboard}");

@@ -48,6 +48,7 @@ fn request(user_id: &str, model: &str, outcome: Outcome, cost: i64) -> Envelope<
             attempts: vec![],
             warnings: vec![],
             trace_id: None,
+            config_seq: None,
         }),
         "ingress-test",
     )

@@ -41,6 +41,9 @@ pub(crate) struct Call {
     pub(crate) slot: Option<crate::publish::Slot>,
     /// The client's trace context and, when tracing is on, the request span.
     pub(crate) trace: crate::otel::RequestTrace,
+    /// The config sequence of the snapshot the request was admitted (and its model resolved)
+    /// under.
+    pub(crate) config_seq: Option<u64>,
 }
 
 /// The client-side protocol of each dialect.
@@ -82,6 +85,7 @@ impl Call {
             warnings: Vec::new(),
             slot: None,
             trace: crate::otel::RequestTrace::from_headers(headers),
+            config_seq: None,
         }
     }
 
@@ -242,6 +246,7 @@ impl Call {
             attempts: self.attempts,
             warnings: self.warnings,
             trace_id,
+            config_seq: self.config_seq,
         };
         let envelope = Envelope::by_node(RequestEvent::Finished(finished), state.node_id.clone());
         state.publisher.publish(&envelope, self.slot);

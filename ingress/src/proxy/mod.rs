@@ -152,7 +152,9 @@ pub(crate) async fn admit_caller(
             metrics::counter!("ingress_refused_event_backlog_total").increment(1);
             IngressError::Overloaded("usage recording is behind on this node; retry shortly".into())
         })?;
-    let token = state.auth.authenticate(headers, &state.config.load())?;
+    let snapshot = state.config.load();
+    call.config_seq = Some(snapshot.sequence);
+    let token = state.auth.authenticate(headers, &snapshot)?;
     call.token = Some(token.clone());
     Ok((permit, token))
 }
@@ -170,7 +172,9 @@ pub(crate) fn admit_model(
 ) -> Result<Arc<shared::config::Model>, IngressError> {
     call.model_alias = bounds::for_record(alias);
     bounds::check_model(alias)?;
-    let model = auth::usable_model(&state.config.load(), token, alias)?;
+    let snapshot = state.config.load();
+    call.config_seq = Some(snapshot.sequence);
+    let model = auth::usable_model(&snapshot, token, alias)?;
     call.model = Some(model.clone());
     state
         .limiter

@@ -35,6 +35,16 @@ async fn translates_both_ways_plain_and_streaming_and_records_events() {
         .add_model("gpt-via-mock", vec![("openai-mock", "gpt-mock-1", 0)])
         .await;
     let token = gateway.add_token("tok-1", |_| {}).await;
+    let config_seq = gateway
+        .jetstream
+        .get_stream(shared::streams::CONFIG_STREAM)
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .state
+        .last_sequence;
     let node = gateway.start_node("a").await;
     let client = http();
 
@@ -168,6 +178,8 @@ async fn translates_both_ways_plain_and_streaming_and_records_events() {
         );
         let cost = event.cost.as_ref().unwrap();
         assert_eq!(cost.price_version, 7);
+        // The config the node served it under: all of it, the token being the last event.
+        assert_eq!(event.config_seq, Some(config_seq), "{event:?}");
         let expected = event.usage.input_tokens * 3_000
             + event.usage.output_tokens * 15_000
             + event.usage.cache_read_tokens * 300

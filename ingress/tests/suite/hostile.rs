@@ -240,6 +240,7 @@ fn finished_event(request_id: &str) -> shared::Envelope<shared::request::Request
         attempts: vec![],
         warnings: vec![],
         trace_id: None,
+        config_seq: None,
     };
     shared::Envelope::by_node(
         shared::request::RequestEvent::Finished(finished),

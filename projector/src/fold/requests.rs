@@ -41,6 +41,8 @@ pub struct RequestRow {
     pub attempts: u16,
     /// The request's W3C trace id, `""` when it had none.
     pub trace_id: String,
+    /// The config sequence the serving node had applied, 0 when the event does not say.
+    pub config_seq: u64,
 }
 
 impl RequestRow {
@@ -91,6 +93,7 @@ impl RequestRow {
             latency_us: finished.latency_us,
             attempts: u16::try_from(finished.attempts.len()).unwrap_or(u16::MAX),
             trace_id: finished.trace_id.clone().unwrap_or_default(),
+            config_seq: finished.config_seq.unwrap_or(0),
         }
     }
 }
@@ -106,6 +109,7 @@ mod tests {
         let mut request = finished(Outcome::Success);
         request.ttfb_us = Some(7_000);
         request.trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".into());
+        request.config_seq = Some(17);
         request.attempts = vec![Attempt {
             provider_id: "p1".into(),
             provider_key_id: "k1".into(),
@@ -151,6 +155,7 @@ mod tests {
                 latency_us: 42_000,
                 attempts: 1,
                 trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+                config_seq: 17,
             }
         );
     }

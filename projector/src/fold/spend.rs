@@ -156,6 +156,7 @@ pub(crate) mod tests {
             attempts: Vec::new(),
             warnings: Vec::new(),
             trace_id: None,
+            config_seq: None,
         }
     }
 

@@ -30,6 +30,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "requests_trace_id",
         include_str!("../../../migrations/clickhouse/002_requests_trace_id.sql"),
     ),
+    (
+        3,
+        "requests_config_seq",
+        include_str!("../../../migrations/clickhouse/003_requests_config_seq.sql"),
+    ),
 ];
 
 pub struct ChStore {
@@ -78,6 +83,7 @@ struct RequestColumns<'a> {
     latency_us: u64,
     attempts: u16,
     trace_id: &'a str,
+    config_seq: u64,
 }
 
 impl<'a> From<&'a RequestRow> for RequestColumns<'a> {
@@ -115,6 +121,7 @@ impl<'a> From<&'a RequestRow> for RequestColumns<'a> {
             latency_us: row.latency_us,
             attempts: row.attempts,
             trace_id: &row.trace_id,
+            config_seq: row.config_seq,
         }
     }
 }

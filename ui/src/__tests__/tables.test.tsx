@@ -1,3 +1,4 @@
+import { useState } from 'react';
 import { fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
 import { ProvidersPage } from '../pages/Providers';
@@ -7,6 +8,7 @@ import { TokensPage } from '../pages/Tokens';
 import { UsagePage, RequestLogTable } from '../pages/Usage';
 import { DashboardPage } from '../pages/Dashboard';
 import { AuditDiff, ChainBadge } from '../pages/Audit';
+import { ConfigAtDrawer } from '../components/ConfigAt';
 import { dashboard, keys, model, provider, requestRow, summary, token } from '../test/fixtures';
 import { mockApi, page, renderWith } from '../test/utils';
 
@@ -194,6 +196,51 @@ describe('Usage', () => {
     expect(screen.getByTitle('4bf92f3577b34da6a3ce929d0e0e4736')).toHaveTextContent('4bf92f35');
     fireEvent.click(screen.getAllByRole('button', { name: /expand row/i })[0]);
     expect(await screen.findByTestId('trace-id')).toHaveTextContent('4bf92f3577b34da6a3ce929d0e0e4736');
+  });
+});
+
+describe('ConfigAtDrawer', () => {
+  it('opens from a request to the config it was served under: routes, prices and limits at that sequence', async () => {
+    const fetchMock = mockApi({
+      'GET /api/v1/config/at': (url: URL) => ({
+        seq: Number(url.searchParams.get('seq')),
+        last_seq: 50,
+        event: { seq: 42, type: 'model.put', entity: 'model', entity_id: 'gpt', occurred_at: '2026-11-26T06:00:00Z', actor: 'admin' },
+        entities: {
+          provider: [provider],
+          provider_key: [],
+          model: [{ ...model, price: { currency: 'USD', input_per_million: '2.5', output_per_million: '10', version: 3 } }],
+          token: [{ ...token, rpm: 60, tpm: null, budget: { amount: '5', currency: 'USD', period: 'daily' } }],
+          user: [],
+          role_binding: [],
+          setting: [],
+        },
+      }),
+    });
+    function Log() {
+      const [seq, setSeq] = useState<number | null>(null);
+      return (
+        <>
+          <RequestLogTable rows={[requestRow]} total={1} page={{ current: 1, pageSize: 20 }} onPage={() => undefined} onConfig={setSeq} />
+          <ConfigAtDrawer seq={seq} onClose={() => setSeq(null)} />
+        </>
+      );
+    }
+    renderWith(<Log />);
+    fireEvent.click(screen.getAllByRole('button', { name: /expand row/i })[0]);
+    fireEvent.click(await screen.findByTestId('config-seq'));
+    expect(await screen.findByText('Config at sequence 42')).toBeInTheDocument();
+    expect(await screen.findByText('2.5 / 10 USD (v3)')).toBeInTheDocument();
+    expect(screen.getByText('5 USD / daily')).toBeInTheDocument();
+    expect(screen.getByText('8 config events came after this one')).toBeInTheDocument();
+    expect(fetchMock.mock.calls.some(([url]) => String(url).includes('/api/v1/config/at?seq=42'))).toBe(true);
+  });
+
+  it('offers no config link when the caller may not read the config', async () => {
+    renderWith(<RequestLogTable rows={[requestRow]} total={1} page={{ current: 1, pageSize: 20 }} onPage={() => undefined} />);
+    fireEvent.click(screen.getAllByRole('button', { name: /expand row/i })[0]);
+    expect(await screen.findByText('42')).toBeInTheDocument();
+    expect(screen.queryByTestId('config-seq')).toBeNull();
   });
 });
 

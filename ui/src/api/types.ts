@@ -241,6 +241,26 @@ export interface RequestRow {
   attempts: number;
   /** The W3C trace id (32 hex digits): ingress's span when it exports traces, else the client's traceparent. */
   trace_id: string | null;
+  /** The price version the request was charged under (null: not priced). */
+  price_version: number | null;
+  /** The config stream sequence its ingress node had applied (`GET /config/at?seq=`). */
+  config_seq: number | null;
+}
+
+/** `GET /config/at?seq=N`: every entity as it stood at config sequence N. */
+export interface ConfigAt {
+  seq: number;
+  last_seq: number;
+  event: { seq: number; type: string; entity: string; entity_id: string; occurred_at: string; actor: string | null } | null;
+  entities: {
+    provider: Provider[];
+    provider_key: Array<{ id: string; name: string; provider_id: string; enabled: boolean; last_four?: string; version: number }>;
+    model: Model[];
+    token: Token[];
+    user: Array<{ id: string; username: string; enabled: boolean; version: number }>;
+    role_binding: Array<{ user_id: string; role: Role; version: number }>;
+    setting: Array<{ key: string; value: unknown; version: number }>;
+  };
 }
 
 export interface RequestLog {

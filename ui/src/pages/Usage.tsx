@@ -13,6 +13,7 @@ import { canRead, seesEveryone } from '../auth/permissions';
 import { ErrorAlert, errorText } from '../components/errors';
 import { BreakdownChart, LatencyChart, RequestsCostChart } from '../components/charts';
 import { RangeControls } from '../components/RangeControls';
+import { ConfigAtDrawer } from '../components/ConfigAt';
 import { bucketFor, rangeFor, type RangeKey } from '../components/range';
 import { formatMoney, formatMs, formatNumber, formatPercent, formatTime, money } from '../format';
 
@@ -28,6 +29,7 @@ export function RequestLogTable({
   page,
   onPage,
   label,
+  onConfig,
 }: {
   rows: RequestRow[];
   total: number;
@@ -35,6 +37,8 @@ export function RequestLogTable({
   page: { current: number; pageSize: number };
   onPage: (current: number, pageSize: number) => void;
   label?: { token: (id: string) => string; provider: (id: string) => string };
+  /** Opens the config a request was served under (for those who may read the config). */
+  onConfig?: (seq: number) => void;
 }) {
   const { t } = useTranslation();
   return (
@@ -66,6 +70,22 @@ export function RequestLogTable({
                 </Typography.Text>
               ) : (
                 '—'
+              )}
+            </Descriptions.Item>
+            <Descriptions.Item label={t('usage.priceVersion')}>{row.price_version ?? '—'}</Descriptions.Item>
+            <Descriptions.Item label={t('usage.configSeq')}>
+              {row.config_seq != null && onConfig ? (
+                <Button
+                  size="small"
+                  type="link"
+                  data-testid="config-seq"
+                  title={t('configAt.open')}
+                  onClick={() => onConfig(row.config_seq!)}
+                >
+                  {row.config_seq}
+                </Button>
+              ) : (
+                (row.config_seq ?? '—')
               )}
             </Descriptions.Item>
           </Descriptions>
@@ -124,6 +144,7 @@ export function UsagePage() {
   const [by, setBy] = useState<BreakdownBy>('model');
   const [page, setPage] = useState({ current: 1, pageSize: 20 });
   const [exporting, setExporting] = useState(false);
+  const [configSeq, setConfigSeq] = useState<number | null>(null);
 
   // A preset ("last 24 hours") rolls: it ends now, so requests made since the page opened show
   // up within a minute without pressing Refresh.
@@ -324,8 +345,10 @@ export function UsagePage() {
           page={page}
           onPage={(current, pageSize) => setPage({ current, pageSize })}
           label={{ token: tokenName, provider: providerName }}
+          onConfig={canRead(role, 'config') ? setConfigSeq : undefined}
         />
       </Card>
+      <ConfigAtDrawer seq={configSeq} onClose={() => setConfigSeq(null)} />
     </Space>
   );
 }

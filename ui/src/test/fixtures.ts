@@ -116,6 +116,8 @@ export const requestRow: RequestRow = {
   ttfb_ms: 45,
   attempts: 1,
   trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
+  price_version: 3,
+  config_seq: 42,
 };
 
 export const dashboard: DashboardCards = {
