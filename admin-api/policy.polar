@@ -4,7 +4,8 @@
 # one of: provider, provider_key, model, token, user, setting, usage, audit, config, session,
 # key_destination (changing where a provider's keys are sent without entering them again:
 # a provider's base_url or allow_private_network, a key's provider), token_defaults (the
-# `member_token_defaults` setting: the limits a member's new token gets);
+# `member_token_defaults` setting: the limits a member's new token gets), billing (corrections
+# of past spend: admins only, as no rule below names it);
 # `owner` is the owning user id (tokens, usage) or "*" when the request concerns every owner
 # (a list without an owner filter). Actions: read, create, update, delete, test (provider keys),
 # rotate (tokens), apply (declarative config).

@@ -23,10 +23,12 @@ pub enum Kind {
     KeyDestination,
     /// The `member_token_defaults` setting: the limits a member's new token gets.
     TokenDefaults,
+    /// Corrections of past spend (`spend.adjusted`): changing what was charged.
+    Billing,
 }
 
 impl Kind {
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::Provider,
         Self::ProviderKey,
         Self::Model,
@@ -39,6 +41,7 @@ impl Kind {
         Self::Session,
         Self::KeyDestination,
         Self::TokenDefaults,
+        Self::Billing,
     ];
 
     /// The word `policy.polar` uses.
@@ -57,6 +60,7 @@ impl Kind {
             Self::Session => "session",
             Self::KeyDestination => "key_destination",
             Self::TokenDefaults => "token_defaults",
+            Self::Billing => "billing",
         }
     }
 }

@@ -2,6 +2,9 @@
 //!
 //! - `GET /api/v1/models/{id}/prices`: every price version a model has had, when and by whom,
 //!   read from the model's subject on `AXONGATE_CONFIG` (the views keep only the current one).
+//! - `POST /api/v1/adjustments`: applies a re-rating to past traffic as an audited
+//!   `spend.adjusted` event (per token and day: re-rated minus charged) that the spend view
+//!   folds; the request events are never rewritten.
 //! - `GET /api/v1/analytics/rerate` (and `rerate.csv`): what the filtered requests would have
 //!   cost under a model's price version `version` or under given prices, next to what was
 //!   charged, by model, token, user or day — computed in ClickHouse from the stored usage,
@@ -371,4 +374,241 @@ pub async fn rerate_csv(
         Body::from(csv),
     )
         .into_response())
+}
+
+/// The most token-days one adjustment may correct (one event must stay well under the bus's
+/// message size); a longer one is refused with a hint to split it.
+pub const MAX_ADJUSTMENT_ENTRIES: usize = 2_000;
+
+/// `POST /api/v1/adjustments`: `{model, version | input_per_million…, from, to, reason}`;
+/// `from` and `to` are UTC midnights.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustmentInput {
+    pub reason: String,
+    pub from: String,
+    pub to: String,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub version: Option<u32>,
+    #[serde(default)]
+    pub input_per_million: Option<String>,
+    #[serde(default)]
+    pub output_per_million: Option<String>,
+    #[serde(default)]
+    pub cache_read_per_million: Option<String>,
+    #[serde(default)]
+    pub cache_write_per_million: Option<String>,
+    #[serde(default)]
+    pub currency: Option<String>,
+}
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct AdjustmentRow {
+    token_id: String,
+    day: String,
+    currency: String,
+    charged_nanos: i64,
+    rerated_nanos: i64,
+}
+
+/// `POST /api/v1/adjustments`.
+pub async fn adjust(
+    State(state): State<AppState>,
+    caller: Caller,
+    crate::extract::Body(body): crate::extract::Body<Value>,
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    // The permission first: a caller who may not adjust learns nothing from the body's checks.
+    require(
+        state.authorizer.as_ref(),
+        &caller.principal(),
+        Action::Create,
+        &Resource::kind(Kind::Billing),
+    )?;
+    let input: AdjustmentInput = serde_json::from_value(body)
+        .map_err(|error| crate::error::rejection(format!("the body does not fit: {error}")))?;
+    let reason = input.reason.trim().to_owned();
+    if reason.is_empty() || reason.len() > 500 {
+        return Err(ApiError::invalid(
+            "reason",
+            "reason is required: up to 500 characters saying what was wrong",
+        ));
+    }
+    // A correction is of one model's price, over whole UTC days: so every earlier correction
+    // of the same model and day covered the same requests, and is accounted for below.
+    let Some(model) = input.model.clone().filter(|model| !model.is_empty()) else {
+        return Err(ApiError::invalid(
+            "model",
+            "an adjustment corrects one model's price: name the model (its alias)",
+        ));
+    };
+    for (field, value) in [("from", &input.from), ("to", &input.to)] {
+        let midnight = time::OffsetDateTime::parse(value, &Rfc3339)
+            .ok()
+            .is_some_and(|at| at.to_offset(time::UtcOffset::UTC).time() == time::Time::MIDNIGHT);
+        if !midnight {
+            return Err(ApiError::invalid(
+                field,
+                format!("{field} must be a UTC midnight (whole days), like 2026-11-01T00:00:00Z"),
+            ));
+        }
+    }
+    let mut params: HashMap<String, String> = HashMap::new();
+    params.insert("from".into(), input.from.clone());
+    params.insert("to".into(), input.to.clone());
+    let optional = [
+        ("model", Some(model.clone())),
+        ("version", input.version.map(|version| version.to_string())),
+        ("input_per_million", input.input_per_million.clone()),
+        ("output_per_million", input.output_per_million.clone()),
+        (
+            "cache_read_per_million",
+            input.cache_read_per_million.clone(),
+        ),
+        (
+            "cache_write_per_million",
+            input.cache_write_per_million.clone(),
+        ),
+        ("currency", input.currency.clone()),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            params.insert(name.into(), value);
+        }
+    }
+    let filter = Filter::parse(&state, &caller, &params, PARAMS)?;
+    let history = if params.contains_key("version") {
+        let every_model = format!("{CONFIG_SUBJECT_PREFIX}.{}.>", ConfigEntity::Model.as_str());
+        price_history(&state, every_model).await?
+    } else {
+        HashMap::new()
+    };
+    let price = target_price(&params, &history)?;
+    // One adjustment at a time, across admin-api processes, from reading what earlier ones
+    // corrected until this one is in the views: so the same correction applied twice (or two
+    // at once) corrects once.
+    let mut client = state.pool.get().await?;
+    let transaction = client.transaction().await?;
+    transaction
+        .execute(
+            "SELECT pg_advisory_xact_lock(hashtext('axongate.spend_adjustment'))",
+            &[],
+        )
+        .await?;
+    let day = |at: time::OffsetDateTime| at.date().to_string();
+    let mut corrected: HashMap<(String, String), i64> = HashMap::new();
+    for row in transaction
+        .query(
+            "SELECT entry->>'token_id', entry->>'day', (entry->>'amount')::bigint \
+             FROM audit_log, jsonb_array_elements(after->'entries') AS entry \
+             WHERE event_type = 'spend.adjusted' AND after->>'model_alias' = $1 \
+               AND entry->>'day' >= $2 AND entry->>'day' < $3",
+            &[&model, &day(filter.from), &day(filter.to)],
+        )
+        .await?
+    {
+        let key: (Option<String>, Option<String>) = (row.get(0), row.get(1));
+        if let (Some(token), Some(on)) = key {
+            *corrected.entry((token, on)).or_default() += row.get::<_, Option<i64>>(2).unwrap_or(0);
+        }
+    }
+    let sql = format!(
+        "SELECT token_id, toString(date) AS day, currency, sum(cost_nanos) AS charged_nanos, \
+           sum(intDiv(toInt64(input_tokens) * toInt64(?) + toInt64(output_tokens) * toInt64(?) \
+             + toInt64(cache_read_tokens) * toInt64(?) + toInt64(cache_write_tokens) * toInt64(?) \
+             + 500000, 1000000)) AS rerated_nanos \
+         FROM requests WHERE {} AND token_id != '' GROUP BY token_id, day, currency \
+         ORDER BY token_id, day",
+        filter.where_clause()
+    );
+    let query = state
+        .clickhouse
+        .query(&sql)
+        .bind(price.input_per_million.0)
+        .bind(price.output_per_million.0)
+        .bind(price.cache_read_per_million.0)
+        .bind(price.cache_write_per_million.0);
+    let rows = filter
+        .bind(query)
+        .fetch_all::<AdjustmentRow>()
+        .await
+        .map_err(crate::analytics::unavailable)?;
+    let mut entries = Vec::new();
+    for row in rows {
+        if !row.currency.is_empty() && row.currency != price.currency {
+            return Err(ApiError::invalid(
+                "currency",
+                format!(
+                    "token {} was charged in {} on {}; an adjustment in {} cannot correct it",
+                    row.token_id, row.currency, row.day, price.currency
+                ),
+            ));
+        }
+        let already = corrected
+            .get(&(row.token_id.clone(), row.day.clone()))
+            .copied()
+            .unwrap_or(0);
+        let amount = row.rerated_nanos - row.charged_nanos - already;
+        if amount != 0 {
+            entries.push(shared::audit::SpendAdjustmentEntry {
+                token_id: row.token_id,
+                day: row.day,
+                currency: price.currency.clone(),
+                amount: Nanos(amount),
+            });
+        }
+    }
+    if entries.is_empty() {
+        return Err(ApiError::BadRequest {
+            code: "nothing_to_adjust",
+            message: "at these prices the period's requests cost exactly what was charged (with the adjustments already made)".into(),
+            field: None,
+        });
+    }
+    if entries.len() > MAX_ADJUSTMENT_ENTRIES {
+        return Err(ApiError::invalid(
+            "from",
+            format!(
+                "the correction touches {} token-days, more than {MAX_ADJUSTMENT_ENTRIES} in one adjustment; split the period",
+                entries.len()
+            ),
+        ));
+    }
+    let total: i64 = entries.iter().map(|entry| entry.amount.0).sum();
+    let adjustment_id = uuid::Uuid::now_v7().to_string();
+    let count = entries.len();
+    let event = shared::audit::AuditEvent::SpendAdjusted(shared::audit::SpendAdjusted {
+        adjustment_id: adjustment_id.clone(),
+        reason,
+        model_alias: Some(model),
+        from: input.from,
+        to: input.to,
+        price: price.clone(),
+        entries,
+    });
+    let sequence = state
+        .bus
+        .publish_audit(event, Some(&caller.actor()), &state.node_id)
+        .await?;
+    state
+        .projections
+        .wait_for(
+            crate::read_your_writes::Projection::Audit,
+            sequence,
+            state.read_your_writes_timeout,
+        )
+        .await?;
+    transaction.commit().await?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(json!({
+            "adjustment_id": adjustment_id,
+            "sequence": sequence,
+            "price": price_json(&price),
+            "entries": count,
+            "total": Nanos(total).to_decimal(),
+            "currency": price.currency,
+        })),
+    ))
 }

@@ -235,6 +235,14 @@ fn declare() -> Api {
         .summary("Every price version the model has had, from the config stream")
         .allow(Action::Read, Kind::Model)
         .to(crate::rerate::prices)
+        .at("POST", "/api/v1/adjustments", "billing")
+        .summary("Apply a re-rating to past traffic: a spend.adjusted audit event per token and day (re-rated minus charged) that the spend view folds")
+        .allow(Action::Create, Kind::Billing)
+        .body(Some(|| {
+            json!({"model": "gpt-4o", "version": 2, "from": "2026-11-01T00:00:00Z",
+                   "to": "2026-12-01T00:00:00Z", "reason": "price version 1 was entered wrong"})
+        }))
+        .to(crate::rerate::adjust)
         .at("GET", "/api/v1/config/at", "config")
         .summary("The config in force at a config stream sequence (a request's config_seq), rebuilt from the stream, without secrets")
         .allow(Action::Read, Kind::Config)

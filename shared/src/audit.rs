@@ -1,4 +1,5 @@
-//! Audit events: who logged in, who failed to, who revealed a token, who replayed a stream.
+//! Audit events: who logged in, who failed to, who revealed a token, who replayed a stream,
+//! the chain's checkpoints, and corrections of past spend.
 //! Published on `axongate.audit.<kind>` and kept forever. Never carries a password or secret.
 
 use serde::{Deserialize, Serialize};
@@ -71,6 +72,36 @@ pub struct ChainCheckpoint {
     pub link: String,
 }
 
+/// A correction of past spend: what the requests of a period cost under corrected prices,
+/// minus what they were charged, per token and day. Never a rewrite of the request events:
+/// the spend view (`token_spend_daily`) adds each entry's amount to its row, and the audit
+/// log keeps who did it and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpendAdjusted {
+    pub adjustment_id: String,
+    pub reason: String,
+    /// The model alias re-rated, when the correction is for one model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_alias: Option<String>,
+    /// The period of the requests re-rated (RFC 3339, `to` exclusive).
+    pub from: String,
+    pub to: String,
+    /// The prices the requests were re-rated at.
+    pub price: crate::money::Price,
+    pub entries: Vec<SpendAdjustmentEntry>,
+}
+
+/// One token's correction for one day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpendAdjustmentEntry {
+    pub token_id: String,
+    /// `YYYY-MM-DD` (UTC), the day of the requests.
+    pub day: String,
+    pub currency: String,
+    /// Re-rated minus charged: negative when the requests were over-charged.
+    pub amount: crate::money::Nanos,
+}
+
 /// Every event on `AXONGATE_AUDIT`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "payload")]
@@ -91,6 +122,8 @@ pub enum AuditEvent {
     ProviderKeyTested(ProviderKeyTested),
     #[serde(rename = "chain.checkpoint")]
     ChainCheckpoint(ChainCheckpoint),
+    #[serde(rename = "spend.adjusted")]
+    SpendAdjusted(SpendAdjusted),
 }
 
 impl AuditEvent {
@@ -106,6 +139,7 @@ impl AuditEvent {
             Self::ReplayRequested(_) => "replay_requested",
             Self::ProviderKeyTested(_) => "provider_key_tested",
             Self::ChainCheckpoint(_) => "chain_checkpoint",
+            Self::SpendAdjusted(_) => "spend_adjusted",
         }
     }
 }
@@ -121,6 +155,7 @@ impl EventBody for AuditEvent {
             Self::ReplayRequested(_) => "replay.requested",
             Self::ProviderKeyTested(_) => "provider_key.tested",
             Self::ChainCheckpoint(_) => "chain.checkpoint",
+            Self::SpendAdjusted(_) => "spend.adjusted",
         }
     }
 

@@ -298,4 +298,125 @@ async fn rerating_gives_back_the_charge_at_its_version_and_exact_costs_at_others
     }
     let (status, _) = harness.get("/api/v1/models/gpt/prices", &member).await;
     assert_eq!(status, 403, "members do not read models");
+
+    // ---- Applying the correction: an audited adjustment the spend view folds.
+    let (pg, connection) = tokio_postgres::connect(&harness.postgres_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let spend = |token: &'static str| {
+        let pg = &pg;
+        async move {
+            let row = pg
+                .query_one(
+                    "SELECT coalesce(sum(cost_nanos), 0)::bigint FROM token_spend_daily WHERE token_id = $1",
+                    &[&token],
+                )
+                .await
+                .unwrap();
+            Nanos(row.get::<_, i64>(0)).to_decimal()
+        }
+    };
+    let admin_charged = sum(&events, &v1, |f| f.token_id.as_deref() == Some("tok-admin"));
+    wait_until(kit::testing::liveness(), "spend folded", || async {
+        (spend("tok-admin").await == admin_charged).then_some(())
+    })
+    .await;
+    let days: Vec<time::Date> = events
+        .iter()
+        .map(|event| event.occurred_at.date())
+        .collect();
+    let from = days.iter().min().unwrap().midnight().assume_utc();
+    let to = (*days.iter().max().unwrap() + time::Duration::days(1))
+        .midnight()
+        .assume_utc();
+    let rfc = |at: time::OffsetDateTime| {
+        at.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let body = |version: u32, reason: &str| json!({"model": "gpt-4o", "version": version, "from": rfc(from), "to": rfc(to), "reason": reason});
+    let (_, operator) = harness.user_session(&admin, "olga", "operator").await;
+    let (status, _) = harness
+        .post("/api/v1/adjustments", &operator, body(2, "v1 was wrong"))
+        .await;
+    assert_eq!(status, 403, "only admins correct what was charged");
+    for (bad, field) in [
+        (body(2, " "), "reason"),
+        (
+            json!({"version": 2, "from": rfc(from), "to": rfc(to), "reason": "x"}),
+            "model",
+        ),
+        (
+            json!({"model": "gpt-4o", "version": 2, "from": rfc(from + time::Duration::hours(1)), "to": rfc(to), "reason": "x"}),
+            "from",
+        ),
+    ] {
+        let (status, answer) = harness.post("/api/v1/adjustments", &admin, bad).await;
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(answer["error"]["field"], field, "{answer}");
+    }
+    let (status, adjusted) = harness
+        .post(
+            "/api/v1/adjustments",
+            &admin,
+            body(2, "price version 1 was entered wrong"),
+        )
+        .await;
+    assert_eq!(status, 201, "{adjusted}");
+    let difference = Nanos(
+        Nanos::parse_decimal(&sum(&events, &v2, |_| true))
+            .unwrap()
+            .0
+            - Nanos::parse_decimal(&sum(&events, &v1, |_| true))
+                .unwrap()
+                .0,
+    )
+    .to_decimal();
+    assert_eq!(adjusted["total"], difference, "{adjusted}");
+    assert_eq!(
+        adjusted["entries"],
+        2 * days.iter().collect::<std::collections::BTreeSet<_>>().len()
+    );
+    // The spend view now holds what v2 charges, to the nano; the request rows are unchanged.
+    assert_eq!(
+        spend("tok-admin").await,
+        sum(&events, &v2, |f| f.token_id.as_deref() == Some("tok-admin"))
+    );
+    assert_eq!(
+        spend("tok-member").await,
+        sum(&events, &v2, |f| f.token_id.as_deref()
+            == Some("tok-member"))
+    );
+    let (_, unchanged) = harness
+        .get("/api/v1/analytics/rerate?model=gpt-4o&version=1", &admin)
+        .await;
+    assert_eq!(unchanged["total"]["charged"], charged);
+    // The same correction again corrects nothing; going back to v1 undoes it exactly.
+    let (status, again) = harness
+        .post(
+            "/api/v1/adjustments",
+            &admin,
+            body(2, "applied twice by mistake"),
+        )
+        .await;
+    assert_eq!(status, 400, "{again}");
+    assert_eq!(again["error"]["code"], "nothing_to_adjust");
+    let (status, back) = harness
+        .post(
+            "/api/v1/adjustments",
+            &admin,
+            body(1, "v1 was right after all"),
+        )
+        .await;
+    assert_eq!(status, 201, "{back}");
+    assert_eq!(spend("tok-admin").await, admin_charged);
+    // Both in the audit log, with who and why.
+    let (_, audit) = harness
+        .get("/api/v1/audit?type=spend.adjusted", &admin)
+        .await;
+    let items = audit["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{audit}");
+    assert_eq!(items[0]["after"]["reason"], "v1 was right after all");
+    assert_eq!(items[1]["actor"], "admin");
+    assert_eq!(items[1]["after"]["price"]["version"], 2);
 }

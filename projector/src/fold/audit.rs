@@ -6,8 +6,13 @@ use shared::audit::AuditEvent;
 use shared::secret::SECRET_FIELD_NAMES;
 use shared::streams::AUDIT_STREAM;
 use shared::{Envelope, EventBody};
+use time::Date;
 
+use super::spend::SpendDelta;
 use super::{Decision, Effect, KeyCheck};
+
+const DAY: &[time::format_description::FormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
 
 /// Replaces every secret-bearing field ([`SECRET_FIELD_NAMES`]) with `"[redacted]"`, however
 /// deep.
@@ -75,7 +80,7 @@ impl AuditRow {
 }
 
 /// What an audit event does: its audit row (the payload, redacted) and, for a key test, the
-/// key's health.
+/// key's health; for a spend adjustment, each entry's amount added to its token's day.
 #[must_use]
 pub fn decide(envelope: &Envelope<AuditEvent>, sequence: u64) -> Decision {
     decide_tagged(envelope, sequence, serde_json::to_value(&envelope.body))
@@ -96,11 +101,38 @@ fn decide_tagged(
         ..AuditRow::of(AUDIT_STREAM, sequence, envelope)
     };
     let mut effects = vec![Effect::Audit(row)];
-    if let AuditEvent::ProviderKeyTested(tested) = &envelope.body {
-        effects.push(Effect::KeyCheck(KeyCheck::from_test(
-            tested,
-            envelope.occurred_at,
-        )));
+    match &envelope.body {
+        AuditEvent::ProviderKeyTested(tested) => {
+            effects.push(Effect::KeyCheck(KeyCheck::from_test(
+                tested,
+                envelope.occurred_at,
+            )));
+        }
+        AuditEvent::SpendAdjusted(adjusted) => {
+            for entry in &adjusted.entries {
+                let Ok(day) = Date::parse(&entry.day, DAY) else {
+                    return Decision::DeadLetter {
+                        reason: format!("spend adjustment day {:?} is not YYYY-MM-DD", entry.day),
+                    };
+                };
+                // Only the amount: no request, no tokens, and a last use (midnight of the
+                // day) that never moves the row's later one.
+                effects.push(Effect::Spend(SpendDelta {
+                    token_id: entry.token_id.clone(),
+                    day,
+                    currency: entry.currency.clone(),
+                    requests: 0,
+                    errors: 0,
+                    input_tokens: 0,
+                    output_tokens: 0,
+                    cache_read_tokens: 0,
+                    cache_write_tokens: 0,
+                    cost_nanos: entry.amount.0,
+                    last_used_at: day.midnight().assume_utc(),
+                }));
+            }
+        }
+        _ => {}
     }
     Decision::Apply(effects)
 }
@@ -150,6 +182,60 @@ mod tests {
                 after: Some(json!({"user_id": "u1", "username": "admin", "client_ip": "10.0.0.1"})),
             })])
         );
+    }
+
+    fn adjustment(day: &str, amount: i64) -> Envelope<AuditEvent> {
+        Envelope::by_actor(
+            AuditEvent::SpendAdjusted(shared::audit::SpendAdjusted {
+                adjustment_id: "a1".into(),
+                reason: "v1 was wrong".into(),
+                model_alias: Some("gpt-4o".into()),
+                from: "2026-11-01T00:00:00Z".into(),
+                to: "2026-11-02T00:00:00Z".into(),
+                price: shared::money::Price {
+                    currency: "USD".into(),
+                    input_per_million: shared::money::Nanos(1),
+                    output_per_million: shared::money::Nanos(2),
+                    cache_read_per_million: shared::money::Nanos(0),
+                    cache_write_per_million: shared::money::Nanos(0),
+                    version: 2,
+                },
+                entries: vec![shared::audit::SpendAdjustmentEntry {
+                    token_id: "t1".into(),
+                    day: day.into(),
+                    currency: "USD".into(),
+                    amount: shared::money::Nanos(amount),
+                }],
+            }),
+            admin(),
+        )
+    }
+
+    #[test]
+    fn when_spend_is_adjusted_then_an_audit_row_and_only_the_amount_added_to_the_day() {
+        let Decision::Apply(effects) = decide(&adjustment("2026-11-01", -1_500), 11) else {
+            panic!("a well-formed adjustment is applied");
+        };
+        assert!(matches!(&effects[0], Effect::Audit(row) if row.event_type == "spend.adjusted"));
+        let [_, Effect::Spend(delta)] = effects.as_slice() else {
+            panic!("one spend delta: {effects:?}");
+        };
+        let day = time::macros::date!(2026 - 11 - 01);
+        assert_eq!(delta.token_id, "t1");
+        assert_eq!(
+            (delta.day, delta.cost_nanos, delta.requests),
+            (day, -1_500, 0)
+        );
+        assert_eq!(delta.input_tokens + delta.output_tokens + delta.errors, 0);
+        assert_eq!(delta.last_used_at, day.midnight().assume_utc());
+    }
+
+    #[test]
+    fn when_an_adjustment_names_no_day_then_it_is_a_dead_letter() {
+        assert!(matches!(
+            decide(&adjustment("yesterday", 5), 12),
+            Decision::DeadLetter { .. }
+        ));
     }
 
     #[test]

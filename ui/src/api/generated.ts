@@ -133,7 +133,7 @@ owner_user_id?: string, allowed_models?: Array<string>, rpm?: number, tpm?: numb
 expires_at?: string, enabled?: boolean, };
 
 /** What a permission is on (the policy's resource kinds). */
-export type Kind = 'provider' | 'provider_key' | 'model' | 'token' | 'user' | 'setting' | 'usage' | 'audit' | 'config' | 'session' | 'key_destination' | 'token_defaults';
+export type Kind = 'provider' | 'provider_key' | 'model' | 'token' | 'user' | 'setting' | 'usage' | 'audit' | 'config' | 'session' | 'key_destination' | 'token_defaults' | 'billing';
 
 /** What a permission allows. */
 export type Action = 'read' | 'create' | 'update' | 'delete' | 'test' | 'rotate' | 'apply';
