@@ -1,6 +1,6 @@
 import { useQuery, keepPreviousData } from '@tanstack/react-query';
 import { get, queryString } from './client';
-import type { Breakdown, BreakdownBy, Bucket, DashboardCards, RequestLog, Summary, Timeseries } from './types';
+import type { Breakdown, BreakdownBy, Bucket, DashboardCards, RequestLog, Rerate, RerateBy, Summary, Timeseries } from './types';
 
 /** The filters every analytics endpoint takes. */
 export interface AnalyticsFilters {
@@ -59,3 +59,25 @@ export function useDashboard(options: Options = {}) {
 }
 
 export const csvPath = (filters: AnalyticsFilters) => `/analytics/requests.csv${queryString({ ...filters })}`;
+
+/** What `/analytics/rerate` takes: the filters, the grouping, and a price version of `model` or explicit prices. */
+export interface RerateParams extends AnalyticsFilters {
+  by: RerateBy;
+  version?: number;
+  input_per_million?: string;
+  output_per_million?: string;
+  cache_read_per_million?: string;
+  cache_write_per_million?: string;
+  currency?: string;
+}
+
+export function useRerate(params: RerateParams, options: Options = {}) {
+  return useQuery({
+    queryKey: ['analytics', 'rerate', params],
+    queryFn: () => get<Rerate>('/analytics/rerate', { ...params }),
+    placeholderData: keepPreviousData,
+    ...options,
+  });
+}
+
+export const rerateCsvPath = (params: RerateParams) => `/analytics/rerate.csv${queryString({ ...params })}`;

@@ -279,3 +279,59 @@ export interface DashboardCards {
   error_rate_today: number;
   latency_p95_ms_today: number | null;
 }
+
+/** One price version of a model (`GET /models/{id}/prices`): its prices and the config event that set them. */
+export interface PriceVersion {
+  version: number;
+  currency: string;
+  input_per_million: string;
+  output_per_million: string;
+  cache_read_per_million: string;
+  cache_write_per_million: string;
+  /** The config stream sequence of the event that set this version (`GET /config/at?seq=`). */
+  since_seq: number;
+  since: string;
+  by: string | null;
+  /** The model's alias when this version was set. */
+  alias: string;
+}
+
+/** `GET /models/{id}/prices`: every price version of a model, oldest first. */
+export interface PriceHistory {
+  model_id: string;
+  versions: PriceVersion[];
+}
+
+export type RerateBy = 'model' | 'token' | 'user' | 'day';
+
+export interface RerateRow {
+  key: string;
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_tokens: number;
+  cache_write_tokens: number;
+  /** What was charged, in `charged_currency` (several joined with "+"; empty when unpriced). */
+  charged: string;
+  charged_currency: string;
+  /** What the requests would have cost at `price`, in its currency. */
+  rerated: string;
+  /** Re-rated minus charged: positive means the requests would have cost more. */
+  difference: string;
+}
+
+/** `GET /analytics/rerate`: the filtered requests re-rated at a price version or at given prices. */
+export interface Rerate {
+  by: RerateBy;
+  /** The price re-rated at (version 0 for prices given in the query). */
+  price: {
+    version: number;
+    currency: string;
+    input_per_million: string;
+    output_per_million: string;
+    cache_read_per_million: string;
+    cache_write_per_million: string;
+  };
+  rows: RerateRow[];
+  total: { requests: number; charged: string; rerated: string; difference: string };
+}

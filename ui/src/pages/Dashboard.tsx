@@ -1,32 +1,29 @@
 import { useEffect, useMemo, useState } from 'react';
 import { Card, Col, Row, Select, Space, Statistic, Typography } from 'antd';
 import { SyncOutlined } from '@ant-design/icons';
-import dayjs, { type Dayjs } from 'dayjs';
 import { useTranslation } from 'react-i18next';
 import { useBreakdown, useDashboard, useTimeseries } from '../api/analytics';
 import { ErrorAlert } from '../components/errors';
 import { BreakdownChart, RequestsCostChart } from '../components/charts';
-import { RangeControls } from '../components/RangeControls';
-import { bucketFor, rangeFor, type RangeKey } from '../components/range';
+import { RangeControls, useRange } from '../components/RangeControls';
+import { bucketFor } from '../components/range';
 import { formatMs, formatNumber, formatPercent, money } from '../format';
 
 const REFRESH_CHOICES = [0, 10, 30, 60];
 
 export function DashboardPage() {
   const { t } = useTranslation();
-  const [preset, setPreset] = useState<RangeKey | null>('last24h');
-  const [custom, setCustom] = useState<[Dayjs, Dayjs] | null>(null);
+  const range = useRange('last24h');
+  const { preset, from, to, moveOn } = range;
   const [refreshSeconds, setRefreshSeconds] = useState(30);
   // A preset range moves with the clock: it ends at `now`, which each refresh (and each change of
   // the preset or of the refresh interval) moves on.
-  const [now, setNow] = useState(() => dayjs());
   const refetchInterval = refreshSeconds > 0 ? refreshSeconds * 1000 : false;
   useEffect(() => {
     if (!refreshSeconds) return undefined;
-    const timer = setInterval(() => setNow(dayjs()), refreshSeconds * 1000);
+    const timer = setInterval(moveOn, refreshSeconds * 1000);
     return () => clearInterval(timer);
-  }, [refreshSeconds]);
-  const [from, to] = useMemo(() => (preset ? rangeFor(preset, now) : (custom ?? rangeFor('last24h'))), [preset, custom, now]);
+  }, [refreshSeconds, moveOn]);
   const filters = useMemo(() => ({ from: from.toISOString(), to: to.toISOString() }), [from, to]);
   const bucket = bucketFor(from, to);
   const cards = useDashboard({ refetchInterval });
@@ -53,26 +50,14 @@ export function DashboardPage() {
           {t('nav.dashboard')}
         </Typography.Title>
         <Space wrap>
-          <RangeControls
-            preset={preset}
-            custom={custom}
-            onPreset={(key) => {
-              setPreset(key);
-              setCustom(null);
-              setNow(dayjs());
-            }}
-            onCustom={(range) => {
-              setCustom(range);
-              setPreset(null);
-            }}
-          />
+          <RangeControls {...range.controls} />
           <Select
             aria-label={t('dashboard.autoRefresh')}
             value={refreshSeconds}
             style={{ width: 150 }}
             onChange={(value) => {
               setRefreshSeconds(value);
-              setNow(dayjs());
+              moveOn();
             }}
             options={REFRESH_CHOICES.map((seconds) => ({
               value: seconds,

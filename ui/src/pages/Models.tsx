@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { App, Button, Input, Modal, Popconfirm, Space, Switch, Table, Tag, Typography } from 'antd';
-import { PlusOutlined } from '@ant-design/icons';
+import { HistoryOutlined, PlusOutlined } from '@ant-design/icons';
 import { useTranslation } from 'react-i18next';
 import { useAll, useList, useResourceMutations } from '../api/hooks';
 import type { Model, Provider, ProviderKey } from '../api/types';
@@ -9,6 +9,7 @@ import { canRead, canWrite } from '../auth/permissions';
 import { ErrorAlert, useErrorReporter } from '../components/errors';
 import { ModelForm } from '../components/ModelForm';
 import { PageCard } from '../components/PageCard';
+import { PriceHistoryDrawer } from '../components/Rerate';
 
 export function ModelsPage() {
   const { t } = useTranslation();
@@ -16,6 +17,7 @@ export function ModelsPage() {
   const { message } = App.useApp();
   const report = useErrorReporter();
   const writable = canWrite(user?.role, 'model');
+  const readable = canRead(user?.role, 'model');
   const [page, setPage] = useState({ current: 1, pageSize: 20 });
   const [search, setSearch] = useState('');
   const list = useList<Model>('/models', { q: search, limit: page.pageSize, offset: (page.current - 1) * page.pageSize });
@@ -23,6 +25,7 @@ export function ModelsPage() {
   const keys = useAll<ProviderKey>('/provider-keys', writable);
   const { create, update, remove } = useResourceMutations<Model>('/models');
   const [editing, setEditing] = useState<Model | 'new' | null>(null);
+  const [pricesOf, setPricesOf] = useState<Model | null>(null);
   const providerName = (id: string) => providers.data?.find((provider) => provider.id === id)?.name ?? id;
 
   return (
@@ -109,29 +112,38 @@ export function ModelsPage() {
               />
             ),
           },
-          ...(writable
+          ...(readable || writable
             ? [
                 {
                   title: t('common.actions'),
                   key: 'actions',
                   render: (_: unknown, model: Model) => (
                     <Space>
-                      <Button size="small" onClick={() => setEditing(model)}>
-                        {t('common.edit')}
-                      </Button>
-                      <Popconfirm
-                        title={t('common.confirmDelete', { name: model.alias })}
-                        onConfirm={() =>
-                          remove.mutateAsync(model).then(
-                            () => message.success(t('common.deleted')),
-                            (error) => report(error),
-                          )
-                        }
-                      >
-                        <Button size="small" danger>
-                          {t('common.delete')}
+                      {readable && (
+                        <Button size="small" icon={<HistoryOutlined />} title={t('rerate.pricesHelp')} onClick={() => setPricesOf(model)}>
+                          {t('rerate.prices')}
                         </Button>
-                      </Popconfirm>
+                      )}
+                      {writable && (
+                        <Button size="small" onClick={() => setEditing(model)}>
+                          {t('common.edit')}
+                        </Button>
+                      )}
+                      {writable && (
+                        <Popconfirm
+                          title={t('common.confirmDelete', { name: model.alias })}
+                          onConfirm={() =>
+                            remove.mutateAsync(model).then(
+                              () => message.success(t('common.deleted')),
+                              (error) => report(error),
+                            )
+                          }
+                        >
+                          <Button size="small" danger>
+                            {t('common.delete')}
+                          </Button>
+                        </Popconfirm>
+                      )}
                     </Space>
                   ),
                 },
@@ -162,6 +174,7 @@ export function ModelsPage() {
           />
         )}
       </Modal>
+      <PriceHistoryDrawer model={pricesOf} onClose={() => setPricesOf(null)} />
     </PageCard>
   );
 }

@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import { App, Button, Card, Col, Descriptions, Row, Select, Space, Statistic, Table, Tag, Typography } from 'antd';
 import { DownloadOutlined, ReloadOutlined } from '@ant-design/icons';
-import dayjs, { type Dayjs } from 'dayjs';
+import dayjs from 'dayjs';
 import { useQueryClient } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { download } from '../api/client';
@@ -12,9 +12,9 @@ import { useSession } from '../auth/session';
 import { canRead, seesEveryone } from '../auth/permissions';
 import { ErrorAlert, errorText } from '../components/errors';
 import { BreakdownChart, LatencyChart, RequestsCostChart } from '../components/charts';
-import { RangeControls } from '../components/RangeControls';
+import { RangeControls, useRange } from '../components/RangeControls';
 import { ConfigAtDrawer } from '../components/ConfigAt';
-import { bucketFor, rangeFor, type RangeKey } from '../components/range';
+import { bucketFor } from '../components/range';
 import { formatMoney, formatMs, formatNumber, formatPercent, formatTime, money } from '../format';
 
 const OUTCOMES = ['success', 'error', 'cancelled'];
@@ -137,9 +137,8 @@ export function UsagePage() {
   const queryClient = useQueryClient();
   const role = user?.role;
   const everyone = seesEveryone(role);
-  const [preset, setPreset] = useState<RangeKey | null>('last24h');
-  const [custom, setCustom] = useState<[Dayjs, Dayjs] | null>(null);
-  const [stamp, setStamp] = useState(() => dayjs());
+  const range = useRange('last24h');
+  const { preset, moveOn } = range;
   const [choice, setChoice] = useState<Choice>({});
   const [by, setBy] = useState<BreakdownBy>('model');
   const [page, setPage] = useState({ current: 1, pageSize: 20 });
@@ -150,11 +149,10 @@ export function UsagePage() {
   // up within a minute without pressing Refresh.
   useEffect(() => {
     if (!preset) return undefined;
-    const timer = window.setInterval(() => setStamp(dayjs()), 60_000);
+    const timer = window.setInterval(moveOn, 60_000);
     return () => window.clearInterval(timer);
-  }, [preset]);
-  const [from, to] = preset ? rangeFor(preset, stamp) : (custom ?? rangeFor('last24h', stamp));
-  // `rangeFor` makes new Dayjs objects on each render: the filters change only with the instants.
+  }, [preset, moveOn]);
+  const { from, to } = range;
   const fromMs = from.valueOf();
   const toMs = to.valueOf();
   const filters: AnalyticsFilters = useMemo(
@@ -203,19 +201,7 @@ export function UsagePage() {
       </Typography.Title>
       <Card size="small">
         <Space wrap>
-          <RangeControls
-            preset={preset}
-            custom={custom}
-            onPreset={(key) => {
-              setPreset(key);
-              setCustom(null);
-              setStamp(dayjs());
-            }}
-            onCustom={(range) => {
-              setCustom(range);
-              setPreset(null);
-            }}
-          />
+          <RangeControls {...range.controls} />
           {select(
             'model',
             t('usage.model'),
@@ -247,7 +233,7 @@ export function UsagePage() {
           <Button
             icon={<ReloadOutlined />}
             onClick={() => {
-              setStamp(dayjs());
+              moveOn();
               void queryClient.invalidateQueries({ queryKey: ['analytics'] });
             }}
           >

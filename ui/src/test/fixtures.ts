@@ -1,4 +1,4 @@
-import type { DashboardCards, Model, Provider, ProviderKey, RequestRow, Summary, Token } from '../api/types';
+import type { DashboardCards, Model, PriceHistory, Provider, ProviderKey, RequestRow, Summary, Token } from '../api/types';
 
 export const provider: Provider = {
   id: 'mock',
@@ -130,4 +130,47 @@ export const dashboard: DashboardCards = {
   requests_last_minute: 7,
   error_rate_today: 0.025,
   latency_p95_ms_today: 480,
+};
+
+/** The price versions of `model` (m1, gpt-test), oldest first as the API gives them. */
+export const priceHistory: PriceHistory = {
+  model_id: 'm1',
+  versions: [
+    {
+      version: 1,
+      currency: 'USD',
+      input_per_million: '2',
+      output_per_million: '8',
+      cache_read_per_million: '0.5',
+      cache_write_per_million: '0',
+      since_seq: 5,
+      since: '2026-11-20T09:00:00Z',
+      by: 'admin',
+      alias: 'gpt-test',
+    },
+    {
+      version: 2,
+      currency: 'USD',
+      input_per_million: '2.5',
+      output_per_million: '10',
+      cache_read_per_million: '1.25',
+      cache_write_per_million: '0',
+      since_seq: 12,
+      since: '2026-11-24T10:15:00Z',
+      by: 'operator',
+      alias: 'gpt-test',
+    },
+    {
+      version: 3,
+      currency: 'USD',
+      input_per_million: '3.1',
+      output_per_million: '12.7',
+      cache_read_per_million: '0.33',
+      cache_write_per_million: '0.2',
+      since_seq: 30,
+      since: '2026-12-03T08:30:02Z',
+      by: null,
+      alias: 'gpt-test',
+    },
+  ],
 };
