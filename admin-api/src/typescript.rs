@@ -42,6 +42,7 @@ pub fn generated() -> String {
         declaration::<shared::config::Capabilities>(&cfg),
         declaration::<shared::config::Route>(&cfg),
         declaration::<shared::config::RetryPolicy>(&cfg),
+        declaration::<shared::config::ResponseCache>(&cfg),
         declaration::<shared::config::BudgetPeriod>(&cfg),
         declaration::<shared::config::Role>(&cfg),
         declaration::<providers::ProviderInput>(&cfg),

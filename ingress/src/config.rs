@@ -106,6 +106,32 @@ pub struct IngressConfig {
     /// Ended spans waiting for export at most; past it new ones are dropped and counted.
     #[serde(default = "default_otel_queue_spans")]
     pub otel_queue_spans: usize,
+    /// The response cache's size bound (the shared bucket's bytes); the oldest entries are
+    /// evicted past it. Keep equal on every node: each one sets the bucket's limits at start.
+    #[serde(default = "default_response_cache_max_bytes")]
+    pub response_cache_max_bytes: u64,
+    /// The longest any cached answer lives, whatever a model's `ttl_secs` says.
+    #[serde(default = "default_response_cache_max_age_secs")]
+    pub response_cache_max_age_secs: u64,
+    /// The largest answer stored (below the NATS server's `max_payload`, 1 MiB by default).
+    #[serde(default = "default_response_cache_max_entry_bytes")]
+    pub response_cache_max_entry_bytes: usize,
+    /// How long a cache lookup may take before the request goes upstream as a miss.
+    #[serde(default = "default_response_cache_lookup_ms")]
+    pub response_cache_lookup_ms: u64,
+}
+
+fn default_response_cache_max_bytes() -> u64 {
+    1 << 30
+}
+fn default_response_cache_max_age_secs() -> u64 {
+    24 * 3600
+}
+fn default_response_cache_max_entry_bytes() -> usize {
+    768 * 1024
+}
+fn default_response_cache_lookup_ms() -> u64 {
+    250
 }
 
 fn default_otel_service_name() -> String {
@@ -198,6 +224,18 @@ impl IngressConfig {
             })
     }
 
+    /// The response cache's settings.
+    #[must_use]
+    pub fn response_cache(&self) -> crate::cache::Settings {
+        crate::cache::Settings {
+            max_age: std::time::Duration::from_secs(self.response_cache_max_age_secs),
+            max_bytes: i64::try_from(self.response_cache_max_bytes).unwrap_or(i64::MAX),
+            max_entry_bytes: self.response_cache_max_entry_bytes,
+            lookup: std::time::Duration::from_millis(self.response_cache_lookup_ms),
+            replicas: self.stream_replicas,
+        }
+    }
+
     /// The HTTPS config from `tls_cert_path` and `tls_key_path`; `None` for plain HTTP.
     ///
     /// # Errors
@@ -240,6 +278,10 @@ impl ServiceConfig for IngressConfig {
         "otel_sample_ratio",
         "otel_export_timeout_ms",
         "otel_queue_spans",
+        "response_cache_max_bytes",
+        "response_cache_max_age_secs",
+        "response_cache_max_entry_bytes",
+        "response_cache_lookup_ms",
     ];
 
     fn validate(&self) -> Result<(), String> {
@@ -291,6 +333,18 @@ impl ServiceConfig for IngressConfig {
         }
         if self.otel_export_timeout_ms == 0 || self.otel_queue_spans == 0 {
             return Err("otel_export_timeout_ms and otel_queue_spans must be at least 1".into());
+        }
+        if self.response_cache_max_bytes < 1 << 20 {
+            return Err("response_cache_max_bytes must be at least 1 MiB".into());
+        }
+        if self.response_cache_max_age_secs == 0 || self.response_cache_lookup_ms == 0 {
+            return Err(
+                "response_cache_max_age_secs and response_cache_lookup_ms must be at least 1"
+                    .into(),
+            );
+        }
+        if !(1024..=64 << 20).contains(&self.response_cache_max_entry_bytes) {
+            return Err("response_cache_max_entry_bytes must be 1 KiB to 64 MiB".into());
         }
         // Loaded here once to check it, so a bad file stops the process before it binds.
         self.tls()?;

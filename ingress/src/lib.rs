@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod bounds;
+pub mod cache;
 pub mod config;
 pub mod endpoints;
 pub mod error;
@@ -138,6 +139,11 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
         }
         None => (otel::Tracing::off(), None),
     };
+    let cache = Arc::new(
+        cache::ResponseCache::open(&jetstream, config.response_cache())
+            .await
+            .context("cannot open the response cache bucket")?,
+    );
     let state = Arc::new(proxy::AppState {
         config: store,
         auth: authenticator,
@@ -159,6 +165,7 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
             ..proxy::RetrySettings::default()
         },
         tracing: tracing_on,
+        cache,
     });
     let health = Health::new(metrics)
         .with_check("nats", kit::nats::ready_check(jetstream.clone()))

@@ -109,6 +109,7 @@ fn event(index: u64) -> Envelope<RequestEvent> {
             warnings: vec![],
             trace_id: None,
             config_seq: None,
+            cache_hit: None,
         }),
         "test",
     )

@@ -131,6 +131,7 @@ fn model() -> ConfigEvent {
         }),
         context_window: Some(1_000_000),
         retry: None,
+        response_cache: None,
     })
 }
 
@@ -168,6 +169,7 @@ fn request(index: u64, outcome: Outcome) -> RequestEvent {
         warnings: vec![],
         trace_id: None,
         config_seq: None,
+        cache_hit: None,
     })
 }
 

@@ -220,6 +220,32 @@ pub struct Model {
     /// ingress defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryPolicy>,
+    /// Answers of this model served again to identical requests; absent: never cached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_cache: Option<ResponseCache>,
+}
+
+/// A model's response cache: an identical request (same dialect, model, messages, tools and
+/// parameters) within `ttl_secs` is answered from the cache shared by every ingress node, at no
+/// cost, streamed or not as it asks.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", ts(optional_fields))]
+pub struct ResponseCache {
+    /// Seconds a cached answer is served (capped by the deployment's
+    /// `response_cache_max_age_secs`).
+    pub ttl_secs: u32,
+    /// One token's cached answer also serves the identical requests of other tokens. Default:
+    /// each token has its own entries.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<bool>", optional))]
+    pub across_tokens: bool,
+    /// Requests that sample (a `temperature` above 0, or none given, which samples at the
+    /// provider's default) are cached too. Default: only `temperature: 0` requests are.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<bool>", optional))]
+    pub sampled: bool,
 }
 
 /// A model's retry and circuit-breaker policy. Every field is optional: unset ones take the

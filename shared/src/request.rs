@@ -189,6 +189,22 @@ pub struct RequestFinished {
     /// config. Absent in events from before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_seq: Option<u64>,
+    /// Set when the answer came from the response cache: the request then has no upstream
+    /// attempt, zero usage and zero cost, and this says what the cached answer had cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_hit: Option<CacheHit>,
+}
+
+/// What a response-cache hit saved: the usage and cost of the request whose answer it replays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheHit {
+    /// The request whose answer was stored.
+    pub source_request_id: String,
+    /// Its usage: the tokens this request did not spend.
+    pub saved: Usage,
+    /// Its cost at the time, if the model had a price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_cost: Option<Cost>,
 }
 
 /// Every event on `AXONGATE_REQUESTS`.

@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shared::config::{ConfigEntity, ConfigEvent, Deleted, Model, ProviderKey, RetryPolicy, Route};
+use shared::config::{
+    ConfigEntity, ConfigEvent, Deleted, Model, ProviderKey, ResponseCache, RetryPolicy, Route,
+};
 use shared::money::{Nanos, Price};
 
 use super::crud::{self, ConfigResource, Ctx, Declare, ReadResource, Resource};
@@ -55,6 +57,8 @@ pub struct ModelInput {
     pub context_window: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryPolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_cache: Option<ResponseCache>,
 }
 
 /// A stored price as input (decimal strings).
@@ -81,6 +85,7 @@ pub fn model_input(model: &Model) -> ModelInput {
         price: model.price.as_ref().map(price_input),
         context_window: model.context_window,
         retry: model.retry.clone(),
+        response_cache: model.response_cache.clone(),
     }
 }
 
@@ -196,6 +201,14 @@ pub async fn build(
     if let Some(retry) = &input.retry {
         validate_retry(retry)?;
     }
+    if let Some(cache) = &input.response_cache
+        && !(1..=MAX_CACHE_TTL_SECS).contains(&cache.ttl_secs)
+    {
+        return Err(ApiError::invalid(
+            "response_cache.ttl_secs",
+            format!("ttl_secs is 1 to {MAX_CACHE_TTL_SECS} seconds (30 days)"),
+        ));
+    }
     let price = match &input.price {
         Some(price) => Some(parse_price(
             price,
@@ -211,8 +224,12 @@ pub async fn build(
         price,
         context_window: input.context_window,
         retry: input.retry.filter(|retry| *retry != RetryPolicy::default()),
+        response_cache: input.response_cache,
     })
 }
+
+/// The longest a model may keep cached answers (ingress also caps it by its own setting).
+const MAX_CACHE_TTL_SECS: u32 = 30 * 24 * 3600;
 
 /// The bounds of a retry policy: a few attempts, real HTTP error statuses, a cooldown under
 /// an hour.
@@ -352,6 +369,10 @@ fn example() -> Value {
             max_attempts: Some(3),
             breaker_cooldown_secs: Some(10),
             ..RetryPolicy::default()
+        }),
+        response_cache: Some(ResponseCache {
+            ttl_secs: 3600,
+            ..ResponseCache::default()
         }),
     })
     .unwrap_or_default()

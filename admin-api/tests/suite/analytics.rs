@@ -58,6 +58,7 @@ fn request(
             warnings: vec![],
             trace_id: Some(format!("{index:032x}")),
             config_seq: Some(40 + index),
+            cache_hit: None,
         }),
         "ingress-test",
     )

@@ -70,6 +70,7 @@ fn request(index: u64, user_id: &str, token_id: &str, charged: &Price) -> Envelo
             warnings: Vec::new(),
             trace_id: None,
             config_seq: None,
+            cache_hit: None,
         }),
         "ingress-test",
     )

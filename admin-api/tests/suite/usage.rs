@@ -49,6 +49,7 @@ fn request(user_id: &str, model: &str, outcome: Outcome, cost: i64) -> Envelope<
             warnings: vec![],
             trace_id: None,
             config_seq: None,
+            cache_hit: None,
         }),
         "ingress-test",
     )

@@ -44,6 +44,8 @@ pub(crate) struct Call {
     /// The config sequence of the snapshot the request was admitted (and its model resolved)
     /// under.
     pub(crate) config_seq: Option<u64>,
+    /// Set when the response cache answered.
+    pub(crate) cache_hit: Option<shared::request::CacheHit>,
 }
 
 /// The client-side protocol of each dialect.
@@ -86,6 +88,7 @@ impl Call {
             slot: None,
             trace: crate::otel::RequestTrace::from_headers(headers),
             config_seq: None,
+            cache_hit: None,
         }
     }
 
@@ -247,6 +250,7 @@ impl Call {
             warnings: self.warnings,
             trace_id,
             config_seq: self.config_seq,
+            cache_hit: self.cache_hit,
         };
         let envelope = Envelope::by_node(RequestEvent::Finished(finished), state.node_id.clone());
         state.publisher.publish(&envelope, self.slot);

@@ -6,6 +6,7 @@
 //! back to the client.
 
 mod attempt;
+mod cached;
 mod call;
 mod plain;
 mod stream;
@@ -71,6 +72,8 @@ pub struct AppState {
     pub retry: RetrySettings,
     /// OpenTelemetry traces (off unless `otel_endpoint` is set).
     pub tracing: crate::otel::Tracing,
+    /// The response cache shared by the deployment's nodes.
+    pub cache: Arc<crate::cache::ResponseCache>,
 }
 
 pub(crate) fn set_request_id(response: &mut Response, request_id: &str) {
@@ -225,6 +228,21 @@ pub(crate) async fn generate(
         Ok(admitted) => admitted,
         Err(error) => return call.fail(&state, &error),
     };
+    let plan = match (&call.model, &call.token) {
+        (Some(model), Some(token)) => {
+            state
+                .cache
+                .plan(model, token, dialect, &request, &client_body, &headers)
+        }
+        _ => None,
+    };
+    if let Some(plan) = &plan
+        && let Some(entry) = state.cache.lookup(plan).await
+        && entry.meta.stream == request.stream
+    {
+        return cached::respond(state, call, entry, permit).await;
+    }
+    let fill = plan.as_ref().and_then(crate::cache::Plan::fill);
     let request = Arc::new(request);
     call.request = Some(request.clone());
     let context = translate::Context {
@@ -267,14 +285,23 @@ pub(crate) async fn generate(
         Err(error) => return call.fail(&state, &error),
     };
     let upstream = upstream::dialect_of(candidate.provider.provider.protocol);
-    if request.stream {
-        stream::respond(state, call, response, upstream, context, candidate, permit).await
-    } else {
-        plain::respond(
-            state, call, response, upstream, dialect, context, candidate, permit,
+    let mut response = if request.stream {
+        stream::respond(
+            state, call, response, upstream, context, candidate, permit, fill,
         )
         .await
+    } else {
+        plain::respond(
+            state, call, response, upstream, dialect, context, candidate, permit, fill,
+        )
+        .await
+    };
+    if plan.is_some() {
+        response
+            .headers_mut()
+            .insert(cached::CACHE_HEADER, HeaderValue::from_static("miss"));
     }
+    response
 }
 
 fn response_id(dialect: Dialect, request_id: &str) -> String {

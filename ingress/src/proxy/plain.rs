@@ -29,6 +29,7 @@ pub(super) async fn respond(
     context: translate::Context,
     candidate: Candidate,
     permit: tokio::sync::OwnedSemaphorePermit,
+    fill: Option<crate::cache::Fill>,
 ) -> Response {
     let total = Duration::from_millis(u64::from(candidate.provider.provider.timeouts.total_ms));
     let body = match tokio::time::timeout(
@@ -83,6 +84,16 @@ pub(super) async fn respond(
     let (usage, cost) = call.usage_and_cost(&decoded.usage, true);
     let ttfb = call.started.elapsed();
     let request_id = call.request_id.clone();
+    if let Some(fill) = fill {
+        let meta = crate::cache::Meta {
+            stored_at_ms: crate::cache::now_ms(),
+            request_id: request_id.clone(),
+            stream: false,
+            usage: usage.clone(),
+            cost: cost.clone(),
+        };
+        state.cache.store(fill, meta, &out);
+    }
     call.take_slot(&state).await;
     call.finish(&state, Finish::success(usage, cost, ttfb));
     drop(permit);

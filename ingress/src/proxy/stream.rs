@@ -23,7 +23,11 @@ const COALESCE_LIMIT: usize = 64 * 1024;
 /// Streams the answer: the first translated bytes are produced before the response starts
 /// (so a failure up to there can still be reported as a plain error), then a task pumps the
 /// rest, ending with the dialect's error event on failure and recording cancellation when the
-/// client goes away.
+/// client goes away. With `fill`, a complete answer is stored in the response cache as sent.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the parts of one answer, handed over once"
+)]
 pub(super) async fn respond(
     state: Arc<AppState>,
     call: Call,
@@ -32,6 +36,7 @@ pub(super) async fn respond(
     context: translate::Context,
     candidate: Candidate,
     permit: tokio::sync::OwnedSemaphorePermit,
+    fill: Option<crate::cache::Fill>,
 ) -> Response {
     let (sender, mut receiver) = mpsc::channel::<Bytes>(32);
     let request_id = call.request_id.clone();
@@ -45,6 +50,7 @@ pub(super) async fn respond(
         sender,
         timeouts,
         permit,
+        fill,
     ));
     let body = Body::from_stream(futures::stream::poll_fn(move |context| {
         receiver
@@ -70,6 +76,10 @@ pub(super) async fn respond(
     response
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the parts of one answer, handed over once"
+)]
 async fn pump(
     state: Arc<AppState>,
     mut call: Call,
@@ -78,7 +88,10 @@ async fn pump(
     sender: mpsc::Sender<Bytes>,
     timeouts: shared::config::Timeouts,
     permit: tokio::sync::OwnedSemaphorePermit,
+    fill: Option<crate::cache::Fill>,
 ) {
+    // What the client received, kept for the cache while it fits an entry.
+    let mut sent: Option<Vec<u8>> = fill.as_ref().map(|_| Vec::new());
     let idle = Duration::from_millis(u64::from(timeouts.idle_ms));
     let deadline = tokio::time::Instant::from_std(call.started)
         + Duration::from_millis(u64::from(timeouts.total_ms));
@@ -154,6 +167,13 @@ async fn pump(
                 // The last bytes complete the answer: its event takes its place first.
                 call.take_slot(&state).await;
             }
+            if let Some(kept) = &mut sent {
+                if kept.len() + out.len() > state.cache.max_entry_bytes() {
+                    sent = None;
+                } else {
+                    kept.extend_from_slice(&out);
+                }
+            }
             if sender.send(Bytes::from(out)).await.is_err() {
                 cancelled = true;
                 break;
@@ -193,6 +213,18 @@ async fn pump(
     } else {
         (Outcome::Success, None)
     };
+    if outcome == Outcome::Success
+        && let (Some(fill), Some(sent)) = (fill, sent)
+    {
+        let meta = crate::cache::Meta {
+            stored_at_ms: crate::cache::now_ms(),
+            request_id: call.request_id.clone(),
+            stream: true,
+            usage: usage.clone(),
+            cost: cost.clone(),
+        };
+        state.cache.store(fill, meta, &sent);
+    }
     call.finish(
         &state,
         Finish {

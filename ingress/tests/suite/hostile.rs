@@ -241,6 +241,7 @@ fn finished_event(request_id: &str) -> shared::Envelope<shared::request::Request
         warnings: vec![],
         trace_id: None,
         config_seq: None,
+        cache_hit: None,
     };
     shared::Envelope::by_node(
         shared::request::RequestEvent::Finished(finished),

@@ -14,5 +14,6 @@ mod hostile;
 mod nats_auth;
 mod otel;
 mod resilience;
+mod response_cache;
 mod scale_out;
 mod sdk_clients;

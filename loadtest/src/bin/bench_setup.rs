@@ -165,6 +165,7 @@ async fn main() -> anyhow::Result<()> {
                 }),
                 context_window: None,
                 retry: None,
+                response_cache: None,
             }),
         )
         .await?;

@@ -157,6 +157,7 @@ pub(crate) mod tests {
             warnings: Vec::new(),
             trace_id: None,
             config_seq: None,
+            cache_hit: None,
         }
     }
 

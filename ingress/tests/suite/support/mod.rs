@@ -330,6 +330,7 @@ pub fn model(alias: &str, routes: Vec<(&str, &str, u32)>) -> Model {
         }),
         context_window: None,
         retry: None,
+        response_cache: None,
     }
 }
 
