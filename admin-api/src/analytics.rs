@@ -235,6 +235,10 @@ struct SummaryRow {
     currency: String,
     latency: Vec<f64>,
     ttfb: Vec<f64>,
+    cache_hits: u64,
+    saved_input_tokens: u64,
+    saved_output_tokens: u64,
+    saved_cost_nanos: i64,
 }
 
 const SUMMARY_COLUMNS: &str = "count() AS requests, countIf(outcome = 'success') AS success, \
@@ -243,7 +247,9 @@ const SUMMARY_COLUMNS: &str = "count() AS requests, countIf(outcome = 'success')
     sum(cache_read_tokens) AS cache_read_tokens, sum(cache_write_tokens) AS cache_write_tokens, \
     sum(cost_nanos) AS cost_nanos, any(currency) AS currency, \
     quantiles(0.5, 0.95, 0.99)(latency_us) AS latency, \
-    quantilesIf(0.5, 0.95, 0.99)(ttfb_us, has_ttfb = 1) AS ttfb";
+    quantilesIf(0.5, 0.95, 0.99)(ttfb_us, has_ttfb = 1) AS ttfb, \
+    countIf(cache_hit = 1) AS cache_hits, sum(saved_input_tokens) AS saved_input_tokens, \
+    sum(saved_output_tokens) AS saved_output_tokens, sum(saved_cost_nanos) AS saved_cost_nanos";
 
 fn summary_json(row: &SummaryRow) -> Value {
     let quantile = |values: &[f64], index: usize| values.get(index).copied().map_or(0.0, ms);
@@ -253,12 +259,22 @@ fn summary_json(row: &SummaryRow) -> Value {
     } else {
         row.error as f64 / row.requests as f64
     };
+    let currency = if row.currency.is_empty() {
+        "USD"
+    } else {
+        &row.currency
+    };
     json!({
         "requests": row.requests, "success": row.success, "error": row.error, "cancelled": row.cancelled,
         "input_tokens": row.input_tokens, "output_tokens": row.output_tokens,
         "cache_read_tokens": row.cache_read_tokens, "cache_write_tokens": row.cache_write_tokens,
-        "cost": {"amount": money(row.cost_nanos), "currency": if row.currency.is_empty() { "USD" } else { &row.currency }},
+        "cost": {"amount": money(row.cost_nanos), "currency": currency},
         "error_rate": error_rate,
+        "cache": {
+            "hits": row.cache_hits, "saved_input_tokens": row.saved_input_tokens,
+            "saved_output_tokens": row.saved_output_tokens,
+            "saved_cost": {"amount": money(row.saved_cost_nanos), "currency": currency},
+        },
         "latency_ms": {"p50": quantile(&row.latency, 0), "p95": quantile(&row.latency, 1), "p99": quantile(&row.latency, 2)},
         "ttfb_ms": {"p50": quantile(&row.ttfb, 0), "p95": quantile(&row.ttfb, 1), "p99": quantile(&row.ttfb, 2)},
     })
@@ -294,6 +310,7 @@ struct PointRow {
     output_tokens: u64,
     cost_nanos: i64,
     latency_p95: f64,
+    cache_hits: u64,
 }
 
 /// `GET /api/v1/analytics/timeseries?bucket=minute|hour|day`
@@ -327,7 +344,7 @@ pub async fn timeseries(
            countIf(outcome = 'success') AS success, countIf(outcome = 'error') AS error, \
            countIf(outcome = 'cancelled') AS cancelled, sum(input_tokens) AS input_tokens, \
            sum(output_tokens) AS output_tokens, sum(cost_nanos) AS cost_nanos, \
-           quantile(0.95)(latency_us) AS latency_p95 \
+           quantile(0.95)(latency_us) AS latency_p95, countIf(cache_hit = 1) AS cache_hits \
          FROM requests WHERE {} GROUP BY bucket ORDER BY bucket",
         filter.where_clause()
     );
@@ -344,6 +361,7 @@ pub async fn timeseries(
                 "t": at.format(&Rfc3339).unwrap_or_default(), "requests": row.requests, "success": row.success,
                 "error": row.error, "cancelled": row.cancelled, "input_tokens": row.input_tokens,
                 "output_tokens": row.output_tokens, "cost": money(row.cost_nanos), "latency_p95_ms": ms(row.latency_p95),
+                "cache_hits": row.cache_hits,
             })
         })
         .collect();
@@ -359,6 +377,7 @@ struct BreakdownRow {
     output_tokens: u64,
     cost_nanos: i64,
     latency_p95: f64,
+    cache_hits: u64,
 }
 
 /// `GET /api/v1/analytics/breakdown?by=…&top=N`
@@ -389,7 +408,8 @@ pub async fn breakdown(
     let sql = format!(
         "SELECT {column} AS key, count() AS requests, countIf(outcome = 'error') AS errors, \
            sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, \
-           sum(cost_nanos) AS cost_nanos, quantile(0.95)(latency_us) AS latency_p95 \
+           sum(cost_nanos) AS cost_nanos, quantile(0.95)(latency_us) AS latency_p95, \
+           countIf(cache_hit = 1) AS cache_hits \
          FROM requests WHERE {} GROUP BY key ORDER BY requests DESC, key LIMIT {top}",
         filter.where_clause()
     );
@@ -404,6 +424,7 @@ pub async fn breakdown(
             json!({
                 "key": row.key, "requests": row.requests, "errors": row.errors, "input_tokens": row.input_tokens,
                 "output_tokens": row.output_tokens, "cost": money(row.cost_nanos), "latency_p95_ms": ms(row.latency_p95),
+                "cache_hits": row.cache_hits,
             })
         })
         .collect();
@@ -438,12 +459,17 @@ struct LogRow {
     trace_id: String,
     price_version: u32,
     config_seq: u64,
+    cache_hit: u8,
+    saved_input_tokens: u64,
+    saved_output_tokens: u64,
+    saved_cost_nanos: i64,
 }
 
 const LOG_COLUMNS: &str = "toUInt32(occurred_at) AS occurred_at, request_id, token_id, user_id, model_alias, \
     provider_id, upstream_model, provider_key_id, client_protocol, stream, outcome, error_kind, http_status, \
     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_nanos, currency, latency_us, \
-    has_ttfb, ttfb_us, attempts, trace_id, price_version, config_seq";
+    has_ttfb, ttfb_us, attempts, trace_id, price_version, config_seq, cache_hit, saved_input_tokens, \
+    saved_output_tokens, saved_cost_nanos";
 
 fn log_time(row: &LogRow) -> String {
     OffsetDateTime::from_unix_timestamp(i64::from(row.occurred_at))
@@ -467,6 +493,12 @@ fn log_json(row: &LogRow) -> Value {
         "trace_id": if row.trace_id.is_empty() { Value::Null } else { json!(row.trace_id) },
         "price_version": if row.price_version == 0 { Value::Null } else { json!(row.price_version) },
         "config_seq": if row.config_seq == 0 { Value::Null } else { json!(row.config_seq) },
+        "cache_hit": row.cache_hit == 1,
+        "saved": if row.cache_hit == 1 {
+            json!({"input_tokens": row.saved_input_tokens, "output_tokens": row.saved_output_tokens, "cost": money(row.saved_cost_nanos)})
+        } else {
+            Value::Null
+        },
     })
 }
 
@@ -518,7 +550,8 @@ pub(crate) fn csv_field(value: &str) -> String {
 
 const CSV_HEADER: &str = "occurred_at,request_id,token_id,user_id,model_alias,provider_id,upstream_model,provider_key_id,\
 client_protocol,stream,outcome,error_kind,http_status,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,\
-cost,currency,latency_ms,ttfb_ms,attempts,trace_id,price_version,config_seq\n";
+cost,currency,latency_ms,ttfb_ms,attempts,trace_id,price_version,config_seq,cache_hit,saved_input_tokens,\
+saved_output_tokens,saved_cost\n";
 
 #[expect(clippy::cast_precision_loss, reason = "milliseconds for display")]
 fn csv_line(row: &LogRow) -> String {
@@ -560,6 +593,10 @@ fn csv_line(row: &LogRow) -> String {
         } else {
             row.config_seq.to_string()
         },
+        (row.cache_hit == 1).to_string(),
+        row.saved_input_tokens.to_string(),
+        row.saved_output_tokens.to_string(),
+        money(row.saved_cost_nanos),
     ];
     let mut line = fields.join(",");
     line.push('\n');

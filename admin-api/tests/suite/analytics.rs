@@ -15,7 +15,7 @@ use kit::testing::wait_until;
 use serde_json::Value;
 use shared::config::ClientProtocol;
 use shared::money::Nanos;
-use shared::request::{Cost, ErrorKind, Outcome, RequestEvent, RequestFinished, Usage};
+use shared::request::{CacheHit, Cost, ErrorKind, Outcome, RequestEvent, RequestFinished, Usage};
 use shared::{Envelope, EventBody as _};
 
 fn request(
@@ -25,44 +25,59 @@ fn request(
     model: &str,
     outcome: Outcome,
 ) -> Envelope<RequestEvent> {
-    Envelope::by_node(
-        RequestEvent::Finished(RequestFinished {
-            request_id: format!("req-{index}"),
-            token_id: Some(token_id.to_owned()),
-            user_id: Some(user_id.to_owned()),
-            model_alias: model.to_owned(),
-            provider_id: Some("prov".into()),
-            upstream_model: Some(format!("{model}-upstream")),
-            provider_key_id: Some("key, with comma".into()),
-            client_protocol: ClientProtocol::Anthropic,
-            upstream_protocol: None,
-            stream: index.is_multiple_of(2),
-            outcome,
-            error_kind: (outcome == Outcome::Error).then_some(ErrorKind::UpstreamServerError),
-            http_status: if outcome == Outcome::Error { 502 } else { 200 },
-            usage: Usage {
-                input_tokens: 100 * index,
-                output_tokens: 10 * index,
-                cache_read_tokens: index,
-                ..Usage::default()
-            },
-            cost: Some(Cost {
-                amount: Nanos(1_000_000 * i64::try_from(index).unwrap()),
-                currency: "USD".into(),
-                price_version: 1,
-            }),
-            started_at: time::OffsetDateTime::now_utc(),
-            ttfb_us: Some(1_000 * index),
-            latency_us: 10_000 * index,
-            attempts: vec![],
-            warnings: vec![],
-            trace_id: Some(format!("{index:032x}")),
-            config_seq: Some(40 + index),
-            cache_hit: None,
+    let mut finished = RequestFinished {
+        request_id: format!("req-{index}"),
+        token_id: Some(token_id.to_owned()),
+        user_id: Some(user_id.to_owned()),
+        model_alias: model.to_owned(),
+        provider_id: Some("prov".into()),
+        upstream_model: Some(format!("{model}-upstream")),
+        provider_key_id: Some("key, with comma".into()),
+        client_protocol: ClientProtocol::Anthropic,
+        upstream_protocol: None,
+        stream: index.is_multiple_of(2),
+        outcome,
+        error_kind: (outcome == Outcome::Error).then_some(ErrorKind::UpstreamServerError),
+        http_status: if outcome == Outcome::Error { 502 } else { 200 },
+        usage: Usage {
+            input_tokens: 100 * index,
+            output_tokens: 10 * index,
+            cache_read_tokens: index,
+            ..Usage::default()
+        },
+        cost: Some(Cost {
+            amount: Nanos(1_000_000 * i64::try_from(index).unwrap()),
+            currency: "USD".into(),
+            price_version: 1,
         }),
-        "ingress-test",
-    )
+        started_at: time::OffsetDateTime::now_utc(),
+        ttfb_us: Some(1_000 * index),
+        latency_us: 10_000 * index,
+        attempts: vec![],
+        warnings: vec![],
+        trace_id: Some(format!("{index:032x}")),
+        config_seq: Some(40 + index),
+        cache_hit: None,
+    };
+    if index == CACHED {
+        // Answered by the response cache: no usage, no cost, and what it saved.
+        finished.cache_hit = Some(CacheHit {
+            source_request_id: "req-1".into(),
+            saved: finished.usage.clone(),
+            saved_cost: finished.cost.clone(),
+        });
+        finished.usage = Usage::default();
+        finished.cost = Some(Cost {
+            amount: Nanos(0),
+            currency: "USD".into(),
+            price_version: 1,
+        });
+    }
+    Envelope::by_node(RequestEvent::Finished(finished), "ingress-test")
 }
+
+/// The request the response cache answered.
+const CACHED: u64 = 5;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn analytics_numbers_are_exact_and_members_see_their_own() {
@@ -119,10 +134,16 @@ async fn analytics_numbers_are_exact_and_members_see_their_own() {
     .await;
     assert_eq!(summary["success"], 8);
     assert_eq!(summary["error"], 2);
-    assert_eq!(summary["input_tokens"], 5_500);
-    assert_eq!(summary["output_tokens"], 550);
-    assert_eq!(summary["cache_read_tokens"], 55);
-    assert_eq!(summary["cost"]["amount"], "0.055");
+    // Request 5 came from the cache: its 500 + 5 input, 50 output tokens and 0.005 USD are
+    // saved, not spent.
+    assert_eq!(summary["input_tokens"], 5_000);
+    assert_eq!(summary["output_tokens"], 500);
+    assert_eq!(summary["cache_read_tokens"], 50);
+    assert_eq!(summary["cost"]["amount"], "0.05");
+    assert_eq!(summary["cache"]["hits"], 1);
+    assert_eq!(summary["cache"]["saved_input_tokens"], 505);
+    assert_eq!(summary["cache"]["saved_output_tokens"], 50);
+    assert_eq!(summary["cache"]["saved_cost"]["amount"], "0.005");
     assert_eq!(summary["cost"]["currency"], "USD");
     assert!((summary["error_rate"].as_f64().unwrap() - 0.2).abs() < 1e-9);
     assert!(summary["latency_ms"]["p50"].as_f64().unwrap() > 0.0);
@@ -164,9 +185,10 @@ async fn analytics_numbers_are_exact_and_members_see_their_own() {
         .await;
     assert_eq!(status, 403);
 
-    let (_, series) = harness
+    let (_series_status, series) = harness
         .get("/api/v1/analytics/timeseries?bucket=minute", &viewer)
         .await;
+    assert_eq!(_series_status, 200, "{series}");
     let total: u64 = series["points"]
         .as_array()
         .unwrap()
@@ -182,6 +204,8 @@ async fn analytics_numbers_are_exact_and_members_see_their_own() {
     assert_eq!(rows[0]["key"], "gpt");
     assert_eq!(rows[0]["requests"], 8);
     assert_eq!(rows[0]["errors"], 2);
+    assert_eq!(rows[0]["cache_hits"], 1);
+    assert_eq!(rows[1]["cache_hits"], 0);
     assert_eq!(rows[1]["key"], "claude");
     assert_eq!(rows[1]["cost"], "0.019");
 
@@ -225,18 +249,24 @@ async fn analytics_numbers_are_exact_and_members_see_their_own() {
     // The trace id, the price version and the config sequence: the last CSV columns, fields
     // of each row, and (the trace id) a filter.
     assert!(
-        lines[0].ends_with(",attempts,trace_id,price_version,config_seq"),
+        lines[0].ends_with(
+            ",attempts,trace_id,price_version,config_seq,cache_hit,saved_input_tokens,saved_output_tokens,saved_cost"
+        ),
         "{}",
         lines[0]
     );
     assert!(
         lines[1..].iter().all(|line| {
-            let last: Vec<&str> = line.rsplitn(4, ',').collect();
-            last[2].len() == 32
-                && last[1] == "1"
-                && last[0]
-                    .parse::<u64>()
-                    .is_ok_and(|seq| seq == 40 + u64::from_str_radix(last[2], 16).unwrap_or(0))
+            let last: Vec<&str> = line.rsplitn(8, ',').collect();
+            let index = u64::from_str_radix(last[6], 16).unwrap_or(0);
+            last[6].len() == 32
+                && last[5] == "1"
+                && last[4].parse::<u64>().is_ok_and(|seq| seq == 40 + index)
+                && if index == CACHED {
+                    last[..4] == ["0.005", "50", "505", "true"]
+                } else {
+                    last[..4] == ["0", "0", "0", "false"]
+                }
         }),
         "{csv}"
     );
@@ -252,11 +282,25 @@ async fn analytics_numbers_are_exact_and_members_see_their_own() {
     assert_eq!(traced["rows"][0]["trace_id"], format!("{:032x}", 3));
     assert_eq!(traced["rows"][0]["config_seq"], 43);
     assert_eq!(traced["rows"][0]["price_version"], 1);
+    assert_eq!(traced["rows"][0]["cache_hit"], false);
+    assert_eq!(traced["rows"][0]["saved"], Value::Null);
+    let (_, cached) = harness
+        .get(
+            &format!("/api/v1/analytics/requests?trace_id={CACHED:032x}"),
+            &viewer,
+        )
+        .await;
+    assert_eq!(cached["rows"][0]["cache_hit"], true, "{cached}");
+    assert_eq!(cached["rows"][0]["cost"], "0");
+    assert_eq!(
+        cached["rows"][0]["saved"],
+        serde_json::json!({"input_tokens": 505, "output_tokens": 50, "cost": "0.005"})
+    );
 
     let (status, dashboard) = harness.get("/api/v1/dashboard", &viewer).await;
     assert_eq!(status, 200, "{dashboard}");
     assert_eq!(dashboard["requests_today"], 10);
-    assert_eq!(dashboard["spend_today"]["amount"], "0.055");
+    assert_eq!(dashboard["spend_today"]["amount"], "0.05");
     assert!(dashboard["requests_last_minute"].as_u64().unwrap() >= 10);
 
     // The member's token shows its use (from the projector's spend view).

@@ -43,6 +43,11 @@ pub struct RequestRow {
     pub trace_id: String,
     /// The config sequence the serving node had applied, 0 when the event does not say.
     pub config_seq: u64,
+    /// 1 when the response cache answered; the `saved_` fields are then what it saved.
+    pub cache_hit: u8,
+    pub saved_input_tokens: u64,
+    pub saved_output_tokens: u64,
+    pub saved_cost_nanos: i64,
 }
 
 impl RequestRow {
@@ -94,6 +99,19 @@ impl RequestRow {
             attempts: u16::try_from(finished.attempts.len()).unwrap_or(u16::MAX),
             trace_id: finished.trace_id.clone().unwrap_or_default(),
             config_seq: finished.config_seq.unwrap_or(0),
+            cache_hit: u8::from(finished.cache_hit.is_some()),
+            saved_input_tokens: finished.cache_hit.as_ref().map_or(0, |hit| {
+                hit.saved.input_tokens + hit.saved.cache_read_tokens + hit.saved.cache_write_tokens
+            }),
+            saved_output_tokens: finished
+                .cache_hit
+                .as_ref()
+                .map_or(0, |hit| hit.saved.output_tokens),
+            saved_cost_nanos: finished
+                .cache_hit
+                .as_ref()
+                .and_then(|hit| hit.saved_cost.as_ref())
+                .map_or(0, |cost| cost.amount.0),
         }
     }
 }
@@ -156,7 +174,43 @@ mod tests {
                 attempts: 1,
                 trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
                 config_seq: 17,
+                cache_hit: 0,
+                saved_input_tokens: 0,
+                saved_output_tokens: 0,
+                saved_cost_nanos: 0,
             }
+        );
+    }
+
+    #[test]
+    fn when_the_cache_answers_then_the_row_has_no_usage_and_says_what_was_saved() {
+        let mut request = finished(Outcome::Success);
+        let saved = request.usage.clone();
+        let saved_cost = request.cost.clone();
+        request.usage = shared::request::Usage::default();
+        request.cost = saved_cost.clone().map(|cost| shared::request::Cost {
+            amount: shared::money::Nanos(0),
+            ..cost
+        });
+        request.cache_hit = Some(shared::request::CacheHit {
+            source_request_id: "r0".into(),
+            saved,
+            saved_cost,
+        });
+        let then = RequestRow::from_event(
+            13,
+            &Envelope::by_node(RequestEvent::Finished(request), "n1"),
+        );
+        assert_eq!(
+            (
+                then.cache_hit,
+                then.input_tokens,
+                then.cost_nanos,
+                then.saved_input_tokens,
+                then.saved_output_tokens,
+                then.saved_cost_nanos,
+            ),
+            (1, 0, 0, 105, 20, 1_500)
         );
     }
 

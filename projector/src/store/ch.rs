@@ -35,6 +35,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "requests_config_seq",
         include_str!("../../../migrations/clickhouse/003_requests_config_seq.sql"),
     ),
+    (
+        4,
+        "requests_cache_hit",
+        include_str!("../../../migrations/clickhouse/004_requests_cache_hit.sql"),
+    ),
 ];
 
 pub struct ChStore {
@@ -84,6 +89,10 @@ struct RequestColumns<'a> {
     attempts: u16,
     trace_id: &'a str,
     config_seq: u64,
+    cache_hit: u8,
+    saved_input_tokens: u64,
+    saved_output_tokens: u64,
+    saved_cost_nanos: i64,
 }
 
 impl<'a> From<&'a RequestRow> for RequestColumns<'a> {
@@ -122,6 +131,10 @@ impl<'a> From<&'a RequestRow> for RequestColumns<'a> {
             attempts: row.attempts,
             trace_id: &row.trace_id,
             config_seq: row.config_seq,
+            cache_hit: row.cache_hit,
+            saved_input_tokens: row.saved_input_tokens,
+            saved_output_tokens: row.saved_output_tokens,
+            saved_cost_nanos: row.saved_cost_nanos,
         }
     }
 }

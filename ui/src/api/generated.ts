@@ -92,6 +92,28 @@ breaker_cooldown_secs?: number,
  */
 bench_when_all_open?: boolean, };
 
+/**
+ * A model's response cache: an identical request (same dialect, model, messages, tools and
+ * parameters) within `ttl_secs` is answered from the cache shared by every ingress node, at no
+ * cost, streamed or not as it asks.
+ */
+export type ResponseCache = { 
+/**
+ * Seconds a cached answer is served (capped by the deployment's
+ * `response_cache_max_age_secs`).
+ */
+ttl_secs: number, 
+/**
+ * One token's cached answer also serves the identical requests of other tokens. Default:
+ * each token has its own entries.
+ */
+across_tokens?: boolean, 
+/**
+ * Requests that sample (a `temperature` above 0, or none given, which samples at the
+ * provider's default) are cached too. Default: only `temperature: 0` requests are.
+ */
+sampled?: boolean, };
+
 export type BudgetPeriod = "daily" | "weekly" | "monthly" | "total";
 
 export type Role = "admin" | "operator" | "viewer" | "member";
@@ -118,7 +140,7 @@ export type PriceInput = { currency: string, input_per_million: string | number,
  */
 version?: number, };
 
-export type ModelInput = { id?: string, alias: string, enabled?: boolean, routes?: Array<Route>, price?: PriceInput, context_window?: number, retry?: RetryPolicy, };
+export type ModelInput = { id?: string, alias: string, enabled?: boolean, routes?: Array<Route>, price?: PriceInput, context_window?: number, retry?: RetryPolicy, response_cache?: ResponseCache, };
 
 export type BudgetInput = { amount: string | number, currency: string, period: BudgetPeriod, };
 
