@@ -143,7 +143,29 @@ describe('ModelForm', () => {
       },
       context_window: null,
       retry: null,
+      response_cache: null,
     });
+  });
+
+  it('turns the response cache on with its TTL and switches, and keeps it on edit', async () => {
+    const onSubmit = vi.fn().mockResolvedValue(undefined);
+    const user = userEvent.setup();
+    const view = renderWith(<ModelForm model={model} providers={[provider]} keys={keys} onSubmit={onSubmit} />);
+    expect(screen.queryByLabelText('cache-ttl_secs')).toBeNull();
+    await user.click(screen.getByRole('switch', { name: 'cache-on' }));
+    fill(await screen.findByLabelText('cache-ttl_secs'), '600');
+    await user.click(screen.getByRole('switch', { name: 'cache-sampled' }));
+    await user.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(onSubmit).toHaveBeenCalledTimes(1));
+    expect(onSubmit.mock.calls[0][0].response_cache).toEqual({ ttl_secs: 600, sampled: true });
+    view.unmount();
+
+    const cached = { ...model, response_cache: { ttl_secs: 60, across_tokens: true } };
+    renderWith(<ModelForm model={cached} providers={[provider]} keys={keys} onSubmit={onSubmit} />);
+    expect(screen.getByLabelText('cache-ttl_secs')).toHaveValue('60');
+    await user.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(onSubmit).toHaveBeenCalledTimes(2));
+    expect(onSubmit.mock.calls[1][0].response_cache).toEqual({ ttl_secs: 60, across_tokens: true });
   });
 
   it('keeps what it does not edit (route capabilities) and sends the retry policy', async () => {

@@ -161,6 +161,7 @@ describe('Usage', () => {
     renderWith(<UsagePage />, { role: 'admin' });
     expect(await screen.findByTestId('usage-requests')).toHaveTextContent('42');
     expect(screen.getByTestId('usage-cost')).toHaveTextContent('0.123456 USD');
+    expect(screen.getByTestId('usage-cache-hits')).toHaveTextContent('7 · 0.0042 USD');
     expect(screen.getByTestId('latency-p95')).toHaveTextContent('480 ms');
     expect(await screen.findByText('req-1', {}, { timeout: 1 }).catch(() => null)).toBeNull(); // the id is in the expanded row only
     expect(await screen.findByText('CI pipeline', { selector: 'td' })).toBeInTheDocument();

@@ -1,7 +1,7 @@
 // Shapes of the admin API's responses (see admin-api/README.md and the analytics contract).
 // The config shapes and inputs come from the Rust types (generated.ts); the views here add what
 // the API renders around them.
-import type { BudgetPeriod, Provider as ProviderState, Protocol, RetryPolicy, Role, Route } from './generated';
+import type { BudgetPeriod, Provider as ProviderState, Protocol, ResponseCache, RetryPolicy, Role, Route } from './generated';
 
 export type {
   BudgetInput,
@@ -11,6 +11,7 @@ export type {
   ModelInput,
   PriceInput,
   ProviderInput,
+  ResponseCache,
   RetryPolicy,
   Role,
   Route,
@@ -96,6 +97,7 @@ export interface Model extends Versioned {
   price?: Price | null;
   context_window?: number | null;
   retry?: RetryPolicy | null;
+  response_cache?: ResponseCache | null;
 }
 
 export interface Token extends Versioned {
@@ -178,6 +180,8 @@ export interface Summary {
   error_rate: number;
   latency_ms: Percentiles;
   ttfb_ms: Percentiles;
+  /** What the response cache answered, and what those answers had cost when first made. */
+  cache?: { hits: number; saved_input_tokens: number; saved_output_tokens: number; saved_cost: Money };
 }
 
 export type Bucket = 'minute' | 'hour' | 'day';
@@ -245,6 +249,9 @@ export interface RequestRow {
   price_version: number | null;
   /** The config stream sequence its ingress node had applied (`GET /config/at?seq=`). */
   config_seq: number | null;
+  /** Answered by the response cache: no usage or cost of its own; `saved` is what it spared. */
+  cache_hit?: boolean;
+  saved?: { input_tokens: number; output_tokens: number; cost: string } | null;
 }
 
 /** `GET /config/at?seq=N`: every entity as it stood at config sequence N. */

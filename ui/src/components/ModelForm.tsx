@@ -1,7 +1,7 @@
 import { Button, Card, Col, Form, Input, InputNumber, Row, Select, Space, Switch } from 'antd';
 import { MinusCircleOutlined, PlusOutlined } from '@ant-design/icons';
 import { useTranslation } from 'react-i18next';
-import type { Model, Price, Provider, ProviderKey, RetryPolicy, Route } from '../api/types';
+import type { Model, Price, Provider, ProviderKey, ResponseCache, RetryPolicy, Route } from '../api/types';
 import { useErrorReporter } from './errors';
 
 export interface ModelBody {
@@ -11,6 +11,7 @@ export interface ModelBody {
   price: Price | null;
   context_window: number | null;
   retry: RetryPolicy | null;
+  response_cache: ResponseCache | null;
 }
 
 interface RetryValues {
@@ -51,6 +52,7 @@ interface Values {
   };
   context_window: number | null;
   retry: RetryValues;
+  cache: { on: boolean; ttl_secs: number | null; across_tokens: boolean; sampled: boolean };
 }
 
 const DECIMAL = /^\d+(\.\d+)?$/;
@@ -91,12 +93,19 @@ export function ModelForm({
       breaker_cooldown_secs: model?.retry?.breaker_cooldown_secs ?? null,
       bench_when_all_open: model?.retry?.bench_when_all_open ?? false,
     },
+    cache: {
+      on: !!model?.response_cache,
+      ttl_secs: model?.response_cache?.ttl_secs ?? 3600,
+      across_tokens: model?.response_cache?.across_tokens ?? false,
+      sampled: model?.response_cache?.sampled ?? false,
+    },
   };
   // What the form does not edit (a route's declared capabilities) is kept as it was.
   const capabilitiesOf = (route: Route) =>
     model?.routes.find((original) => original.provider_id === route.provider_id && original.upstream_model === route.upstream_model.trim())
       ?.capabilities;
   const hasPrice = Form.useWatch('has_price', form) ?? initial.has_price;
+  const caching = Form.useWatch(['cache', 'on'], form) ?? initial.cache.on;
   const routes = Form.useWatch('routes', form) as Route[] | undefined;
 
   const finish = async (values: Values) => {
@@ -125,6 +134,13 @@ export function ModelForm({
         : null,
       context_window: values.context_window ?? null,
       retry: retryPolicy(values.retry),
+      response_cache: values.cache?.on
+        ? {
+            ttl_secs: values.cache.ttl_secs ?? 3600,
+            ...(values.cache.across_tokens ? { across_tokens: true } : {}),
+            ...(values.cache.sampled ? { sampled: true } : {}),
+          }
+        : null,
     };
     try {
       await onSubmit(body);
@@ -289,6 +305,49 @@ export function ModelForm({
               <Switch aria-label="retry-bench_when_all_open" />
             </Form.Item>
           </Col>
+        </Row>
+      </Card>
+      <Card
+        size="small"
+        title={t('models.cache')}
+        extra={<span style={{ fontSize: 12, color: 'rgba(0,0,0,0.45)' }}>{t('models.cacheHelp')}</span>}
+        style={{ marginBottom: 16 }}
+      >
+        <Row gutter={8}>
+          <Col span={4}>
+            <Form.Item name={['cache', 'on']} label={t('models.cacheOn')} valuePropName="checked">
+              <Switch aria-label="cache-on" />
+            </Form.Item>
+          </Col>
+          {caching && (
+            <>
+              <Col span={6}>
+                <Form.Item name={['cache', 'ttl_secs']} label={t('models.cacheTtl')} rules={[{ required: true }]}>
+                  <InputNumber min={1} max={2592000} style={{ width: '100%' }} aria-label="cache-ttl_secs" />
+                </Form.Item>
+              </Col>
+              <Col span={7}>
+                <Form.Item
+                  name={['cache', 'across_tokens']}
+                  label={t('models.cacheAcrossTokens')}
+                  tooltip={t('models.cacheAcrossTokensHelp')}
+                  valuePropName="checked"
+                >
+                  <Switch aria-label="cache-across_tokens" />
+                </Form.Item>
+              </Col>
+              <Col span={7}>
+                <Form.Item
+                  name={['cache', 'sampled']}
+                  label={t('models.cacheSampled')}
+                  tooltip={t('models.cacheSampledHelp')}
+                  valuePropName="checked"
+                >
+                  <Switch aria-label="cache-sampled" />
+                </Form.Item>
+              </Col>
+            </>
+          )}
         </Row>
       </Card>
       <Space style={{ display: 'flex', justifyContent: 'flex-end' }}>

@@ -88,6 +88,20 @@ export function RequestLogTable({
                 (row.config_seq ?? '—')
               )}
             </Descriptions.Item>
+            <Descriptions.Item label={t('usage.cacheHit')}>
+              {row.cache_hit && row.saved ? (
+                <span data-testid="usage-detail-cache">
+                  <Tag color="green">{t('usage.cacheHitTag')}</Tag>
+                  {t('usage.cacheSaved', {
+                    input: formatNumber(row.saved.input_tokens),
+                    output: formatNumber(row.saved.output_tokens),
+                    cost: formatMoney(row.saved.cost, row.currency || undefined),
+                  })}
+                </span>
+              ) : (
+                '—'
+              )}
+            </Descriptions.Item>
           </Descriptions>
         ),
       }}
@@ -262,6 +276,11 @@ export function UsagePage() {
           [t('usage.outputTokens'), formatNumber(data?.output_tokens), 'usage-output-tokens'],
           [t('usage.cost'), money(data?.cost), 'usage-cost'],
           [t('usage.cancelled'), formatNumber(data?.cancelled), 'usage-cancelled'],
+          [
+            t('usage.cacheHits'),
+            data?.cache ? `${formatNumber(data.cache.hits)} · ${money(data.cache.saved_cost)}` : '—',
+            'usage-cache-hits',
+          ],
         ].map(([title, value, testId]) => (
           <Col xs={12} md={8} xl={4} key={testId}>
             <Card size="small" loading={summary.isLoading}>

@@ -90,6 +90,7 @@ export const summary: Summary = {
   error_rate: 2 / 42,
   latency_ms: { p50: 120, p95: 480, p99: 950 },
   ttfb_ms: { p50: 40, p95: 90, p99: 200 },
+  cache: { hits: 7, saved_input_tokens: 900, saved_output_tokens: 300, saved_cost: { amount: '0.0042', currency: 'USD' } },
 };
 
 export const requestRow: RequestRow = {
