@@ -29,7 +29,7 @@ use shared::request::{Cost, Usage};
 use crate::translate::{Dialect, ir};
 
 /// The bucket's name (its stream is `KV_<bucket>`).
-pub const BUCKET: &str = "AXONGATE_RESPONSES";
+pub const BUCKET: &str = "axongate-responses";
 
 /// The fields that attribute a request to someone without changing its answer.
 const ATTRIBUTION_FIELDS: [&str; 4] = ["user", "metadata", "safety_identifier", "prompt_cache_key"];

@@ -63,7 +63,7 @@ fn request(
         // Answered by the response cache: no usage, no cost, and what it saved.
         finished.cache_hit = Some(CacheHit {
             source_request_id: "req-1".into(),
-            saved: finished.usage.clone(),
+            saved: finished.usage,
             saved_cost: finished.cost.clone(),
         });
         finished.usage = Usage::default();

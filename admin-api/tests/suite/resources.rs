@@ -258,6 +258,36 @@ async fn life_cycle_of_every_resource() {
         .await;
     assert_eq!(status, 200, "{model4}");
     assert_eq!(model4["retry"], policy);
+    // A response cache: a TTL of 1 s to 30 days, no unknown field, kept as given.
+    for cache in [json!({"ttl_secs": 0}), json!({"ttl_secs": 2_592_001})] {
+        let (status, body) = harness
+            .patch(
+                "/api/v1/models/gpt",
+                &admin,
+                json!({"version": version(&model4), "response_cache": cache}),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["field"], "response_cache.ttl_secs", "{body}");
+    }
+    let (status, body) = harness
+        .patch(
+            "/api/v1/models/gpt",
+            &admin,
+            json!({"version": version(&model4), "response_cache": {"ttl_secs": 60, "shared": true}}),
+        )
+        .await;
+    assert_eq!(status, 400, "an unknown cache field is refused: {body}");
+    let cache = json!({"ttl_secs": 600, "across_tokens": true});
+    let (status, model5) = harness
+        .patch(
+            "/api/v1/models/gpt",
+            &admin,
+            json!({"version": version(&model4), "response_cache": cache}),
+        )
+        .await;
+    assert_eq!(status, 200, "{model5}");
+    assert_eq!(model5["response_cache"], cache);
 
     // ---- tokens
     let (status, body) = harness

@@ -89,7 +89,7 @@ pub(super) async fn respond(
             stored_at_ms: crate::cache::now_ms(),
             request_id: request_id.clone(),
             stream: false,
-            usage: usage.clone(),
+            usage,
             cost: cost.clone(),
         };
         state.cache.store(fill, meta, &out);

@@ -220,7 +220,7 @@ async fn pump(
             stored_at_ms: crate::cache::now_ms(),
             request_id: call.request_id.clone(),
             stream: true,
-            usage: usage.clone(),
+            usage,
             cost: cost.clone(),
         };
         state.cache.store(fill, meta, &sent);

@@ -3,6 +3,12 @@
 //! deterministic requests only unless it caches sampled ones, honouring `Cache-Control`, with
 //! the hit recorded at zero cost and what it saved.
 
+#![allow(
+    clippy::expect_used,
+    clippy::too_many_lines,
+    reason = "a test fails loudly and reads top to bottom"
+)]
+
 use crate::support;
 
 use kit::testing::{liveness, wait_until};
@@ -11,7 +17,7 @@ use shared::config::{ConfigEvent, Protocol, ResponseCache};
 use shared::request::{Outcome, RequestEvent, RequestFinished};
 use support::{Gateway, http, sse_events};
 
-const CACHE_STREAM: &str = "KV_AXONGATE_RESPONSES";
+const CACHE_STREAM: &str = "KV_axongate-responses";
 
 async fn cached_model(gateway: &Gateway, alias: &str, provider: &str, policy: ResponseCache) {
     let mut model = support::model(alias, vec![(provider, &format!("{alias}-upstream"), 0)]);

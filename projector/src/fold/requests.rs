@@ -185,7 +185,7 @@ mod tests {
     #[test]
     fn when_the_cache_answers_then_the_row_has_no_usage_and_says_what_was_saved() {
         let mut request = finished(Outcome::Success);
-        let saved = request.usage.clone();
+        let saved = request.usage;
         let saved_cost = request.cost.clone();
         request.usage = shared::request::Usage::default();
         request.cost = saved_cost.clone().map(|cost| shared::request::Cost {
