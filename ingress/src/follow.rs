@@ -403,6 +403,78 @@ pub async fn seed_spend_from_stream(
     Ok(budgeted.len())
 }
 
+/// Follows the audited spend corrections (`spend.adjusted`) published from now on and adds each
+/// entry to the budget period of its day, so a running node enforces an adjusted budget at once
+/// (a starting node reads corrections already folded into the spend view). An adjustment made
+/// while a node is between reading the spend view and starting this consumer reaches that node
+/// only at its next start.
+///
+/// # Errors
+/// When the audit stream cannot be read; a malformed event is skipped.
+pub async fn follow_adjustments(
+    jetstream: jetstream::Context,
+    store: Arc<ConfigStore>,
+    limiter: Arc<crate::limits::Limiter>,
+) -> anyhow::Result<()> {
+    use shared::audit::AuditEvent;
+    let stream = jetstream.get_stream(shared::streams::AUDIT_STREAM).await?;
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            deliver_policy: DeliverPolicy::New,
+            // The subject names the kind (`AuditEvent::kind`), not the event type.
+            filter_subject: format!("{}.spend_adjusted", shared::streams::AUDIT_SUBJECT_PREFIX),
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    tracing::info!("following spend adjustments");
+    let day_format = time::macros::format_description!("[year]-[month]-[day]");
+    while let Some(message) = messages.next().await {
+        let message = match message {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::warn!(error = %error, "reading spend adjustments");
+                continue;
+            }
+        };
+        let envelope = match Envelope::<AuditEvent>::from_bytes(&message.payload) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                tracing::warn!(error = %error, "a spend adjustment that cannot be read was skipped");
+                continue;
+            }
+        };
+        let AuditEvent::SpendAdjusted(adjusted) = &envelope.body else {
+            continue;
+        };
+        let snapshot = store.load();
+        let mut applied = 0;
+        for entry in &adjusted.entries {
+            let Some(budget) = snapshot
+                .tokens
+                .values()
+                .find(|token| token.id == entry.token_id)
+                .and_then(|token| token.budget.as_ref())
+                .filter(|budget| budget.currency == entry.currency)
+            else {
+                continue;
+            };
+            let Ok(day) = time::Date::parse(&entry.day, day_format) else {
+                continue;
+            };
+            let key = crate::limits::period_key(budget.period, day.midnight().assume_utc());
+            limiter.adjust(&entry.token_id, key, entry.amount.0);
+            applied += 1;
+        }
+        tracing::info!(
+            adjustment = %adjusted.adjustment_id,
+            budgets = applied,
+            "spend adjustment applied to budgets"
+        );
+    }
+    anyhow::bail!("the spend adjustment consumer ended")
+}
+
 /// Seeds the limiter with the last minute of finished requests from `AXONGATE_REQUESTS`, so a
 /// node that joins (or restarts) enforces per-minute limits with the cluster's recent usage.
 /// Returns how many events were counted.

@@ -119,6 +119,14 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
             }
         }
     }
+    tokio::spawn({
+        let (jetstream, store, limiter) = (jetstream.clone(), store.clone(), limiter.clone());
+        async move {
+            if let Err(error) = follow::follow_adjustments(jetstream, store, limiter).await {
+                tracing::error!(error = %format!("{error:#}"), "stopped following spend adjustments");
+            }
+        }
+    });
     start_limit_gossip(client.clone(), limiter.clone(), store.clone()).await?;
     let spool = Arc::new(
         publish::Spool::open(Path::new(&config.spool_dir), config.spool_max_bytes)

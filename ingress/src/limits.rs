@@ -272,6 +272,18 @@ impl Limiter {
         *current = (*current).max(spent_nanos);
     }
 
+    /// Adds an audited correction (`spend.adjusted`, negative for a refund) to a token's spend
+    /// in the budget period `period_key`. Every node applies the event itself, so it is not
+    /// reported to the others.
+    pub fn adjust(&self, token_id: &str, period_key: String, nanos: i64) {
+        let mut usage = self
+            .usage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = usage.entry(token_id.to_owned()).or_default();
+        *entry.spend.entry(period_key).or_default() += nanos;
+    }
+
     /// Takes what this node admitted since its last report.
     pub fn take_report(&self) -> Option<UsageReport> {
         let mut usage = self

@@ -666,6 +666,69 @@ async fn a_spent_budget_stays_spent_across_a_restart_without_postgres() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_audited_spend_adjustment_reaches_the_budgets_of_running_nodes() {
+    let gateway = gateway_with_model().await;
+    let token = gateway
+        .add_token("adjusted", |token| {
+            token.budget = Some(shared::config::Budget {
+                amount: shared::money::Nanos(1_000_000_000),
+                currency: "USD".into(),
+                period: shared::config::BudgetPeriod::Daily,
+            });
+        })
+        .await;
+    let nodes = [gateway.start_node("a").await, gateway.start_node("b").await];
+    for node in &nodes {
+        assert_eq!(chat_status(node, &token, "gpt").await.0, 200);
+    }
+    let adjust = |amount: i64, id: &str| {
+        let today = time::OffsetDateTime::now_utc().date();
+        shared::Envelope::by_actor(
+            shared::audit::AuditEvent::SpendAdjusted(shared::audit::SpendAdjusted {
+                adjustment_id: id.into(),
+                reason: "the price of gpt was wrong".into(),
+                model_alias: Some("gpt".into()),
+                from: format!("{today}T00:00:00Z"),
+                to: format!("{}T00:00:00Z", today.next_day().expect("tomorrow")),
+                price: shared::money::Price {
+                    currency: "USD".into(),
+                    input_per_million: shared::money::Nanos(1),
+                    output_per_million: shared::money::Nanos(1),
+                    cache_read_per_million: shared::money::Nanos(0),
+                    cache_write_per_million: shared::money::Nanos(0),
+                    version: 8,
+                },
+                entries: vec![shared::audit::SpendAdjustmentEntry {
+                    token_id: "adjusted".into(),
+                    day: today.to_string(),
+                    currency: "USD".into(),
+                    amount: shared::money::Nanos(amount),
+                }],
+            }),
+            shared::Actor::system(),
+        )
+    };
+    // A correction that puts the token over its budget: every running node refuses it.
+    support::publish(&gateway.jetstream, &adjust(2_000_000_000, "adj-1")).await;
+    for node in &nodes {
+        let body = wait_until(liveness(), "the adjustment to reach the node", || async {
+            let (status, body) = chat_status(node, &token, "gpt").await;
+            (status == 429).then_some(body)
+        })
+        .await;
+        assert_eq!(body["error"]["code"], "insufficient_quota", "{body}");
+    }
+    // A refund gives it back.
+    support::publish(&gateway.jetstream, &adjust(-3_000_000_000, "adj-2")).await;
+    for node in &nodes {
+        wait_until(liveness(), "the refund to reach the node", || async {
+            (chat_status(node, &token, "gpt").await.0 == 200).then_some(())
+        })
+        .await;
+    }
+}
+
 /// Waits until the server closes `socket` (end of stream or reset), reading whatever it sends.
 async fn closed_by_server(mut socket: tokio::net::TcpStream) -> bool {
     use tokio::io::AsyncReadExt as _;
