@@ -234,6 +234,21 @@ struct RerateRow {
     currencies: Vec<String>,
 }
 
+/// The re-rated cost of each row's request, per request as `Price::cost` rounds (nanos per
+/// million tokens, half up), summed: its four `?` take [`bind_price`]'s values.
+const RERATED: &str = "sum(intDiv(toInt64(input_tokens) * toInt64(?) + toInt64(output_tokens) * toInt64(?) \
+    + toInt64(cache_read_tokens) * toInt64(?) + toInt64(cache_write_tokens) * toInt64(?) \
+    + 500000, 1000000)) AS rerated_nanos";
+
+/// Binds the four per-million prices of [`RERATED`], in its order.
+fn bind_price(query: clickhouse::query::Query, price: &Price) -> clickhouse::query::Query {
+    query
+        .bind(price.input_per_million.0)
+        .bind(price.output_per_million.0)
+        .bind(price.cache_read_per_million.0)
+        .bind(price.cache_write_per_million.0)
+}
+
 /// The re-rating of the filtered requests, grouped by `by`.
 async fn rerate_rows(
     state: &AppState,
@@ -268,20 +283,12 @@ async fn rerate_rows(
         "SELECT {key} AS key, count() AS requests, sum(input_tokens) AS total_input, \
            sum(output_tokens) AS total_output, sum(cache_read_tokens) AS total_cache_read, \
            sum(cache_write_tokens) AS total_cache_write, sum(cost_nanos) AS charged_nanos, \
-           sum(intDiv(toInt64(input_tokens) * toInt64(?) + toInt64(output_tokens) * toInt64(?) \
-             + toInt64(cache_read_tokens) * toInt64(?) + toInt64(cache_write_tokens) * toInt64(?) \
-             + 500000, 1000000)) AS rerated_nanos, \
+           {RERATED}, \
            arraySort(groupUniqArray(currency)) AS currencies \
          FROM requests WHERE {} GROUP BY key ORDER BY key",
         filter.where_clause()
     );
-    let query = state
-        .clickhouse
-        .query(&sql)
-        .bind(price.input_per_million.0)
-        .bind(price.output_per_million.0)
-        .bind(price.cache_read_per_million.0)
-        .bind(price.cache_write_per_million.0);
+    let query = bind_price(state.clickhouse.query(&sql), &price);
     let rows = filter
         .bind(query)
         .fetch_all::<RerateRow>()
@@ -515,20 +522,12 @@ pub async fn adjust(
     }
     let sql = format!(
         "SELECT token_id, toString(date) AS day, currency, sum(cost_nanos) AS charged_nanos, \
-           sum(intDiv(toInt64(input_tokens) * toInt64(?) + toInt64(output_tokens) * toInt64(?) \
-             + toInt64(cache_read_tokens) * toInt64(?) + toInt64(cache_write_tokens) * toInt64(?) \
-             + 500000, 1000000)) AS rerated_nanos \
+           {RERATED} \
          FROM requests WHERE {} AND token_id != '' GROUP BY token_id, day, currency \
          ORDER BY token_id, day",
         filter.where_clause()
     );
-    let query = state
-        .clickhouse
-        .query(&sql)
-        .bind(price.input_per_million.0)
-        .bind(price.output_per_million.0)
-        .bind(price.cache_read_per_million.0)
-        .bind(price.cache_write_per_million.0);
+    let query = bind_price(state.clickhouse.query(&sql), &price);
     let rows = filter
         .bind(query)
         .fetch_all::<AdjustmentRow>()

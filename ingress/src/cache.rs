@@ -298,7 +298,7 @@ fn key(
         hasher.update([0]);
     }
     canonical(&value, &mut hasher);
-    Some(hex(&hasher.finalize()))
+    Some(hex::encode(hasher.finalize()))
 }
 
 fn dialect_name(dialect: Dialect) -> &'static str {
@@ -336,14 +336,6 @@ fn canonical(value: &Value, hasher: &mut Sha256) {
         }
         scalar => hasher.update(scalar.to_string().as_bytes()),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut out, byte| {
-        let _ = write!(out, "{byte:02x}");
-        out
-    })
 }
 
 /// Milliseconds since the Unix epoch.

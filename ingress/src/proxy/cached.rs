@@ -48,27 +48,11 @@ pub(super) async fn respond(
     drop(permit);
     let mut response = if meta.stream {
         let events = crate::cache::sse_events(&body);
-        let body = Body::from_stream(futures::stream::iter(
+        super::stream::event_stream(Body::from_stream(futures::stream::iter(
             events
                 .into_iter()
                 .map(Ok::<Bytes, std::convert::Infallible>),
-        ));
-        let mut response = (
-            StatusCode::OK,
-            [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/event-stream"),
-                ),
-                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            ],
-            body,
-        )
-            .into_response();
-        response
-            .headers_mut()
-            .insert("x-accel-buffering", HeaderValue::from_static("no"));
-        response
+        )))
     } else {
         (
             StatusCode::OK,

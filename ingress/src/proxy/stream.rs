@@ -57,6 +57,13 @@ pub(super) async fn respond(
             .poll_recv(context)
             .map(|item| item.map(Ok::<Bytes, std::convert::Infallible>))
     }));
+    let mut response = event_stream(body);
+    set_request_id(&mut response, &request_id);
+    response
+}
+
+/// A 200 `text/event-stream` response that proxies must not buffer.
+pub(super) fn event_stream(body: Body) -> Response {
     let mut response = (
         StatusCode::OK,
         [
@@ -69,7 +76,6 @@ pub(super) async fn respond(
         body,
     )
         .into_response();
-    set_request_id(&mut response, &request_id);
     response
         .headers_mut()
         .insert("x-accel-buffering", HeaderValue::from_static("no"));
