@@ -43,6 +43,8 @@ pub fn generated() -> String {
         declaration::<shared::config::Route>(&cfg),
         declaration::<shared::config::RetryPolicy>(&cfg),
         declaration::<shared::config::ResponseCache>(&cfg),
+        declaration::<shared::config::Routing>(&cfg),
+        declaration::<shared::config::RoutingStrategy>(&cfg),
         declaration::<shared::config::BudgetPeriod>(&cfg),
         declaration::<shared::config::Role>(&cfg),
         declaration::<providers::ProviderInput>(&cfg),

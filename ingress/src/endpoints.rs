@@ -136,14 +136,20 @@ fn counting_route(
     bounds::check_request(request)?;
     let model = proxy::admit_model(state, call, token, &request.model)?;
     let snapshot = state.config.load();
-    let candidates = routing::plan(
+    let router = routing::Router {
+        stats: &state.route_stats,
+        session: call.session.as_ref(),
+    };
+    let plan = routing::plan(
         &model,
         &snapshot,
         &state.breakers,
         false,
+        &router,
         &mut rand::thread_rng(),
     );
-    Ok(candidates
+    Ok(plan
+        .candidates
         .into_iter()
         .find(|candidate| candidate.provider.provider.protocol == protocol))
 }

@@ -161,6 +161,7 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
             cooldown: std::time::Duration::from_secs(config.breaker_cooldown_secs),
             ..routing::BreakerSettings::default()
         })),
+        route_stats: Arc::default(),
         publisher,
         node_id: config.node_id.clone(),
         spool_full_policy: config.spool_full_policy,

@@ -1,16 +1,20 @@
 //! Route selection and per-key circuit breakers.
 //!
 //! A model alias has routes (provider, upstream model, key pool, priority tier, weight). The
-//! attempt plan walks the tiers in order; within a tier, routes are ordered by a weighted random
-//! shuffle; within a route, its usable keys in a random rotation. Keys whose circuit is open are
-//! left out; a half-open key lets exactly one probe through.
+//! attempt plan walks the tiers in order; within a tier, the model's routing strategy orders
+//! the (route, key) candidates: by default a weighted random shuffle of the routes and a random
+//! rotation of each route's keys; or fewest in flight, lowest moving-average time to first
+//! byte, or the session's rendezvous-hashed favourite ([`RoutingStrategy`]). Keys whose circuit
+//! is open are left out; a half-open key lets exactly one probe through.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use shared::config::Model;
+use sha2::{Digest, Sha256};
+use shared::config::{Model, Routing, RoutingStrategy};
+use shared::request::RoutingDecision;
 
 use crate::error::IngressError;
 use crate::state::{KeyRuntime, ProviderRuntime, Snapshot};
@@ -234,67 +238,366 @@ fn set_gauge(key_id: &str, state: CircuitState) {
     metrics::gauge!("ingress_circuit_state", "key" => key_id.to_owned()).set(value);
 }
 
-/// The ordered attempt plan for a model: every usable (provider, key) pair, best first. Keys
-/// whose circuit is open are left out unless `include_open` (every key is cooling down and the
-/// model's policy says to try them anyway).
+/// The session a request belongs to, for `cache_affinity`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Where it came from: `header`, `prompt_cache_key` or `metadata.user_id`.
+    pub source: &'static str,
+    pub key: String,
+}
+
+impl Session {
+    /// The request's session under the model's routing: the configured header first, then
+    /// `prompt_cache_key`, then Anthropic's `metadata.user_id`. Empty values are no session.
+    #[must_use]
+    pub fn of(
+        routing: &Routing,
+        headers: &http::HeaderMap,
+        dialect: crate::translate::Dialect,
+        request: &crate::translate::ir::Request,
+    ) -> Option<Self> {
+        let from_header = routing
+            .session_header
+            .as_deref()
+            .and_then(|name| headers.get(name))
+            .and_then(|value| value.to_str().ok())
+            .filter(|value| !value.trim().is_empty())
+            .map(|value| Self {
+                source: "header",
+                key: value.to_owned(),
+            });
+        let prompt_cache_key = || {
+            request
+                .params
+                .prompt_cache_key
+                .as_deref()
+                .filter(|key| !key.is_empty())
+                .map(|key| Self {
+                    source: "prompt_cache_key",
+                    key: key.to_owned(),
+                })
+        };
+        let user_id = || {
+            (dialect == crate::translate::Dialect::Anthropic)
+                .then_some(request.params.user.as_deref())
+                .flatten()
+                .filter(|user| !user.is_empty())
+                .map(|user| Self {
+                    source: "metadata.user_id",
+                    key: user.to_owned(),
+                })
+        };
+        from_header.or_else(prompt_cache_key).or_else(user_id)
+    }
+
+    /// What the request event says of the session: the first 16 hex digits of its SHA-256.
+    #[must_use]
+    pub fn fingerprint(&self) -> String {
+        let digest = Sha256::digest(self.key.as_bytes());
+        hex::encode(&digest[..8])
+    }
+
+    /// Where `candidate` ranks for this session: a point in (0, 1] that every node computes
+    /// alike, raised to `1 / weight` (weighted rendezvous hashing: the highest wins).
+    fn score(&self, candidate: &Candidate, weight: f64) -> f64 {
+        let mut hasher = Sha256::new();
+        hasher.update(self.key.as_bytes());
+        hasher.update([0]);
+        hasher.update(candidate.key.key.id.as_bytes());
+        hasher.update([0]);
+        hasher.update(candidate.upstream_model.as_bytes());
+        let digest = hasher.finalize();
+        let mut bytes = [0_u8; 8];
+        bytes.copy_from_slice(&digest[..8]);
+        #[expect(clippy::cast_precision_loss, reason = "a uniform point needs 53 bits")]
+        let point = ((u64::from_be_bytes(bytes) >> 11) as f64 + 1.0) / (1_u64 << 53) as f64;
+        point.powf(1.0 / weight)
+    }
+}
+
+/// What this node has seen of each route and key: requests in flight and the moving average of
+/// their time to first byte. Per node; `least_in_flight` and `latency` decide on it.
+#[derive(Default)]
+pub struct RouteStats {
+    stats: Mutex<HashMap<(String, String), Stat>>,
+    /// `latency` decisions per model, for the re-measuring turn.
+    turns: Mutex<HashMap<String, u64>>,
+}
+
+#[derive(Default)]
+struct Stat {
+    in_flight: u32,
+    ewma_us: Option<f64>,
+    measured_at: Option<Instant>,
+}
+
+/// The weight of a new time-to-first-byte sample in the moving average.
+const EWMA_ALPHA: f64 = 0.3;
+/// Every this many `latency` decisions for a model, the stalest candidate goes first.
+const REMEASURE_EVERY: u64 = 16;
+
+fn stat_key(candidate: &Candidate) -> (String, String) {
+    (
+        candidate.key.key.id.clone(),
+        candidate.upstream_model.clone(),
+    )
+}
+
+impl RouteStats {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Stat>> {
+        self.stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Counts a request in flight on `candidate` until the guard drops.
+    #[must_use]
+    pub fn start(self: &Arc<Self>, candidate: &Candidate) -> InFlight {
+        let key = stat_key(candidate);
+        self.lock().entry(key.clone()).or_default().in_flight += 1;
+        InFlight {
+            stats: self.clone(),
+            key,
+        }
+    }
+
+    /// Folds a successful attempt's time to first byte into `candidate`'s average.
+    pub fn observe_ttfb(&self, candidate: &Candidate, ttfb: Duration) {
+        #[expect(clippy::cast_precision_loss, reason = "microseconds fit")]
+        let sample = ttfb.as_micros() as f64;
+        let mut stats = self.lock();
+        let stat = stats.entry(stat_key(candidate)).or_default();
+        stat.ewma_us = Some(match stat.ewma_us {
+            Some(average) => average + EWMA_ALPHA * (sample - average),
+            None => sample,
+        });
+        stat.measured_at = Some(Instant::now());
+    }
+
+    /// Requests in flight on `candidate` now.
+    #[must_use]
+    pub fn in_flight(&self, candidate: &Candidate) -> u32 {
+        self.lock()
+            .get(&stat_key(candidate))
+            .map_or(0, |stat| stat.in_flight)
+    }
+
+    fn next_turn(&self, model_id: &str) -> u64 {
+        let mut turns = self
+            .turns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let turn = turns.entry(model_id.to_owned()).or_default();
+        *turn += 1;
+        *turn
+    }
+}
+
+/// A request in flight on a route and key; dropping it ends the count.
+pub struct InFlight {
+    stats: Arc<RouteStats>,
+    key: (String, String),
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(stat) = self.stats.lock().get_mut(&self.key) {
+            stat.in_flight = stat.in_flight.saturating_sub(1);
+        }
+    }
+}
+
+/// What the planner decides with: the node's route statistics and the request's session.
+pub struct Router<'a> {
+    pub stats: &'a RouteStats,
+    pub session: Option<&'a Session>,
+}
+
+/// The attempt plan and, when the model has a strategy, the decision behind its first tier.
+pub struct Plan {
+    pub candidates: Vec<Candidate>,
+    pub decision: Option<RoutingDecision>,
+}
+
+/// The ordered attempt plan for a model: every usable (provider, key) pair, best first. Tiers
+/// go in priority order; inside a tier the model's strategy orders the candidates (weighted
+/// random by default). Keys whose circuit is open are left out unless `include_open` (every key
+/// is cooling down and the model's policy says to try them anyway).
 #[must_use]
 pub fn plan(
     model: &Model,
     snapshot: &Snapshot,
     breakers: &Breakers,
     include_open: bool,
+    router: &Router<'_>,
     rng: &mut impl Rng,
-) -> Vec<Candidate> {
+) -> Plan {
+    let strategy = model
+        .routing
+        .as_ref()
+        .map_or(RoutingStrategy::Weighted, |routing| routing.strategy);
     let mut tiers: Vec<u32> = model.routes.iter().map(|route| route.priority).collect();
     tiers.sort_unstable();
     tiers.dedup();
     let mut candidates = Vec::new();
+    let mut decision = None;
     for tier in tiers {
-        // Efraimidis–Spirakis: a weighted random order in one pass.
-        let mut routes: Vec<(f64, &shared::config::Route)> = model
-            .routes
-            .iter()
-            .filter(|route| route.priority == tier && route.weight > 0)
-            .map(|route| {
-                (
-                    rng.r#gen::<f64>().powf(1.0 / f64::from(route.weight)),
-                    route,
-                )
+        let mut weighted = weighted_tier(model, tier, snapshot, breakers, include_open, rng);
+        if weighted.is_empty() {
+            continue;
+        }
+        if model.routing.is_some() && decision.is_none() {
+            decision = Some(order(strategy, model, &mut weighted, router));
+        }
+        candidates.extend(weighted.into_iter().map(|(candidate, _)| candidate));
+    }
+    Plan {
+        candidates,
+        decision,
+    }
+}
+
+/// One tier's candidates in a weighted random order (routes by Efraimidis–Spirakis, each
+/// route's keys in a random rotation), each with its share of the route's weight.
+fn weighted_tier(
+    model: &Model,
+    tier: u32,
+    snapshot: &Snapshot,
+    breakers: &Breakers,
+    include_open: bool,
+    rng: &mut impl Rng,
+) -> Vec<(Candidate, f64)> {
+    let mut routes: Vec<(f64, &shared::config::Route)> = model
+        .routes
+        .iter()
+        .filter(|route| route.priority == tier && route.weight > 0)
+        .map(|route| {
+            (
+                rng.r#gen::<f64>().powf(1.0 / f64::from(route.weight)),
+                route,
+            )
+        })
+        .collect();
+    routes.sort_by(|left, right| right.0.total_cmp(&left.0));
+    let mut candidates = Vec::new();
+    for (_, route) in routes {
+        let Some(provider) = snapshot.providers.get(&route.provider_id) else {
+            continue;
+        };
+        if !provider.provider.enabled || provider.client.is_err() {
+            continue;
+        }
+        let mut keys: Vec<&Arc<KeyRuntime>> = snapshot
+            .keys
+            .values()
+            .filter(|key| {
+                key.key.provider_id == route.provider_id
+                    && key.key.enabled
+                    && key.secret.is_some()
+                    && (route.key_ids.is_empty() || route.key_ids.contains(&key.key.id))
+                    && (include_open || !breakers.is_open(&key.key.id))
             })
             .collect();
-        routes.sort_by(|left, right| right.0.total_cmp(&left.0));
-        for (_, route) in routes {
-            let Some(provider) = snapshot.providers.get(&route.provider_id) else {
-                continue;
-            };
-            if !provider.provider.enabled || provider.client.is_err() {
-                continue;
-            }
-            let mut keys: Vec<&Arc<KeyRuntime>> = snapshot
-                .keys
-                .values()
-                .filter(|key| {
-                    key.key.provider_id == route.provider_id
-                        && key.key.enabled
-                        && key.secret.is_some()
-                        && (route.key_ids.is_empty() || route.key_ids.contains(&key.key.id))
-                        && (include_open || !breakers.is_open(&key.key.id))
-                })
-                .collect();
-            keys.sort_by(|left, right| left.key.id.cmp(&right.key.id));
-            if !keys.is_empty() {
-                let start = rng.gen_range(0..keys.len());
-                keys.rotate_left(start);
-            }
-            candidates.extend(keys.into_iter().map(|key| Candidate {
-                provider: provider.clone(),
-                key: key.clone(),
-                upstream_model: route.upstream_model.clone(),
-                capabilities: route.capabilities.clone(),
-            }));
+        keys.sort_by(|left, right| left.key.id.cmp(&right.key.id));
+        if !keys.is_empty() {
+            let start = rng.gen_range(0..keys.len());
+            keys.rotate_left(start);
         }
+        #[expect(clippy::cast_precision_loss, reason = "key counts are small")]
+        let share = f64::from(route.weight) / keys.len().max(1) as f64;
+        candidates.extend(keys.into_iter().map(|key| {
+            (
+                Candidate {
+                    provider: provider.clone(),
+                    key: key.clone(),
+                    upstream_model: route.upstream_model.clone(),
+                    capabilities: route.capabilities.clone(),
+                },
+                share,
+            )
+        }));
     }
     candidates
+}
+
+/// Reorders a tier (given in weighted random order, which breaks ties) by `strategy`, and says
+/// why its first candidate is first.
+fn order(
+    strategy: RoutingStrategy,
+    model: &Model,
+    tier: &mut [(Candidate, f64)],
+    router: &Router<'_>,
+) -> RoutingDecision {
+    let mut decision = RoutingDecision {
+        strategy,
+        candidates: u32::try_from(tier.len()).unwrap_or(u32::MAX),
+        session_source: None,
+        session: None,
+        in_flight: None,
+        ewma_ttfb_us: None,
+        explored: false,
+    };
+    match strategy {
+        RoutingStrategy::Weighted => {}
+        RoutingStrategy::LeastInFlight => {
+            let stats = router.stats.lock();
+            let load = |candidate: &Candidate, share: f64| {
+                f64::from(stats.get(&stat_key(candidate)).map_or(0, |stat| stat.in_flight))
+                    / share
+            };
+            // Stable: equal loads keep the weighted order.
+            tier.sort_by(|left, right| load(&left.0, left.1).total_cmp(&load(&right.0, right.1)));
+            decision.in_flight =
+                Some(stats.get(&stat_key(&tier[0].0)).map_or(0, |stat| stat.in_flight));
+        }
+        RoutingStrategy::Latency => {
+            let remeasure = router.stats.next_turn(&model.id) % REMEASURE_EVERY == 0;
+            let stats = router.stats.lock();
+            let measured = |candidate: &Candidate| {
+                stats
+                    .get(&stat_key(candidate))
+                    .and_then(|stat| Some((stat.ewma_us?, stat.measured_at?)))
+            };
+            // Never measured first (in weighted order), then fastest first.
+            tier.sort_by(|left, right| match (measured(&left.0), measured(&right.0)) {
+                (None, None) => std::cmp::Ordering::Equal,
+                (None, Some(_)) => std::cmp::Ordering::Less,
+                (Some(_), None) => std::cmp::Ordering::Greater,
+                (Some((left, _)), Some((right, _))) => left.total_cmp(&right),
+            });
+            if measured(&tier[0].0).is_none() {
+                decision.explored = true;
+            } else if remeasure && tier.len() > 1 {
+                let stalest = (0..tier.len())
+                    .min_by_key(|index| measured(&tier[*index].0).map(|(_, at)| at))
+                    .unwrap_or(0);
+                if stalest != 0 {
+                    tier[..=stalest].rotate_right(1);
+                    decision.explored = true;
+                }
+            }
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "a positive average of microseconds"
+            )]
+            {
+                decision.ewma_ttfb_us = measured(&tier[0].0).map(|(average, _)| average as u64);
+            }
+        }
+        RoutingStrategy::CacheAffinity => {
+            if let Some(session) = router.session {
+                tier.sort_by(|left, right| {
+                    session
+                        .score(&right.0, right.1)
+                        .total_cmp(&session.score(&left.0, left.1))
+                });
+                decision.session_source = Some(session.source.to_owned());
+                decision.session = Some(session.fingerprint());
+            }
+        }
+    }
+    decision
 }
 
 #[cfg(test)]

@@ -110,6 +110,7 @@ fn event(index: u64) -> Envelope<RequestEvent> {
             trace_id: None,
             config_seq: None,
             cache_hit: None,
+            routing: None,
         }),
         "test",
     )

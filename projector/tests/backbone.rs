@@ -132,6 +132,7 @@ fn model() -> ConfigEvent {
         context_window: Some(1_000_000),
         retry: None,
         response_cache: None,
+        routing: None,
     })
 }
 
@@ -170,6 +171,7 @@ fn request(index: u64, outcome: Outcome) -> RequestEvent {
         trace_id: None,
         config_seq: None,
         cache_hit: None,
+        routing: None,
     })
 }
 

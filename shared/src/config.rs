@@ -223,6 +223,55 @@ pub struct Model {
     /// Answers of this model served again to identical requests; absent: never cached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_cache: Option<ResponseCache>,
+    /// How a tier's routes and keys are ordered; absent: weighted random.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<Routing>,
+}
+
+/// How a model picks among the routes (and their keys) of one priority tier. Tiers are always
+/// tried in order; the strategy orders the candidates inside a tier.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", ts(optional_fields))]
+pub struct Routing {
+    pub strategy: RoutingStrategy,
+    /// For `cache_affinity`: a request header naming the session, looked at before the body's
+    /// `prompt_cache_key` and `metadata.user_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_header: Option<String>,
+}
+
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoutingStrategy {
+    /// A weighted random order (the default).
+    #[default]
+    Weighted,
+    /// Fewest requests in flight on this node, relative to the route's weight.
+    LeastInFlight,
+    /// Lowest recent time to first byte (an exponentially weighted moving average per route
+    /// and key, measured on this node); every 16th request re-measures the stalest candidate.
+    Latency,
+    /// Requests of one session (a configured header, `prompt_cache_key` or
+    /// `metadata.user_id`) go to the same route and key while it is usable, so the provider's
+    /// prompt cache keeps hitting; every node picks the same one (weighted rendezvous hashing),
+    /// and a session whose key becomes unusable moves while the others stay. Requests without
+    /// a session key are ordered by weight.
+    CacheAffinity,
+}
+
+impl RoutingStrategy {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Weighted => "weighted",
+            Self::LeastInFlight => "least_in_flight",
+            Self::Latency => "latency",
+            Self::CacheAffinity => "cache_affinity",
+        }
+    }
 }
 
 /// A model's response cache: an identical request (same dialect, model, messages, tools and

@@ -193,6 +193,36 @@ pub struct RequestFinished {
     /// attempt, zero usage and zero cost, and this says what the cached answer had cost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_hit: Option<CacheHit>,
+    /// How the route and key were chosen, when the model has a routing strategy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<RoutingDecision>,
+}
+
+/// A routing strategy's decision for the request's first attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoutingDecision {
+    pub strategy: crate::config::RoutingStrategy,
+    /// Usable candidates (route and key pairs) in the first tier the decision ordered.
+    pub candidates: u32,
+    /// `cache_affinity`: where the session key came from (`header`, `prompt_cache_key`,
+    /// `metadata.user_id`); absent when the request had none and was ordered by weight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_source: Option<String>,
+    /// `cache_affinity`: the session, as the first 16 hex digits of its SHA-256 (never the
+    /// client's value itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// `least_in_flight`: the chosen candidate's requests in flight on this node when chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<u32>,
+    /// `latency`: the chosen candidate's moving average time to first byte, microseconds
+    /// (absent: not measured yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ewma_ttfb_us: Option<u64>,
+    /// `latency`: the candidate was chosen to measure it (never measured, or the stalest
+    /// measurement on a re-measuring turn), not for being the fastest.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub explored: bool,
 }
 
 /// What a response-cache hit saved: the usage and cost of the request whose answer it replays.

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::config::{
     ConfigEntity, ConfigEvent, Deleted, Model, ProviderKey, ResponseCache, RetryPolicy, Route,
+    Routing, RoutingStrategy,
 };
 use shared::money::{Nanos, Price};
 
@@ -59,6 +60,8 @@ pub struct ModelInput {
     pub retry: Option<RetryPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_cache: Option<ResponseCache>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<Routing>,
 }
 
 /// A stored price as input (decimal strings).
@@ -86,6 +89,7 @@ pub fn model_input(model: &Model) -> ModelInput {
         context_window: model.context_window,
         retry: model.retry.clone(),
         response_cache: model.response_cache.clone(),
+        routing: model.routing.clone(),
     }
 }
 
@@ -209,6 +213,9 @@ pub async fn build(
             format!("ttl_secs is 1 to {MAX_CACHE_TTL_SECS} seconds (30 days)"),
         ));
     }
+    if let Some(routing) = &input.routing {
+        validate_routing(routing)?;
+    }
     let price = match &input.price {
         Some(price) => Some(parse_price(
             price,
@@ -225,7 +232,40 @@ pub async fn build(
         context_window: input.context_window,
         retry: input.retry.filter(|retry| *retry != RetryPolicy::default()),
         response_cache: input.response_cache,
+        // The default strategy needs no record.
+        routing: input.routing.filter(|routing| *routing != Routing::default()),
     })
+}
+
+/// A session header is a lowercase-able HTTP header name a client can send, only for cache
+/// affinity, and not one of the headers the gateway reads itself.
+fn validate_routing(routing: &Routing) -> Result<(), ApiError> {
+    let Some(header) = &routing.session_header else {
+        return Ok(());
+    };
+    if routing.strategy != RoutingStrategy::CacheAffinity {
+        return Err(ApiError::invalid(
+            "routing.session_header",
+            "a session header is only read by the cache_affinity strategy",
+        ));
+    }
+    let valid = !header.is_empty()
+        && header.len() <= 64
+        && axum::http::HeaderName::from_bytes(header.as_bytes()).is_ok();
+    if !valid {
+        return Err(ApiError::invalid(
+            "routing.session_header",
+            "session_header must be an HTTP header name of at most 64 characters",
+        ));
+    }
+    let lower = header.to_ascii_lowercase();
+    if ["authorization", "x-api-key", "cookie", "proxy-authorization"].contains(&lower.as_str()) {
+        return Err(ApiError::invalid(
+            "routing.session_header",
+            "a credential header cannot name the session",
+        ));
+    }
+    Ok(())
 }
 
 /// The longest a model may keep cached answers (ingress also caps it by its own setting).
@@ -373,6 +413,10 @@ fn example() -> Value {
         response_cache: Some(ResponseCache {
             ttl_secs: 3600,
             ..ResponseCache::default()
+        }),
+        routing: Some(Routing {
+            strategy: RoutingStrategy::CacheAffinity,
+            session_header: Some("x-session-id".into()),
         }),
     })
     .unwrap_or_default()

@@ -58,6 +58,7 @@ fn request(
         trace_id: Some(format!("{index:032x}")),
         config_seq: Some(40 + index),
         cache_hit: None,
+        routing: None,
     };
     if index == CACHED {
         // Answered by the response cache: no usage, no cost, and what it saved.

@@ -71,6 +71,7 @@ fn request(index: u64, user_id: &str, token_id: &str, charged: &Price) -> Envelo
             trace_id: None,
             config_seq: None,
             cache_hit: None,
+            routing: None,
         }),
         "ingress-test",
     )

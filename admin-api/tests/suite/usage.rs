@@ -50,6 +50,7 @@ fn request(user_id: &str, model: &str, outcome: Outcome, cost: i64) -> Envelope<
             trace_id: None,
             config_seq: None,
             cache_hit: None,
+            routing: None,
         }),
         "ingress-test",
     )

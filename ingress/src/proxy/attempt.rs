@@ -202,25 +202,38 @@ pub(crate) async fn call_upstream(
         .clone()
         .ok_or_else(|| IngressError::Internal("no model".into()))?;
     let policy = Policy::of(state, &model);
+    let session = call.session.clone();
     let plan = |include_open: bool| {
         let snapshot = state.config.load();
-        let mut candidates = routing::plan(
+        let router = routing::Router {
+            stats: &state.route_stats,
+            session: session.as_ref(),
+        };
+        let mut plan = routing::plan(
             &model,
             &snapshot,
             &state.breakers,
             include_open,
+            &router,
             &mut rand::thread_rng(),
         );
-        candidates.retain(|candidate| accepts(candidate.provider.provider.protocol));
-        candidates
+        plan.candidates
+            .retain(|candidate| accepts(candidate.provider.provider.protocol));
+        plan
     };
-    let mut candidates = plan(false);
+    let routing::Plan {
+        mut candidates,
+        decision,
+    } = plan(false);
+    call.routing = decision;
     // Every key is cooling down: by default they are tried anyway (benching helps only when
     // there is somewhere else to go); a model whose policy benches them gets the last upstream
     // error at once, with the cooldown left as Retry-After.
     let forced = candidates.is_empty();
     if forced {
-        candidates = plan(true);
+        let forced_plan = plan(true);
+        candidates = forced_plan.candidates;
+        call.routing = forced_plan.decision;
         if candidates.is_empty() {
             return Err(IngressError::NoRoute(call.model_alias.clone()));
         }
@@ -246,6 +259,7 @@ pub(crate) async fn call_upstream(
             body = translate::passthrough::without_member(&body, field).unwrap_or(body);
         }
         let started = Instant::now();
+        let in_flight = state.route_stats.start(candidate);
         let (span, propagation) = call.trace.attempt(&state.tracing, candidate, tried);
         let (result, status) =
             attempt(candidate, operation, headers, body, &policy, propagation).await;
@@ -277,6 +291,8 @@ pub(crate) async fn call_upstream(
                 state
                     .breakers
                     .record(&candidate.key.key.id, None, &policy.breaker);
+                state.route_stats.observe_ttfb(candidate, started.elapsed());
+                call.in_flight = Some(in_flight);
                 call.attempts.push(record);
                 call.chosen = Some(candidate.clone());
                 return Ok((response, candidate.clone()));

@@ -46,6 +46,12 @@ pub(crate) struct Call {
     pub(crate) config_seq: Option<u64>,
     /// Set when the response cache answered.
     pub(crate) cache_hit: Option<shared::request::CacheHit>,
+    /// The request's session, for a model routed by cache affinity.
+    pub(crate) session: Option<crate::routing::Session>,
+    /// The routing strategy's decision, for the event.
+    pub(crate) routing: Option<shared::request::RoutingDecision>,
+    /// The answering route and key's in-flight count, held until the request ends.
+    pub(crate) in_flight: Option<crate::routing::InFlight>,
 }
 
 /// The client-side protocol of each dialect.
@@ -89,6 +95,9 @@ impl Call {
             trace: crate::otel::RequestTrace::from_headers(headers),
             config_seq: None,
             cache_hit: None,
+            session: None,
+            routing: None,
+            in_flight: None,
         }
     }
 
@@ -251,6 +260,7 @@ impl Call {
             trace_id,
             config_seq: self.config_seq,
             cache_hit: self.cache_hit,
+            routing: self.routing,
         };
         let envelope = Envelope::by_node(RequestEvent::Finished(finished), state.node_id.clone());
         state.publisher.publish(&envelope, self.slot);

@@ -61,6 +61,8 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub limiter: Arc<Limiter>,
     pub breakers: Arc<Breakers>,
+    /// Requests in flight and time to first byte per route and key, for the routing strategies.
+    pub route_stats: Arc<crate::routing::RouteStats>,
     pub publisher: Publisher,
     pub node_id: String,
     pub spool_full_policy: SpoolFullPolicy,
@@ -243,6 +245,12 @@ pub(crate) async fn generate(
         return cached::respond(state, call, entry, permit).await;
     }
     let fill = plan.as_ref().and_then(crate::cache::Plan::fill);
+    call.session = call
+        .model
+        .as_ref()
+        .and_then(|model| model.routing.as_ref())
+        .filter(|routing| routing.strategy == shared::config::RoutingStrategy::CacheAffinity)
+        .and_then(|routing| crate::routing::Session::of(routing, &headers, dialect, &request));
     let request = Arc::new(request);
     call.request = Some(request.clone());
     let context = translate::Context {

@@ -242,6 +242,7 @@ fn finished_event(request_id: &str) -> shared::Envelope<shared::request::Request
         trace_id: None,
         config_seq: None,
         cache_hit: None,
+        routing: None,
     };
     shared::Envelope::by_node(
         shared::request::RequestEvent::Finished(finished),

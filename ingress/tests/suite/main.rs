@@ -15,5 +15,6 @@ mod nats_auth;
 mod otel;
 mod resilience;
 mod response_cache;
+mod routing_strategies;
 mod scale_out;
 mod sdk_clients;

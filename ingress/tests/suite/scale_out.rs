@@ -786,6 +786,7 @@ async fn scale_out_survives_node_failures_with_every_answer_counted_once() {
             context_window: None,
             retry: None,
             response_cache: None,
+            routing: None,
         }),
     )
     .await;

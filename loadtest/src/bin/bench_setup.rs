@@ -166,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
                 context_window: None,
                 retry: None,
                 response_cache: None,
+                routing: None,
             }),
         )
         .await?;

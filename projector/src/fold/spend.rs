@@ -158,6 +158,7 @@ pub(crate) mod tests {
             trace_id: None,
             config_seq: None,
             cache_hit: None,
+            routing: None,
         }
     }
 

@@ -144,7 +144,30 @@ describe('ModelForm', () => {
       context_window: null,
       retry: null,
       response_cache: null,
+      routing: null,
     });
+  });
+
+  it('sets a routing strategy, asks for a session header only for cache affinity, and keeps it on edit', async () => {
+    const onSubmit = vi.fn().mockResolvedValue(undefined);
+    const view = renderWith(<ModelForm model={model} providers={[provider]} keys={keys} onSubmit={onSubmit} />);
+    expect(screen.queryByLabelText('routing-session_header')).toBeNull();
+    fireEvent.mouseDown(screen.getByRole('combobox', { name: 'routing-strategy' }));
+    const option = (title: string) => document.querySelector(`.ant-select-item-option[title="${title}"]`);
+    await waitFor(() => expect(option('Cache affinity (one session, one route and key)')).not.toBeNull());
+    fireEvent.click(option('Cache affinity (one session, one route and key)')!);
+    fill(await screen.findByLabelText('routing-session_header'), 'x-session-id');
+    await userEvent.setup().click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(onSubmit).toHaveBeenCalledTimes(1));
+    expect(onSubmit.mock.calls[0][0].routing).toEqual({ strategy: 'cache_affinity', session_header: 'x-session-id' });
+    view.unmount();
+
+    const routed = { ...model, routing: { strategy: 'latency' as const } };
+    renderWith(<ModelForm model={routed} providers={[provider]} keys={keys} onSubmit={onSubmit} />);
+    expect(screen.queryByLabelText('routing-session_header')).toBeNull();
+    await userEvent.setup().click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(onSubmit).toHaveBeenCalledTimes(2));
+    expect(onSubmit.mock.calls[1][0].routing).toEqual({ strategy: 'latency' });
   });
 
   it('turns the response cache on with its TTL and switches, and keeps it on edit', async () => {

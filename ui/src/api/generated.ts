@@ -114,6 +114,19 @@ across_tokens?: boolean,
  */
 sampled?: boolean, };
 
+/**
+ * How a model picks among the routes (and their keys) of one priority tier. Tiers are always
+ * tried in order; the strategy orders the candidates inside a tier.
+ */
+export type Routing = { strategy: RoutingStrategy, 
+/**
+ * For `cache_affinity`: a request header naming the session, looked at before the body's
+ * `prompt_cache_key` and `metadata.user_id`.
+ */
+session_header?: string, };
+
+export type RoutingStrategy = "weighted" | "least_in_flight" | "latency" | "cache_affinity";
+
 export type BudgetPeriod = "daily" | "weekly" | "monthly" | "total";
 
 export type Role = "admin" | "operator" | "viewer" | "member";
@@ -140,7 +153,7 @@ export type PriceInput = { currency: string, input_per_million: string | number,
  */
 version?: number, };
 
-export type ModelInput = { id?: string, alias: string, enabled?: boolean, routes?: Array<Route>, price?: PriceInput, context_window?: number, retry?: RetryPolicy, response_cache?: ResponseCache, };
+export type ModelInput = { id?: string, alias: string, enabled?: boolean, routes?: Array<Route>, price?: PriceInput, context_window?: number, retry?: RetryPolicy, response_cache?: ResponseCache, routing?: Routing, };
 
 export type BudgetInput = { amount: string | number, currency: string, period: BudgetPeriod, };
 

@@ -1,7 +1,7 @@
 // Shapes of the admin API's responses (see admin-api/README.md and the analytics contract).
 // The config shapes and inputs come from the Rust types (generated.ts); the views here add what
 // the API renders around them.
-import type { BudgetPeriod, Provider as ProviderState, Protocol, ResponseCache, RetryPolicy, Role, Route } from './generated';
+import type { BudgetPeriod, Provider as ProviderState, Protocol, ResponseCache, RetryPolicy, Role, Route, Routing } from './generated';
 
 export type {
   BudgetInput,
@@ -15,6 +15,8 @@ export type {
   RetryPolicy,
   Role,
   Route,
+  Routing,
+  RoutingStrategy,
   Timeouts,
   TokenInput,
 } from './generated';
@@ -98,6 +100,7 @@ export interface Model extends Versioned {
   context_window?: number | null;
   retry?: RetryPolicy | null;
   response_cache?: ResponseCache | null;
+  routing?: Routing | null;
 }
 
 export interface Token extends Versioned {

@@ -1,7 +1,7 @@
 import { Button, Card, Col, Form, Input, InputNumber, Row, Select, Space, Switch } from 'antd';
 import { MinusCircleOutlined, PlusOutlined } from '@ant-design/icons';
 import { useTranslation } from 'react-i18next';
-import type { Model, Price, Provider, ProviderKey, ResponseCache, RetryPolicy, Route } from '../api/types';
+import type { Model, Price, Provider, ProviderKey, ResponseCache, RetryPolicy, Route, Routing, RoutingStrategy } from '../api/types';
 import { useErrorReporter } from './errors';
 
 export interface ModelBody {
@@ -12,6 +12,7 @@ export interface ModelBody {
   context_window: number | null;
   retry: RetryPolicy | null;
   response_cache: ResponseCache | null;
+  routing: Routing | null;
 }
 
 interface RetryValues {
@@ -53,9 +54,20 @@ interface Values {
   context_window: number | null;
   retry: RetryValues;
   cache: { on: boolean; ttl_secs: number | null; across_tokens: boolean; sampled: boolean };
+  routing: { strategy: RoutingStrategy; session_header: string };
 }
 
 const DECIMAL = /^\d+(\.\d+)?$/;
+
+/** The routing the form's fields describe; null for the default (weighted, no header). */
+export function routingOf(values: Values['routing'] | undefined): Routing | null {
+  if (!values || values.strategy === 'weighted') return null;
+  const header = values.session_header?.trim() ?? '';
+  return {
+    strategy: values.strategy,
+    ...(values.strategy === 'cache_affinity' && header ? { session_header: header } : {}),
+  };
+}
 
 export function ModelForm({
   model,
@@ -99,6 +111,10 @@ export function ModelForm({
       across_tokens: model?.response_cache?.across_tokens ?? false,
       sampled: model?.response_cache?.sampled ?? false,
     },
+    routing: {
+      strategy: model?.routing?.strategy ?? 'weighted',
+      session_header: model?.routing?.session_header ?? '',
+    },
   };
   // What the form does not edit (a route's declared capabilities) is kept as it was.
   const capabilitiesOf = (route: Route) =>
@@ -107,6 +123,7 @@ export function ModelForm({
   const hasPrice = Form.useWatch('has_price', form) ?? initial.has_price;
   const caching = Form.useWatch(['cache', 'on'], form) ?? initial.cache.on;
   const routes = Form.useWatch('routes', form) as Route[] | undefined;
+  const strategy = Form.useWatch(['routing', 'strategy'], form) ?? initial.routing.strategy;
 
   const finish = async (values: Values) => {
     const body: ModelBody = {
@@ -141,6 +158,7 @@ export function ModelForm({
             ...(values.cache.sampled ? { sampled: true } : {}),
           }
         : null,
+      routing: routingOf(values.routing),
     };
     try {
       await onSubmit(body);
@@ -347,6 +365,40 @@ export function ModelForm({
                 </Form.Item>
               </Col>
             </>
+          )}
+        </Row>
+      </Card>
+      <Card
+        size="small"
+        title={t('models.routing')}
+        extra={<span style={{ fontSize: 12, color: 'rgba(0,0,0,0.45)' }}>{t('models.routingHelp')}</span>}
+        style={{ marginBottom: 16 }}
+      >
+        <Row gutter={8}>
+          <Col span={12}>
+            <Form.Item name={['routing', 'strategy']} label={t('models.strategy')}>
+              <Select
+                aria-label="routing-strategy"
+                options={[
+                  { value: 'weighted', label: t('models.strategyWeighted') },
+                  { value: 'least_in_flight', label: t('models.strategyLeastInFlight') },
+                  { value: 'latency', label: t('models.strategyLatency') },
+                  { value: 'cache_affinity', label: t('models.strategyCacheAffinity') },
+                ]}
+              />
+            </Form.Item>
+          </Col>
+          {strategy === 'cache_affinity' && (
+            <Col span={12}>
+              <Form.Item
+                name={['routing', 'session_header']}
+                label={t('models.sessionHeader')}
+                tooltip={t('models.sessionHeaderHelp')}
+                rules={[{ pattern: /^[A-Za-z0-9!#$%&'*+.^_`|~-]{0,64}$/, message: 'x-session-id' }]}
+              >
+                <Input placeholder="x-session-id" aria-label="routing-session_header" />
+              </Form.Item>
+            </Col>
           )}
         </Row>
       </Card>

@@ -331,6 +331,7 @@ pub fn model(alias: &str, routes: Vec<(&str, &str, u32)>) -> Model {
         context_window: None,
         retry: None,
         response_cache: None,
+        routing: None,
     }
 }
 
