@@ -463,13 +463,15 @@ struct LogRow {
     saved_input_tokens: u64,
     saved_output_tokens: u64,
     saved_cost_nanos: i64,
+    routing_strategy: String,
+    routing_session: String,
 }
 
 const LOG_COLUMNS: &str = "toUInt32(occurred_at) AS occurred_at, request_id, token_id, user_id, model_alias, \
     provider_id, upstream_model, provider_key_id, client_protocol, stream, outcome, error_kind, http_status, \
     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_nanos, currency, latency_us, \
     has_ttfb, ttfb_us, attempts, trace_id, price_version, config_seq, cache_hit, saved_input_tokens, \
-    saved_output_tokens, saved_cost_nanos";
+    saved_output_tokens, saved_cost_nanos, routing_strategy, routing_session";
 
 fn log_time(row: &LogRow) -> String {
     OffsetDateTime::from_unix_timestamp(i64::from(row.occurred_at))
@@ -499,6 +501,8 @@ fn log_json(row: &LogRow) -> Value {
         } else {
             Value::Null
         },
+        "routing_strategy": if row.routing_strategy.is_empty() { Value::Null } else { json!(row.routing_strategy) },
+        "routing_session": if row.routing_session.is_empty() { Value::Null } else { json!(row.routing_session) },
     })
 }
 
@@ -551,7 +555,7 @@ pub(crate) fn csv_field(value: &str) -> String {
 const CSV_HEADER: &str = "occurred_at,request_id,token_id,user_id,model_alias,provider_id,upstream_model,provider_key_id,\
 client_protocol,stream,outcome,error_kind,http_status,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,\
 cost,currency,latency_ms,ttfb_ms,attempts,trace_id,price_version,config_seq,cache_hit,saved_input_tokens,\
-saved_output_tokens,saved_cost\n";
+saved_output_tokens,saved_cost,routing_strategy,routing_session\n";
 
 #[expect(clippy::cast_precision_loss, reason = "milliseconds for display")]
 fn csv_line(row: &LogRow) -> String {
@@ -597,6 +601,8 @@ fn csv_line(row: &LogRow) -> String {
         row.saved_input_tokens.to_string(),
         row.saved_output_tokens.to_string(),
         money(row.saved_cost_nanos),
+        row.routing_strategy.clone(),
+        row.routing_session.clone(),
     ];
     let mut line = fields.join(",");
     line.push('\n');

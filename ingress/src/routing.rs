@@ -542,13 +542,19 @@ fn order(
         RoutingStrategy::LeastInFlight => {
             let stats = router.stats.lock();
             let load = |candidate: &Candidate, share: f64| {
-                f64::from(stats.get(&stat_key(candidate)).map_or(0, |stat| stat.in_flight))
-                    / share
+                f64::from(
+                    stats
+                        .get(&stat_key(candidate))
+                        .map_or(0, |stat| stat.in_flight),
+                ) / share
             };
             // Stable: equal loads keep the weighted order.
             tier.sort_by(|left, right| load(&left.0, left.1).total_cmp(&load(&right.0, right.1)));
-            decision.in_flight =
-                Some(stats.get(&stat_key(&tier[0].0)).map_or(0, |stat| stat.in_flight));
+            decision.in_flight = Some(
+                stats
+                    .get(&stat_key(&tier[0].0))
+                    .map_or(0, |stat| stat.in_flight),
+            );
         }
         RoutingStrategy::Latency => {
             let remeasure = router.stats.next_turn(&model.id) % REMEASURE_EVERY == 0;
@@ -559,12 +565,14 @@ fn order(
                     .and_then(|stat| Some((stat.ewma_us?, stat.measured_at?)))
             };
             // Never measured first (in weighted order), then fastest first.
-            tier.sort_by(|left, right| match (measured(&left.0), measured(&right.0)) {
-                (None, None) => std::cmp::Ordering::Equal,
-                (None, Some(_)) => std::cmp::Ordering::Less,
-                (Some(_), None) => std::cmp::Ordering::Greater,
-                (Some((left, _)), Some((right, _))) => left.total_cmp(&right),
-            });
+            tier.sort_by(
+                |left, right| match (measured(&left.0), measured(&right.0)) {
+                    (None, None) => std::cmp::Ordering::Equal,
+                    (None, Some(_)) => std::cmp::Ordering::Less,
+                    (Some(_), None) => std::cmp::Ordering::Greater,
+                    (Some((left, _)), Some((right, _))) => left.total_cmp(&right),
+                },
+            );
             if measured(&tier[0].0).is_none() {
                 decision.explored = true;
             } else if remeasure && tier.len() > 1 {

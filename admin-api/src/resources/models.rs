@@ -233,7 +233,9 @@ pub async fn build(
         retry: input.retry.filter(|retry| *retry != RetryPolicy::default()),
         response_cache: input.response_cache,
         // The default strategy needs no record.
-        routing: input.routing.filter(|routing| *routing != Routing::default()),
+        routing: input
+            .routing
+            .filter(|routing| *routing != Routing::default()),
     })
 }
 
@@ -259,7 +261,14 @@ fn validate_routing(routing: &Routing) -> Result<(), ApiError> {
         ));
     }
     let lower = header.to_ascii_lowercase();
-    if ["authorization", "x-api-key", "cookie", "proxy-authorization"].contains(&lower.as_str()) {
+    if [
+        "authorization",
+        "x-api-key",
+        "cookie",
+        "proxy-authorization",
+    ]
+    .contains(&lower.as_str())
+    {
         return Err(ApiError::invalid(
             "routing.session_header",
             "a credential header cannot name the session",

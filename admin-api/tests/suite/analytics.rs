@@ -58,7 +58,16 @@ fn request(
         trace_id: Some(format!("{index:032x}")),
         config_seq: Some(40 + index),
         cache_hit: None,
-        routing: None,
+        // Even requests were routed by a strategy (cache affinity on a session).
+        routing: (index % 2 == 0).then(|| shared::request::RoutingDecision {
+            strategy: shared::config::RoutingStrategy::CacheAffinity,
+            candidates: 2,
+            session_source: Some("prompt_cache_key".into()),
+            session: Some(format!("{index:016x}")),
+            in_flight: None,
+            ewma_ttfb_us: None,
+            explored: false,
+        }),
     };
     if index == CACHED {
         // Answered by the response cache: no usage, no cost, and what it saved.
@@ -251,22 +260,29 @@ async fn analytics_numbers_are_exact_and_members_see_their_own() {
     // of each row, and (the trace id) a filter.
     assert!(
         lines[0].ends_with(
-            ",attempts,trace_id,price_version,config_seq,cache_hit,saved_input_tokens,saved_output_tokens,saved_cost"
+            ",attempts,trace_id,price_version,config_seq,cache_hit,saved_input_tokens,saved_output_tokens,saved_cost,routing_strategy,routing_session"
         ),
         "{}",
         lines[0]
     );
     assert!(
         lines[1..].iter().all(|line| {
-            let last: Vec<&str> = line.rsplitn(8, ',').collect();
-            let index = u64::from_str_radix(last[6], 16).unwrap_or(0);
-            last[6].len() == 32
-                && last[5] == "1"
-                && last[4].parse::<u64>().is_ok_and(|seq| seq == 40 + index)
+            let last: Vec<&str> = line.rsplitn(10, ',').collect();
+            let index = u64::from_str_radix(last[8], 16).unwrap_or(0);
+            let routing = if index % 2 == 0 {
+                [format!("{index:016x}"), "cache_affinity".to_owned()]
+            } else {
+                [String::new(), String::new()]
+            };
+            last[8].len() == 32
+                && last[7] == "1"
+                && last[6].parse::<u64>().is_ok_and(|seq| seq == 40 + index)
+                && last[0] == routing[0]
+                && last[1] == routing[1]
                 && if index == CACHED {
-                    last[..4] == ["0.005", "50", "505", "true"]
+                    last[2..6] == ["0.005", "50", "505", "true"]
                 } else {
-                    last[..4] == ["0", "0", "0", "false"]
+                    last[2..6] == ["0", "0", "0", "false"]
                 }
         }),
         "{csv}"
@@ -285,6 +301,22 @@ async fn analytics_numbers_are_exact_and_members_see_their_own() {
     assert_eq!(traced["rows"][0]["price_version"], 1);
     assert_eq!(traced["rows"][0]["cache_hit"], false);
     assert_eq!(traced["rows"][0]["saved"], Value::Null);
+    assert_eq!(
+        traced["rows"][0]["routing_strategy"],
+        Value::Null,
+        "req-3 had no strategy"
+    );
+    let (_, routed) = harness
+        .get(
+            &format!("/api/v1/analytics/requests?trace_id={:032x}", 4),
+            &viewer,
+        )
+        .await;
+    assert_eq!(
+        routed["rows"][0]["routing_strategy"], "cache_affinity",
+        "{routed}"
+    );
+    assert_eq!(routed["rows"][0]["routing_session"], format!("{:016x}", 4));
     let (_, cached) = harness
         .get(
             &format!("/api/v1/analytics/requests?trace_id={CACHED:032x}"),

@@ -288,6 +288,59 @@ async fn life_cycle_of_every_resource() {
         .await;
     assert_eq!(status, 200, "{model5}");
     assert_eq!(model5["response_cache"], cache);
+    // A routing strategy: a session header only for cache affinity, a header name, never a
+    // credential header; the default strategy is not stored.
+    for (routing, why) in [
+        (
+            json!({"strategy": "latency", "session_header": "x-session-id"}),
+            "header without affinity",
+        ),
+        (
+            json!({"strategy": "cache_affinity", "session_header": "bad header"}),
+            "not a header name",
+        ),
+        (
+            json!({"strategy": "cache_affinity", "session_header": "Authorization"}),
+            "a credential header",
+        ),
+    ] {
+        let (status, body) = harness
+            .patch(
+                "/api/v1/models/gpt",
+                &admin,
+                json!({"version": version(&model5), "routing": routing}),
+            )
+            .await;
+        assert_eq!(status, 400, "{why}: {body}");
+        assert_eq!(body["error"]["field"], "routing.session_header", "{body}");
+    }
+    let (status, body) = harness
+        .patch(
+            "/api/v1/models/gpt",
+            &admin,
+            json!({"version": version(&model5), "routing": {"strategy": "round_robin"}}),
+        )
+        .await;
+    assert_eq!(status, 400, "an unknown strategy is refused: {body}");
+    let routing = json!({"strategy": "cache_affinity", "session_header": "x-session-id"});
+    let (status, model6) = harness
+        .patch(
+            "/api/v1/models/gpt",
+            &admin,
+            json!({"version": version(&model5), "routing": routing}),
+        )
+        .await;
+    assert_eq!(status, 200, "{model6}");
+    assert_eq!(model6["routing"], routing);
+    let (status, model7) = harness
+        .patch(
+            "/api/v1/models/gpt",
+            &admin,
+            json!({"version": version(&model6), "routing": {"strategy": "weighted"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{model7}");
+    assert!(model7.get("routing").is_none_or(Value::is_null), "{model7}");
 
     // ---- tokens
     let (status, body) = harness

@@ -165,7 +165,10 @@ async fn least_in_flight_spreads_open_requests_by_route_weight() {
         assert!(decision.in_flight.is_some(), "{decision:?}");
     }
     // The first request found nothing in flight.
-    assert_eq!(events["spread-0"].routing.as_ref().unwrap().in_flight, Some(0));
+    assert_eq!(
+        events["spread-0"].routing.as_ref().unwrap().in_flight,
+        Some(0)
+    );
 
     // With nothing open any more, a new request again finds its route idle.
     let mut attempt = 0;
@@ -251,7 +254,9 @@ async fn lowest_latency_prefers_the_faster_route_and_re_measures_the_slower() {
             assert!(decision.ewma_ttfb_us.is_some());
         }
     }
-    eprintln!("latency, 32 requests (400 ms vs prompt first byte): {counts:?}, {explored} measuring turns");
+    eprintln!(
+        "latency, 32 requests (400 ms vs prompt first byte): {counts:?}, {explored} measuring turns"
+    );
     // Each route is measured once, then every 16th decision re-measures the stalest.
     let slow = counts.get("slow-key").copied().unwrap_or(0);
     assert!(
@@ -380,8 +385,14 @@ async fn cache_affinity_keeps_each_session_on_one_key_across_nodes() {
         assert_eq!(fingerprint.len(), 16);
         assert!(!fingerprint.contains("session"), "the session is hashed");
     }
-    eprintln!("cache_affinity, 24 sessions x 3 requests over 3 keys and 2 nodes: sessions per key {sessions_per_key:?}");
-    assert_eq!(sessions_per_key.len(), 3, "every key serves sessions: {sessions_per_key:?}");
+    eprintln!(
+        "cache_affinity, 24 sessions x 3 requests over 3 keys and 2 nodes: sessions per key {sessions_per_key:?}"
+    );
+    assert_eq!(
+        sessions_per_key.len(),
+        3,
+        "every key serves sessions: {sessions_per_key:?}"
+    );
 
     // A key becomes unusable: its sessions move (to the same key on both nodes), the others stay.
     let (gone, _) = sessions_per_key
@@ -434,9 +445,16 @@ async fn cache_affinity_keeps_each_session_on_one_key_across_nodes() {
             assert_ne!(key(10), gone);
             moved += 1;
         } else {
-            assert_eq!(key(10), placement[&session], "session {session} stays on its key");
+            assert_eq!(
+                key(10),
+                placement[&session],
+                "session {session} stays on its key"
+            );
         }
     }
-    eprintln!("cache_affinity, key {gone} disabled: {moved} sessions moved, {} stayed", 24 - moved);
+    eprintln!(
+        "cache_affinity, key {gone} disabled: {moved} sessions moved, {} stayed",
+        24 - moved
+    );
     assert!(moved > 0);
 }

@@ -48,6 +48,10 @@ pub struct RequestRow {
     pub saved_input_tokens: u64,
     pub saved_output_tokens: u64,
     pub saved_cost_nanos: i64,
+    /// The routing strategy of the model, `""` for the default weighted order.
+    pub routing_strategy: String,
+    /// The cache-affinity session's fingerprint, `""` when none.
+    pub routing_session: String,
 }
 
 impl RequestRow {
@@ -112,6 +116,16 @@ impl RequestRow {
                 .as_ref()
                 .and_then(|hit| hit.saved_cost.as_ref())
                 .map_or(0, |cost| cost.amount.0),
+            routing_strategy: finished
+                .routing
+                .as_ref()
+                .map(|routing| routing.strategy.as_str().to_owned())
+                .unwrap_or_default(),
+            routing_session: finished
+                .routing
+                .as_ref()
+                .and_then(|routing| routing.session.clone())
+                .unwrap_or_default(),
         }
     }
 }
@@ -178,7 +192,34 @@ mod tests {
                 saved_input_tokens: 0,
                 saved_output_tokens: 0,
                 saved_cost_nanos: 0,
+                routing_strategy: String::new(),
+                routing_session: String::new(),
             }
+        );
+    }
+
+    #[test]
+    fn when_a_strategy_routed_the_request_then_the_row_names_it_and_the_session() {
+        let mut request = finished(Outcome::Success);
+        request.routing = Some(shared::request::RoutingDecision {
+            strategy: shared::config::RoutingStrategy::CacheAffinity,
+            candidates: 3,
+            session_source: Some("prompt_cache_key".into()),
+            session: Some("0123456789abcdef".into()),
+            in_flight: None,
+            ewma_ttfb_us: None,
+            explored: false,
+        });
+        let then = RequestRow::from_event(
+            14,
+            &Envelope::by_node(RequestEvent::Finished(request), "n1"),
+        );
+        assert_eq!(
+            (
+                then.routing_strategy.as_str(),
+                then.routing_session.as_str()
+            ),
+            ("cache_affinity", "0123456789abcdef")
         );
     }
 

@@ -40,6 +40,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "requests_cache_hit",
         include_str!("../../../migrations/clickhouse/004_requests_cache_hit.sql"),
     ),
+    (
+        5,
+        "requests_routing",
+        include_str!("../../../migrations/clickhouse/005_requests_routing.sql"),
+    ),
 ];
 
 pub struct ChStore {
@@ -93,6 +98,8 @@ struct RequestColumns<'a> {
     saved_input_tokens: u64,
     saved_output_tokens: u64,
     saved_cost_nanos: i64,
+    routing_strategy: &'a str,
+    routing_session: &'a str,
 }
 
 impl<'a> From<&'a RequestRow> for RequestColumns<'a> {
@@ -135,6 +142,8 @@ impl<'a> From<&'a RequestRow> for RequestColumns<'a> {
             saved_input_tokens: row.saved_input_tokens,
             saved_output_tokens: row.saved_output_tokens,
             saved_cost_nanos: row.saved_cost_nanos,
+            routing_strategy: &row.routing_strategy,
+            routing_session: &row.routing_session,
         }
     }
 }

@@ -1,7 +1,17 @@
 // Shapes of the admin API's responses (see admin-api/README.md and the analytics contract).
 // The config shapes and inputs come from the Rust types (generated.ts); the views here add what
 // the API renders around them.
-import type { BudgetPeriod, Provider as ProviderState, Protocol, ResponseCache, RetryPolicy, Role, Route, Routing } from './generated';
+import type {
+  BudgetPeriod,
+  Provider as ProviderState,
+  Protocol,
+  ResponseCache,
+  RetryPolicy,
+  Role,
+  Route,
+  Routing,
+  RoutingStrategy,
+} from './generated';
 
 export type {
   BudgetInput,
@@ -255,6 +265,10 @@ export interface RequestRow {
   /** Answered by the response cache: no usage or cost of its own; `saved` is what it spared. */
   cache_hit?: boolean;
   saved?: { input_tokens: number; output_tokens: number; cost: string } | null;
+  /** The model's routing strategy when it has one (null: weighted, the default). */
+  routing_strategy?: RoutingStrategy | null;
+  /** Cache affinity: the session's fingerprint (first 16 hex digits of its SHA-256). */
+  routing_session?: string | null;
 }
 
 /** `GET /config/at?seq=N`: every entity as it stood at config sequence N. */

@@ -257,6 +257,8 @@ const en = {
     configSeq: 'Config sequence',
     cacheHit: 'Response cache',
     cacheHitTag: 'hit',
+    routing: 'Routing',
+    routingSession: 'The session (first 16 hex digits of its SHA-256)',
     cacheSaved: 'saved {{input}} input and {{output}} output tokens, {{cost}}',
     cacheHits: 'Cache hits · saved',
     upstream: 'Upstream model',

@@ -257,6 +257,8 @@ const zh: Messages = {
     configSeq: '配置序号',
     cacheHit: '响应缓存',
     cacheHitTag: '命中',
+    routing: '路由',
+    routingSession: '会话（SHA-256 的前 16 位十六进制）',
     cacheSaved: '节省输入 {{input}}、输出 {{output}} token，{{cost}}',
     cacheHits: '缓存命中 · 节省',
     upstream: '上游模型',

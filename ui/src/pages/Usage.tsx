@@ -102,6 +102,19 @@ export function RequestLogTable({
                 '—'
               )}
             </Descriptions.Item>
+            <Descriptions.Item label={t('usage.routing')}>
+              <span data-testid="usage-detail-routing">
+                {row.routing_strategy ?? t('models.strategyWeighted')}
+                {row.routing_session ? (
+                  <>
+                    {' · '}
+                    <Typography.Text code title={t('usage.routingSession')}>
+                      {row.routing_session}
+                    </Typography.Text>
+                  </>
+                ) : null}
+              </span>
+            </Descriptions.Item>
           </Descriptions>
         ),
       }}
