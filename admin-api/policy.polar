@@ -4,7 +4,9 @@
 # one of: provider, provider_key, model, token, user, setting, usage, audit, config, session,
 # key_destination (changing where a provider's keys are sent without entering them again:
 # a provider's base_url or allow_private_network, a key's provider), token_defaults (the
-# `member_token_defaults` setting: the limits a member's new token gets), billing (corrections
+# `member_token_defaults` setting: the limits a member's new token gets), rate_limits (the
+# `rate_limits` setting: requests and tokens per minute per user, per model, per client
+# address), billing (corrections
 # of past spend: admins only, as no rule below names it);
 # `owner` is the owning user id (tokens, usage) or "*" when the request concerns every owner
 # (a list without an owner filter). Actions: read, create, update, delete, test (provider keys),
@@ -17,12 +19,12 @@ allow(actor: Principal, _action: String, _resource: AdminResource) if
     actor.role = "admin";
 
 # operator: providers, keys, models and tokens (any owner, limits included), the defaults of
-# members' tokens, and reading everything else. Not key_destination: an operator who repoints a
+# members' tokens, the limits by dimension, and reading everything else. Not key_destination: an operator who repoints a
 # provider or moves a key must enter its secret again, so a key cannot be sent to a host of
 # their choosing without them already knowing it.
 allow(actor: Principal, _action: String, resource: AdminResource) if
     actor.role = "operator" and
-    resource.kind in ["provider", "provider_key", "model", "token", "token_defaults"];
+    resource.kind in ["provider", "provider_key", "model", "token", "token_defaults", "rate_limits"];
 
 allow(actor: Principal, "read", resource: AdminResource) if
     actor.role = "operator" and

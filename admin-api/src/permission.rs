@@ -25,10 +25,12 @@ pub enum Kind {
     TokenDefaults,
     /// Corrections of past spend (`spend.adjusted`): changing what was charged.
     Billing,
+    /// The `rate_limits` setting: limits per user, per model and per client address.
+    RateLimits,
 }
 
 impl Kind {
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::Provider,
         Self::ProviderKey,
         Self::Model,
@@ -42,6 +44,7 @@ impl Kind {
         Self::KeyDestination,
         Self::TokenDefaults,
         Self::Billing,
+        Self::RateLimits,
     ];
 
     /// The word `policy.polar` uses.
@@ -61,6 +64,7 @@ impl Kind {
             Self::KeyDestination => "key_destination",
             Self::TokenDefaults => "token_defaults",
             Self::Billing => "billing",
+            Self::RateLimits => "rate_limits",
         }
     }
 }

@@ -119,6 +119,19 @@ pub struct IngressConfig {
     /// How long a cache lookup may take before the request goes upstream as a miss.
     #[serde(default = "default_response_cache_lookup_ms")]
     pub response_cache_lookup_ms: u64,
+    /// Address blocks of the load balancers in front (comma-separated, `10.0.0.0/8,fd00::/8`):
+    /// only a connection from one of them may name the client's address in
+    /// `client_address_header`. Empty: the connection's address is the client's.
+    #[serde(default)]
+    pub trusted_proxies: String,
+    /// The header a trusted proxy names the client in (`X-Forwarded-For` style: the right-most
+    /// address that is not itself a trusted proxy is the client).
+    #[serde(default = "default_client_address_header")]
+    pub client_address_header: String,
+}
+
+fn default_client_address_header() -> String {
+    "x-forwarded-for".into()
 }
 
 fn default_response_cache_max_bytes() -> u64 {
@@ -226,6 +239,24 @@ impl IngressConfig {
 
     /// The response cache's settings.
     #[must_use]
+    /// How the client's address is found, for the per-address limits.
+    ///
+    /// # Errors
+    /// A `trusted_proxies` entry that is not an address block, or a header name that is not one.
+    pub fn client_address(&self) -> Result<crate::limits::ClientAddress, String> {
+        let trusted = self
+            .trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(shared::net::Cidr::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| format!("trusted_proxies: {error}"))?;
+        let header = http::HeaderName::from_bytes(self.client_address_header.trim().as_bytes())
+            .map_err(|_| "client_address_header must be an HTTP header name".to_owned())?;
+        Ok(crate::limits::ClientAddress { trusted, header })
+    }
+
     pub fn response_cache(&self) -> crate::cache::Settings {
         crate::cache::Settings {
             max_age: std::time::Duration::from_secs(self.response_cache_max_age_secs),
@@ -282,6 +313,8 @@ impl ServiceConfig for IngressConfig {
         "response_cache_max_age_secs",
         "response_cache_max_entry_bytes",
         "response_cache_lookup_ms",
+        "trusted_proxies",
+        "client_address_header",
     ];
 
     fn validate(&self) -> Result<(), String> {
@@ -346,6 +379,7 @@ impl ServiceConfig for IngressConfig {
         if !(1024..=64 << 20).contains(&self.response_cache_max_entry_bytes) {
             return Err("response_cache_max_entry_bytes must be 1 KiB to 64 MiB".into());
         }
+        self.client_address()?;
         // Loaded here once to check it, so a bad file stops the process before it binds.
         self.tls()?;
         Ok(())

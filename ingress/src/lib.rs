@@ -162,6 +162,9 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
             ..routing::BreakerSettings::default()
         })),
         route_stats: Arc::default(),
+        client_address: config
+            .client_address()
+            .map_err(|error| anyhow::anyhow!(error))?,
         publisher,
         node_id: config.node_id.clone(),
         spool_full_policy: config.spool_full_policy,
@@ -352,9 +355,19 @@ async fn start_limit_gossip(
     });
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(limits::GOSSIP_INTERVAL);
+        let mut quiet = 0_u32;
         loop {
             interval.tick().await;
-            if let Some(report) = limiter.take_report()
+            // A node with nothing to report still says so every HEARTBEAT_EVERY intervals, so
+            // the others know how current their view of it is.
+            let report = limiter.take_report().or_else(|| {
+                quiet += 1;
+                (quiet >= limits::HEARTBEAT_EVERY).then(|| limiter.heartbeat())
+            });
+            if report.is_some() {
+                quiet = 0;
+            }
+            if let Some(report) = report
                 && let Ok(payload) = serde_json::to_vec(&report)
                 && let Err(error) = client.publish(limits::GOSSIP_SUBJECT, payload.into()).await
             {

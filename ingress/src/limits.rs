@@ -1,5 +1,8 @@
-//! Per-token limits held across every ingress node: requests per minute, tokens per minute and
-//! a spend budget per period.
+//! Limits held across every ingress node: per token, requests per minute, tokens per minute and
+//! a spend budget per period; and by dimension (the `rate_limits` setting), requests and tokens
+//! per minute per user, per model (all callers together) and per client address. Every limit is
+//! a counting key in the same windows (`user:<id>`, `model:<alias>`, `addr:<ip>`; a token's key
+//! is its id, which never holds a `:`), so all of them share the gossip and its bound below.
 //!
 //! Each node counts its own traffic exactly, in one-second buckets over a sliding minute, and
 //! every [`GOSSIP_INTERVAL`] publishes what it admitted since its last report on the core NATS
@@ -21,16 +24,20 @@
 //! counts only what the stream still holds, and a warning says so.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use shared::config::{BudgetPeriod, UserToken};
+use shared::config::{BudgetPeriod, Rate, RateLimits, UserToken};
+use shared::net::Cidr;
 
 use crate::error::IngressError;
 
 pub const GOSSIP_SUBJECT: &str = "axongate.limits.usage";
 pub const GOSSIP_INTERVAL: Duration = Duration::from_millis(100);
+/// A node with nothing to report sends an empty report every this many intervals (1 s).
+pub const HEARTBEAT_EVERY: u32 = 10;
 const WINDOW_SECONDS: usize = 60;
 /// The most requests one node can report for one token in one second.
 pub const MAX_REPORTED_REQUESTS: u64 = 1_000_000;
@@ -108,6 +115,10 @@ struct TokenUsage {
 pub struct UsageReport {
     pub node: String,
     pub entries: Vec<ReportEntry>,
+    /// When the reporting node took it (Unix milliseconds): everything it admitted before then
+    /// is in this report or an earlier one. Shown as `ingress_limit_report_taken_at_ms{node}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken_at_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -122,6 +133,142 @@ pub struct ReportEntry {
 pub struct Limiter {
     node: String,
     usage: Mutex<HashMap<String, TokenUsage>>,
+    /// When idle counting keys were last dropped (see [`Limiter::take_report`]).
+    last_prune: Mutex<i64>,
+    /// The newest `taken_at_ms` merged from each other node (at most [`MAX_TRACKED_NODES`]).
+    report_times: Mutex<HashMap<String, i64>>,
+}
+
+/// Nodes whose report times are kept and shown; a name past it (or longer than 64 bytes, or
+/// not a plain id) is not, so a rogue publisher cannot grow the metrics without bound.
+const MAX_TRACKED_NODES: usize = 64;
+
+/// How often keys whose minute is empty are dropped: per-address keys come and go.
+const PRUNE_EVERY_SECS: i64 = 10;
+
+/// How the client's address is found: the connection's, unless it comes from a trusted proxy,
+/// which names the client in `header`.
+#[derive(Debug, Clone)]
+pub struct ClientAddress {
+    pub trusted: Vec<Cidr>,
+    pub header: http::HeaderName,
+}
+
+impl ClientAddress {
+    fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.trusted.iter().any(|block| block.contains(ip))
+    }
+
+    /// The client's address: the peer's; or, when the peer is a trusted proxy, the right-most
+    /// address in the header (over every instance of it) that is not itself a trusted proxy. A
+    /// header value that is not an address list is ignored (the peer counts).
+    #[must_use]
+    pub fn resolve(&self, peer: Option<IpAddr>, headers: &http::HeaderMap) -> Option<IpAddr> {
+        let peer = peer?;
+        if !self.is_trusted(peer) {
+            return Some(peer);
+        }
+        let mut hops: Vec<IpAddr> = Vec::new();
+        for value in headers.get_all(&self.header) {
+            let Ok(text) = value.to_str() else {
+                return Some(peer);
+            };
+            for hop in text.split(',').map(str::trim).filter(|hop| !hop.is_empty()) {
+                match parse_hop(hop) {
+                    Some(ip) => hops.push(ip),
+                    None => return Some(peer),
+                }
+            }
+        }
+        Some(
+            hops.into_iter()
+                .rev()
+                .find(|ip| !self.is_trusted(*ip))
+                .unwrap_or(peer),
+        )
+    }
+}
+
+/// One `X-Forwarded-For` hop: an address, possibly with a port (`1.2.3.4:5678`, `[::1]:80`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse() {
+        return Some(ip);
+    }
+    if let Ok(socket) = hop.parse::<std::net::SocketAddr>() {
+        return Some(socket.ip());
+    }
+    None
+}
+
+/// The counting key of a client address: an IPv4 address, or an IPv6 address's /64 (one
+/// subscriber's usual allocation, so rotating through it does not escape the limit).
+#[must_use]
+pub fn address_key(ip: IpAddr) -> String {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
+    };
+    match ip {
+        IpAddr::V4(v4) => format!("addr:{v4}"),
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & (u128::MAX << 64);
+            format!("addr:{}/64", std::net::Ipv6Addr::from(network))
+        }
+    }
+}
+
+fn now_ms() -> Option<i64> {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// One limit by dimension that applies to a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    /// The counting key (`user:<id>`, `model:<alias>`, `addr:<ip>`).
+    pub key: String,
+    pub rate: Rate,
+    /// Whose limit it is, for the 429: "user u1", "model gpt-4.1 (all callers)", ….
+    pub label: String,
+}
+
+/// The limits by dimension that apply to a request of `user_id` for the model `alias` from
+/// `address`.
+#[must_use]
+pub fn subjects(
+    limits: &RateLimits,
+    user_id: &str,
+    alias: &str,
+    address: Option<IpAddr>,
+) -> Vec<Subject> {
+    let mut subjects = Vec::new();
+    if let Some(rate) = limits.users.get(user_id).or(limits.per_user.as_ref())
+        && !rate.is_empty()
+    {
+        subjects.push(Subject {
+            key: format!("user:{user_id}"),
+            rate: *rate,
+            label: format!("user {user_id}"),
+        });
+    }
+    if let Some(rate) = limits.models.get(alias)
+        && !rate.is_empty()
+    {
+        subjects.push(Subject {
+            key: format!("model:{alias}"),
+            rate: *rate,
+            label: format!("model {alias} (all callers together)"),
+        });
+    }
+    if let (Some(rate), Some(address)) = (limits.per_address.as_ref(), address)
+        && !rate.is_empty()
+    {
+        subjects.push(Subject {
+            key: address_key(address),
+            rate: *rate,
+            label: "this client address".into(),
+        });
+    }
+    subjects
 }
 
 /// The key of the budget period `at` falls in.
@@ -176,6 +323,8 @@ impl Limiter {
         Self {
             node: node.into(),
             usage: Mutex::new(HashMap::new()),
+            last_prune: Mutex::new(0),
+            report_times: Mutex::new(HashMap::new()),
         }
     }
 
@@ -185,28 +334,57 @@ impl Limiter {
     /// # Errors
     /// `RateLimited` or `BudgetExceeded`, with the seconds to wait.
     pub fn admit(&self, token: &UserToken, now: time::OffsetDateTime) -> Result<(), IngressError> {
+        self.admit_with(token, &[], now)
+    }
+
+    /// Admits one request for `token` under its own limits and every limit by dimension in
+    /// `subjects`, or says which one stops it (the first that is full, the token's first). An
+    /// admitted request is counted at once under every key; a refused one under none.
+    ///
+    /// # Errors
+    /// `RateLimited` (naming whose limit) or `BudgetExceeded`, with the seconds to wait.
+    pub fn admit_with(
+        &self,
+        token: &UserToken,
+        subjects: &[Subject],
+        now: time::OffsetDateTime,
+    ) -> Result<(), IngressError> {
         let second = now.unix_timestamp();
         let mut usage = self
             .usage
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let token_rate = Rate {
+            rpm: token.rpm,
+            tpm: token.tpm,
+        };
+        let token_label = "this API key".to_owned();
+        let checks = std::iter::once((&token.id, &token_rate, &token_label)).chain(
+            subjects
+                .iter()
+                .map(|subject| (&subject.key, &subject.rate, &subject.label)),
+        );
+        let idle = TokenUsage::default();
+        for (key, rate, label) in checks {
+            let entry = usage.get(key).unwrap_or(&idle);
+            if let Some(rpm) = rate.rpm
+                && entry.requests.sum(second) >= u64::from(rpm)
+            {
+                return Err(IngressError::RateLimited {
+                    what: format!("{rpm} requests per minute for {label}"),
+                    retry_after_secs: entry.requests.seconds_until_relief(second),
+                });
+            }
+            if let Some(tpm) = rate.tpm
+                && entry.tokens.sum(second) >= u64::from(tpm)
+            {
+                return Err(IngressError::RateLimited {
+                    what: format!("{tpm} tokens per minute for {label}"),
+                    retry_after_secs: entry.tokens.seconds_until_relief(second),
+                });
+            }
+        }
         let entry = usage.entry(token.id.clone()).or_default();
-        if let Some(rpm) = token.rpm
-            && entry.requests.sum(second) >= u64::from(rpm)
-        {
-            return Err(IngressError::RateLimited {
-                what: format!("{rpm} requests per minute"),
-                retry_after_secs: entry.requests.seconds_until_relief(second),
-            });
-        }
-        if let Some(tpm) = token.tpm
-            && entry.tokens.sum(second) >= u64::from(tpm)
-        {
-            return Err(IngressError::RateLimited {
-                what: format!("{tpm} tokens per minute"),
-                retry_after_secs: entry.tokens.seconds_until_relief(second),
-            });
-        }
         if let Some(budget) = &token.budget {
             let spent = entry
                 .spend
@@ -222,7 +400,29 @@ impl Limiter {
         }
         entry.requests.add(second, 1);
         entry.unreported.push((second, 1, 0, 0));
+        for subject in subjects {
+            let entry = usage.entry(subject.key.clone()).or_default();
+            entry.requests.add(second, 1);
+            entry.unreported.push((second, 1, 0, 0));
+        }
         Ok(())
+    }
+
+    /// Records the tokens of a finished request under the keys of its limits by dimension.
+    pub fn record_subjects(&self, keys: &[String], tokens: u64, now: time::OffsetDateTime) {
+        if keys.is_empty() {
+            return;
+        }
+        let second = now.unix_timestamp();
+        let mut usage = self
+            .usage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for key in keys {
+            let entry = usage.entry(key.clone()).or_default();
+            entry.tokens.add(second, tokens);
+            entry.unreported.push((second, 0, tokens, 0));
+        }
     }
 
     /// Records the tokens and cost of a finished request.
@@ -284,12 +484,59 @@ impl Limiter {
         *entry.spend.entry(period_key).or_default() += nanos;
     }
 
-    /// Takes what this node admitted since its last report.
+    /// Keeps when `node` took its newest report, shown as
+    /// `ingress_limit_report_taken_at_ms{node}`: everything that node admitted before then is
+    /// counted here.
+    fn note_report_time(&self, node: &str, taken_at_ms: i64) {
+        let plain = node.len() <= 64
+            && node
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || b"-_.".contains(&byte));
+        let Ok(mut times) = self.report_times.lock() else {
+            return;
+        };
+        if !plain || (times.len() >= MAX_TRACKED_NODES && !times.contains_key(node)) {
+            return;
+        }
+        let newest = times.entry(node.to_owned()).or_insert(taken_at_ms);
+        *newest = (*newest).max(taken_at_ms);
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "milliseconds since 1970 fit in 53 bits"
+        )]
+        let value = *newest as f64;
+        metrics::gauge!("ingress_limit_report_taken_at_ms", "node" => node.to_owned()).set(value);
+    }
+
+    /// An empty report: nothing admitted since the last one, as of now.
+    #[must_use]
+    pub fn heartbeat(&self) -> UsageReport {
+        UsageReport {
+            node: self.node.clone(),
+            entries: Vec::new(),
+            taken_at_ms: now_ms(),
+        }
+    }
+
+    /// Takes what this node admitted since its last report. Every [`PRUNE_EVERY_SECS`], keys by
+    /// dimension with nothing in their minute are dropped (a token's key holds its spend).
     pub fn take_report(&self) -> Option<UsageReport> {
         let mut usage = self
             .usage
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        if let Ok(mut last) = self.last_prune.lock()
+            && now - *last >= PRUNE_EVERY_SECS
+        {
+            *last = now;
+            usage.retain(|key, entry| {
+                !key.contains(':')
+                    || !entry.unreported.is_empty()
+                    || entry.requests.sum(now) > 0
+                    || entry.tokens.sum(now) > 0
+            });
+        }
         let mut entries = Vec::new();
         for (token_id, entry) in usage.iter_mut() {
             let mut by_second: HashMap<i64, (u64, u64, i64)> = HashMap::new();
@@ -312,6 +559,7 @@ impl Limiter {
         (!entries.is_empty()).then(|| UsageReport {
             node: self.node.clone(),
             entries,
+            taken_at_ms: now_ms(),
         })
     }
 
@@ -338,6 +586,9 @@ impl Limiter {
     ) {
         if report.node == self.node {
             return;
+        }
+        if let Some(taken_at_ms) = report.taken_at_ms {
+            self.note_report_time(&report.node, taken_at_ms);
         }
         let plausible = |item: &ReportEntry| {
             item.spend_nanos >= 0
@@ -462,6 +713,7 @@ mod tests {
         };
         let rogue = UsageReport {
             node: "rogue".into(),
+            taken_at_ms: None,
             entries: vec![
                 entry(0, -1_000_000, second),
                 entry(0, i64::MAX, second),
@@ -481,6 +733,125 @@ mod tests {
         assert!(
             matches!(error, IngressError::BudgetExceeded { .. }),
             "{error:?}"
+        );
+    }
+
+    #[test]
+    fn limits_by_dimension_count_every_key_and_refuse_on_any() {
+        let (a, b) = (Limiter::new("a"), Limiter::new("b"));
+        let mut first = token(None);
+        first.owner_user_id = "u1".into();
+        let mut second = first.clone();
+        second.id = "t2".into();
+        let limits = RateLimits {
+            per_user: Some(Rate {
+                rpm: Some(3),
+                tpm: None,
+            }),
+            ..RateLimits::default()
+        };
+        let now = time::OffsetDateTime::from_unix_timestamp(4_000_000).unwrap();
+        let subjects = subjects(&limits, "u1", "m", None);
+        assert_eq!(subjects.len(), 1);
+        // Two tokens of one user on two nodes share the user's three requests.
+        a.admit_with(&first, &subjects, now).unwrap();
+        a.admit_with(&first, &subjects, now).unwrap();
+        b.merge_at(&a.take_report().unwrap(), |_| None, now.unix_timestamp());
+        b.admit_with(&second, &subjects, now).unwrap();
+        let error = b.admit_with(&second, &subjects, now).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("3 requests per minute for user u1"),
+            "{error}"
+        );
+        // A refused request counts nowhere: the token itself has had one request on b.
+        let report = b.take_report().unwrap();
+        let t2: u64 = report
+            .entries
+            .iter()
+            .filter(|entry| entry.token_id == "t2")
+            .map(|entry| entry.requests)
+            .sum();
+        assert_eq!(t2, 1);
+        // A user with their own limit is not held by per_user; a model's limit counts everyone.
+        let limits = RateLimits {
+            users: [(
+                "u1".to_owned(),
+                Rate {
+                    rpm: Some(100),
+                    tpm: None,
+                },
+            )]
+            .into(),
+            models: [(
+                "m".to_owned(),
+                Rate {
+                    rpm: None,
+                    tpm: Some(10),
+                },
+            )]
+            .into(),
+            ..limits
+        };
+        let subjects = super::subjects(&limits, "u1", "m", None);
+        b.admit_with(&second, &subjects, now).unwrap();
+        b.record_subjects(&["model:m".to_owned()], 10, now);
+        let error = b.admit_with(&first, &subjects, now).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("10 tokens per minute for model m (all callers together)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_client_address_comes_from_a_trusted_proxy_only() {
+        let resolver = ClientAddress {
+            trusted: vec![Cidr::parse("10.0.0.0/8").unwrap()],
+            header: http::HeaderName::from_static("x-forwarded-for"),
+        };
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "198.51.100.7, 203.0.113.9, 10.1.1.1".parse().unwrap(),
+        );
+        let from = |ip: &str, headers: &http::HeaderMap| {
+            resolver.resolve(Some(ip.parse().unwrap()), headers)
+        };
+        assert_eq!(
+            from("10.2.2.2", &headers),
+            Some("203.0.113.9".parse().unwrap()),
+            "right-most untrusted hop"
+        );
+        assert_eq!(
+            from("192.0.2.1", &headers),
+            Some("192.0.2.1".parse().unwrap()),
+            "an untrusted peer's header is ignored"
+        );
+        headers.insert("x-forwarded-for", "not an address".parse().unwrap());
+        assert_eq!(
+            from("10.2.2.2", &headers),
+            Some("10.2.2.2".parse().unwrap())
+        );
+        headers.insert("x-forwarded-for", "[2001:db8::1]:443".parse().unwrap());
+        assert_eq!(
+            from("10.2.2.2", &headers),
+            Some("2001:db8::1".parse().unwrap())
+        );
+        // An IPv6 client counts by its /64.
+        assert_eq!(
+            address_key("2001:db8:1:2:aaaa::1".parse().unwrap()),
+            address_key("2001:db8:1:2:bbbb::9".parse().unwrap())
+        );
+        assert_ne!(
+            address_key("2001:db8:1:2::1".parse().unwrap()),
+            address_key("2001:db8:1:3::1".parse().unwrap())
+        );
+        assert_eq!(
+            address_key("::ffff:192.0.2.1".parse().unwrap()),
+            "addr:192.0.2.1"
         );
     }
 

@@ -255,7 +255,7 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -285,7 +285,9 @@ pub async fn serve(
             let _slot = slot;
             metrics::gauge!("ingress_connections_open").increment(1.0);
             match acceptor.accept(stream).await {
-                Ok(stream) => serve_connection(&builder, app, stream, watcher, limits).await,
+                Ok(stream) => {
+                    serve_connection(&builder, app, stream, watcher, limits, remote.ip()).await;
+                }
                 Err(error) => {
                     metrics::counter!("ingress_tls_handshakes_failed_total").increment(1);
                     tracing::debug!(%error, "TLS handshake failed");
@@ -306,6 +308,18 @@ pub async fn serve(
     }
 }
 
+tokio::task_local! {
+    /// The connection's remote address, while its request's handler runs.
+    static PEER: std::net::IpAddr;
+}
+
+/// The address of the connection whose request is being handled (`None` outside a served
+/// connection, as when the router is called directly).
+#[must_use]
+pub fn peer() -> Option<std::net::IpAddr> {
+    PEER.try_with(|peer| *peer).ok()
+}
+
 /// Serves one accepted (and, with TLS, handshaken) connection until it ends or its watchdog
 /// finds it idle or stalled.
 async fn serve_connection<S>(
@@ -314,6 +328,7 @@ async fn serve_connection<S>(
     stream: S,
     watcher: hyper_util::server::graceful::Watcher,
     limits: ConnectionLimits,
+    peer: std::net::IpAddr,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -324,7 +339,9 @@ async fn serve_connection<S>(
             let in_flight = InFlight::start(&activity);
             let mut app = app.clone();
             async move {
-                let response = tower::Service::call(&mut app, request.map(Body::new)).await?;
+                let response = PEER
+                    .scope(peer, tower::Service::call(&mut app, request.map(Body::new)))
+                    .await?;
                 Ok::<_, std::convert::Infallible>(response.map(|inner| {
                     Body::new(TrackedBody {
                         inner,

@@ -39,6 +39,8 @@ pub struct Snapshot {
     users: HashMap<String, bool>,
     /// Users whose latest event is a deletion: their tokens are refused.
     deleted_users: HashSet<String>,
+    /// The `rate_limits` setting (none set: no limit by dimension).
+    pub rate_limits: Arc<shared::config::RateLimits>,
 }
 
 /// Why a token's owner may not use it, if they may not.
@@ -148,7 +150,24 @@ impl Snapshot {
                 self.users.remove(&deleted.id);
                 self.deleted_users.insert(deleted.id.clone());
             }
-            // Role bindings and settings do not affect routing.
+            ConfigEvent::SettingPut(setting)
+                if setting.key == shared::config::RATE_LIMITS_SETTING =>
+            {
+                match serde_json::from_value(setting.value.clone()) {
+                    Ok(limits) => self.rate_limits = Arc::new(limits),
+                    // admin-api checks the shape; an event that slipped past it leaves the
+                    // limits as they were rather than lifting them.
+                    Err(error) => {
+                        tracing::warn!(%error, "rate_limits setting ignored: not the expected shape");
+                    }
+                }
+            }
+            ConfigEvent::SettingDeleted(deleted)
+                if deleted.id == shared::config::RATE_LIMITS_SETTING =>
+            {
+                self.rate_limits = Arc::default();
+            }
+            // Role bindings and other settings do not affect serving.
             ConfigEvent::RoleBindingPut(_)
             | ConfigEvent::RoleBindingDeleted(_)
             | ConfigEvent::SettingPut(_)
@@ -177,6 +196,7 @@ impl Snapshot {
             "provider_key" => ConfigEvent::ProviderKeyPut(serde_json::from_value(data)?),
             "model" => ConfigEvent::ModelPut(serde_json::from_value(data)?),
             "token" => ConfigEvent::TokenPut(serde_json::from_value(data)?),
+            "setting" => ConfigEvent::SettingPut(serde_json::from_value(data)?),
             _ => return Ok(()),
         };
         self.apply(&event, 0, secrets);
@@ -185,8 +205,9 @@ impl Snapshot {
 
     /// The entities ingress needs from the views.
     #[must_use]
-    pub fn view_entities() -> [&'static str; 5] {
+    pub fn view_entities() -> [&'static str; 6] {
         [
+            ConfigEntity::Setting.as_str(),
             ConfigEntity::Provider.as_str(),
             ConfigEntity::ProviderKey.as_str(),
             ConfigEntity::Model.as_str(),

@@ -416,6 +416,57 @@ pub struct Setting {
     pub value: serde_json::Value,
 }
 
+/// The key of the setting holding the limits by dimension.
+pub const RATE_LIMITS_SETTING: &str = "rate_limits";
+
+/// Requests and tokens per minute (sliding), counted across every ingress node.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", ts(optional_fields))]
+pub struct Rate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u32>,
+}
+
+impl Rate {
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.rpm.is_none() && self.tpm.is_none()
+    }
+}
+
+/// The `rate_limits` setting: limits by dimension, on top of each token's own. A request must
+/// fit every limit that applies to it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", ts(optional_fields))]
+pub struct RateLimits {
+    /// Each user, across all their tokens (unless `users` names them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_user: Option<Rate>,
+    /// Users with their own limit instead of `per_user`, by user id.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[cfg_attr(
+        feature = "ts",
+        ts(as = "Option<std::collections::BTreeMap<String, Rate>>", optional)
+    )]
+    pub users: std::collections::BTreeMap<String, Rate>,
+    /// All callers of a model together, by model alias.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[cfg_attr(
+        feature = "ts",
+        ts(as = "Option<std::collections::BTreeMap<String, Rate>>", optional)
+    )]
+    pub models: std::collections::BTreeMap<String, Rate>,
+    /// Each client address (the connection's, or the trusted proxy header's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_address: Option<Rate>,
+}
+
 /// The body of a `*.deleted` event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deleted {

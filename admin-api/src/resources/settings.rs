@@ -2,7 +2,8 @@
 //! `version`) or updates (with the `version` read).
 //!
 //! `member_token_defaults` is checked against its shape and written with the `token_defaults`
-//! permission (admins and operators) rather than `setting` (admins only).
+//! permission (admins and operators) rather than `setting` (admins only); `rate_limits` (the
+//! limits by dimension ingress enforces) likewise, with the `rate_limits` permission.
 
 use std::collections::HashMap;
 
@@ -11,7 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
-use shared::config::{ConfigEvent, Deleted, Setting};
+use shared::config::{ConfigEvent, Deleted, RATE_LIMITS_SETTING, Rate, RateLimits, Setting};
 
 use super::crud::{self, Declare, ReadResource, Resource};
 use super::token_limits::{MEMBER_TOKEN_DEFAULTS, TokenDefaults};
@@ -68,6 +69,8 @@ struct SettingInput {
 fn permission_kind(key: &str) -> Kind {
     if key == MEMBER_TOKEN_DEFAULTS {
         Kind::TokenDefaults
+    } else if key == RATE_LIMITS_SETTING {
+        Kind::RateLimits
     } else {
         Kind::Setting
     }
@@ -101,6 +104,9 @@ pub async fn put(
             other => other,
         })?;
     }
+    if key == RATE_LIMITS_SETTING {
+        check_rate_limits(&input.value)?;
+    }
     if !shared::ids::is_valid_entity_id(&key) {
         return Err(ApiError::invalid(
             "key",
@@ -127,6 +133,47 @@ pub async fn put(
         status,
         Json(render(&read_back(&state, ENTITY, &key, sequence).await?)),
     ))
+}
+
+/// The shape of `rate_limits`: known fields only, user ids and model aliases that could exist,
+/// and every limit at least 1 (an absent limit is none).
+fn check_rate_limits(value: &Value) -> Result<(), ApiError> {
+    let limits: RateLimits = serde_json::from_value(value.clone())
+        .map_err(|_| {
+            ApiError::invalid(
+                "value",
+                "rate_limits holds per_user, users, models and per_address, each limit an object of rpm and tpm counts",
+            )
+        })?;
+    let check = |field: String, rate: &Rate| -> Result<(), ApiError> {
+        if rate.rpm == Some(0) || rate.tpm == Some(0) {
+            return Err(ApiError::invalid(
+                field,
+                "a limit is at least 1 per minute; leave it out for none",
+            ));
+        }
+        Ok(())
+    };
+    if let Some(rate) = &limits.per_user {
+        check("value.per_user".into(), rate)?;
+    }
+    if let Some(rate) = &limits.per_address {
+        check("value.per_address".into(), rate)?;
+    }
+    for (user_id, rate) in &limits.users {
+        if !shared::ids::is_valid_entity_id(user_id) {
+            return Err(ApiError::invalid(
+                "value.users",
+                "a key of users is not a user id (1 to 128 letters, digits, - and _)",
+            ));
+        }
+        check(format!("value.users.{user_id}"), rate)?;
+    }
+    for (alias, rate) in &limits.models {
+        super::validate::alias("value.models", alias)?;
+        check(format!("value.models.{alias}"), rate)?;
+    }
+    Ok(())
 }
 
 pub async fn delete(

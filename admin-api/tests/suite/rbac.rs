@@ -310,7 +310,7 @@ async fn member_may_only_tighten_limits_and_gets_the_operators_defaults() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    // Nor may a member change the defaults.
+    // Nor may a member change the defaults, or lift the limits by dimension.
     let (status, _) = harness
         .put(
             "/api/v1/settings/member_token_defaults",
@@ -319,6 +319,14 @@ async fn member_may_only_tighten_limits_and_gets_the_operators_defaults() {
         )
         .await;
     assert_eq!(status, 403);
+    let (status, _) = harness
+        .put(
+            "/api/v1/settings/rate_limits",
+            &member,
+            json!({"value": {}}),
+        )
+        .await;
+    assert_eq!(status, 403, "a member may not set the limits by dimension");
 }
 
 /// An admin or an operator may widen and remove any limit and re-enable a token, and set the
@@ -361,6 +369,34 @@ async fn widening_is_allowed_for(role: &str) {
         )
         .await;
     assert_eq!(status, 201, "{role}: {body}");
+    // And the limits by dimension (checked for their shape).
+    for (bad, field) in [
+        (json!({"per_user": {"rpm": 0}}), "value.per_user"),
+        (json!({"per_minute": 3}), "value"),
+        (
+            json!({"models": {"not an alias!": {"rpm": 3}}}),
+            "value.models",
+        ),
+    ] {
+        let (status, body) = harness
+            .put(
+                "/api/v1/settings/rate_limits",
+                &session,
+                json!({"value": bad}),
+            )
+            .await;
+        assert_eq!(status, 400, "{role} {bad}: {body}");
+        assert_eq!(body["error"]["field"], field, "{body}");
+    }
+    let (status, body) = harness
+        .put(
+            "/api/v1/settings/rate_limits",
+            &session,
+            json!({"value": {"per_user": {"rpm": 600}, "users": {"mia": {"rpm": 5}},
+                             "models": {"gpt-4.1": {"tpm": 1000000}}, "per_address": {"rpm": 120}}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{role}: {body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,4 +431,12 @@ async fn viewer_may_change_no_limit_and_no_default() {
         )
         .await;
     assert_eq!(status, 403);
+    let (status, _) = harness
+        .put(
+            "/api/v1/settings/rate_limits",
+            &viewer,
+            json!({"value": {"per_user": {"rpm": 30}}}),
+        )
+        .await;
+    assert_eq!(status, 403, "a viewer may not set the limits by dimension");
 }

@@ -52,6 +52,10 @@ pub(crate) struct Call {
     pub(crate) routing: Option<shared::request::RoutingDecision>,
     /// The answering route and key's in-flight count, held until the request ends.
     pub(crate) in_flight: Option<crate::routing::InFlight>,
+    /// The client's address (the connection's, or a trusted proxy's header's).
+    pub(crate) client_ip: Option<std::net::IpAddr>,
+    /// The counting keys of the limits by dimension the request was admitted under.
+    pub(crate) limit_keys: Vec<String>,
 }
 
 /// The client-side protocol of each dialect.
@@ -98,6 +102,8 @@ impl Call {
             session: None,
             routing: None,
             in_flight: None,
+            client_ip: None,
+            limit_keys: Vec::new(),
         }
     }
 
@@ -177,6 +183,11 @@ impl Call {
                 token,
                 tokens,
                 cost.as_ref().map_or(0, |cost| cost.amount.0),
+                time::OffsetDateTime::now_utc(),
+            );
+            state.limiter.record_subjects(
+                &self.limit_keys,
+                tokens,
                 time::OffsetDateTime::now_utc(),
             );
         }

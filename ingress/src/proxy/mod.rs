@@ -63,6 +63,8 @@ pub struct AppState {
     pub breakers: Arc<Breakers>,
     /// Requests in flight and time to first byte per route and key, for the routing strategies.
     pub route_stats: Arc<crate::routing::RouteStats>,
+    /// How the client's address is found (the per-address limits).
+    pub client_address: crate::limits::ClientAddress,
     pub publisher: Publisher,
     pub node_id: String,
     pub spool_full_policy: SpoolFullPolicy,
@@ -138,6 +140,7 @@ pub(crate) async fn admit_caller(
 ) -> Result<(tokio::sync::OwnedSemaphorePermit, Arc<UserToken>), IngressError> {
     call.trace
         .start(&state.tracing, std::time::SystemTime::from(call.started_at));
+    call.client_ip = state.client_address.resolve(crate::server::peer(), headers);
     let permit = state.concurrency.clone().try_acquire_owned().map_err(|_| {
         IngressError::Overloaded("too many requests in flight on this node; retry shortly".into())
     })?;
@@ -181,9 +184,16 @@ pub(crate) fn admit_model(
     call.config_seq = Some(snapshot.sequence);
     let model = auth::usable_model(&snapshot, token, alias)?;
     call.model = Some(model.clone());
+    let subjects = crate::limits::subjects(
+        &snapshot.rate_limits,
+        &token.owner_user_id,
+        &model.alias,
+        call.client_ip,
+    );
     state
         .limiter
-        .admit(token, time::OffsetDateTime::now_utc())?;
+        .admit_with(token, &subjects, time::OffsetDateTime::now_utc())?;
+    call.limit_keys = subjects.into_iter().map(|subject| subject.key).collect();
     Ok(model)
 }
 

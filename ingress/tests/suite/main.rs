@@ -7,6 +7,7 @@ mod support;
 
 mod agent_clis;
 mod compose_file;
+mod dimension_limits;
 mod gateway;
 mod gemini;
 mod hardening;

@@ -1,0 +1,286 @@
+//! Limits by dimension (the `rate_limits` setting) across two ingress nodes: a user's limit
+//! holds over all their tokens, a model's over every caller, an address's over every token from
+//! it (the client address from a trusted proxy's `X-Forwarded-For` only); each refusal is a 429
+//! in the caller's dialect naming whose limit it was, with `Retry-After`.
+
+#![allow(
+    clippy::expect_used,
+    clippy::too_many_lines,
+    reason = "a test fails loudly and reads top to bottom"
+)]
+
+use crate::support;
+
+use kit::testing::{liveness, wait_until};
+use serde_json::{Value, json};
+use shared::config::{ConfigEvent, Protocol, RATE_LIMITS_SETTING, Setting};
+use support::{Gateway, Node, http};
+
+/// A value of the node's `/metrics`.
+async fn metric(node: &Node, name: &str) -> Option<f64> {
+    let text = http()
+        .get(format!("{}/metrics", node.base))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines().find_map(|line| {
+        line.strip_prefix(name)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// Waits until every node has applied the config up to `sequence`.
+async fn applied(nodes: &[&Node], sequence: u64) {
+    for node in nodes {
+        wait_until(liveness(), "the config to reach the node", || async {
+            #[expect(clippy::cast_precision_loss, reason = "small sequences")]
+            let wanted = sequence as f64;
+            (metric(node, "ingress_config_sequence").await? >= wanted).then_some(())
+        })
+        .await;
+    }
+}
+
+/// Waits until each of `nodes` (name, node) has merged a usage report the other ones took after
+/// now (a report, or the heartbeat a quiet node sends every second): from then on, each counts
+/// everything the others admitted before this call.
+async fn gossiped(nodes: &[(&str, &Node)]) {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    #[expect(clippy::cast_precision_loss, reason = "milliseconds since 1970 fit")]
+    let now = now as f64;
+    for (_, node) in nodes {
+        for (other, _) in nodes.iter().filter(|(_, other)| other.base != node.base) {
+            let name = format!("ingress_limit_report_taken_at_ms{{node=\"{other}\"}}");
+            wait_until(liveness(), "the other node's usage report", || async {
+                (metric(node, &name).await? > now).then_some(())
+            })
+            .await;
+        }
+    }
+}
+
+async fn set_limits(gateway: &Gateway, nodes: &[&Node], value: Value) {
+    let sequence = gateway
+        .publish_config(ConfigEvent::SettingPut(Setting {
+            key: RATE_LIMITS_SETTING.into(),
+            value,
+        }))
+        .await;
+    applied(nodes, sequence).await;
+}
+
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    body: Value,
+}
+
+async fn chat(node: &Node, token: &str, model: &str, forwarded_for: Option<&str>) -> Answer {
+    let mut request = http()
+        .post(format!("{}/v1/chat/completions", node.base))
+        .bearer_auth(token)
+        .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}));
+    if let Some(address) = forwarded_for {
+        request = request.header("x-forwarded-for", address);
+    }
+    answer(request).await
+}
+
+async fn message(node: &Node, token: &str, model: &str) -> Answer {
+    answer(
+        http()
+            .post(format!("{}/v1/messages", node.base))
+            .header("x-api-key", token)
+            .header("anthropic-version", "2023-06-01")
+            .json(&json!({"model": model, "max_tokens": 16,
+                          "messages": [{"role": "user", "content": "hi"}]})),
+    )
+    .await
+}
+
+async fn answer(request: reqwest::RequestBuilder) -> Answer {
+    let response = request.send().await.expect("send");
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|value| value.to_str().expect("ascii").to_owned());
+    let body = response.json().await.unwrap_or(Value::Null);
+    Answer {
+        status,
+        retry_after,
+        body,
+    }
+}
+
+fn assert_ok(answer: &Answer, what: &str) {
+    assert_eq!(answer.status, 200, "{what}: {}", answer.body);
+}
+
+/// A 429 in OpenAI's shape naming `whose` limit, with Retry-After.
+fn assert_limited_openai(answer: &Answer, whose: &str) {
+    assert_eq!(answer.status, 429, "{}", answer.body);
+    assert_eq!(
+        answer.body["error"]["type"], "rate_limit_error",
+        "{}",
+        answer.body
+    );
+    let message = answer.body["error"]["message"].as_str().expect("message");
+    assert!(message.contains(whose), "{message:?} names {whose:?}");
+    let after: u64 = answer
+        .retry_after
+        .as_deref()
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&after), "Retry-After {after}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn users_models_and_addresses_are_limited_across_nodes() {
+    let gateway = Gateway::start().await;
+    gateway.add_provider("openai-mock", Protocol::OpenAi).await;
+    gateway
+        .add_model("everyday", vec![("openai-mock", "gpt-mock-1", 0)])
+        .await;
+    gateway
+        .add_model("scarce", vec![("openai-mock", "gpt-mock-1", 0)])
+        .await;
+    let owned = |user: &'static str| {
+        move |token: &mut shared::config::UserToken| {
+            token.owner_user_id = user.into();
+        }
+    };
+    let ann_laptop = gateway.add_token("ann-laptop", owned("ann")).await;
+    let ann_ci = gateway.add_token("ann-ci", owned("ann")).await;
+    let bob = gateway.add_token("bob", owned("bob")).await;
+    let cat = gateway.add_token("cat", owned("cat")).await;
+    // a and b sit behind a load balancer on this host; c faces clients directly.
+    let proxied = [("AXONGATE_TRUSTED_PROXIES", "127.0.0.1/32,::1/128")];
+    let a = gateway.start_node_with("dim-a", &proxied, None).await;
+    let b = gateway.start_node_with("dim-b", &proxied, None).await;
+    let nodes = [&a, &b];
+
+    // 1. A user's limit holds over all their tokens on both nodes: ann has 6 a minute.
+    set_limits(
+        &gateway,
+        &nodes,
+        json!({"users": {"ann": {"rpm": 6}}, "models": {"scarce": {"rpm": 4}}}),
+    )
+    .await;
+    for _ in 0..3 {
+        assert_ok(&chat(&a, &ann_laptop, "everyday", None).await, "ann on a");
+        assert_ok(&chat(&b, &ann_ci, "everyday", None).await, "ann on b");
+    }
+    gossiped(&[("dim-a", &a), ("dim-b", &b)]).await;
+    // Each node admitted three of ann's requests itself: the refusals count the other's.
+    assert_limited_openai(
+        &chat(&a, &ann_laptop, "everyday", None).await,
+        "6 requests per minute for user ann",
+    );
+    assert_limited_openai(&chat(&b, &ann_ci, "everyday", None).await, "for user ann");
+    assert_ok(
+        &chat(&a, &bob, "everyday", None).await,
+        "another user is not held by ann's limit",
+    );
+
+    // 2. A model's limit holds over every caller: scarce has 4 a minute, whoever calls.
+    assert_ok(&chat(&a, &bob, "scarce", None).await, "bob on a");
+    assert_ok(&chat(&b, &cat, "scarce", None).await, "cat on b");
+    assert_ok(&message(&a, &cat, "scarce").await, "cat on a (Anthropic)");
+    assert_ok(&message(&b, &bob, "scarce").await, "bob on b (Anthropic)");
+    gossiped(&[("dim-a", &a), ("dim-b", &b)]).await;
+    let refused = message(&a, &bob, "scarce").await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(
+        refused.body["type"], "error",
+        "Anthropic's shape: {}",
+        refused.body
+    );
+    assert_eq!(
+        refused.body["error"]["type"], "rate_limit_error",
+        "{}",
+        refused.body
+    );
+    let text = refused.body["error"]["message"].as_str().expect("message");
+    assert!(
+        text.contains("model scarce (all callers together)"),
+        "{text}"
+    );
+    assert!(
+        refused.retry_after.is_some(),
+        "Retry-After on the Anthropic 429"
+    );
+    assert_limited_openai(&chat(&b, &cat, "scarce", None).await, "model scarce");
+    assert_ok(
+        &chat(&b, &cat, "everyday", None).await,
+        "other models are free",
+    );
+
+    // 3. An address's limit holds over every token from it; the address is the right-most
+    //    X-Forwarded-For hop that is not a trusted proxy, on a node that trusts its peer.
+    let c = gateway.start_node("dim-c").await;
+    let all = [&a, &b, &c];
+    set_limits(&gateway, &all, json!({"per_address": {"rpm": 2}})).await;
+    let client = "203.0.113.10";
+    assert_ok(
+        &chat(&a, &bob, "everyday", Some(client)).await,
+        "bob from the client on a",
+    );
+    assert_ok(
+        &chat(&b, &cat, "everyday", Some(&format!("{client}, 127.0.0.1"))).await,
+        "cat from the client on b (through a second local proxy)",
+    );
+    gossiped(&[("dim-a", &a), ("dim-b", &b)]).await;
+    assert_limited_openai(
+        &chat(&a, &ann_laptop, "everyday", Some(client)).await,
+        "for this client address",
+    );
+    assert_limited_openai(
+        &chat(&b, &bob, "everyday", Some(client)).await,
+        "for this client address",
+    );
+    assert_ok(
+        &chat(&a, &bob, "everyday", Some("203.0.113.11")).await,
+        "another address has its own count",
+    );
+    // A node that does not trust its peer ignores the header: every request here comes from
+    // 127.0.0.1, whatever it claims.
+    assert_ok(
+        &chat(&c, &bob, "everyday", Some("198.51.100.1")).await,
+        "first from c",
+    );
+    assert_ok(
+        &chat(&c, &cat, "everyday", Some("198.51.100.2")).await,
+        "second from c",
+    );
+    assert_limited_openai(
+        &chat(&c, &bob, "everyday", Some("198.51.100.3")).await,
+        "for this client address",
+    );
+
+    // Lifting the limits frees everyone at once.
+    gateway
+        .publish_config(ConfigEvent::SettingDeleted(shared::config::Deleted {
+            id: RATE_LIMITS_SETTING.into(),
+        }))
+        .await;
+    let sequence = gateway
+        .publish_config(ConfigEvent::SettingPut(Setting {
+            key: "unrelated".into(),
+            value: json!(1),
+        }))
+        .await;
+    applied(&all, sequence).await;
+    assert_ok(
+        &chat(&a, &ann_laptop, "scarce", Some(client)).await,
+        "no limit by dimension left",
+    );
+    assert_ok(&chat(&c, &bob, "everyday", None).await, "nor on c");
+}
