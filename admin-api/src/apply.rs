@@ -50,6 +50,10 @@ pub struct Document {
     /// `axg-…`); without it a new token gets a generated secret, shown once in the result.
     #[serde(default)]
     pub tokens: Vec<Value>,
+    /// The limits by dimension (the `rate_limits` setting); absent: left as they are (or, with
+    /// `prune`, removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<shared::config::RateLimits>,
     /// Also delete providers, keys, models and tokens the document does not declare.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub prune: bool,
@@ -386,6 +390,36 @@ pub async fn apply(
         progress.add(1);
     }
 
+    let limits_key = shared::config::RATE_LIMITS_SETTING;
+    let current = db::get(pool, "setting", limits_key).await?;
+    if let Some(limits) = &document.rate_limits {
+        let value = serde_json::to_value(limits)?;
+        crate::resources::settings::check_rate_limits(&value)?;
+        let desired = shared::config::Setting {
+            key: limits_key.into(),
+            value,
+        };
+        applier
+            .converge::<shared::config::Setting>(
+                ConfigEntity::Setting,
+                limits_key,
+                current.as_ref(),
+                &desired,
+                ConfigEvent::SettingPut(desired.clone()),
+            )
+            .await?;
+    } else if document.prune
+        && let Some(stored) = current
+    {
+        let event = ConfigEvent::SettingDeleted(Deleted {
+            id: limits_key.into(),
+        });
+        crate::resources::commit(state, event, actor, stored.version).await?;
+        applier.report.changes.push(
+            json!({"entity": ConfigEntity::Setting.as_str(), "id": limits_key, "action": "deleted"}),
+        );
+    }
+
     if document.prune {
         // Dependents first, so nothing is left pointing at a deleted provider.
         applier.prune(ConfigEntity::Token, &token_ids).await?;
@@ -440,6 +474,10 @@ pub async fn export(pool: &deadpool_postgres::Pool) -> Result<Document, ApiError
         document
             .tokens
             .push(serde_json::to_value(tokens::token_input(&token))?);
+    }
+    if let Some(stored) = db::get(pool, "setting", shared::config::RATE_LIMITS_SETTING).await? {
+        let setting: shared::config::Setting = serde_json::from_value(stored.data)?;
+        document.rate_limits = serde_json::from_value(setting.value).ok();
     }
     Ok(document)
 }

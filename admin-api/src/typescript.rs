@@ -44,6 +44,8 @@ pub fn generated() -> String {
         declaration::<shared::config::RetryPolicy>(&cfg),
         declaration::<shared::config::ResponseCache>(&cfg),
         declaration::<shared::config::Routing>(&cfg),
+        declaration::<shared::config::Rate>(&cfg),
+        declaration::<shared::config::RateLimits>(&cfg),
         declaration::<shared::config::RoutingStrategy>(&cfg),
         declaration::<shared::config::BudgetPeriod>(&cfg),
         declaration::<shared::config::Role>(&cfg),

@@ -12,6 +12,7 @@ const ProvidersPage = lazy(() => import('./pages/Providers').then((module) => ({
 const KeysPage = lazy(() => import('./pages/Keys').then((module) => ({ default: module.KeysPage })));
 const ModelsPage = lazy(() => import('./pages/Models').then((module) => ({ default: module.ModelsPage })));
 const TokensPage = lazy(() => import('./pages/Tokens').then((module) => ({ default: module.TokensPage })));
+const LimitsPage = lazy(() => import('./pages/Limits').then((module) => ({ default: module.LimitsPage })));
 const UsagePage = lazy(() => import('./pages/Usage').then((module) => ({ default: module.UsagePage })));
 const AuditPage = lazy(() => import('./pages/Audit').then((module) => ({ default: module.AuditPage })));
 const UsersPage = lazy(() => import('./pages/Users').then((module) => ({ default: module.UsersPage })));
@@ -45,6 +46,7 @@ export function App() {
         {canRead(role, 'provider_key') && <Route path="keys" element={<KeysPage />} />}
         {canRead(role, 'model') && <Route path="models" element={<ModelsPage />} />}
         <Route path="tokens" element={<TokensPage />} />
+        {canRead(role, 'setting') && <Route path="limits" element={<LimitsPage />} />}
         <Route path="usage" element={<UsagePage />} />
         {canRead(role, 'audit') && <Route path="audit" element={<AuditPage />} />}
         {role === 'admin' && <Route path="users" element={<UsersPage />} />}

@@ -137,7 +137,7 @@ pub async fn put(
 
 /// The shape of `rate_limits`: known fields only, user ids and model aliases that could exist,
 /// and every limit at least 1 (an absent limit is none).
-fn check_rate_limits(value: &Value) -> Result<(), ApiError> {
+pub(crate) fn check_rate_limits(value: &Value) -> Result<(), ApiError> {
     let limits: RateLimits = serde_json::from_value(value.clone())
         .map_err(|_| {
             ApiError::invalid(

@@ -126,6 +126,26 @@ async fn http_apply_twice_publishes_nothing_the_second_time() {
         ]
     );
 
+    // The limits by dimension: applied once, unchanged the second time, exported, checked.
+    let limits = "rate_limits:\n  per_user: {rpm: 600}\n  models:\n    gpt-4.1: {tpm: 1000000}\n";
+    let (status, report) = apply(&harness, &admin, limits).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        report["changes"],
+        json!([{"entity": "setting", "id": "rate_limits", "action": "created"}])
+    );
+    let (status, report) = apply(&harness, &admin, limits).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["changes"], json!([]), "{report}");
+    let (_, exported) = harness.get("/api/v1/export?format=json", &admin).await;
+    assert_eq!(
+        exported["rate_limits"],
+        json!({"per_user": {"rpm": 600}, "models": {"gpt-4.1": {"tpm": 1000000}}})
+    );
+    let (status, body) = apply(&harness, &admin, "rate_limits: {per_address: {rpm: 0}}").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "value.per_address", "{body}");
+
     // A broken document names its problem; a non-admin may not apply.
     let (status, body) = apply(
         &harness,

@@ -125,6 +125,33 @@ export type Routing = { strategy: RoutingStrategy,
  */
 session_header?: string, };
 
+/**
+ * Requests and tokens per minute (sliding), counted across every ingress node.
+ */
+export type Rate = { rpm?: number, tpm?: number, };
+
+/**
+ * The `rate_limits` setting: limits by dimension, on top of each token's own. A request must
+ * fit every limit that applies to it.
+ */
+export type RateLimits = { 
+/**
+ * Each user, across all their tokens (unless `users` names them).
+ */
+per_user?: Rate, 
+/**
+ * Users with their own limit instead of `per_user`, by user id.
+ */
+users?: { [key in string]: Rate }, 
+/**
+ * All callers of a model together, by model alias.
+ */
+models?: { [key in string]: Rate }, 
+/**
+ * Each client address (the connection's, or the trusted proxy header's).
+ */
+per_address?: Rate, };
+
 export type RoutingStrategy = "weighted" | "least_in_flight" | "latency" | "cache_affinity";
 
 export type BudgetPeriod = "daily" | "weekly" | "monthly" | "total";
@@ -168,7 +195,7 @@ owner_user_id?: string, allowed_models?: Array<string>, rpm?: number, tpm?: numb
 expires_at?: string, enabled?: boolean, };
 
 /** What a permission is on (the policy's resource kinds). */
-export type Kind = 'provider' | 'provider_key' | 'model' | 'token' | 'user' | 'setting' | 'usage' | 'audit' | 'config' | 'session' | 'key_destination' | 'token_defaults' | 'billing';
+export type Kind = 'provider' | 'provider_key' | 'model' | 'token' | 'user' | 'setting' | 'usage' | 'audit' | 'config' | 'session' | 'key_destination' | 'token_defaults' | 'billing' | 'rate_limits';
 
 /** What a permission allows. */
 export type Action = 'read' | 'create' | 'update' | 'delete' | 'test' | 'rotate' | 'apply';

@@ -5,7 +5,7 @@ import type { Role } from '../api/types';
 
 export type { Kind };
 
-const OPERATOR_WRITES: Kind[] = ['provider', 'provider_key', 'model', 'token'];
+const OPERATOR_WRITES: Kind[] = ['provider', 'provider_key', 'model', 'token', 'token_defaults', 'rate_limits'];
 const VIEWER_READS: Kind[] = ['provider', 'provider_key', 'model', 'token', 'usage', 'audit', 'user', 'setting'];
 
 export function canRead(role: Role | undefined, kind: Kind): boolean {

@@ -7,6 +7,7 @@ const en = {
     keys: 'Provider keys',
     models: 'Models',
     tokens: 'User tokens',
+    limits: 'Rate limits',
     usage: 'Usage',
     audit: 'Audit log',
     users: 'Users and roles',
@@ -326,6 +327,24 @@ const en = {
     chainHelp:
       'Every config and audit event carries a keyed link to the one before it; a rewritten, removed or reordered event breaks the chain.',
     verifyAgain: 'Verify again',
+  },
+  limits: {
+    title: 'Rate limits by user, model and address',
+    help: "Requests and tokens per minute, counted across every ingress node, on top of each token's own limits. A request must fit every limit that applies; a refusal is a 429 naming the limit, with Retry-After. Leave a field empty for no limit.",
+    rpm: 'Requests per minute',
+    tpm: 'Tokens per minute',
+    perUser: 'Each user (all their tokens together)',
+    usersHelp: 'Users with a limit of their own instead:',
+    user: 'User',
+    addUser: 'Add a user',
+    perModel: 'Per model (all callers together)',
+    modelsHelp: "A model's limit counts every caller's requests.",
+    model: 'Model',
+    addModel: 'Add a model',
+    perAddress: 'Each client address',
+    addressHelp:
+      "The connection's address, or the client named by a trusted proxy (ingress trusted_proxies); an IPv6 client counts by its /64.",
+    saved: 'Limits saved; ingress applies them within a moment.',
   },
   users: {
     title: 'Users and roles',
