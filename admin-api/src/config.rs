@@ -41,6 +41,14 @@ pub struct AdminConfig {
     /// audit event (and logged), when they moved; 0 turns checkpoints off.
     #[serde(default = "default_audit_checkpoint_interval_secs")]
     pub audit_checkpoint_interval_secs: u64,
+    /// The key spend-alert webhooks are signed with (HMAC-SHA256, at least 32 characters);
+    /// without it no webhook is called (each alert's attempt is audited as failed).
+    #[serde(default)]
+    pub alert_webhook_secret: Option<String>,
+    /// How often budgeted tokens' spend is compared with the `spend_alerts` thresholds; 0
+    /// turns spend alerts off on this process.
+    #[serde(default = "default_alert_check_interval_secs")]
+    pub alert_check_interval_secs: u64,
     /// The password of the `admin` account created on first start (`admin123` when unset).
     /// It must be changed at first login either way.
     #[serde(default)]
@@ -85,6 +93,10 @@ pub struct AdminConfig {
 
 fn default_audit_checkpoint_interval_secs() -> u64 {
     300
+}
+
+fn default_alert_check_interval_secs() -> u64 {
+    10
 }
 fn default_header_read_timeout_ms() -> u64 {
     10_000
@@ -177,6 +189,8 @@ impl ServiceConfig for AdminConfig {
         "token_pepper",
         "audit_chain_key",
         "audit_checkpoint_interval_secs",
+        "alert_webhook_secret",
+        "alert_check_interval_secs",
         "admin_initial_password",
         "session_ttl_seconds",
         "read_your_writes_timeout_ms",
@@ -192,6 +206,13 @@ impl ServiceConfig for AdminConfig {
     ];
 
     fn validate(&self) -> Result<(), String> {
+        if self
+            .alert_webhook_secret
+            .as_ref()
+            .is_some_and(|secret| !secret.is_empty() && secret.len() < 32)
+        {
+            return Err("alert_webhook_secret must be at least 32 characters".into());
+        }
         require_url("nats_url", &self.nats_url, &["nats", "tls"])?;
         require_url(
             "postgres_url",

@@ -1,4 +1,5 @@
-//! Every outbound call admin-api makes (today only the provider-key "test") goes through here.
+//! Every outbound call admin-api makes (the provider-key "test" and spend-alert webhooks) goes
+//! through here.
 //!
 //! The provider's host is resolved once, every address that is not public (the one table in
 //! `shared::net`, which ingress applies too: loopback, private, link-local, CGNAT, special
@@ -33,16 +34,31 @@ fn refused(detail: String) -> ApiError {
 /// 400 `private_network_refused` when the host resolves only to addresses the provider may
 /// not use, 400 `unresolvable_host` when it does not resolve, 400 on a malformed URL.
 pub async fn guarded_client(provider: &Provider) -> Result<reqwest::Client, ApiError> {
-    let url = crate::resources::validate::base_url("base_url", &provider.base_url)?;
-    let allow_private = provider.allow_private_network;
+    guarded_client_for(
+        &provider.base_url,
+        provider.allow_private_network,
+        Duration::from_millis(u64::from(provider.timeouts.connect_ms)),
+    )
+    .await
+}
+
+/// [`guarded_client`] for any `url` (a webhook's): only public addresses unless
+/// `allow_private`, pinned, no redirects, no proxy, connecting within `connect_timeout` (10 s
+/// at most).
+///
+/// # Errors
+/// As [`guarded_client`].
+pub async fn guarded_client_for(
+    url: &str,
+    allow_private: bool,
+    connect_timeout: Duration,
+) -> Result<reqwest::Client, ApiError> {
+    let url = crate::resources::validate::base_url("base_url", url)?;
     let port = url.port_or_known_default().unwrap_or(443);
     let builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
-        .connect_timeout(
-            Duration::from_millis(u64::from(provider.timeouts.connect_ms))
-                .min(Duration::from_secs(10)),
-        )
+        .connect_timeout(connect_timeout.min(Duration::from_secs(10)))
         .dns_resolver(Arc::new(GuardedResolver { allow_private }));
     let builder = match url.host() {
         Some(url::Host::Ipv4(v4)) => {

@@ -17,6 +17,7 @@
 //! latency and history without adding a guarantee. Only a SHA-256 hash of each session token is
 //! stored. The projector neither owns nor rebuilds this table.
 
+pub mod alerts;
 pub mod analytics;
 pub mod apply;
 pub mod audit;
@@ -200,6 +201,19 @@ pub async fn serve_on(
     let state = connect(&config).await?;
     if let Err(error) = auth::ensure_first_admin(&state, config.initial_admin_password()).await {
         anyhow::bail!("creating the first admin account: {error}");
+    }
+    if config.alert_check_interval_secs > 0 {
+        tokio::spawn(alerts::scan_loop(
+            state.clone(),
+            Duration::from_secs(config.alert_check_interval_secs),
+        ));
+        tokio::spawn(alerts::deliver_loop(
+            state.clone(),
+            config
+                .alert_webhook_secret
+                .clone()
+                .filter(|secret| !secret.is_empty()),
+        ));
     }
     if config.audit_checkpoint_interval_secs > 0 {
         tokio::spawn(integrity::checkpoint_loop(

@@ -102,6 +102,36 @@ pub struct SpendAdjustmentEntry {
     pub amount: crate::money::Nanos,
 }
 
+/// A token's spend in its budget period reached a threshold of the `spend_alerts` setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpendThresholdCrossed {
+    pub token_id: String,
+    pub owner_user_id: String,
+    pub period: crate::config::BudgetPeriod,
+    /// The period's first day (`YYYY-MM-DD`), absent for a total budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_start: Option<String>,
+    pub threshold_pct: u32,
+    pub spent: crate::money::Nanos,
+    pub budget: crate::money::Nanos,
+    pub currency: String,
+}
+
+/// One attempt to send a spend alert to the webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertWebhookAttempt {
+    /// The `spend.threshold_crossed` event sent.
+    pub alert_event_id: String,
+    pub attempt: u32,
+    /// `delivered`, `failed` (tried again later) or `gave_up`.
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// What went wrong, in a few words (never the response body).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// Every event on `AXONGATE_AUDIT`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "payload")]
@@ -124,6 +154,10 @@ pub enum AuditEvent {
     ChainCheckpoint(ChainCheckpoint),
     #[serde(rename = "spend.adjusted")]
     SpendAdjusted(SpendAdjusted),
+    #[serde(rename = "spend.threshold_crossed")]
+    SpendThresholdCrossed(SpendThresholdCrossed),
+    #[serde(rename = "alert.webhook_attempt")]
+    AlertWebhookAttempt(AlertWebhookAttempt),
 }
 
 impl AuditEvent {
@@ -140,6 +174,8 @@ impl AuditEvent {
             Self::ProviderKeyTested(_) => "provider_key_tested",
             Self::ChainCheckpoint(_) => "chain_checkpoint",
             Self::SpendAdjusted(_) => "spend_adjusted",
+            Self::SpendThresholdCrossed(_) => "spend_threshold_crossed",
+            Self::AlertWebhookAttempt(_) => "alert_webhook_attempt",
         }
     }
 }
@@ -156,6 +192,8 @@ impl EventBody for AuditEvent {
             Self::ProviderKeyTested(_) => "provider_key.tested",
             Self::ChainCheckpoint(_) => "chain.checkpoint",
             Self::SpendAdjusted(_) => "spend.adjusted",
+            Self::SpendThresholdCrossed(_) => "spend.threshold_crossed",
+            Self::AlertWebhookAttempt(_) => "alert.webhook_attempt",
         }
     }
 

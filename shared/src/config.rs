@@ -336,6 +336,32 @@ pub enum BudgetPeriod {
     Total,
 }
 
+impl BudgetPeriod {
+    /// The first day (UTC) of the period `at` falls in; `None` for a total budget.
+    #[must_use]
+    pub fn start(self, at: time::OffsetDateTime) -> Option<time::Date> {
+        let day = at.to_offset(time::UtcOffset::UTC).date();
+        match self {
+            Self::Daily => Some(day),
+            Self::Weekly => day.checked_sub(time::Duration::days(i64::from(
+                day.weekday().number_days_from_monday(),
+            ))),
+            Self::Monthly => day.replace_day(1).ok(),
+            Self::Total => None,
+        }
+    }
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Daily => "daily",
+            Self::Weekly => "weekly",
+            Self::Monthly => "monthly",
+            Self::Total => "total",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Budget {
     pub amount: Nanos,
@@ -465,6 +491,27 @@ pub struct RateLimits {
     /// Each client address (the connection's, or the trusted proxy header's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_address: Option<Rate>,
+}
+
+/// The key of the setting holding the spend alerts.
+pub const SPEND_ALERTS_SETTING: &str = "spend_alerts";
+
+/// The `spend_alerts` setting: when a token's spend in its budget period reaches each
+/// threshold (a percentage of the budget), a `spend.threshold_crossed` audit event is recorded
+/// once, and sent to `webhook_url` when one is set (signed, retried; each attempt audited).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", ts(optional_fields))]
+pub struct SpendAlerts {
+    /// Percentages of the budget, 1 to 1000 (for example 50, 80, 100).
+    pub thresholds: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// The webhook may be on a private network (loopback, RFC 1918, …).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<bool>", optional))]
+    pub allow_private_network: bool,
 }
 
 /// The body of a `*.deleted` event.

@@ -107,6 +107,9 @@ pub async fn put(
     if key == RATE_LIMITS_SETTING {
         check_rate_limits(&input.value)?;
     }
+    if key == shared::config::SPEND_ALERTS_SETTING {
+        crate::alerts::check_settings(&input.value)?;
+    }
     if !shared::ids::is_valid_entity_id(&key) {
         return Err(ApiError::invalid(
             "key",

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod alerts;
 mod analytics;
 mod apply;
 mod auth;
