@@ -237,8 +237,6 @@ impl IngressConfig {
             })
     }
 
-    /// The response cache's settings.
-    #[must_use]
     /// How the client's address is found, for the per-address limits.
     ///
     /// # Errors
@@ -257,6 +255,8 @@ impl IngressConfig {
         Ok(crate::limits::ClientAddress { trusted, header })
     }
 
+    /// The response cache's settings.
+    #[must_use]
     pub fn response_cache(&self) -> crate::cache::Settings {
         crate::cache::Settings {
             max_age: std::time::Duration::from_secs(self.response_cache_max_age_secs),

@@ -139,6 +139,7 @@ fn counting_route(
     let router = routing::Router {
         stats: &state.route_stats,
         session: call.session.as_ref(),
+        accepts: &|upstream| upstream == protocol,
     };
     let plan = routing::plan(
         &model,

@@ -516,10 +516,19 @@ pub async fn seed_limits(
                     + usage.output_tokens
                     + usage.cache_read_tokens
                     + usage.cache_write_tokens;
-                limiter.seed(
-                    token_id,
+                let (admitted, ended) = (
                     finished.started_at.unix_timestamp(),
                     envelope.occurred_at.unix_timestamp(),
+                );
+                limiter.seed(token_id, admitted, ended, tokens);
+                // The limits by dimension that events can name (an address is not in them).
+                if let Some(user_id) = &finished.user_id {
+                    limiter.seed(&format!("user:{user_id}"), admitted, ended, tokens);
+                }
+                limiter.seed(
+                    &format!("model:{}", finished.model_alias),
+                    admitted,
+                    ended,
                     tokens,
                 );
                 counted += 1;

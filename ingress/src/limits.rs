@@ -168,24 +168,27 @@ impl ClientAddress {
         if !self.is_trusted(peer) {
             return Some(peer);
         }
-        let mut hops: Vec<IpAddr> = Vec::new();
-        for value in headers.get_all(&self.header) {
+        // From the right: each trusted hop vouches for the one before it; the first untrusted
+        // one is the client, and what it wrote further left does not matter. A hop that is not
+        // an address before any untrusted one leaves the peer as the client.
+        let values: Vec<&http::HeaderValue> = headers.get_all(&self.header).iter().collect();
+        for value in values.into_iter().rev() {
             let Ok(text) = value.to_str() else {
                 return Some(peer);
             };
-            for hop in text.split(',').map(str::trim).filter(|hop| !hop.is_empty()) {
+            for hop in text
+                .rsplit(',')
+                .map(str::trim)
+                .filter(|hop| !hop.is_empty())
+            {
                 match parse_hop(hop) {
-                    Some(ip) => hops.push(ip),
+                    Some(ip) if self.is_trusted(ip) => {}
+                    Some(ip) => return Some(ip),
                     None => return Some(peer),
                 }
             }
         }
-        Some(
-            hops.into_iter()
-                .rev()
-                .find(|ip| !self.is_trusted(*ip))
-                .unwrap_or(peer),
-        )
+        Some(peer)
     }
 }
 
@@ -829,6 +832,12 @@ mod tests {
             from("192.0.2.1", &headers),
             Some("192.0.2.1".parse().unwrap()),
             "an untrusted peer's header is ignored"
+        );
+        headers.insert("x-forwarded-for", "junk, 198.51.100.9".parse().unwrap());
+        assert_eq!(
+            from("10.2.2.2", &headers),
+            Some("198.51.100.9".parse().unwrap()),
+            "what the client wrote left of its own hop does not move it"
         );
         headers.insert("x-forwarded-for", "not an address".parse().unwrap());
         assert_eq!(

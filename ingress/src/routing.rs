@@ -361,7 +361,13 @@ impl RouteStats {
         }
     }
 
-    /// Folds a successful attempt's time to first byte into `candidate`'s average.
+    /// Folds a failed attempt into `candidate`'s average as a sample of `penalty` (its
+    /// first-byte timeout): a key that only fails is measured, and measured slow.
+    pub fn observe_failure(&self, candidate: &Candidate, penalty: Duration) {
+        self.observe_ttfb(candidate, penalty);
+    }
+
+    /// Folds an attempt's time to first byte into `candidate`'s average.
     pub fn observe_ttfb(&self, candidate: &Candidate, ttfb: Duration) {
         #[expect(clippy::cast_precision_loss, reason = "microseconds fit")]
         let sample = ttfb.as_micros() as f64;
@@ -407,10 +413,12 @@ impl Drop for InFlight {
     }
 }
 
-/// What the planner decides with: the node's route statistics and the request's session.
+/// What the planner decides with: the node's route statistics, the request's session, and
+/// which upstream protocols the operation can use.
 pub struct Router<'a> {
     pub stats: &'a RouteStats,
     pub session: Option<&'a Session>,
+    pub accepts: &'a dyn Fn(shared::config::Protocol) -> bool,
 }
 
 /// The attempt plan and, when the model has a strategy, the decision behind its first tier.
@@ -439,15 +447,30 @@ pub fn plan(
     let mut tiers: Vec<u32> = model.routes.iter().map(|route| route.priority).collect();
     tiers.sort_unstable();
     tiers.dedup();
+    let remeasure = strategy == RoutingStrategy::Latency
+        && router
+            .stats
+            .next_turn(&model.id)
+            .is_multiple_of(REMEASURE_EVERY);
     let mut candidates = Vec::new();
     let mut decision = None;
     for tier in tiers {
-        let mut weighted = weighted_tier(model, tier, snapshot, breakers, include_open, rng);
+        let mut weighted = weighted_tier(
+            model,
+            tier,
+            snapshot,
+            breakers,
+            include_open,
+            router.accepts,
+            rng,
+        );
         if weighted.is_empty() {
             continue;
         }
+        // Every tier in the strategy's order; the event tells of the first.
+        let ordered = order(strategy, &mut weighted, router, remeasure);
         if model.routing.is_some() && decision.is_none() {
-            decision = Some(order(strategy, model, &mut weighted, router));
+            decision = Some(ordered);
         }
         candidates.extend(weighted.into_iter().map(|(candidate, _)| candidate));
     }
@@ -465,6 +488,7 @@ fn weighted_tier(
     snapshot: &Snapshot,
     breakers: &Breakers,
     include_open: bool,
+    accepts: &dyn Fn(shared::config::Protocol) -> bool,
     rng: &mut impl Rng,
 ) -> Vec<(Candidate, f64)> {
     let mut routes: Vec<(f64, &shared::config::Route)> = model
@@ -484,10 +508,13 @@ fn weighted_tier(
         let Some(provider) = snapshot.providers.get(&route.provider_id) else {
             continue;
         };
-        if !provider.provider.enabled || provider.client.is_err() {
+        if !provider.provider.enabled
+            || provider.client.is_err()
+            || !accepts(provider.provider.protocol)
+        {
             continue;
         }
-        let mut keys: Vec<&Arc<KeyRuntime>> = snapshot
+        let configured: Vec<&Arc<KeyRuntime>> = snapshot
             .keys
             .values()
             .filter(|key| {
@@ -495,16 +522,21 @@ fn weighted_tier(
                     && key.key.enabled
                     && key.secret.is_some()
                     && (route.key_ids.is_empty() || route.key_ids.contains(&key.key.id))
-                    && (include_open || !breakers.is_open(&key.key.id))
             })
+            .collect();
+        // A key's share of the route's weight counts its usable siblings whatever their
+        // circuits, so one key cooling down moves no other key's sessions.
+        #[expect(clippy::cast_precision_loss, reason = "key counts are small")]
+        let share = f64::from(route.weight) / configured.len().max(1) as f64;
+        let mut keys: Vec<&Arc<KeyRuntime>> = configured
+            .into_iter()
+            .filter(|key| include_open || !breakers.is_open(&key.key.id))
             .collect();
         keys.sort_by(|left, right| left.key.id.cmp(&right.key.id));
         if !keys.is_empty() {
             let start = rng.gen_range(0..keys.len());
             keys.rotate_left(start);
         }
-        #[expect(clippy::cast_precision_loss, reason = "key counts are small")]
-        let share = f64::from(route.weight) / keys.len().max(1) as f64;
         candidates.extend(keys.into_iter().map(|key| {
             (
                 Candidate {
@@ -524,9 +556,9 @@ fn weighted_tier(
 /// why its first candidate is first.
 fn order(
     strategy: RoutingStrategy,
-    model: &Model,
     tier: &mut [(Candidate, f64)],
     router: &Router<'_>,
+    remeasure: bool,
 ) -> RoutingDecision {
     let mut decision = RoutingDecision {
         strategy,
@@ -557,22 +589,29 @@ fn order(
             );
         }
         RoutingStrategy::Latency => {
-            let remeasure = router.stats.next_turn(&model.id) % REMEASURE_EVERY == 0;
             let stats = router.stats.lock();
             let measured = |candidate: &Candidate| {
                 stats
                     .get(&stat_key(candidate))
                     .and_then(|stat| Some((stat.ewma_us?, stat.measured_at?)))
             };
-            // Never measured first (in weighted order), then fastest first.
-            tier.sort_by(
-                |left, right| match (measured(&left.0), measured(&right.0)) {
-                    (None, None) => std::cmp::Ordering::Equal,
-                    (None, Some(_)) => std::cmp::Ordering::Less,
-                    (Some(_), None) => std::cmp::Ordering::Greater,
-                    (Some((left, _)), Some((right, _))) => left.total_cmp(&right),
-                },
-            );
+            // Never measured and not being measured first (in weighted order), then fastest
+            // first, then those whose first measurement is under way (so a burst does not all
+            // go to a new key before anything is known of it).
+            let rank = |candidate: &Candidate| match measured(candidate) {
+                Some((average, _)) => (1_u8, average),
+                None if stats
+                    .get(&stat_key(candidate))
+                    .is_some_and(|stat| stat.in_flight > 0) =>
+                {
+                    (2, 0.0)
+                }
+                None => (0, 0.0),
+            };
+            tier.sort_by(|left, right| {
+                let (left, right) = (rank(&left.0), rank(&right.0));
+                left.0.cmp(&right.0).then(left.1.total_cmp(&right.1))
+            });
             if measured(&tier[0].0).is_none() {
                 decision.explored = true;
             } else if remeasure && tier.len() > 1 {

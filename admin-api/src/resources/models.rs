@@ -264,6 +264,7 @@ fn validate_routing(routing: &Routing) -> Result<(), ApiError> {
     if [
         "authorization",
         "x-api-key",
+        "x-goog-api-key",
         "cookie",
         "proxy-authorization",
     ]

@@ -2,6 +2,12 @@
 //! once as an audit event, and a webhook receives it signed, tried again after a failure, every
 //! attempt audited.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::too_many_lines,
+    reason = "a test fails loudly and reads top to bottom"
+)]
+
 use std::sync::{Arc, Mutex};
 
 use crate::common;

@@ -59,15 +59,17 @@ fn request(
         config_seq: Some(40 + index),
         cache_hit: None,
         // Even requests were routed by a strategy (cache affinity on a session).
-        routing: (index % 2 == 0).then(|| shared::request::RoutingDecision {
-            strategy: shared::config::RoutingStrategy::CacheAffinity,
-            candidates: 2,
-            session_source: Some("prompt_cache_key".into()),
-            session: Some(format!("{index:016x}")),
-            in_flight: None,
-            ewma_ttfb_us: None,
-            explored: false,
-        }),
+        routing: index
+            .is_multiple_of(2)
+            .then(|| shared::request::RoutingDecision {
+                strategy: shared::config::RoutingStrategy::CacheAffinity,
+                candidates: 2,
+                session_source: Some("prompt_cache_key".into()),
+                session: Some(format!("{index:016x}")),
+                in_flight: None,
+                ewma_ttfb_us: None,
+                explored: false,
+            }),
     };
     if index == CACHED {
         // Answered by the response cache: no usage, no cost, and what it saved.
@@ -269,7 +271,7 @@ async fn analytics_numbers_are_exact_and_members_see_their_own() {
         lines[1..].iter().all(|line| {
             let last: Vec<&str> = line.rsplitn(10, ',').collect();
             let index = u64::from_str_radix(last[8], 16).unwrap_or(0);
-            let routing = if index % 2 == 0 {
+            let routing = if index.is_multiple_of(2) {
                 [format!("{index:016x}"), "cache_affinity".to_owned()]
             } else {
                 [String::new(), String::new()]

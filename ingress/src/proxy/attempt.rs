@@ -208,18 +208,16 @@ pub(crate) async fn call_upstream(
         let router = routing::Router {
             stats: &state.route_stats,
             session: session.as_ref(),
+            accepts: &accepts,
         };
-        let mut plan = routing::plan(
+        routing::plan(
             &model,
             &snapshot,
             &state.breakers,
             include_open,
             &router,
             &mut rand::thread_rng(),
-        );
-        plan.candidates
-            .retain(|candidate| accepts(candidate.provider.provider.protocol));
-        plan
+        )
     };
     let routing::Plan {
         mut candidates,
@@ -298,10 +296,12 @@ pub(crate) async fn call_upstream(
                 return Ok((response, candidate.clone()));
             }
             AttemptResult::Final(error) => {
-                // The client's fault: the key is fine.
+                // The client's fault: the key is fine (and answered this fast).
                 state
                     .breakers
                     .record(&candidate.key.key.id, None, &policy.breaker);
+                state.route_stats.observe_ttfb(candidate, started.elapsed());
+                drop(in_flight);
                 record.error_kind = Some(error.kind());
                 call.attempts.push(record);
                 call.chosen = Some(candidate.clone());
@@ -327,6 +327,16 @@ pub(crate) async fn call_upstream(
                 state
                     .breakers
                     .record(&candidate.key.key.id, Some(&error), &policy.breaker);
+                // Measured as slow as its first-byte timeout, and no longer in flight while
+                // the next attempt waits.
+                state.route_stats.observe_failure(
+                    candidate,
+                    Duration::from_millis(u64::from(
+                        candidate.provider.provider.timeouts.first_byte_ms,
+                    ))
+                    .max(started.elapsed()),
+                );
+                drop(in_flight);
                 record.error_kind = Some(error.kind());
                 call.attempts.push(record);
                 call.chosen = Some(candidate.clone());
