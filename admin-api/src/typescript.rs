@@ -46,6 +46,7 @@ pub fn generated() -> String {
         declaration::<shared::config::Routing>(&cfg),
         declaration::<shared::config::Rate>(&cfg),
         declaration::<shared::config::RateLimits>(&cfg),
+        declaration::<shared::config::SpendAlerts>(&cfg),
         declaration::<shared::config::RoutingStrategy>(&cfg),
         declaration::<shared::config::BudgetPeriod>(&cfg),
         declaration::<shared::config::Role>(&cfg),

@@ -1,7 +1,7 @@
 import { fireEvent, screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
-import { LimitsPage, rateLimitsOf } from '../pages/Limits';
+import { LimitsPage, rateLimitsOf, spendAlertsOf } from '../pages/Limits';
 import { model } from '../test/fixtures';
 import { mockApi, page, renderWith } from '../test/utils';
 
@@ -60,7 +60,38 @@ describe('LimitsPage', () => {
     expect(screen.queryByRole('button', { name: /Add a user/ })).toBeNull();
   });
 
+  it('saves spend alerts from the admin', async () => {
+    const puts: unknown[] = [];
+    mockApi({
+      'GET /api/v1/users': users,
+      'GET /api/v1/models': page([model]),
+      'PUT /api/v1/settings/spend_alerts': (_url: URL, init: RequestInit) => {
+        puts.push(JSON.parse(String(init.body)));
+        return { value: {}, version: 1 };
+      },
+    });
+    renderWith(<LimitsPage />, { role: 'admin' });
+    fireEvent.change(await screen.findByLabelText('alert-thresholds'), { target: { value: '75, 100%' } });
+    fireEvent.change(screen.getByLabelText('alert-webhook_url'), { target: { value: ' https://hooks.example.com/a ' } });
+    await userEvent.setup().click(screen.getByRole('button', { name: 'Save alerts' }));
+    await waitFor(() => expect(puts).toHaveLength(1));
+    expect(puts[0]).toEqual({ value: { thresholds: [75, 100], webhook_url: 'https://hooks.example.com/a' } });
+  });
+
+  it('shows spend alerts read-only to an operator', async () => {
+    mockApi({
+      'GET /api/v1/users': users,
+      'GET /api/v1/models': page([model]),
+      'GET /api/v1/settings/spend_alerts': { value: { thresholds: [90] }, version: 2 },
+    });
+    renderWith(<LimitsPage />, { role: 'operator' });
+    await waitFor(() => expect(screen.getByLabelText('alert-thresholds')).toHaveValue('90'));
+    expect(screen.getByLabelText('alert-thresholds')).toBeDisabled();
+    expect(screen.queryByRole('button', { name: 'Save alerts' })).toBeNull();
+  });
+
   it('leaves out what is not set', () => {
+    expect(spendAlertsOf({ thresholds: '50 80', webhook_url: '', allow_private_network: true })).toEqual({ thresholds: [50, 80] });
     expect(
       rateLimitsOf({
         per_user: { rpm: null, tpm: null },

@@ -152,6 +152,21 @@ models?: { [key in string]: Rate },
  */
 per_address?: Rate, };
 
+/**
+ * The `spend_alerts` setting: when a token's spend in its budget period reaches each
+ * threshold (a percentage of the budget), a `spend.threshold_crossed` audit event is recorded
+ * once, and sent to `webhook_url` when one is set (signed, retried; each attempt audited).
+ */
+export type SpendAlerts = { 
+/**
+ * Percentages of the budget, 1 to 1000 (for example 50, 80, 100).
+ */
+thresholds: Array<number>, webhook_url?: string, 
+/**
+ * The webhook may be on a private network (loopback, RFC 1918, …).
+ */
+allow_private_network?: boolean, };
+
 export type RoutingStrategy = "weighted" | "least_in_flight" | "latency" | "cache_affinity";
 
 export type BudgetPeriod = "daily" | "weekly" | "monthly" | "total";

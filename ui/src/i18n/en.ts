@@ -345,6 +345,14 @@ const en = {
     addressHelp:
       "The connection's address, or the client named by a trusted proxy (ingress trusted_proxies); an IPv6 client counts by its /64.",
     saved: 'Limits saved; ingress applies them within a moment.',
+    alerts: 'Spend alerts',
+    alertsHelp:
+      "When a token's spend in its budget period reaches each threshold (a percentage of its budget), an alert is recorded once in the audit log and, with a webhook, sent there signed (x-axongate-signature, HMAC-SHA256 under admin-api's alert_webhook_secret) and retried. Admins only.",
+    thresholds: 'Thresholds (% of the budget)',
+    webhookUrl: 'Webhook URL (optional)',
+    allowPrivate: 'Webhook on a private network',
+    saveAlerts: 'Save alerts',
+    alertsSaved: 'Spend alerts saved.',
   },
   users: {
     title: 'Users and roles',

@@ -343,6 +343,14 @@ const zh: Messages = {
     perAddress: '每个客户端地址',
     addressHelp: '连接的地址，或受信任代理（ingress 的 trusted_proxies）给出的客户端地址；IPv6 客户端按 /64 计。',
     saved: '限制已保存，ingress 将在片刻内生效。',
+    alerts: '消费告警',
+    alertsHelp:
+      '令牌在预算周期内的消费达到各阈值（预算的百分比）时，在审计日志中记录一次告警；若配置了 webhook，则签名后发送（x-axongate-signature，使用 admin-api 的 alert_webhook_secret 做 HMAC-SHA256）并重试。仅管理员可设置。',
+    thresholds: '阈值（预算的 %）',
+    webhookUrl: 'Webhook 地址（可选）',
+    allowPrivate: 'Webhook 位于私有网络',
+    saveAlerts: '保存告警',
+    alertsSaved: '消费告警已保存。',
   },
   users: {
     title: '用户与角色',

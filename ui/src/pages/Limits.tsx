@@ -1,10 +1,10 @@
-import { App, Button, Card, Col, Form, InputNumber, Row, Select, Space, Spin, Typography } from 'antd';
+import { App, Button, Card, Col, Form, Input, InputNumber, Row, Select, Space, Spin, Switch, Typography } from 'antd';
 import { MinusCircleOutlined, PlusOutlined } from '@ant-design/icons';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { ApiError, get, put } from '../api/client';
 import { useAll } from '../api/hooks';
-import type { Rate, RateLimits } from '../api/generated';
+import type { Rate, RateLimits, SpendAlerts } from '../api/generated';
 import type { Model, User } from '../api/types';
 import { canRead, canWrite } from '../auth/permissions';
 import { useSession } from '../auth/session';
@@ -12,10 +12,110 @@ import { ErrorAlert, useErrorReporter } from '../components/errors';
 import { PageCard } from '../components/PageCard';
 
 const PATH = '/settings/rate_limits';
+const ALERTS_PATH = '/settings/spend_alerts';
 
-interface Stored {
-  value: RateLimits;
+interface Stored<T = RateLimits> {
+  value: T;
   version: number;
+}
+
+/** A setting, or null when it is not set. */
+async function getSetting<T>(path: string): Promise<Stored<T> | null> {
+  try {
+    return await get<Stored<T>>(path);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return null;
+    throw error;
+  }
+}
+
+interface AlertValues {
+  thresholds: string;
+  webhook_url: string;
+  allow_private_network: boolean;
+}
+
+/** The `spend_alerts` value the form describes. */
+export function spendAlertsOf(values: AlertValues): SpendAlerts {
+  const thresholds = values.thresholds
+    .split(/[\s,%]+/)
+    .filter(Boolean)
+    .map(Number);
+  const url = values.webhook_url?.trim() ?? '';
+  return {
+    thresholds,
+    ...(url ? { webhook_url: url } : {}),
+    ...(url && values.allow_private_network ? { allow_private_network: true } : {}),
+  };
+}
+
+/** Spend alerts: thresholds of each token's budget, and the webhook they are sent to. */
+export function SpendAlertsCard() {
+  const { t } = useTranslation();
+  const { message } = App.useApp();
+  const { user } = useSession();
+  const editable = canWrite(user?.role, 'setting');
+  const client = useQueryClient();
+  const report = useErrorReporter();
+  const [form] = Form.useForm<AlertValues>();
+  const stored = useQuery({ queryKey: [ALERTS_PATH], queryFn: () => getSetting<SpendAlerts>(ALERTS_PATH) });
+  const save = useMutation({
+    mutationFn: (value: SpendAlerts) =>
+      put<Stored<SpendAlerts>>(ALERTS_PATH, stored.data ? { value, version: stored.data.version } : { value }),
+    onSuccess: () => client.invalidateQueries({ queryKey: [ALERTS_PATH] }),
+    onError: () => client.invalidateQueries({ queryKey: [ALERTS_PATH] }),
+  });
+  if (stored.isLoading) return <Spin />;
+  if (stored.error) return <ErrorAlert error={stored.error} />;
+  const value = stored.data?.value;
+  return (
+    <Card size="small" title={t('limits.alerts')} style={{ marginBottom: 16 }}>
+      <Typography.Paragraph type="secondary">{t('limits.alertsHelp')}</Typography.Paragraph>
+      <Form
+        form={form}
+        layout="vertical"
+        key={stored.data?.version ?? 0}
+        initialValues={{
+          thresholds: (value?.thresholds ?? [50, 80, 100]).join(', '),
+          webhook_url: value?.webhook_url ?? '',
+          allow_private_network: value?.allow_private_network ?? false,
+        }}
+        onFinish={async (values) => {
+          try {
+            await save.mutateAsync(spendAlertsOf(values));
+            void message.success(t('limits.alertsSaved'));
+          } catch (error) {
+            report(error, form);
+          }
+        }}
+      >
+        <Row gutter={8}>
+          <Col span={6}>
+            <Form.Item name="thresholds" label={t('limits.thresholds')} rules={[{ required: true }]}>
+              <Input aria-label="alert-thresholds" placeholder="50, 80, 100" disabled={!editable} />
+            </Form.Item>
+          </Col>
+          <Col span={12}>
+            <Form.Item name="webhook_url" label={t('limits.webhookUrl')}>
+              <Input aria-label="alert-webhook_url" placeholder="https://hooks.example.com/axongate" disabled={!editable} />
+            </Form.Item>
+          </Col>
+          <Col span={6}>
+            <Form.Item name="allow_private_network" label={t('limits.allowPrivate')} valuePropName="checked">
+              <Switch aria-label="alert-allow_private_network" disabled={!editable} />
+            </Form.Item>
+          </Col>
+        </Row>
+        {editable && (
+          <Space style={{ display: 'flex', justifyContent: 'flex-end' }}>
+            <Button htmlType="submit" loading={save.isPending}>
+              {t('limits.saveAlerts')}
+            </Button>
+          </Space>
+        )}
+      </Form>
+    </Card>
+  );
 }
 
 interface RateValues {
@@ -97,17 +197,7 @@ export function LimitsPage() {
   const client = useQueryClient();
   const report = useErrorReporter();
   const [form] = Form.useForm<Values>();
-  const stored = useQuery({
-    queryKey: [PATH],
-    queryFn: async () => {
-      try {
-        return await get<Stored>(PATH);
-      } catch (error) {
-        if (error instanceof ApiError && error.status === 404) return null;
-        throw error;
-      }
-    },
-  });
+  const stored = useQuery({ queryKey: [PATH], queryFn: () => getSetting<RateLimits>(PATH) });
   const users = useAll<User>('/users', canRead(role, 'user'));
   const models = useAll<Model>('/models', canRead(role, 'model'));
   const save = useMutation({
@@ -211,6 +301,9 @@ export function LimitsPage() {
           </Space>
         )}
       </Form>
+      <div style={{ marginTop: 16 }}>
+        <SpendAlertsCard />
+      </div>
     </PageCard>
   );
 }
