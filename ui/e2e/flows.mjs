@@ -433,7 +433,7 @@ export async function runFlows({ context, stack, screenshotDir }) {
       await page.getByLabel('Repeat the new password').fill('Member-e2e-pass-1');
       await page.getByRole('button', { name: 'Change password' }).click();
       await page.getByTestId('user-menu').getByText('member').waitFor();
-      for (const hidden of ['Providers', 'Provider keys', 'Models', 'Audit log', 'Users and roles']) {
+      for (const hidden of ['Providers', 'Provider keys', 'Models', 'Rate limits', 'Audit log', 'Users and roles']) {
         assert.equal(await page.getByRole('menuitem', { name: new RegExp(`${hidden}$`) }).count(), 0, `${hidden} in a member's menu`);
       }
       await page.getByRole('menuitem', { name: 'User tokens' }).click();
