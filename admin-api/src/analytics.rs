@@ -38,6 +38,7 @@ const FILTERS: &[(&str, &str)] = &[
     ("provider_key", "provider_key_id"),
     ("token", "token_id"),
     ("user", "user_id"),
+    ("team", "team_id"),
     ("outcome", "outcome"),
     ("error_kind", "error_kind"),
     ("client_protocol", "client_protocol"),
@@ -138,7 +139,15 @@ impl Filter {
                 conditions.push((*column, value.clone()));
             }
         }
-        if !require_any_or_own(state, caller, Action::Read, Kind::Usage)? {
+        let team_usage = params.get("team").is_some_and(|team| {
+            state.authorizer.is_allowed(
+                &caller.principal(),
+                Action::Read,
+                &crate::authz::Resource::kind(Kind::Usage).of_team(Some(team)),
+            )
+        });
+        // A team admin asking for their team's usage sees every member's requests in it.
+        if !team_usage && !require_any_or_own(state, caller, Action::Read, Kind::Usage)? {
             if params
                 .get("user")
                 .is_some_and(|user| *user != caller.user_id)
@@ -394,13 +403,14 @@ pub async fn breakdown(
         "provider_key" => "provider_key_id",
         "token" => "token_id",
         "user" => "user_id",
+        "team" => "team_id",
         "client_protocol" => "client_protocol",
         "outcome" => "outcome",
         "error_kind" => "error_kind",
         _ => {
             return Err(ApiError::invalid(
                 "by",
-                "by must be model, provider, provider_key, token, user, client_protocol, outcome or error_kind",
+                "by must be model, provider, provider_key, token, user, team, client_protocol, outcome or error_kind",
             ));
         }
     };
@@ -465,13 +475,14 @@ struct LogRow {
     saved_cost_nanos: i64,
     routing_strategy: String,
     routing_session: String,
+    team_id: String,
 }
 
 const LOG_COLUMNS: &str = "toUInt32(occurred_at) AS occurred_at, request_id, token_id, user_id, model_alias, \
     provider_id, upstream_model, provider_key_id, client_protocol, stream, outcome, error_kind, http_status, \
     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_nanos, currency, latency_us, \
     has_ttfb, ttfb_us, attempts, trace_id, price_version, config_seq, cache_hit, saved_input_tokens, \
-    saved_output_tokens, saved_cost_nanos, routing_strategy, routing_session";
+    saved_output_tokens, saved_cost_nanos, routing_strategy, routing_session, team_id";
 
 fn log_time(row: &LogRow) -> String {
     OffsetDateTime::from_unix_timestamp(i64::from(row.occurred_at))
@@ -503,6 +514,7 @@ fn log_json(row: &LogRow) -> Value {
         },
         "routing_strategy": if row.routing_strategy.is_empty() { Value::Null } else { json!(row.routing_strategy) },
         "routing_session": if row.routing_session.is_empty() { Value::Null } else { json!(row.routing_session) },
+        "team_id": if row.team_id.is_empty() { Value::Null } else { json!(row.team_id) },
     })
 }
 
@@ -555,7 +567,7 @@ pub(crate) fn csv_field(value: &str) -> String {
 const CSV_HEADER: &str = "occurred_at,request_id,token_id,user_id,model_alias,provider_id,upstream_model,provider_key_id,\
 client_protocol,stream,outcome,error_kind,http_status,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,\
 cost,currency,latency_ms,ttfb_ms,attempts,trace_id,price_version,config_seq,cache_hit,saved_input_tokens,\
-saved_output_tokens,saved_cost,routing_strategy,routing_session\n";
+saved_output_tokens,saved_cost,routing_strategy,routing_session,team_id\n";
 
 #[expect(clippy::cast_precision_loss, reason = "milliseconds for display")]
 fn csv_line(row: &LogRow) -> String {
@@ -603,6 +615,7 @@ fn csv_line(row: &LogRow) -> String {
         money(row.saved_cost_nanos),
         row.routing_strategy.clone(),
         row.routing_session.clone(),
+        csv_field(&row.team_id),
     ];
     let mut line = fields.join(",");
     line.push('\n');

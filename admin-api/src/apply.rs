@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::Actor;
 use shared::audit::{AuditEvent, TokenRevealed};
-use shared::config::{ConfigEntity, ConfigEvent, Deleted, Model, Provider, ProviderKey, UserToken};
+use shared::config::{
+    ConfigEntity, ConfigEvent, Deleted, Model, Provider, ProviderKey, Team, UserToken,
+};
 use shared::secret::SecretString;
 use shared::token::PlainToken;
 
@@ -31,6 +33,7 @@ use crate::permission::{Action, Kind};
 use crate::resources::models::{self, ModelInput};
 use crate::resources::provider_keys::{self, KeyInput};
 use crate::resources::providers::{self, ProviderInput};
+use crate::resources::teams::{self, TeamInput};
 use crate::resources::tokens::{self, TokenInput};
 use crate::state::AppState;
 
@@ -46,6 +49,10 @@ pub struct Document {
     pub provider_keys: Vec<Value>,
     #[serde(default)]
     pub models: Vec<ModelInput>,
+    /// Teams, with their members (by `user_id` or `username`; the users must exist), budget,
+    /// allowed models and limits.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<TeamInput>,
     /// Like a token's API input, with an optional `secret_env` (a variable holding the token,
     /// `axg-…`); without it a new token gets a generated secret, shown once in the result.
     #[serde(default)]
@@ -54,7 +61,7 @@ pub struct Document {
     /// `prune`, removed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limits: Option<shared::config::RateLimits>,
-    /// Also delete providers, keys, models and tokens the document does not declare.
+    /// Also delete providers, keys, models, teams and tokens the document does not declare.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub prune: bool,
 }
@@ -198,6 +205,7 @@ impl Applier<'_> {
                 ConfigEntity::ProviderKey => ConfigEvent::ProviderKeyDeleted(deleted),
                 ConfigEntity::Model => ConfigEvent::ModelDeleted(deleted),
                 ConfigEntity::Token => ConfigEvent::TokenDeleted(deleted),
+                ConfigEntity::Team => ConfigEvent::TeamDeleted(deleted),
                 _ => continue,
             };
             crate::resources::commit(self.state, event, self.actor, stored.version).await?;
@@ -232,6 +240,7 @@ pub async fn apply(
         document.providers.len(),
         document.provider_keys.len(),
         document.models.len(),
+        document.teams.len(),
         document.tokens.len(),
     ]
     .iter()
@@ -324,6 +333,24 @@ pub async fn apply(
             )
             .await?;
         model_ids.push(id);
+        progress.add(1);
+    }
+
+    let mut team_ids = Vec::new();
+    for input in document.teams {
+        let id = required_id("team", input.id.as_ref())?;
+        let current = db::get(pool, "team", &id).await?;
+        let desired = teams::build(state, input, id.clone()).await?;
+        applier
+            .converge::<Team>(
+                ConfigEntity::Team,
+                &id,
+                current.as_ref(),
+                &desired,
+                ConfigEvent::TeamPut(desired.clone()),
+            )
+            .await?;
+        team_ids.push(id);
         progress.add(1);
     }
 
@@ -423,6 +450,7 @@ pub async fn apply(
     if document.prune {
         // Dependents first, so nothing is left pointing at a deleted provider.
         applier.prune(ConfigEntity::Token, &token_ids).await?;
+        applier.prune(ConfigEntity::Team, &team_ids).await?;
         applier.prune(ConfigEntity::Model, &model_ids).await?;
         applier.prune(ConfigEntity::ProviderKey, &key_ids).await?;
         applier.prune(ConfigEntity::Provider, &provider_ids).await?;
@@ -468,6 +496,10 @@ pub async fn export(pool: &deadpool_postgres::Pool) -> Result<Document, ApiError
     for stored in db::all(pool, "model").await? {
         let model: Model = serde_json::from_value(stored.data)?;
         document.models.push(models::model_input(&model));
+    }
+    for stored in db::all(pool, "team").await? {
+        let team: Team = serde_json::from_value(stored.data)?;
+        document.teams.push(teams::team_input(&team));
     }
     for stored in db::all(pool, "token").await? {
         let token: UserToken = serde_json::from_value(stored.data)?;

@@ -122,12 +122,32 @@ pub struct Caller {
     /// The user's version, for the password change.
     user_version: u64,
     user: User,
+    /// The teams the user belongs to: (id, name, role).
+    pub teams: Vec<(String, String, shared::config::TeamRole)>,
 }
 
 impl Caller {
     #[must_use]
     pub fn principal(&self) -> Principal {
-        Principal::new(&self.user_id, self.role)
+        Principal::new(&self.user_id, self.role).in_teams(
+            self.teams
+                .iter()
+                .map(|(id, _, role)| (id.as_str(), *role)),
+        )
+    }
+
+    /// Whether the caller is an admin of `team`.
+    #[must_use]
+    pub fn admin_of(&self, team: &str) -> bool {
+        self.teams
+            .iter()
+            .any(|(id, _, role)| id == team && *role == shared::config::TeamRole::Admin)
+    }
+
+    /// The teams the caller is an admin of.
+    #[must_use]
+    pub fn admin_teams(&self) -> Vec<String> {
+        self.principal().admin_teams
     }
 
     #[must_use]
@@ -189,6 +209,7 @@ impl FromRequestParts<AppState> for Caller {
             return Err(unauthenticated("the account is disabled"));
         }
         let role = role_of(state, &user.id).await?;
+        let teams = db::teams_of(&state.pool, &user.id).await?;
         let caller = Self {
             user_id: user.id.clone(),
             username: user.username.clone(),
@@ -199,6 +220,7 @@ impl FromRequestParts<AppState> for Caller {
             token_hash,
             user_version: stored.version,
             user,
+            teams,
         };
         if caller.must_change_password
             && !ALLOWED_BEFORE_PASSWORD_CHANGE.contains(&parts.uri.path())
@@ -250,6 +272,7 @@ fn me_json(caller: &Caller) -> Value {
         "role": caller.role.as_str(),
         "must_change_password": caller.must_change_password,
         "session_expires_at": rfc3339(caller.session_expires_at),
+        "teams": caller.teams.iter().map(|(id, name, role)| json!({"id": id, "name": name, "role": role.as_str()})).collect::<Vec<_>>(),
     })
 }
 
@@ -509,6 +532,8 @@ pub async fn ensure_first_admin(state: &AppState, initial_password: &str) -> Res
             password_hash: hash_blocking(initial_password.to_owned()).await?,
             must_change_password: true,
             enabled: true,
+            budget: None,
+            allowed_models: Vec::new(),
         };
         match state
             .bus

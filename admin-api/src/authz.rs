@@ -15,6 +15,12 @@ pub struct Principal {
     pub id: String,
     #[polar(attribute)]
     pub role: String,
+    /// The teams the user is a team admin of.
+    #[polar(attribute)]
+    pub admin_teams: Vec<String>,
+    /// Every team the user belongs to (as admin or member).
+    #[polar(attribute)]
+    pub member_teams: Vec<String>,
 }
 
 /// What an action is on (`AdminResource` in the policy: `Resource` is a Polar built-in).
@@ -26,6 +32,9 @@ pub struct Resource {
     /// The owning user id, `*` for "every owner", empty when the kind has no owner.
     #[polar(attribute)]
     pub owner: String,
+    /// The team the entity belongs or is charged to; empty when none.
+    #[polar(attribute)]
+    pub team: String,
 }
 
 /// An `owner` that matches no user: asks whether the actor may act regardless of the owner.
@@ -37,6 +46,7 @@ impl Resource {
         Self {
             kind: kind.as_str().to_owned(),
             owner: String::new(),
+            team: String::new(),
         }
     }
 
@@ -45,7 +55,15 @@ impl Resource {
         Self {
             kind: kind.as_str().to_owned(),
             owner: owner.to_owned(),
+            team: String::new(),
         }
+    }
+
+    /// This resource as charged to `team` (none: unchanged).
+    #[must_use]
+    pub fn of_team(mut self, team: Option<&str>) -> Self {
+        self.team = team.unwrap_or_default().to_owned();
+        self
     }
 }
 
@@ -55,7 +73,24 @@ impl Principal {
         Self {
             id: id.to_owned(),
             role: role.as_str().to_owned(),
+            admin_teams: Vec::new(),
+            member_teams: Vec::new(),
         }
+    }
+
+    /// This principal with its team memberships.
+    #[must_use]
+    pub fn in_teams<'a>(
+        mut self,
+        teams: impl IntoIterator<Item = (&'a str, shared::config::TeamRole)>,
+    ) -> Self {
+        for (team, role) in teams {
+            if role == shared::config::TeamRole::Admin {
+                self.admin_teams.push(team.to_owned());
+            }
+            self.member_teams.push(team.to_owned());
+        }
+        self
     }
 }
 

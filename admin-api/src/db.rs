@@ -110,8 +110,20 @@ pub struct ListQuery {
     pub filters: Vec<(String, String)>,
     /// Case-insensitive substring of the id or the `name`, `alias`, `username` or `key` field.
     pub search: Option<String>,
+    /// Only entities owned by this user or charged to one of these teams (for a caller who
+    /// sees their own and their teams' entities): (owner field, owner, team field, teams).
+    pub visible_to: Option<Visible>,
     pub limit: i64,
     pub offset: i64,
+}
+
+/// Who may see which entities of a list: the owner's own, and those charged to their teams.
+#[derive(Debug, Clone)]
+pub struct Visible {
+    pub owner_field: &'static str,
+    pub owner: String,
+    pub team_field: &'static str,
+    pub teams: Vec<String>,
 }
 
 /// A page of entities (ordered by id) and the total matching count.
@@ -131,6 +143,21 @@ pub async fn list(
         let field_index = params.len();
         params.push(value.clone());
         conditions.push(format!("data->>${field_index} = ${}", params.len()));
+    }
+    if let Some(visible) = &query.visible_to {
+        let mut alternatives = Vec::new();
+        for (field, value) in std::iter::once((visible.owner_field, &visible.owner)).chain(
+            visible
+                .teams
+                .iter()
+                .map(|team| (visible.team_field, team)),
+        ) {
+            params.push(field.to_owned());
+            let field_index = params.len();
+            params.push(value.clone());
+            alternatives.push(format!("data->>${field_index} = ${}", params.len()));
+        }
+        conditions.push(format!("({})", alternatives.join(" OR ")));
     }
     if let Some(search) = query.search.as_ref().filter(|search| !search.is_empty()) {
         let escaped = search
@@ -473,6 +500,98 @@ pub async fn token_usage(pool: &Pool, ids: &[String]) -> Result<HashMap<String, 
         );
     }
     Ok(usage)
+}
+
+/// The teams `user_id` belongs to: (id, name, role), by id.
+///
+/// # Errors
+/// When Postgres does not answer.
+pub async fn teams_of(
+    pool: &Pool,
+    user_id: &str,
+) -> Result<Vec<(String, String, shared::config::TeamRole)>, ApiError> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT id, data FROM config_entities WHERE entity = 'team' \
+               AND data->'members' @> jsonb_build_array(jsonb_build_object('user_id', $1::text)) \
+             ORDER BY id",
+            &[&user_id],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| {
+            let team: shared::config::Team = serde_json::from_value(row.get(1)).ok()?;
+            let role = team.role_of(user_id)?;
+            Some((team.id, team.name, role))
+        })
+        .collect())
+}
+
+/// How many tokens are charged to a team.
+///
+/// # Errors
+/// When Postgres does not answer.
+pub async fn tokens_charged_to(pool: &Pool, team_id: &str) -> Result<i64, ApiError> {
+    let client = pool.get().await?;
+    Ok(client
+        .query_one(
+            "SELECT count(*) FROM config_entities WHERE entity = 'token' AND data->>'team_id' = $1",
+            &[&team_id],
+        )
+        .await?
+        .get(0))
+}
+
+/// Each team's spend (the sum of the tokens charged to it) since its start day (`None`: all
+/// time): team id → (currency, nano-units).
+///
+/// # Errors
+/// When Postgres does not answer.
+pub async fn team_spend(
+    pool: &Pool,
+    teams: &[(String, Option<time::Date>)],
+) -> Result<HashMap<String, (String, i64)>, ApiError> {
+    if teams.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids: Vec<&str> = teams.iter().map(|(id, _)| id.as_str()).collect();
+    let earliest = teams
+        .iter()
+        .map(|(_, start)| *start)
+        .min()
+        .flatten()
+        .unwrap_or(time::Date::MIN);
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT t.data->>'team_id', s.day, coalesce(max(s.currency) FILTER (WHERE s.currency <> ''), ''), \
+               sum(s.cost_nanos)::bigint \
+             FROM token_spend_daily s JOIN config_entities t ON t.entity = 'token' AND t.id = s.token_id \
+             WHERE t.data->>'team_id' = ANY($1) AND s.day >= $2 GROUP BY 1, 2",
+            &[&ids, &earliest],
+        )
+        .await?;
+    let mut spend: HashMap<String, (String, i64)> = HashMap::new();
+    for row in rows {
+        let team: String = row.get(0);
+        let day: time::Date = row.get(1);
+        let start = teams
+            .iter()
+            .find(|(id, _)| *id == team)
+            .and_then(|(_, start)| *start);
+        if start.is_some_and(|start| day < start) {
+            continue;
+        }
+        let currency: String = row.get(2);
+        let entry = spend.entry(team).or_default();
+        if !currency.is_empty() {
+            entry.0 = currency;
+        }
+        entry.1 = entry.1.saturating_add(row.get::<_, i64>(3));
+    }
+    Ok(spend)
 }
 
 /// One throttle counter: failures so far and seconds since the last one.

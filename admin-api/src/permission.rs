@@ -27,10 +27,14 @@ pub enum Kind {
     Billing,
     /// The `rate_limits` setting: limits per user, per model and per client address.
     RateLimits,
+    /// A team: its name, budget, allowed models and per-minute limits (and everything else).
+    Team,
+    /// A team's members (what its team admins may change).
+    TeamMembers,
 }
 
 impl Kind {
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 16] = [
         Self::Provider,
         Self::ProviderKey,
         Self::Model,
@@ -45,6 +49,8 @@ impl Kind {
         Self::TokenDefaults,
         Self::Billing,
         Self::RateLimits,
+        Self::Team,
+        Self::TeamMembers,
     ];
 
     /// The word `policy.polar` uses.
@@ -65,6 +71,8 @@ impl Kind {
             Self::TokenDefaults => "token_defaults",
             Self::Billing => "billing",
             Self::RateLimits => "rate_limits",
+            Self::Team => "team",
+            Self::TeamMembers => "team_members",
         }
     }
 }

@@ -12,7 +12,7 @@ use axum::routing::{MethodFilter, on};
 use serde_json::{Map, Value, json};
 
 use crate::permission::{Action, Kind, Permission};
-use crate::resources::{models, provider_keys, providers, settings, tokens, users};
+use crate::resources::{models, provider_keys, providers, settings, teams, tokens, users};
 use crate::state::AppState;
 use crate::{apply, audit, auth};
 
@@ -158,6 +158,7 @@ fn declare() -> Api {
     let api = provider_keys::declare(api);
     let api = models::declare(api);
     let api = tokens::declare(api);
+    let api = teams::declare(api);
     let api = users::declare(api);
     let api = settings::declare(api);
     let api = analytics(

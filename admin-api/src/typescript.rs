@@ -6,7 +6,7 @@
 use ts_rs::{Config, TS};
 
 use crate::permission::{Action, Kind};
-use crate::resources::{models, provider_keys, providers, tokens};
+use crate::resources::{models, provider_keys, providers, teams, tokens};
 
 /// Where the generated file lives, from the crate's directory.
 pub const GENERATED_PATH: &str = "../ui/src/api/generated.ts";
@@ -50,12 +50,16 @@ pub fn generated() -> String {
         declaration::<shared::config::RoutingStrategy>(&cfg),
         declaration::<shared::config::BudgetPeriod>(&cfg),
         declaration::<shared::config::Role>(&cfg),
+        declaration::<shared::config::TeamRole>(&cfg),
+        declaration::<shared::config::TeamMember>(&cfg),
         declaration::<providers::ProviderInput>(&cfg),
         declaration::<provider_keys::KeyInput>(&cfg),
         declaration::<models::PriceInput>(&cfg),
         declaration::<models::ModelInput>(&cfg),
         declaration::<tokens::BudgetInput>(&cfg),
         declaration::<tokens::TokenInput>(&cfg),
+        declaration::<teams::TeamMemberInput>(&cfg),
+        declaration::<teams::TeamInput>(&cfg),
         union(
             "Kind",
             "What a permission is on (the policy's resource kinds).",

@@ -159,7 +159,9 @@ impl Authenticator {
     }
 }
 
-/// The enabled model `alias` names, if this token may use it.
+/// The enabled model `alias` names, if this token may use it: the token's, its owner's and its
+/// team's allowed models all admit it, and the token's team (if any) still has its owner as a
+/// member.
 ///
 /// # Errors
 /// 404 when no enabled model has that alias, 403 when the token may not use it.
@@ -174,24 +176,63 @@ pub fn usable_model(
         .filter(|model| model.enabled)
         .cloned()
         .ok_or_else(|| IngressError::ModelNotFound(alias.to_owned()))?;
-    if !model_allowed(token, &model.alias) {
+    if let Some(refusal) = team_refusal(snapshot, token) {
+        return Err(IngressError::Forbidden(refusal));
+    }
+    if let Some(whose) = model_refused_by(snapshot, token, &model.alias) {
         return Err(IngressError::Forbidden(format!(
-            "this API key may not use the model `{}`",
+            "{whose} may not use the model `{}`",
             model.alias
         )));
     }
     Ok(model)
 }
 
-/// Whether `model` matches one of the token's patterns (`*` matches any run); no patterns
-/// allows every model.
+/// Why a token charged to a team may not be used: the team is gone, or the owner is no longer
+/// one of its members.
 #[must_use]
-pub fn model_allowed(token: &UserToken, model: &str) -> bool {
-    token.allowed_models.is_empty()
-        || token
-            .allowed_models
-            .iter()
-            .any(|pattern| glob_match(pattern, model))
+pub fn team_refusal(snapshot: &Snapshot, token: &UserToken) -> Option<String> {
+    let team_id = token.team_id.as_ref()?;
+    match snapshot.teams.get(team_id) {
+        None => Some("the team this API key is charged to no longer exists".into()),
+        Some(team) if team.role_of(&token.owner_user_id).is_none() => Some(format!(
+            "the owner of this API key is no longer a member of the team `{}`",
+            team.name
+        )),
+        Some(_) => None,
+    }
+}
+
+/// Whether the token, its owner and its team all allow `model` (each list of patterns, where
+/// `*` matches any run; an empty list allows every model).
+#[must_use]
+pub fn model_allowed(snapshot: &Snapshot, token: &UserToken, model: &str) -> bool {
+    model_refused_by(snapshot, token, model).is_none()
+}
+
+/// Whose allowed models leave `model` out, if any do: the token's first, then its owner's,
+/// then its team's.
+fn model_refused_by(snapshot: &Snapshot, token: &UserToken, model: &str) -> Option<String> {
+    let allows = |patterns: &[String]| {
+        patterns.is_empty() || patterns.iter().any(|pattern| glob_match(pattern, model))
+    };
+    if !allows(&token.allowed_models) {
+        return Some("this API key".into());
+    }
+    if let Some(user) = snapshot.user(&token.owner_user_id)
+        && !allows(&user.allowed_models)
+    {
+        return Some("the owner of this API key".into());
+    }
+    if let Some(team) = token
+        .team_id
+        .as_ref()
+        .and_then(|team_id| snapshot.teams.get(team_id))
+        && !allows(&team.allowed_models)
+    {
+        return Some(format!("the team `{}`", team.name));
+    }
+    None
 }
 
 /// `*`-only glob matching, linear time (the one rule, shared with admin-api).

@@ -49,7 +49,7 @@ pub async fn models(
     let mut aliases: Vec<&String> = snapshot
         .models
         .values()
-        .filter(|model| model.enabled && auth::model_allowed(&token, &model.alias))
+        .filter(|model| model.enabled && auth::model_allowed(&snapshot, &token, &model.alias))
         .map(|model| &model.alias)
         .collect();
     aliases.sort();

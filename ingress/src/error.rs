@@ -29,8 +29,9 @@ pub enum IngressError {
     },
     #[error("rate limit reached: {what}; retry after {retry_after_secs}s")]
     RateLimited { what: String, retry_after_secs: u64 },
-    #[error("budget exhausted for this API key ({period} budget)")]
+    #[error("budget exhausted for {whose} ({period} budget)")]
     BudgetExceeded {
+        whose: String,
         period: String,
         retry_after_secs: u64,
     },

@@ -261,9 +261,10 @@ pub async fn load_from_stream(
     Ok(snapshot)
 }
 
-/// Seeds the limiter with the spend already recorded this period for every token that has a
-/// budget, from the projector's `token_spend_daily` view. Spend after this comes from this
-/// node's own requests and the other nodes' usage reports.
+/// Seeds the limiter with the spend already recorded this period for every budget (each
+/// token's own, each team's and each user's: the sum of their tokens'), from the projector's
+/// `token_spend_daily` view. Spend after this comes from this node's own requests and the other
+/// nodes' usage reports. Returns how many budgets were seeded.
 ///
 /// # Errors
 /// When Postgres does not answer.
@@ -272,53 +273,56 @@ pub async fn load_spend_baseline(
     snapshot: &Snapshot,
     limiter: &crate::limits::Limiter,
 ) -> anyhow::Result<usize> {
-    let budgeted: Vec<(&str, shared::config::BudgetPeriod)> = snapshot
-        .tokens
-        .values()
-        .filter_map(|token| {
-            token
-                .budget
-                .as_ref()
-                .map(|budget| (token.id.as_str(), budget.period))
-        })
-        .collect();
-    if budgeted.is_empty() {
+    let holders = snapshot.budget_holders();
+    if holders.is_empty() {
         return Ok(0);
     }
     let (client, connection) = tokio_postgres::connect(postgres_url, tokio_postgres::NoTls).await?;
     let connection = tokio::spawn(connection);
-    let ids: Vec<&str> = budgeted.iter().map(|(id, _)| *id).collect();
+    let mut ids: Vec<&str> = holders
+        .iter()
+        .flat_map(|holder| holder.token_ids.iter().map(String::as_str))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
     let rows = client
         .query(
             "SELECT token_id, day, cost_nanos FROM token_spend_daily WHERE token_id = ANY($1)",
             &[&ids],
         )
         .await?;
-    let now = time::OffsetDateTime::now_utc();
-    let mut totals: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    let mut by_token: std::collections::HashMap<String, Vec<(time::Date, i64)>> =
+        std::collections::HashMap::new();
     for row in &rows {
-        let token_id: String = row.get(0);
-        let day: time::Date = row.get(1);
-        let cost: i64 = row.get(2);
-        if let Some((id, period)) = budgeted.iter().find(|(id, _)| *id == token_id) {
-            let at = day.midnight().assume_utc();
-            if crate::limits::period_key(*period, at) == crate::limits::period_key(*period, now) {
-                *totals.entry(id).or_default() += cost;
-            }
-        }
+        by_token
+            .entry(row.get(0))
+            .or_default()
+            .push((row.get(1), row.get(2)));
     }
-    for (id, period) in &budgeted {
-        let spent = totals.get(id).copied().unwrap_or(0);
-        limiter.set_baseline(id, crate::limits::period_key(*period, now), spent);
+    let now = time::OffsetDateTime::now_utc();
+    for holder in &holders {
+        let current = crate::limits::period_key(holder.budget.period, now);
+        let spent: i64 = holder
+            .token_ids
+            .iter()
+            .filter_map(|id| by_token.get(id))
+            .flatten()
+            .filter(|(day, _)| {
+                crate::limits::period_key(holder.budget.period, day.midnight().assume_utc())
+                    == current
+            })
+            .map(|(_, cost)| *cost)
+            .sum();
+        limiter.set_baseline(&holder.key, current, spent);
     }
     drop(client);
     let _ = connection.await;
-    Ok(budgeted.len())
+    Ok(holders.len())
 }
 
-/// Seeds budget spend from the request events of each budgeted token's current period still
-/// in `AXONGATE_REQUESTS` (used when the spend view in Postgres is unreachable). Returns how
-/// many budgeted tokens were seeded.
+/// Seeds budget spend from the request events of each budget's current period still in
+/// `AXONGATE_REQUESTS` (used when the spend view in Postgres is unreachable). Returns how many
+/// budgets were seeded.
 ///
 /// # Errors
 /// When the stream cannot be read.
@@ -328,30 +332,29 @@ pub async fn seed_spend_from_stream(
     limiter: &crate::limits::Limiter,
 ) -> anyhow::Result<usize> {
     let now = time::OffsetDateTime::now_utc();
-    let budgeted: std::collections::HashMap<&str, shared::config::BudgetPeriod> = snapshot
-        .tokens
-        .values()
-        .filter_map(|token| {
-            token
-                .budget
-                .as_ref()
-                .map(|budget| (token.id.as_str(), budget.period))
-        })
-        .collect();
-    if budgeted.is_empty() {
+    let holders = snapshot.budget_holders();
+    if holders.is_empty() {
         return Ok(0);
     }
+    // Each token's budgets, by index into `holders`.
+    let mut of_token: std::collections::HashMap<&str, Vec<usize>> =
+        std::collections::HashMap::new();
+    for (index, holder) in holders.iter().enumerate() {
+        for id in &holder.token_ids {
+            of_token.entry(id.as_str()).or_default().push(index);
+        }
+    }
     // From the earliest period start any budget needs (everything, for a total budget).
-    let earliest = budgeted
-        .values()
-        .map(|period| crate::limits::period_start(*period, now))
+    let earliest = holders
+        .iter()
+        .map(|holder| crate::limits::period_start(holder.budget.period, now))
         .min()
         .flatten();
     let mut stream = jetstream
         .get_stream(shared::streams::REQUESTS_STREAM)
         .await?;
     let state = stream.info().await?.state.clone();
-    let mut totals: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    let mut totals = vec![0_i64; holders.len()];
     if state.last_sequence > 0 && state.messages > 0 {
         if earliest.is_none_or(|start| state.first_timestamp > start) {
             tracing::warn!(
@@ -383,12 +386,16 @@ pub async fn seed_spend_from_stream(
                     .flatten()
             {
                 let shared::request::RequestEvent::Finished(finished) = &envelope.body;
-                if let (Some(token_id), Some(cost)) = (&finished.token_id, &finished.cost)
-                    && let Some((id, period)) = budgeted.get_key_value(token_id.as_str())
-                    && crate::limits::period_key(*period, envelope.occurred_at)
-                        == crate::limits::period_key(*period, now)
-                {
-                    *totals.entry(id).or_default() += cost.amount.0;
+                let (Some(token_id), Some(cost)) = (&finished.token_id, &finished.cost) else {
+                    continue;
+                };
+                for &index in of_token.get(token_id.as_str()).into_iter().flatten() {
+                    let period = holders[index].budget.period;
+                    if crate::limits::period_key(period, envelope.occurred_at)
+                        == crate::limits::period_key(period, now)
+                    {
+                        totals[index] += cost.amount.0;
+                    }
                 }
             }
             if sequence >= state.last_sequence {
@@ -396,11 +403,14 @@ pub async fn seed_spend_from_stream(
             }
         }
     }
-    for (id, period) in &budgeted {
-        let spent = totals.get(id).copied().unwrap_or(0);
-        limiter.set_baseline(id, crate::limits::period_key(*period, now), spent);
+    for (holder, spent) in holders.iter().zip(totals) {
+        limiter.set_baseline(
+            &holder.key,
+            crate::limits::period_key(holder.budget.period, now),
+            spent,
+        );
     }
-    Ok(budgeted.len())
+    Ok(holders.len())
 }
 
 /// Follows the audited spend corrections (`spend.adjusted`) published from now on and adds each
@@ -447,24 +457,21 @@ pub async fn follow_adjustments(
         let AuditEvent::SpendAdjusted(adjusted) = &envelope.body else {
             continue;
         };
-        let snapshot = store.load();
+        let holders = store.load().budget_holders();
         let mut applied = 0;
         for entry in &adjusted.entries {
-            let Some(budget) = snapshot
-                .tokens
-                .values()
-                .find(|token| token.id == entry.token_id)
-                .and_then(|token| token.budget.as_ref())
-                .filter(|budget| budget.currency == entry.currency)
-            else {
-                continue;
-            };
             let Ok(day) = time::Date::parse(&entry.day, day_format) else {
                 continue;
             };
-            let key = crate::limits::period_key(budget.period, day.midnight().assume_utc());
-            limiter.adjust(&entry.token_id, key, entry.amount.0);
-            applied += 1;
+            // The token's own budget, its team's and its owner's, in the entry's currency.
+            for holder in holders.iter().filter(|holder| {
+                holder.budget.currency == entry.currency && holder.token_ids.contains(&entry.token_id)
+            }) {
+                let key =
+                    crate::limits::period_key(holder.budget.period, day.midnight().assume_utc());
+                limiter.adjust(&holder.key, key, entry.amount.0);
+                applied += 1;
+            }
         }
         tracing::info!(
             adjustment = %adjusted.adjustment_id,

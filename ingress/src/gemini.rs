@@ -124,7 +124,7 @@ fn usable_aliases(state: &AppState, headers: &HeaderMap) -> Result<Vec<String>, 
     let mut aliases: Vec<String> = snapshot
         .models
         .values()
-        .filter(|model| model.enabled && auth::model_allowed(&token, &model.alias))
+        .filter(|model| model.enabled && auth::model_allowed(&snapshot, &token, &model.alias))
         .map(|model| model.alias.clone())
         .collect();
     aliases.sort();

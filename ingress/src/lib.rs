@@ -105,12 +105,12 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
         }
     }
     match follow::load_spend_baseline(&config.postgres_url, &store.load(), &limiter).await {
-        Ok(count) => tracing::info!(tokens = count, "budget spend loaded"),
+        Ok(count) => tracing::info!(budgets = count, "budget spend loaded"),
         Err(error) => {
             tracing::warn!(error = %format!("{error:#}"), "spend view unavailable; summing this period's spend from the request stream");
             match follow::seed_spend_from_stream(&jetstream, &store.load(), &limiter).await {
                 Ok(count) => tracing::info!(
-                    tokens = count,
+                    budgets = count,
                     "budget spend seeded from the request stream"
                 ),
                 Err(error) => {
@@ -341,15 +341,7 @@ async fn start_limit_gossip(
         while let Some(message) = subscription.next().await {
             if let Ok(report) = serde_json::from_slice::<limits::UsageReport>(&message.payload) {
                 let snapshot = store.load();
-                let budgets = |token_id: &str| {
-                    snapshot
-                        .tokens
-                        .values()
-                        .find(|token| token.id == token_id)
-                        .and_then(|token| token.budget.as_ref())
-                        .map(|budget| budget.period)
-                };
-                merge_limiter.merge(&report, budgets);
+                merge_limiter.merge(&report, |key: &str| snapshot.budget_period(key));
             }
         }
     });

@@ -29,7 +29,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use shared::config::{BudgetPeriod, Rate, RateLimits, UserToken};
+use shared::config::{Budget, BudgetPeriod, Rate, RateLimits, Team, UserToken};
 use shared::net::Cidr;
 
 use crate::error::IngressError;
@@ -224,34 +224,78 @@ fn now_ms() -> Option<i64> {
     i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).ok()
 }
 
-/// One limit by dimension that applies to a request.
+/// One limit by dimension that applies to a request: a rate, a spend budget, or both, counted
+/// under one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subject {
-    /// The counting key (`user:<id>`, `model:<alias>`, `addr:<ip>`).
+    /// The counting key (`user:<id>`, `team:<id>`, `model:<alias>`, `addr:<ip>`).
     pub key: String,
     pub rate: Rate,
+    /// A spend budget shared by every token counted under the key (a user's, a team's).
+    pub budget: Option<Budget>,
     /// Whose limit it is, for the 429: "user u1", "model gpt-4.1 (all callers)", ….
     pub label: String,
 }
 
-/// The limits by dimension that apply to a request of `user_id` for the model `alias` from
-/// `address`.
+/// Who a request is charged to, beyond its token: the owner (and their budget) and the team.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner<'a> {
+    pub user_id: &'a str,
+    pub user_budget: Option<&'a Budget>,
+    pub team: Option<&'a Team>,
+}
+
+impl<'a> Owner<'a> {
+    /// An owner with no budget of their own and no team.
+    #[must_use]
+    pub fn user(user_id: &'a str) -> Self {
+        Self {
+            user_id,
+            user_budget: None,
+            team: None,
+        }
+    }
+}
+
+/// The limits by dimension that apply to a request of `owner` for the model `alias` from
+/// `address`: the user's (the `rate_limits` setting's and their own budget), the team's (its
+/// rpm, tpm and budget), the model's and the address's.
 #[must_use]
 pub fn subjects(
     limits: &RateLimits,
-    user_id: &str,
+    owner: Owner<'_>,
     alias: &str,
     address: Option<IpAddr>,
 ) -> Vec<Subject> {
     let mut subjects = Vec::new();
-    if let Some(rate) = limits.users.get(user_id).or(limits.per_user.as_ref())
-        && !rate.is_empty()
-    {
+    let user_id = owner.user_id;
+    let user_rate = limits
+        .users
+        .get(user_id)
+        .or(limits.per_user.as_ref())
+        .copied()
+        .unwrap_or_default();
+    if !user_rate.is_empty() || owner.user_budget.is_some() {
         subjects.push(Subject {
             key: format!("user:{user_id}"),
-            rate: *rate,
+            rate: user_rate,
+            budget: owner.user_budget.cloned(),
             label: format!("user {user_id}"),
         });
+    }
+    if let Some(team) = owner.team {
+        let rate = Rate {
+            rpm: team.rpm,
+            tpm: team.tpm,
+        };
+        if !rate.is_empty() || team.budget.is_some() {
+            subjects.push(Subject {
+                key: format!("team:{}", team.id),
+                rate,
+                budget: team.budget.clone(),
+                label: format!("team {}", team.name),
+            });
+        }
     }
     if let Some(rate) = limits.models.get(alias)
         && !rate.is_empty()
@@ -259,6 +303,7 @@ pub fn subjects(
         subjects.push(Subject {
             key: format!("model:{alias}"),
             rate: *rate,
+            budget: None,
             label: format!("model {alias} (all callers together)"),
         });
     }
@@ -268,6 +313,7 @@ pub fn subjects(
         subjects.push(Subject {
             key: address_key(address),
             rate: *rate,
+            budget: None,
             label: "this client address".into(),
         });
     }
@@ -387,20 +433,28 @@ impl Limiter {
                 });
             }
         }
-        let entry = usage.entry(token.id.clone()).or_default();
-        if let Some(budget) = &token.budget {
-            let spent = entry
-                .spend
-                .get(&period_key(budget.period, now))
+        let token_label = "this API key".to_owned();
+        let budgets = std::iter::once((&token.id, token.budget.as_ref(), &token_label)).chain(
+            subjects
+                .iter()
+                .map(|subject| (&subject.key, subject.budget.as_ref(), &subject.label)),
+        );
+        for (key, budget, label) in budgets {
+            let Some(budget) = budget else { continue };
+            let spent = usage
+                .get(key)
+                .and_then(|entry| entry.spend.get(&period_key(budget.period, now)))
                 .copied()
                 .unwrap_or(0);
             if spent >= budget.amount.0 {
                 return Err(IngressError::BudgetExceeded {
-                    period: format!("{:?}", budget.period).to_lowercase(),
+                    whose: label.clone(),
+                    period: budget.period.as_str().to_owned(),
                     retry_after_secs: seconds_to_next_period(budget.period, now),
                 });
             }
         }
+        let entry = usage.entry(token.id.clone()).or_default();
         entry.requests.add(second, 1);
         entry.unreported.push((second, 1, 0, 0));
         for subject in subjects {
@@ -411,9 +465,16 @@ impl Limiter {
         Ok(())
     }
 
-    /// Records the tokens of a finished request under the keys of its limits by dimension.
-    pub fn record_subjects(&self, keys: &[String], tokens: u64, now: time::OffsetDateTime) {
-        if keys.is_empty() {
+    /// Records the tokens of a finished request under the keys of its limits by dimension, and
+    /// its cost under those with a budget.
+    pub fn record_subjects(
+        &self,
+        subjects: &[Subject],
+        tokens: u64,
+        cost_nanos: i64,
+        now: time::OffsetDateTime,
+    ) {
+        if subjects.is_empty() {
             return;
         }
         let second = now.unix_timestamp();
@@ -421,10 +482,20 @@ impl Limiter {
             .usage
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for key in keys {
-            let entry = usage.entry(key.clone()).or_default();
+        for subject in subjects {
+            let entry = usage.entry(subject.key.clone()).or_default();
             entry.tokens.add(second, tokens);
-            entry.unreported.push((second, 0, tokens, 0));
+            let spend = match &subject.budget {
+                Some(budget) => {
+                    *entry
+                        .spend
+                        .entry(period_key(budget.period, now))
+                        .or_default() += cost_nanos;
+                    cost_nanos
+                }
+                None => 0,
+            };
+            entry.unreported.push((second, 0, tokens, spend));
         }
     }
 
@@ -522,7 +593,8 @@ impl Limiter {
     }
 
     /// Takes what this node admitted since its last report. Every [`PRUNE_EVERY_SECS`], keys by
-    /// dimension with nothing in their minute are dropped (a token's key holds its spend).
+    /// dimension with nothing in their minute and no spend are dropped (a token's key, and a
+    /// team's or user's with a budget, hold their spend).
     pub fn take_report(&self) -> Option<UsageReport> {
         let mut usage = self
             .usage
@@ -535,6 +607,7 @@ impl Limiter {
             *last = now;
             usage.retain(|key, entry| {
                 !key.contains(':')
+                    || !entry.spend.is_empty()
                     || !entry.unreported.is_empty()
                     || entry.requests.sum(now) > 0
                     || entry.tokens.sum(now) > 0
@@ -644,6 +717,7 @@ mod tests {
             budget: None,
             expires_at: None,
             enabled: true,
+            team_id: None,
         }
     }
 
@@ -754,7 +828,7 @@ mod tests {
             ..RateLimits::default()
         };
         let now = time::OffsetDateTime::from_unix_timestamp(4_000_000).unwrap();
-        let subjects = subjects(&limits, "u1", "m", None);
+        let subjects = subjects(&limits, Owner::user("u1"), "m", None);
         assert_eq!(subjects.len(), 1);
         // Two tokens of one user on two nodes share the user's three requests.
         a.admit_with(&first, &subjects, now).unwrap();
@@ -797,9 +871,14 @@ mod tests {
             .into(),
             ..limits
         };
-        let subjects = super::subjects(&limits, "u1", "m", None);
+        let subjects = super::subjects(&limits, Owner::user("u1"), "m", None);
         b.admit_with(&second, &subjects, now).unwrap();
-        b.record_subjects(&["model:m".to_owned()], 10, now);
+        let model_only: Vec<Subject> = subjects
+            .iter()
+            .filter(|subject| subject.key == "model:m")
+            .cloned()
+            .collect();
+        b.record_subjects(&model_only, 10, 0, now);
         let error = b.admit_with(&first, &subjects, now).unwrap_err();
         assert!(
             error
@@ -807,6 +886,56 @@ mod tests {
                 .contains("10 tokens per minute for model m (all callers together)"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_team_budget_is_shared_by_its_tokens_across_nodes() {
+        let (a, b) = (Limiter::new("a"), Limiter::new("b"));
+        let team = Team {
+            id: "eng".into(),
+            name: "Engineering".into(),
+            members: Vec::new(),
+            allowed_models: Vec::new(),
+            budget: Some(shared::config::Budget {
+                amount: shared::money::Nanos(100),
+                currency: "USD".into(),
+                period: BudgetPeriod::Daily,
+            }),
+            rpm: None,
+            tpm: None,
+        };
+        let (mut first, mut second) = (token(None), token(None));
+        first.id = "t1".into();
+        second.id = "t2".into();
+        let owner = Owner {
+            user_id: "u1",
+            user_budget: None,
+            team: Some(&team),
+        };
+        let subjects = subjects(&RateLimits::default(), owner, "m", None);
+        assert_eq!(subjects.len(), 1, "{subjects:?}");
+        let now = time::OffsetDateTime::from_unix_timestamp(5_000_000).unwrap();
+        a.admit_with(&first, &subjects, now).unwrap();
+        a.record(&first, 0, 60, now);
+        a.record_subjects(&subjects, 0, 60, now);
+        b.admit_with(&second, &subjects, now).unwrap();
+        b.record(&second, 0, 50, now);
+        b.record_subjects(&subjects, 0, 50, now);
+        let periods = |key: &str| (key == "team:eng").then_some(BudgetPeriod::Daily);
+        let (from_a, from_b) = (a.take_report().unwrap(), b.take_report().unwrap());
+        a.merge_at(&from_b, periods, now.unix_timestamp());
+        b.merge_at(&from_a, periods, now.unix_timestamp());
+        for (node, token) in [(&a, &first), (&b, &second)] {
+            let error = node.admit_with(token, &subjects, now).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains("budget exhausted for team Engineering (daily budget)"),
+                "{error}"
+            );
+        }
+        let tomorrow = now + Duration::from_secs(86_400);
+        a.admit_with(&first, &subjects, tomorrow).unwrap();
     }
 
     #[test]

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use shared::config::{ConfigEntity, ConfigEvent, Model, Provider, ProviderKey, UserToken};
+use shared::config::{
+    Budget, BudgetPeriod, ConfigEntity, ConfigEvent, Model, Provider, ProviderKey, Team, UserToken,
+};
 use shared::secret::{MasterKeys, SecretString};
 use shared::token::TokenHash;
 
@@ -35,12 +37,41 @@ pub struct Snapshot {
     model_alias_by_id: HashMap<String, String>,
     pub tokens: HashMap<TokenHash, Arc<UserToken>>,
     token_hash_by_id: HashMap<String, TokenHash>,
-    /// Whether each known user is enabled; only the flag is kept (never a password hash).
-    users: HashMap<String, bool>,
+    /// What serving needs of each known user: whether they are enabled, their budget and
+    /// allowed models (never a password hash).
+    users: HashMap<String, Arc<UserLimits>>,
     /// Users whose latest event is a deletion: their tokens are refused.
     deleted_users: HashSet<String>,
     /// The `rate_limits` setting (none set: no limit by dimension).
     pub rate_limits: Arc<shared::config::RateLimits>,
+    /// Teams by id.
+    pub teams: HashMap<String, Arc<Team>>,
+}
+
+/// The part of a user's state serving needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct UserLimits {
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub budget: Option<Budget>,
+    #[serde(default)]
+    pub allowed_models: Vec<String>,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+/// A spend budget shared by several tokens: a token's own (its id as the key), its team's
+/// (`team:<id>`) or its owner's (`user:<id>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetHolder {
+    /// The limiter's counting key.
+    pub key: String,
+    pub budget: Budget,
+    /// The tokens whose spend counts against it.
+    pub token_ids: Vec<String>,
 }
 
 /// Why a token's owner may not use it, if they may not.
@@ -54,7 +85,8 @@ pub enum OwnerRefusal {
 #[derive(serde::Deserialize)]
 struct UserState {
     id: String,
-    enabled: bool,
+    #[serde(flatten)]
+    limits: UserLimits,
 }
 
 /// What an applied event invalidates in caches.
@@ -144,7 +176,20 @@ impl Snapshot {
                 }
             }
             ConfigEvent::UserPut(user) => {
-                self.set_user(&user.id, user.enabled);
+                self.set_user(
+                    &user.id,
+                    UserLimits {
+                        enabled: user.enabled,
+                        budget: user.budget.clone(),
+                        allowed_models: user.allowed_models.clone(),
+                    },
+                );
+            }
+            ConfigEvent::TeamPut(team) => {
+                self.teams.insert(team.id.clone(), Arc::new(team.clone()));
+            }
+            ConfigEvent::TeamDeleted(deleted) => {
+                self.teams.remove(&deleted.id);
             }
             ConfigEvent::UserDeleted(deleted) => {
                 self.users.remove(&deleted.id);
@@ -189,7 +234,7 @@ impl Snapshot {
         let event = match entity {
             "user" => {
                 let user: UserState = serde_json::from_value(data)?;
-                self.set_user(&user.id, user.enabled);
+                self.set_user(&user.id, user.limits);
                 return Ok(());
             }
             "provider" => ConfigEvent::ProviderPut(serde_json::from_value(data)?),
@@ -197,6 +242,7 @@ impl Snapshot {
             "model" => ConfigEvent::ModelPut(serde_json::from_value(data)?),
             "token" => ConfigEvent::TokenPut(serde_json::from_value(data)?),
             "setting" => ConfigEvent::SettingPut(serde_json::from_value(data)?),
+            "team" => ConfigEvent::TeamPut(serde_json::from_value(data)?),
             _ => return Ok(()),
         };
         self.apply(&event, 0, secrets);
@@ -205,9 +251,10 @@ impl Snapshot {
 
     /// The entities ingress needs from the views.
     #[must_use]
-    pub fn view_entities() -> [&'static str; 6] {
+    pub fn view_entities() -> [&'static str; 7] {
         [
             ConfigEntity::Setting.as_str(),
+            ConfigEntity::Team.as_str(),
             ConfigEntity::Provider.as_str(),
             ConfigEntity::ProviderKey.as_str(),
             ConfigEntity::Model.as_str(),
@@ -216,8 +263,8 @@ impl Snapshot {
         ]
     }
 
-    fn set_user(&mut self, user_id: &str, enabled: bool) {
-        self.users.insert(user_id.to_owned(), enabled);
+    fn set_user(&mut self, user_id: &str, limits: UserLimits) {
+        self.users.insert(user_id.to_owned(), Arc::new(limits));
         self.deleted_users.remove(user_id);
     }
 
@@ -248,11 +295,90 @@ impl Snapshot {
     pub fn owner_refusal(&self, user_id: &str) -> Option<OwnerRefusal> {
         if self.deleted_users.contains(user_id) {
             Some(OwnerRefusal::Deleted)
-        } else if self.users.get(user_id) == Some(&false) {
+        } else if self.users.get(user_id).is_some_and(|user| !user.enabled) {
             Some(OwnerRefusal::Disabled)
         } else {
             None
         }
+    }
+}
+
+impl Snapshot {
+    /// What serving needs of a user, when the snapshot knows them.
+    #[must_use]
+    pub fn user(&self, user_id: &str) -> Option<&Arc<UserLimits>> {
+        self.users.get(user_id)
+    }
+
+    /// The token with this id.
+    #[must_use]
+    pub fn token_by_id(&self, token_id: &str) -> Option<&Arc<UserToken>> {
+        self.token_hash_by_id
+            .get(token_id)
+            .and_then(|hash| self.tokens.get(hash))
+    }
+
+    /// The budget counted under a limiter key: a token's (its id), a team's (`team:<id>`) or a
+    /// user's (`user:<id>`).
+    #[must_use]
+    pub fn budget_of(&self, key: &str) -> Option<&Budget> {
+        if let Some(team_id) = key.strip_prefix("team:") {
+            self.teams.get(team_id)?.budget.as_ref()
+        } else if let Some(user_id) = key.strip_prefix("user:") {
+            self.users.get(user_id)?.budget.as_ref()
+        } else {
+            self.token_by_id(key)?.budget.as_ref()
+        }
+    }
+
+    /// The period of the budget counted under a limiter key.
+    #[must_use]
+    pub fn budget_period(&self, key: &str) -> Option<BudgetPeriod> {
+        self.budget_of(key).map(|budget| budget.period)
+    }
+
+    /// Every budget and the tokens whose spend counts against it: each token's own, each
+    /// team's (the tokens charged to it) and each user's (the tokens they own).
+    #[must_use]
+    pub fn budget_holders(&self) -> Vec<BudgetHolder> {
+        let mut holders: HashMap<String, BudgetHolder> = HashMap::new();
+        for token in self.tokens.values() {
+            if let Some(budget) = &token.budget {
+                holders.insert(
+                    token.id.clone(),
+                    BudgetHolder {
+                        key: token.id.clone(),
+                        budget: budget.clone(),
+                        token_ids: vec![token.id.clone()],
+                    },
+                );
+            }
+            let shared_budgets = [
+                token
+                    .team_id
+                    .as_ref()
+                    .and_then(|team_id| self.teams.get(team_id))
+                    .and_then(|team| Some((format!("team:{}", team.id), team.budget.as_ref()?))),
+                self.users
+                    .get(&token.owner_user_id)
+                    .and_then(|user| user.budget.as_ref())
+                    .map(|budget| (format!("user:{}", token.owner_user_id), budget)),
+            ];
+            for (key, budget) in shared_budgets.into_iter().flatten() {
+                holders
+                    .entry(key.clone())
+                    .or_insert_with(|| BudgetHolder {
+                        key,
+                        budget: budget.clone(),
+                        token_ids: Vec::new(),
+                    })
+                    .token_ids
+                    .push(token.id.clone());
+            }
+        }
+        let mut holders: Vec<BudgetHolder> = holders.into_values().collect();
+        holders.sort_by(|a, b| a.key.cmp(&b.key));
+        holders
     }
 }
 

@@ -82,6 +82,7 @@ fn event(index: u64) -> Envelope<RequestEvent> {
             request_id: format!("r{index}"),
             token_id: Some(format!("tok-{}", index % 7)),
             user_id: None,
+            team_id: None,
             model_alias: "m".into(),
             provider_id: Some("p".into()),
             upstream_model: Some("u".into()),

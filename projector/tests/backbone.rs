@@ -172,6 +172,7 @@ fn request(index: u64, outcome: Outcome) -> RequestEvent {
         config_seq: None,
         cache_hit: None,
         routing: None,
+        team_id: None,
     })
 }
 

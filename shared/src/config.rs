@@ -393,6 +393,71 @@ pub struct UserToken {
     )]
     pub expires_at: Option<OffsetDateTime>,
     pub enabled: bool,
+    /// The team this token's spend is charged to (its owner must be a member); the team's
+    /// budget, allowed models and limits then apply too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<String>,
+}
+
+/// A team: users who share a budget, a set of allowed models and per-minute limits. A token
+/// charged to the team counts against all of them as well as its own and its owner's; the most
+/// restrictive applies. The team's spend is the sum of its tokens'.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Team {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub members: Vec<TeamMember>,
+    /// Glob patterns over model aliases; empty allows all.
+    #[serde(default)]
+    pub allowed_models: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
+    /// Requests per minute of all the team's tokens together, across every ingress node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u32>,
+    /// Tokens per minute of all the team's tokens together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u32>,
+}
+
+impl Team {
+    /// The member's role in this team, if they are a member.
+    #[must_use]
+    pub fn role_of(&self, user_id: &str) -> Option<TeamRole> {
+        self.members
+            .iter()
+            .find(|member| member.user_id == user_id)
+            .map(|member| member.role)
+    }
+}
+
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamMember {
+    pub user_id: String,
+    pub role: TeamRole,
+}
+
+/// A member's role in a team: a team admin manages the team's members and the tokens charged
+/// to it (within the limits set above them); a member uses the team's budget.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TeamRole {
+    Admin,
+    Member,
+}
+
+impl TeamRole {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Member => "member",
+        }
+    }
 }
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -427,6 +492,12 @@ pub struct User {
     pub password_hash: String,
     pub must_change_password: bool,
     pub enabled: bool,
+    /// A spend budget over all the user's tokens together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
+    /// Glob patterns over model aliases the user's tokens may call; empty allows all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_models: Vec<String>,
 }
 
 /// The role a user holds. One binding per user; the subject id is the user id.
@@ -531,10 +602,11 @@ pub enum ConfigEntity {
     User,
     RoleBinding,
     Setting,
+    Team,
 }
 
 impl ConfigEntity {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Provider,
         Self::ProviderKey,
         Self::Model,
@@ -542,6 +614,7 @@ impl ConfigEntity {
         Self::User,
         Self::RoleBinding,
         Self::Setting,
+        Self::Team,
     ];
 
     #[must_use]
@@ -554,6 +627,7 @@ impl ConfigEntity {
             Self::User => "user",
             Self::RoleBinding => "role_binding",
             Self::Setting => "setting",
+            Self::Team => "team",
         }
     }
 }
@@ -590,6 +664,10 @@ pub enum ConfigEvent {
     SettingPut(Setting),
     #[serde(rename = "setting.deleted")]
     SettingDeleted(Deleted),
+    #[serde(rename = "team.put")]
+    TeamPut(Team),
+    #[serde(rename = "team.deleted")]
+    TeamDeleted(Deleted),
 }
 
 impl ConfigEvent {
@@ -604,6 +682,7 @@ impl ConfigEvent {
             Self::UserPut(_) | Self::UserDeleted(_) => ConfigEntity::User,
             Self::RoleBindingPut(_) | Self::RoleBindingDeleted(_) => ConfigEntity::RoleBinding,
             Self::SettingPut(_) | Self::SettingDeleted(_) => ConfigEntity::Setting,
+            Self::TeamPut(_) | Self::TeamDeleted(_) => ConfigEntity::Team,
         }
     }
 
@@ -619,13 +698,15 @@ impl ConfigEvent {
             Self::UserPut(user) => &user.id,
             Self::RoleBindingPut(binding) => &binding.user_id,
             Self::SettingPut(setting) => &setting.key,
+            Self::TeamPut(team) => &team.id,
             Self::ProviderDeleted(deleted)
             | Self::ProviderKeyDeleted(deleted)
             | Self::ModelDeleted(deleted)
             | Self::TokenDeleted(deleted)
             | Self::UserDeleted(deleted)
             | Self::RoleBindingDeleted(deleted)
-            | Self::SettingDeleted(deleted) => &deleted.id,
+            | Self::SettingDeleted(deleted)
+            | Self::TeamDeleted(deleted) => &deleted.id,
         }
     }
 
@@ -641,6 +722,7 @@ impl ConfigEvent {
                 | Self::UserDeleted(_)
                 | Self::RoleBindingDeleted(_)
                 | Self::SettingDeleted(_)
+                | Self::TeamDeleted(_)
         )
     }
 }
@@ -662,6 +744,8 @@ impl EventBody for ConfigEvent {
             Self::RoleBindingDeleted(_) => "role_binding.deleted",
             Self::SettingPut(_) => "setting.put",
             Self::SettingDeleted(_) => "setting.deleted",
+            Self::TeamPut(_) => "team.put",
+            Self::TeamDeleted(_) => "team.deleted",
         }
     }
 

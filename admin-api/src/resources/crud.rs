@@ -23,7 +23,7 @@ use super::{
     render, take_version,
 };
 use crate::auth::Caller;
-use crate::authz::{require_any_or_own, require_kind, require_owner};
+use crate::authz::{require, require_any_or_own, require_kind};
 use crate::db::{self, Stored};
 use crate::error::ApiError;
 use crate::extract::{Body, parse};
@@ -47,6 +47,9 @@ pub struct Resource {
     /// The field naming the owning user, for a resource a member may own; `None` when only
     /// roles decide.
     pub owner_field: Option<&'static str>,
+    /// The field naming the team an owned entity is charged to, whose team admins act on it
+    /// too.
+    pub team_field: Option<&'static str>,
     /// Fields a client sends but the API never returns (each is in
     /// [`shared::secret::SECRET_FIELD_NAMES`], which [`render`] removes).
     pub secret_fields: &'static [&'static str],
@@ -128,6 +131,12 @@ pub trait ConfigResource: ReadResource {
     }
 }
 
+fn team_of<R: ReadResource>(stored: &Stored) -> Option<&str> {
+    R::RESOURCE
+        .team_field
+        .and_then(|field| stored.data.get(field).and_then(Value::as_str))
+}
+
 fn owner_of<R: ReadResource>(stored: &Stored) -> Option<&str> {
     R::RESOURCE.owner_field.map(|field| {
         stored
@@ -153,8 +162,15 @@ fn authorize<R: ReadResource>(
         return Ok(true);
     }
     let on_every_owner = require_any_or_own(state, caller, action, kind)?;
-    if let Some(owner) = stored.and_then(owner_of::<R>) {
-        require_owner(state, caller, action, kind, owner)?;
+    if let Some(stored) = stored
+        && let Some(owner) = owner_of::<R>(stored)
+    {
+        require(
+            state.authorizer.as_ref(),
+            &caller.principal(),
+            action,
+            &crate::authz::Resource::owned(kind, owner).of_team(team_of::<R>(stored)),
+        )?;
     }
     Ok(on_every_owner)
 }
@@ -194,11 +210,24 @@ pub async fn list<R: ReadResource>(
 ) -> Result<Json<Value>, ApiError> {
     let on_every_owner = authorize::<R>(&state, &caller, Action::Read, None)?;
     let mut query = list_query(params, R::RESOURCE.filters)?;
-    if let (false, Some(field)) = (on_every_owner, R::RESOURCE.owner_field) {
-        query.filters.retain(|(name, _)| name != field);
-        query
-            .filters
-            .push((field.to_owned(), caller.user_id.clone()));
+    let admin_teams = caller.admin_teams();
+    match (on_every_owner, R::RESOURCE.owner_field, R::RESOURCE.team_field) {
+        // A team admin: their own and their teams' entities (the filters narrow further).
+        (false, Some(owner_field), Some(team_field)) if !admin_teams.is_empty() => {
+            query.visible_to = Some(db::Visible {
+                owner_field,
+                owner: caller.user_id.clone(),
+                team_field,
+                teams: admin_teams,
+            });
+        }
+        (false, Some(field), _) => {
+            query.filters.retain(|(name, _)| name != field);
+            query
+                .filters
+                .push((field.to_owned(), caller.user_id.clone()));
+        }
+        _ => {}
     }
     let (rows, total) = db::list(&state.pool, R::RESOURCE.entity.as_str(), &query).await?;
     Ok(Json(page_json(

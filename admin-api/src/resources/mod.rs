@@ -7,6 +7,7 @@ pub mod models;
 pub mod provider_keys;
 pub mod providers;
 pub mod settings;
+pub mod teams;
 pub mod token_limits;
 pub mod tokens;
 pub mod users;
@@ -33,6 +34,7 @@ pub const RESOURCES: &[&Resource] = &[
     &tokens::Tokens::RESOURCE,
     &users::Users::RESOURCE,
     &settings::Settings::RESOURCE,
+    &teams::Teams::RESOURCE,
 ];
 
 /// Builds a list query from the query string; only `allowed` fields filter.

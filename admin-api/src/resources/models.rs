@@ -353,6 +353,7 @@ impl ReadResource for Models {
         tag: "models",
         filters: &["alias", "enabled"],
         owner_field: None,
+        team_field: None,
         secret_fields: &[],
         operator_only: &[],
         example,

@@ -174,6 +174,7 @@ impl ReadResource for ProviderKeys {
         tag: "provider-keys",
         filters: &["provider_id", "enabled"],
         owner_field: None,
+        team_field: None,
         secret_fields: &["secret"],
         operator_only: &[],
         example: || json!({"id": "openai-main", "provider_id": "openai", "name": "main", "secret": "sk-…", "enabled": true}),

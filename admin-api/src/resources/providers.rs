@@ -100,6 +100,7 @@ impl ReadResource for Providers {
         tag: "providers",
         filters: &["protocol", "enabled"],
         owner_field: None,
+        team_field: None,
         secret_fields: &[],
         operator_only: &[],
         example,

@@ -38,6 +38,7 @@ impl ReadResource for Settings {
         tag: "settings",
         filters: &[],
         owner_field: None,
+        team_field: None,
         secret_fields: &[],
         operator_only: &[],
         example: || serde_json::json!({"value": {"any": "JSON"}, "version": 42}),

@@ -18,7 +18,7 @@ use super::crud::{self, ConfigResource, Ctx, Declare, ReadResource, Resource};
 use super::token_limits::{Limits, TokenDefaults, require_only_tightened};
 use super::{commit, new_id, read_back, render, take_version, validate};
 use crate::auth::Caller;
-use crate::authz::{self, require, require_owner};
+use crate::authz::{self, require};
 use crate::db::{self, Stored};
 use crate::error::ApiError;
 use crate::extract::{Body, parse};
@@ -63,6 +63,65 @@ pub struct TokenInput {
     #[serde(default = "super::providers::enabled_by_default")]
     #[ts(as = "Option<bool>", optional)]
     pub enabled: bool,
+    /// The team the token is charged to; its owner must be a member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<String>,
+}
+
+/// A stored budget as input.
+#[must_use]
+pub fn budget_input(budget: &Budget) -> BudgetInput {
+    BudgetInput {
+        amount: json!(budget.amount.to_decimal()),
+        currency: budget.currency.clone(),
+        period: budget.period,
+    }
+}
+
+/// A budget from its input, validated.
+///
+/// # Errors
+/// 400 naming `budget.currency` or `budget.amount`.
+pub fn budget_from_input(input: Option<BudgetInput>) -> Result<Option<Budget>, ApiError> {
+    let Some(budget) = input else {
+        return Ok(None);
+    };
+    validate::currency("budget.currency", &budget.currency)?;
+    Ok(Some(Budget {
+        amount: validate::money("budget.amount", &budget.amount)?,
+        currency: budget.currency,
+        period: budget.period,
+    }))
+}
+
+/// Checks a list of allowed-model patterns.
+///
+/// # Errors
+/// 400 naming the first bad pattern.
+pub fn check_models(field: &str, patterns: &[String]) -> Result<(), ApiError> {
+    if patterns.len() > 200 {
+        return Err(ApiError::invalid(field, "at most 200 patterns"));
+    }
+    for (index, pattern) in patterns.iter().enumerate() {
+        validate::pattern(&format!("{field}[{index}]"), pattern)?;
+    }
+    Ok(())
+}
+
+/// Checks per-minute limits: each absent or positive.
+///
+/// # Errors
+/// 400 naming `rpm` or `tpm`.
+pub fn check_rates(rpm: Option<u32>, tpm: Option<u32>) -> Result<(), ApiError> {
+    for (field, value) in [("rpm", rpm), ("tpm", tpm)] {
+        if value == Some(0) {
+            return Err(ApiError::invalid(
+                field,
+                format!("{field} must be positive (omit it for no limit)"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A stored token as input (no hash).
@@ -75,13 +134,10 @@ pub fn token_input(token: &UserToken) -> TokenInput {
         allowed_models: token.allowed_models.clone(),
         rpm: token.rpm,
         tpm: token.tpm,
-        budget: token.budget.as_ref().map(|budget| BudgetInput {
-            amount: json!(budget.amount.to_decimal()),
-            currency: budget.currency.clone(),
-            period: budget.period,
-        }),
+        budget: token.budget.as_ref().map(budget_input),
         expires_at: token.expires_at.and_then(|at| at.format(&Rfc3339).ok()),
         enabled: token.enabled,
+        team_id: token.team_id.clone(),
     }
 }
 
@@ -105,31 +161,23 @@ pub async fn build(
     {
         return Err(ApiError::invalid("owner_user_id", "no user has this id"));
     }
-    if input.allowed_models.len() > 200 {
-        return Err(ApiError::invalid("allowed_models", "at most 200 patterns"));
-    }
-    for (index, pattern) in input.allowed_models.iter().enumerate() {
-        validate::pattern(&format!("allowed_models[{index}]"), pattern)?;
-    }
-    for (field, value) in [("rpm", input.rpm), ("tpm", input.tpm)] {
-        if value == Some(0) {
+    check_models("allowed_models", &input.allowed_models)?;
+    check_rates(input.rpm, input.tpm)?;
+    let budget = budget_from_input(input.budget)?;
+    if let Some(team_id) = &input.team_id {
+        validate::id("team_id", team_id)?;
+        let team: shared::config::Team =
+            match db::get(&state.pool, ConfigEntity::Team.as_str(), team_id).await? {
+                Some(stored) => serde_json::from_value(stored.data)?,
+                None => return Err(ApiError::invalid("team_id", "no team has this id")),
+            };
+        if team.role_of(&owner_user_id).is_none() {
             return Err(ApiError::invalid(
-                field,
-                format!("{field} must be positive (omit it for no limit)"),
+                "team_id",
+                "the token's owner is not a member of this team",
             ));
         }
     }
-    let budget = match input.budget {
-        Some(budget) => {
-            validate::currency("budget.currency", &budget.currency)?;
-            Some(Budget {
-                amount: validate::money("budget.amount", &budget.amount)?,
-                currency: budget.currency,
-                period: budget.period,
-            })
-        }
-        None => None,
-    };
     let expires_at =
         match input.expires_at.as_deref() {
             Some(text) => Some(OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
@@ -149,6 +197,7 @@ pub async fn build(
         budget,
         expires_at,
         enabled: input.enabled,
+        team_id: input.team_id,
     })
 }
 
@@ -216,11 +265,12 @@ pub async fn create(
         .and_then(Value::as_str)
         .unwrap_or(&caller.user_id)
         .to_owned();
+    let team = body.get("team_id").and_then(Value::as_str);
     require(
         state.authorizer.as_ref(),
         &caller.principal(),
         Action::Create,
-        &authz::Resource::owned(Kind::Token, &owner),
+        &authz::Resource::owned(Kind::Token, &owner).of_team(team),
     )?;
     // Someone who may not set limits gets the operator's defaults, and may only tighten them.
     let baseline = if sets_limits(&state, &caller) {
@@ -290,8 +340,9 @@ impl ReadResource for Tokens {
         entity: ConfigEntity::Token,
         path: "/api/v1/tokens",
         tag: "tokens",
-        filters: &["owner_user_id", "enabled"],
+        filters: &["owner_user_id", "enabled", "team_id"],
         owner_field: Some("owner_user_id"),
+        team_field: Some("team_id"),
         secret_fields: &[],
         operator_only: OPERATOR_ONLY,
         example,
@@ -339,7 +390,13 @@ impl ConfigResource for Tokens {
             .owner_user_id
             .clone()
             .unwrap_or_else(|| existing.owner_user_id.clone());
-        require_owner(ctx.state, ctx.caller, Action::Update, Kind::Token, &owner)?;
+        // The token's new owner and team, as well as its current ones (checked on loading it).
+        require(
+            ctx.state.authorizer.as_ref(),
+            &ctx.caller.principal(),
+            Action::Update,
+            &authz::Resource::owned(Kind::Token, &owner).of_team(input.team_id.as_deref()),
+        )?;
         let before = Limits::of(&existing);
         let was_enabled = existing.enabled;
         let token = build(
@@ -383,6 +440,7 @@ fn example() -> Value {
         budget: None,
         expires_at: Some("2027-01-01T00:00:00Z".into()),
         enabled: true,
+        team_id: None,
     })
     .unwrap_or_default()
 }

@@ -41,6 +41,12 @@ struct UserInput {
     role: Role,
     #[serde(default = "super::providers::enabled_by_default")]
     enabled: bool,
+    /// A budget over all the user's tokens together.
+    #[serde(default)]
+    budget: Option<super::tokens::BudgetInput>,
+    /// Glob patterns over the model aliases the user's tokens may call; empty: all.
+    #[serde(default)]
+    allowed_models: Vec<String>,
 }
 
 fn member() -> Role {
@@ -88,6 +94,11 @@ async fn roles(state: &AppState) -> Result<HashMap<String, Role>, ApiError> {
 
 fn render_user(stored: &Stored, roles: &HashMap<String, Role>) -> Value {
     let mut value = render(stored);
+    if let Ok(user) = serde_json::from_value::<User>(stored.data.clone())
+        && let Some(budget) = &user.budget
+    {
+        value["budget"]["amount"] = json!(budget.amount.to_decimal());
+    }
     value["role"] = json!(
         roles
             .get(&stored.id)
@@ -159,6 +170,7 @@ impl ReadResource for Users {
         tag: "users",
         filters: &["username", "enabled"],
         owner_field: None,
+        team_field: None,
         secret_fields: &["password"],
         operator_only: &[],
         example: || json!({"username": "olga", "password": "…", "role": "operator", "display_name": "Olga"}),
@@ -204,6 +216,8 @@ pub async fn create(
         .password
         .ok_or_else(|| ApiError::invalid("password", "a new user needs a password"))?;
     check_new_password("password", &password)?;
+    super::tokens::check_models("allowed_models", &input.allowed_models)?;
+    let budget = super::tokens::budget_from_input(input.budget)?;
     let user = User {
         id: id.clone(),
         username: input.username,
@@ -211,6 +225,8 @@ pub async fn create(
         password_hash: hash_blocking(password).await?,
         must_change_password: true,
         enabled: input.enabled,
+        budget,
+        allowed_models: input.allowed_models,
     };
     let sequence = state
         .bus
@@ -252,7 +268,9 @@ pub async fn update(
     let existing: User = serde_json::from_value(stored.data)?;
     let current_role = crate::auth::role_of(&state, &id).await?;
     let base = json!({"id": existing.id, "username": existing.username, "display_name": existing.display_name,
-        "role": current_role, "enabled": existing.enabled});
+        "role": current_role, "enabled": existing.enabled,
+        "budget": existing.budget.as_ref().map(super::tokens::budget_input),
+        "allowed_models": existing.allowed_models});
     let input: UserInput = parse(merge(base, body))?;
     check_username(&input.username)?;
     validate_display_name(&input.display_name)?;
@@ -263,7 +281,10 @@ pub async fn update(
             "you cannot disable or demote yourself; ask another admin",
         ));
     }
+    super::tokens::check_models("allowed_models", &input.allowed_models)?;
     let mut user = existing.clone();
+    user.budget = super::tokens::budget_from_input(input.budget)?;
+    user.allowed_models = input.allowed_models;
     user.username = input.username;
     user.display_name = input.display_name;
     user.enabled = input.enabled;

@@ -33,6 +33,7 @@ fn spend(token_id: &str, nanos: i64) -> Envelope<RequestEvent> {
             request_id: shared::ids::new_entity_id(),
             token_id: Some(token_id.to_owned()),
             user_id: Some("admin".into()),
+            team_id: None,
             model_alias: "gpt".into(),
             provider_id: Some("p".into()),
             upstream_model: Some("gpt".into()),

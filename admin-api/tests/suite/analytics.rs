@@ -29,6 +29,7 @@ fn request(
         request_id: format!("req-{index}"),
         token_id: Some(token_id.to_owned()),
         user_id: Some(user_id.to_owned()),
+        team_id: None,
         model_alias: model.to_owned(),
         provider_id: Some("prov".into()),
         upstream_model: Some(format!("{model}-upstream")),

@@ -72,6 +72,7 @@ fn request(index: u64, user_id: &str, token_id: &str, charged: &Price) -> Envelo
             config_seq: None,
             cache_hit: None,
             routing: None,
+            team_id: None,
         }),
         "ingress-test",
     )

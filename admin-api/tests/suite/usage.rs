@@ -18,6 +18,7 @@ fn request(user_id: &str, model: &str, outcome: Outcome, cost: i64) -> Envelope<
             request_id: shared::ids::new_entity_id(),
             token_id: Some(format!("tok-{user_id}")),
             user_id: Some(user_id.to_owned()),
+            team_id: None,
             model_alias: model.to_owned(),
             provider_id: Some("p".into()),
             upstream_model: Some(model.to_owned()),

@@ -55,7 +55,7 @@ pub(crate) struct Call {
     /// The client's address (the connection's, or a trusted proxy's header's).
     pub(crate) client_ip: Option<std::net::IpAddr>,
     /// The counting keys of the limits by dimension the request was admitted under.
-    pub(crate) limit_keys: Vec<String>,
+    pub(crate) limit_subjects: Vec<crate::limits::Subject>,
 }
 
 /// The client-side protocol of each dialect.
@@ -103,7 +103,7 @@ impl Call {
             routing: None,
             in_flight: None,
             client_ip: None,
-            limit_keys: Vec::new(),
+            limit_subjects: Vec::new(),
         }
     }
 
@@ -179,17 +179,12 @@ impl Call {
                 + usage.output_tokens
                 + usage.cache_read_tokens
                 + usage.cache_write_tokens;
-            state.limiter.record(
-                token,
-                tokens,
-                cost.as_ref().map_or(0, |cost| cost.amount.0),
-                time::OffsetDateTime::now_utc(),
-            );
-            state.limiter.record_subjects(
-                &self.limit_keys,
-                tokens,
-                time::OffsetDateTime::now_utc(),
-            );
+            let cost_nanos = cost.as_ref().map_or(0, |cost| cost.amount.0);
+            let now = time::OffsetDateTime::now_utc();
+            state.limiter.record(token, tokens, cost_nanos, now);
+            state
+                .limiter
+                .record_subjects(&self.limit_subjects, tokens, cost_nanos, now);
         }
         let provider_id = self
             .chosen
@@ -272,6 +267,7 @@ impl Call {
             config_seq: self.config_seq,
             cache_hit: self.cache_hit,
             routing: self.routing,
+            team_id: self.token.as_ref().and_then(|token| token.team_id.clone()),
         };
         let envelope = Envelope::by_node(RequestEvent::Finished(finished), state.node_id.clone());
         state.publisher.publish(&envelope, self.slot);

@@ -184,16 +184,23 @@ pub(crate) fn admit_model(
     call.config_seq = Some(snapshot.sequence);
     let model = auth::usable_model(&snapshot, token, alias)?;
     call.model = Some(model.clone());
-    let subjects = crate::limits::subjects(
-        &snapshot.rate_limits,
-        &token.owner_user_id,
-        &model.alias,
-        call.client_ip,
-    );
+    let owner = crate::limits::Owner {
+        user_id: &token.owner_user_id,
+        user_budget: snapshot
+            .user(&token.owner_user_id)
+            .and_then(|user| user.budget.as_ref()),
+        team: token
+            .team_id
+            .as_ref()
+            .and_then(|team_id| snapshot.teams.get(team_id))
+            .map(AsRef::as_ref),
+    };
+    let subjects =
+        crate::limits::subjects(&snapshot.rate_limits, owner, &model.alias, call.client_ip);
     state
         .limiter
         .admit_with(token, &subjects, time::OffsetDateTime::now_utc())?;
-    call.limit_keys = subjects.into_iter().map(|subject| subject.key).collect();
+    call.limit_subjects = subjects;
     Ok(model)
 }
 

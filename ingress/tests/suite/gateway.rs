@@ -427,6 +427,7 @@ async fn revocation_reaches_every_node_and_is_undone_in_order() {
         budget: None,
         expires_at: None,
         enabled: false,
+        team_id: None,
     };
     // The figure is taken from JetStream's acknowledgement of the change (how long the
     // acknowledgement took is printed separately); it is reported, not asserted.

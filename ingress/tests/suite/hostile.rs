@@ -243,6 +243,7 @@ fn finished_event(request_id: &str) -> shared::Envelope<shared::request::Request
         config_seq: None,
         cache_hit: None,
         routing: None,
+        team_id: None,
     };
     shared::Envelope::by_node(
         shared::request::RequestEvent::Finished(finished),
@@ -872,6 +873,7 @@ async fn forged_config_messages_and_negative_usage_reports_change_nothing() {
         budget: None,
         expires_at: None,
         enabled: true,
+        team_id: None,
     };
     let envelope = shared::Envelope::by_actor(
         shared::config::ConfigEvent::TokenPut(forged),

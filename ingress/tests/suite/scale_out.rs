@@ -419,6 +419,7 @@ fn token(hasher: &TokenHasher, id: &str, rpm: Option<u32>) -> (String, UserToken
         budget: None,
         expires_at: None,
         enabled: true,
+        team_id: None,
     };
     (plain.expose().to_owned(), token)
 }

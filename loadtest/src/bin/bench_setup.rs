@@ -190,6 +190,7 @@ async fn main() -> anyhow::Result<()> {
             }),
             expires_at: None,
             enabled: true,
+            team_id: None,
         }),
     )
     .await?;
@@ -211,6 +212,7 @@ fn probe_token(hasher: &TokenHasher, plain: &PlainToken, enabled: bool) -> UserT
         budget: None,
         expires_at: None,
         enabled,
+        team_id: None,
     }
 }
 

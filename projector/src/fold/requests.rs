@@ -52,6 +52,8 @@ pub struct RequestRow {
     pub routing_strategy: String,
     /// The cache-affinity session's fingerprint, `""` when none.
     pub routing_session: String,
+    /// The team the token was charged to, `""` when none.
+    pub team_id: String,
 }
 
 impl RequestRow {
@@ -126,6 +128,7 @@ impl RequestRow {
                 .as_ref()
                 .and_then(|routing| routing.session.clone())
                 .unwrap_or_default(),
+            team_id: finished.team_id.clone().unwrap_or_default(),
         }
     }
 }
@@ -194,6 +197,7 @@ mod tests {
                 saved_cost_nanos: 0,
                 routing_strategy: String::new(),
                 routing_session: String::new(),
+                team_id: String::new(),
             }
         );
     }

@@ -159,6 +159,7 @@ pub(crate) mod tests {
             config_seq: None,
             cache_hit: None,
             routing: None,
+            team_id: None,
         }
     }
 

@@ -45,6 +45,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "requests_routing",
         include_str!("../../../migrations/clickhouse/005_requests_routing.sql"),
     ),
+    (
+        6,
+        "requests_team",
+        include_str!("../../../migrations/clickhouse/006_requests_team.sql"),
+    ),
 ];
 
 pub struct ChStore {
@@ -100,6 +105,7 @@ struct RequestColumns<'a> {
     saved_cost_nanos: i64,
     routing_strategy: &'a str,
     routing_session: &'a str,
+    team_id: &'a str,
 }
 
 impl<'a> From<&'a RequestRow> for RequestColumns<'a> {
@@ -144,6 +150,7 @@ impl<'a> From<&'a RequestRow> for RequestColumns<'a> {
             saved_cost_nanos: row.saved_cost_nanos,
             routing_strategy: &row.routing_strategy,
             routing_session: &row.routing_session,
+            team_id: &row.team_id,
         }
     }
 }

@@ -174,6 +174,14 @@ export type BudgetPeriod = "daily" | "weekly" | "monthly" | "total";
 export type Role = "admin" | "operator" | "viewer" | "member";
 
 /**
+ * A member's role in a team: a team admin manages the team's members and the tokens charged
+ * to it (within the limits set above them); a member uses the team's budget.
+ */
+export type TeamRole = "admin" | "member";
+
+export type TeamMember = { user_id: string, role: TeamRole, };
+
+/**
  * What a client sends to create or update a provider (and what `apply` files hold).
  */
 export type ProviderInput = { id?: string, name: string, protocol: Protocol, base_url: string, extra_headers?: { [key in string]: string }, timeouts?: Timeouts, enabled?: boolean, allow_private_network?: boolean, 
@@ -207,10 +215,29 @@ owner_user_id?: string, allowed_models?: Array<string>, rpm?: number, tpm?: numb
 /**
  * RFC 3339.
  */
-expires_at?: string, enabled?: boolean, };
+expires_at?: string, enabled?: boolean, 
+/**
+ * The team the token is charged to; its owner must be a member.
+ */
+team_id?: string, };
+
+/**
+ * A member as given: by user id or by username.
+ */
+export type TeamMemberInput = { user_id?: string, 
+/**
+ * Instead of `user_id`.
+ */
+username?: string, role?: TeamRole, };
+
+export type TeamInput = { id?: string, name: string, members?: Array<TeamMemberInput>, 
+/**
+ * Glob patterns over model aliases; empty allows all.
+ */
+allowed_models?: Array<string>, budget?: BudgetInput, rpm?: number, tpm?: number, };
 
 /** What a permission is on (the policy's resource kinds). */
-export type Kind = 'provider' | 'provider_key' | 'model' | 'token' | 'user' | 'setting' | 'usage' | 'audit' | 'config' | 'session' | 'key_destination' | 'token_defaults' | 'billing' | 'rate_limits';
+export type Kind = 'provider' | 'provider_key' | 'model' | 'token' | 'user' | 'setting' | 'usage' | 'audit' | 'config' | 'session' | 'key_destination' | 'token_defaults' | 'billing' | 'rate_limits' | 'team' | 'team_members';
 
 /** What a permission allows. */
 export type Action = 'read' | 'create' | 'update' | 'delete' | 'test' | 'rotate' | 'apply';

@@ -283,6 +283,7 @@ impl Gateway {
             budget: None,
             expires_at: None,
             enabled: true,
+            team_id: None,
         };
         configure(&mut token);
         self.publish_config(ConfigEvent::TokenPut(token)).await;
@@ -410,6 +411,8 @@ impl Gateway {
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
             must_change_password: false,
             enabled,
+            budget: None,
+            allowed_models: Vec::new(),
         }))
         .await
     }
