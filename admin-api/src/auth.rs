@@ -129,11 +129,8 @@ pub struct Caller {
 impl Caller {
     #[must_use]
     pub fn principal(&self) -> Principal {
-        Principal::new(&self.user_id, self.role).in_teams(
-            self.teams
-                .iter()
-                .map(|(id, _, role)| (id.as_str(), *role)),
-        )
+        Principal::new(&self.user_id, self.role)
+            .in_teams(self.teams.iter().map(|(id, _, role)| (id.as_str(), *role)))
     }
 
     /// Whether the caller is an admin of `team`.

@@ -146,12 +146,9 @@ pub async fn list(
     }
     if let Some(visible) = &query.visible_to {
         let mut alternatives = Vec::new();
-        for (field, value) in std::iter::once((visible.owner_field, &visible.owner)).chain(
-            visible
-                .teams
-                .iter()
-                .map(|team| (visible.team_field, team)),
-        ) {
+        for (field, value) in std::iter::once((visible.owner_field, &visible.owner))
+            .chain(visible.teams.iter().map(|team| (visible.team_field, team)))
+        {
             params.push(field.to_owned());
             let field_index = params.len();
             params.push(value.clone());

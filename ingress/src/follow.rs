@@ -465,7 +465,8 @@ pub async fn follow_adjustments(
             };
             // The token's own budget, its team's and its owner's, in the entry's currency.
             for holder in holders.iter().filter(|holder| {
-                holder.budget.currency == entry.currency && holder.token_ids.contains(&entry.token_id)
+                holder.budget.currency == entry.currency
+                    && holder.token_ids.contains(&entry.token_id)
             }) {
                 let key =
                     crate::limits::period_key(holder.budget.period, day.midnight().assume_utc());

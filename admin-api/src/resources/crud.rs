@@ -211,7 +211,11 @@ pub async fn list<R: ReadResource>(
     let on_every_owner = authorize::<R>(&state, &caller, Action::Read, None)?;
     let mut query = list_query(params, R::RESOURCE.filters)?;
     let admin_teams = caller.admin_teams();
-    match (on_every_owner, R::RESOURCE.owner_field, R::RESOURCE.team_field) {
+    match (
+        on_every_owner,
+        R::RESOURCE.owner_field,
+        R::RESOURCE.team_field,
+    ) {
         // A team admin: their own and their teams' entities (the filters narrow further).
         (false, Some(owner_field), Some(team_field)) if !admin_teams.is_empty() => {
             query.visible_to = Some(db::Visible {

@@ -10,11 +10,16 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shared::config::{BudgetPeriod, ConfigEntity, ConfigEvent, Deleted, Team, TeamMember, TeamRole};
+use shared::config::{
+    BudgetPeriod, ConfigEntity, ConfigEvent, Deleted, Team, TeamMember, TeamRole,
+};
 
 use super::crud::{self, ConfigResource, Ctx, Declare, ReadResource, Resource};
 use super::tokens::{BudgetInput, budget_from_input, budget_input, check_models, check_rates};
-use super::{check_body_id, commit, list_query, load, merge, page_json, read_back, render, take_version, validate};
+use super::{
+    check_body_id, commit, list_query, load, merge, page_json, read_back, render, take_version,
+    validate,
+};
 use crate::auth::Caller;
 use crate::authz::{self, require};
 use crate::db::{self, Stored};
@@ -113,8 +118,13 @@ pub async fn build(state: &AppState, input: TeamInput, id: String) -> Result<Tea
             }
             (None, Some(username)) => {
                 validate::name(&format!("{field}.username"), username)?;
-                db::find_by_field(&state.pool, ConfigEntity::User.as_str(), "username", username)
-                    .await?
+                db::find_by_field(
+                    &state.pool,
+                    ConfigEntity::User.as_str(),
+                    "username",
+                    username,
+                )
+                .await?
             }
             _ => {
                 return Err(ApiError::invalid(
@@ -310,7 +320,11 @@ pub async fn list(
     let query = list_query(params, Teams::RESOURCE.filters)?;
     if on_every_team(&state, &caller, Action::Read) {
         let (rows, total) = db::list(&state.pool, ENTITY, &query).await?;
-        return Ok(Json(page_json(render_teams(&state, &rows).await?, total, &query)));
+        return Ok(Json(page_json(
+            render_teams(&state, &rows).await?,
+            total,
+            &query,
+        )));
     }
     let principal = caller.principal();
     let mut rows = Vec::new();
@@ -325,7 +339,11 @@ pub async fn list(
         }
     }
     let total = i64::try_from(rows.len()).unwrap_or(i64::MAX);
-    Ok(Json(page_json(render_teams(&state, &rows).await?, total, &query)))
+    Ok(Json(page_json(
+        render_teams(&state, &rows).await?,
+        total,
+        &query,
+    )))
 }
 
 /// `GET /api/v1/teams/{id}`.
@@ -413,10 +431,7 @@ pub fn declare(api: Api) -> Api {
         .list("List teams (members: their own teams)", list)
         .create("Create a team", crud::create::<Teams>)
         .get("Get a team with its spend this period", get)
-        .update(
-            "Update a team (its admins: only its members)",
-            update,
-        )
+        .update("Update a team (its admins: only its members)", update)
         .delete(
             "Delete a team no token is charged to",
             crud::delete::<Teams>,

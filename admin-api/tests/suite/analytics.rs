@@ -29,7 +29,8 @@ fn request(
         request_id: format!("req-{index}"),
         token_id: Some(token_id.to_owned()),
         user_id: Some(user_id.to_owned()),
-        team_id: None,
+        // The first three were charged to a team.
+        team_id: (index <= 3).then(|| "eng".to_owned()),
         model_alias: model.to_owned(),
         provider_id: Some("prov".into()),
         upstream_model: Some(format!("{model}-upstream")),
@@ -221,6 +222,29 @@ async fn analytics_numbers_are_exact_and_members_see_their_own() {
     assert_eq!(rows[1]["cache_hits"], 0);
     assert_eq!(rows[1]["key"], "claude");
     assert_eq!(rows[1]["cost"], "0.019");
+    let (_, by_team) = harness
+        .get("/api/v1/analytics/breakdown?by=team", &viewer)
+        .await;
+    let rows = by_team["rows"].as_array().unwrap();
+    assert_eq!(
+        (&rows[0]["key"], &rows[0]["requests"]),
+        (&serde_json::json!(""), &serde_json::json!(7)),
+        "{by_team}"
+    );
+    assert_eq!(
+        (&rows[1]["key"], &rows[1]["requests"], &rows[1]["cost"]),
+        (
+            &serde_json::json!("eng"),
+            &serde_json::json!(3),
+            &serde_json::json!("0.006")
+        ),
+        "{by_team}"
+    );
+    let (_, team_page) = harness
+        .get("/api/v1/analytics/requests?team=eng", &viewer)
+        .await;
+    assert_eq!(team_page["total"], 3, "{team_page}");
+    assert_eq!(team_page["rows"][0]["team_id"], "eng");
 
     let (_, page) = harness
         .get("/api/v1/analytics/requests?limit=4&offset=0", &viewer)
@@ -263,14 +287,15 @@ async fn analytics_numbers_are_exact_and_members_see_their_own() {
     // of each row, and (the trace id) a filter.
     assert!(
         lines[0].ends_with(
-            ",attempts,trace_id,price_version,config_seq,cache_hit,saved_input_tokens,saved_output_tokens,saved_cost,routing_strategy,routing_session"
+            ",attempts,trace_id,price_version,config_seq,cache_hit,saved_input_tokens,saved_output_tokens,saved_cost,routing_strategy,routing_session,team_id"
         ),
         "{}",
         lines[0]
     );
     assert!(
         lines[1..].iter().all(|line| {
-            let last: Vec<&str> = line.rsplitn(10, ',').collect();
+            let all: Vec<&str> = line.rsplitn(11, ',').collect();
+            let (team, last) = (all[0], &all[1..]);
             let index = u64::from_str_radix(last[8], 16).unwrap_or(0);
             let routing = if index.is_multiple_of(2) {
                 [format!("{index:016x}"), "cache_affinity".to_owned()]
@@ -278,6 +303,7 @@ async fn analytics_numbers_are_exact_and_members_see_their_own() {
                 [String::new(), String::new()]
             };
             last[8].len() == 32
+                && team == if index <= 3 { "eng" } else { "" }
                 && last[7] == "1"
                 && last[6].parse::<u64>().is_ok_and(|seq| seq == 40 + index)
                 && last[0] == routing[0]

@@ -16,4 +16,5 @@ mod ready;
 mod rerate;
 mod resources;
 mod secrets;
+mod teams;
 mod usage;

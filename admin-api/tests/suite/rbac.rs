@@ -17,9 +17,11 @@ fn allowed(role: &str, action: &str, kind: &str, path: &str) -> bool {
     match role {
         "admin" => true,
         "operator" => {
-            matches!(kind, "provider" | "provider_key" | "model" | "token")
-                || (action == "read"
-                    && matches!(kind, "usage" | "audit" | "user" | "setting" | "config"))
+            matches!(
+                kind,
+                "provider" | "provider_key" | "model" | "token" | "team"
+            ) || (action == "read"
+                && matches!(kind, "usage" | "audit" | "user" | "setting" | "config"))
         }
         "viewer" => {
             action == "read"
@@ -33,10 +35,16 @@ fn allowed(role: &str, action: &str, kind: &str, path: &str) -> bool {
                         | "audit"
                         | "user"
                         | "setting"
+                        | "team"
                 )
         }
         // Members: their own tokens only. The `{id}` endpoints here name the admin's token.
-        "member" => (kind == "token" && !path.contains("{id}")) || kind == "usage",
+        // The teams they belong to (none here): the list, answered with none.
+        "member" => {
+            (kind == "token" && !path.contains("{id}"))
+                || kind == "usage"
+                || (kind == "team" && action == "read" && !path.contains("{id}"))
+        }
         _ => false,
     }
 }

@@ -1,7 +1,8 @@
 //! Limits by dimension (the `rate_limits` setting) across two ingress nodes: a user's limit
 //! holds over all their tokens, a model's over every caller, an address's over every token from
 //! it (the client address from a trusted proxy's `X-Forwarded-For` only); each refusal is a 429
-//! in the caller's dialect naming whose limit it was, with `Retry-After`.
+//! in the caller's dialect naming whose limit it was, with `Retry-After`. A team's budget,
+//! allowed models and per-minute limits hold over all the tokens charged to it, on every node.
 
 #![allow(
     clippy::expect_used,
@@ -13,7 +14,10 @@ use crate::support;
 
 use kit::testing::{liveness, wait_until};
 use serde_json::{Value, json};
-use shared::config::{ConfigEvent, Protocol, RATE_LIMITS_SETTING, Setting};
+use shared::config::{
+    Budget, BudgetPeriod, ConfigEvent, Protocol, RATE_LIMITS_SETTING, Setting, Team, TeamMember,
+    TeamRole,
+};
 use support::{Gateway, Node, http};
 
 /// A value of the node's `/metrics`.
@@ -283,4 +287,149 @@ async fn users_models_and_addresses_are_limited_across_nodes() {
         "no limit by dimension left",
     );
     assert_ok(&chat(&c, &bob, "everyday", None).await, "nor on c");
+}
+
+fn team(id: &str, name: &str, members: &[(&str, TeamRole)]) -> Team {
+    Team {
+        id: id.into(),
+        name: name.into(),
+        members: members
+            .iter()
+            .map(|(user_id, role)| TeamMember {
+                user_id: (*user_id).into(),
+                role: *role,
+            })
+            .collect(),
+        allowed_models: Vec::new(),
+        budget: None,
+        rpm: None,
+        tpm: None,
+    }
+}
+
+async fn put_team(gateway: &Gateway, nodes: &[&Node], team: Team) {
+    let sequence = gateway.publish_config(ConfigEvent::TeamPut(team)).await;
+    applied(nodes, sequence).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_team_budget_models_and_limits_hold_across_nodes() {
+    let gateway = Gateway::start().await;
+    gateway.add_provider("openai-mock", Protocol::OpenAi).await;
+    gateway
+        .add_model("everyday", vec![("openai-mock", "gpt-mock-1", 0)])
+        .await;
+    gateway
+        .add_model("scarce", vec![("openai-mock", "gpt-mock-1", 0)])
+        .await;
+    let charged = |user: &'static str, team: &'static str| {
+        move |token: &mut shared::config::UserToken| {
+            token.owner_user_id = user.into();
+            token.team_id = Some(team.into());
+        }
+    };
+    let ann = gateway.add_token("ann-eng", charged("ann", "eng")).await;
+    let bob = gateway.add_token("bob-eng", charged("bob", "eng")).await;
+    let cat = gateway
+        .add_token("cat-own", |token| token.owner_user_id = "cat".into())
+        .await;
+    let a = gateway.start_node("team-a").await;
+    let b = gateway.start_node("team-b").await;
+    let nodes = [&a, &b];
+    let mut eng = team(
+        "eng",
+        "Engineering",
+        &[("ann", TeamRole::Admin), ("bob", TeamRole::Member)],
+    );
+    eng.allowed_models = vec!["every*".into()];
+    // Less than one request costs: the first request of the team spends it.
+    eng.budget = Some(Budget {
+        amount: shared::money::Nanos(1),
+        currency: "USD".into(),
+        period: BudgetPeriod::Monthly,
+    });
+    put_team(&gateway, &nodes, eng.clone()).await;
+
+    // 1. The team's allowed models hold for every token charged to it.
+    let refused = chat(&b, &bob, "scarce", None).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let text = refused.body["error"]["message"].as_str().expect("message");
+    assert!(
+        text.contains("the team `Engineering` may not use the model `scarce`"),
+        "{text}"
+    );
+
+    // 2. The team's budget: ann spends it on node a; bob, whose own token never spent
+    //    anything, is refused on node b once b has a's report.
+    assert_ok(&chat(&a, &ann, "everyday", None).await, "ann on a");
+    gossiped(&[("team-a", &a), ("team-b", &b)]).await;
+    for (node, token, who) in [(&b, &bob, "bob on b"), (&a, &ann, "ann on a")] {
+        let refused = chat(node, token, "everyday", None).await;
+        assert_eq!(refused.status, 429, "{who}: {}", refused.body);
+        assert_eq!(
+            refused.body["error"]["code"], "insufficient_quota",
+            "{who}: {}",
+            refused.body
+        );
+        let text = refused.body["error"]["message"].as_str().expect("message");
+        assert!(
+            text.contains("budget exhausted for team Engineering (monthly budget)"),
+            "{who}: {text}"
+        );
+        assert!(refused.retry_after.is_some(), "{who}: Retry-After");
+    }
+    assert_ok(
+        &chat(&b, &cat, "everyday", None).await,
+        "a token outside the team is not held by its budget",
+    );
+
+    // 3. The request event names the team the spend was charged to.
+    let events = support::finished_events(&gateway, 1).await;
+    let spent = events
+        .iter()
+        .find(|event| event.token_id.as_deref() == Some("ann-eng") && event.cost.is_some())
+        .expect("ann's priced request");
+    assert_eq!(spent.team_id.as_deref(), Some("eng"));
+
+    // 4. A team's requests per minute hold over its tokens on both nodes; removing a member
+    //    stops their team token at once.
+    let mut ops = team(
+        "ops",
+        "Ops",
+        &[("ann", TeamRole::Member), ("bob", TeamRole::Member)],
+    );
+    ops.rpm = Some(3);
+    put_team(&gateway, &nodes, ops.clone()).await;
+    let ann_ops = gateway.add_token("ann-ops", charged("ann", "ops")).await;
+    let bob_ops = gateway.add_token("bob-ops", charged("bob", "ops")).await;
+    let sequence = gateway
+        .publish_config(ConfigEvent::SettingPut(Setting {
+            key: "unrelated".into(),
+            value: json!(2),
+        }))
+        .await;
+    applied(&nodes, sequence).await;
+    assert_ok(&chat(&a, &ann_ops, "everyday", None).await, "ann ops on a");
+    assert_ok(&chat(&a, &ann_ops, "everyday", None).await, "ann ops on a");
+    assert_ok(&chat(&b, &bob_ops, "everyday", None).await, "bob ops on b");
+    gossiped(&[("team-a", &a), ("team-b", &b)]).await;
+    assert_limited_openai(
+        &chat(&b, &bob_ops, "everyday", None).await,
+        "3 requests per minute for team Ops",
+    );
+    assert_limited_openai(&chat(&a, &ann_ops, "everyday", None).await, "for team Ops");
+    ops.members.retain(|member| member.user_id != "bob");
+    ops.rpm = None;
+    put_team(&gateway, &nodes, ops).await;
+    assert_ok(
+        &chat(&a, &ann_ops, "everyday", None).await,
+        "ann is still in Ops",
+    );
+    let removed = chat(&b, &bob_ops, "everyday", None).await;
+    assert_eq!(removed.status, 403, "{}", removed.body);
+    let text = removed.body["error"]["message"].as_str().expect("message");
+    assert!(
+        text.contains("no longer a member of the team `Ops`"),
+        "{text}"
+    );
 }
