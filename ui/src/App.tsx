@@ -12,6 +12,7 @@ const ProvidersPage = lazy(() => import('./pages/Providers').then((module) => ({
 const KeysPage = lazy(() => import('./pages/Keys').then((module) => ({ default: module.KeysPage })));
 const ModelsPage = lazy(() => import('./pages/Models').then((module) => ({ default: module.ModelsPage })));
 const TokensPage = lazy(() => import('./pages/Tokens').then((module) => ({ default: module.TokensPage })));
+const TeamsPage = lazy(() => import('./pages/Teams').then((module) => ({ default: module.TeamsPage })));
 const LimitsPage = lazy(() => import('./pages/Limits').then((module) => ({ default: module.LimitsPage })));
 const UsagePage = lazy(() => import('./pages/Usage').then((module) => ({ default: module.UsagePage })));
 const AuditPage = lazy(() => import('./pages/Audit').then((module) => ({ default: module.AuditPage })));
@@ -46,6 +47,7 @@ export function App() {
         {canRead(role, 'provider_key') && <Route path="keys" element={<KeysPage />} />}
         {canRead(role, 'model') && <Route path="models" element={<ModelsPage />} />}
         <Route path="tokens" element={<TokensPage />} />
+        {canRead(role, 'team') && <Route path="teams" element={<TeamsPage />} />}
         {canRead(role, 'setting') && <Route path="limits" element={<LimitsPage />} />}
         <Route path="usage" element={<UsagePage />} />
         {canRead(role, 'audit') && <Route path="audit" element={<AuditPage />} />}

@@ -11,6 +11,7 @@ export interface AnalyticsFilters {
   provider_key?: string;
   token?: string;
   user?: string;
+  team?: string;
   outcome?: string;
   error_kind?: string;
   client_protocol?: string;

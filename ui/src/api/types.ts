@@ -52,6 +52,58 @@ export interface Me {
   role: Role;
   must_change_password: boolean;
   session_expires_at?: string | null;
+  /** The teams the user belongs to, with their role in each (a team admin manages its members and tokens). */
+  teams?: MeTeam[];
+}
+
+/** A team's role for one of its members: an admin manages the team's members and the tokens charged to it. */
+export type TeamRole = 'admin' | 'member';
+
+export interface MeTeam {
+  id: string;
+  name: string;
+  role: TeamRole;
+}
+
+export interface Budget {
+  amount: string;
+  currency: string;
+  period: BudgetPeriod;
+}
+
+export interface TeamMember {
+  user_id: string;
+  role: TeamRole;
+  /** The member's username, as the API shows it (null when the user is gone). */
+  username?: string | null;
+}
+
+/** A member as sent: by user id, or by username (for a caller who may not list users). */
+export type TeamMemberBody = { user_id: string; role: TeamRole } | { username: string; role: TeamRole };
+
+/** A team: users who share a budget, a set of allowed models and per-minute limits. */
+export interface Team extends Versioned {
+  id: string;
+  name: string;
+  members: TeamMember[];
+  /** Glob patterns over model aliases; empty allows every model. */
+  allowed_models: string[];
+  budget?: Budget | null;
+  rpm?: number | null;
+  tpm?: number | null;
+  /** The team's spend in the current period (the budget's, or monthly without a budget), since `since`. */
+  spend?: (Budget & { since?: string | null }) | null;
+}
+
+/** What creating a team takes; an update sends the changed fields (null removes budget, rpm or tpm). */
+export interface TeamBody {
+  id?: string;
+  name?: string;
+  members?: TeamMemberBody[];
+  allowed_models?: string[];
+  budget?: Budget | null;
+  rpm?: number | null;
+  tpm?: number | null;
 }
 
 export interface LoginResponse {
@@ -121,9 +173,11 @@ export interface Token extends Versioned {
   allowed_models: string[];
   rpm?: number | null;
   tpm?: number | null;
-  budget?: { amount: string; currency: string; period: BudgetPeriod } | null;
+  budget?: Budget | null;
   expires_at?: string | null;
   enabled: boolean;
+  /** The team the token's spend is charged to (its owner is a member of it). */
+  team_id?: string | null;
   /** Only in the response that created or rotated the token. */
   secret?: string;
 }
@@ -135,6 +189,10 @@ export interface User extends Versioned {
   must_change_password: boolean;
   enabled: boolean;
   role: Role;
+  /** A spend budget over all the user's tokens together. */
+  budget?: Budget | null;
+  /** Glob patterns over model aliases the user's tokens may call; empty allows every model. */
+  allowed_models?: string[];
 }
 
 export interface AuditEntry {
@@ -216,7 +274,7 @@ export interface Timeseries {
   points: TimePoint[];
 }
 
-export type BreakdownBy = 'model' | 'provider' | 'provider_key' | 'token' | 'user' | 'client_protocol' | 'outcome' | 'error_kind';
+export type BreakdownBy = 'model' | 'provider' | 'provider_key' | 'token' | 'user' | 'team' | 'client_protocol' | 'outcome' | 'error_kind';
 
 export interface BreakdownRow {
   key: string;
@@ -238,6 +296,8 @@ export interface RequestRow {
   request_id: string;
   token_id: string;
   user_id: string;
+  /** The team the token was charged to (absent or null: none). */
+  team_id?: string | null;
   model_alias: string;
   provider_id: string;
   upstream_model: string;

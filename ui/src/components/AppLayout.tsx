@@ -1,6 +1,7 @@
 import { Suspense } from 'react';
 import { Button, Dropdown, Layout, Menu, Space, Spin, Tag, Typography } from 'antd';
 import {
+  ApartmentOutlined,
   ApiOutlined,
   AuditOutlined,
   BarChartOutlined,
@@ -33,6 +34,8 @@ export function AppLayout() {
     canRead(role, 'provider_key') && { key: '/keys', icon: <KeyOutlined />, label: t('nav.keys') },
     canRead(role, 'model') && { key: '/models', icon: <ApiOutlined />, label: t('nav.models') },
     { key: '/tokens', icon: <SafetyCertificateOutlined />, label: t('nav.tokens') },
+    // Not TeamOutlined (Users and roles has it): its aria-label "team" would also match a /team/i locator.
+    canRead(role, 'team') && { key: '/teams', icon: <ApartmentOutlined />, label: t('nav.teams') },
     canRead(role, 'setting') && { key: '/limits', icon: <ControlOutlined />, label: t('nav.limits') },
     { key: '/usage', icon: <BarChartOutlined />, label: t('nav.usage') },
     canRead(role, 'audit') && { key: '/audit', icon: <AuditOutlined />, label: t('nav.audit') },

@@ -7,9 +7,9 @@ import { useTranslation } from 'react-i18next';
 import { post } from '../api/client';
 import { useBreakdown, useRequestLog } from '../api/analytics';
 import { useAll, useList, useResourceMutations } from '../api/hooks';
-import type { Model, Token, User } from '../api/types';
+import type { Model, Team, Token, User } from '../api/types';
 import { useSession } from '../auth/session';
-import { canRead, canWrite, seesEveryone } from '../auth/permissions';
+import { canRead, canWrite, isTeamAdmin, seesEveryone } from '../auth/permissions';
 import { ErrorAlert, useErrorReporter } from '../components/errors';
 import { PageCard } from '../components/PageCard';
 import { SecretModal } from '../components/SecretModal';
@@ -47,6 +47,15 @@ export function TokensPage() {
   const list = useList<Token>('/tokens', { limit: page.pageSize, offset: (page.current - 1) * page.pageSize });
   const users = useAll<User>('/users', canRead(role, 'user'));
   const models = useAll<Model>('/models', canRead(role, 'model'));
+  const teams = useAll<Team>('/teams', canRead(role, 'team'));
+  // A team admin manages the tokens charged to their team, whoever of its members owns them.
+  const managedTeamIds = [
+    ...new Set([
+      ...(teams.data ?? []).filter((team) => isTeamAdmin(user, team)).map((team) => team.id),
+      ...(user?.teams ?? []).filter((team) => team.role === 'admin').map((team) => team.id),
+    ]),
+  ];
+  const showOwners = everyone || managedTeamIds.length > 0;
   const today = useMemo(
     () => ({ from: dayjs().startOf('day').toISOString(), to: dayjs().add(1, 'minute').startOf('minute').toISOString() }),
     [],
@@ -69,6 +78,8 @@ export function TokensPage() {
     if (id === user?.id) return user.username;
     return users.data?.find((candidate) => candidate.id === id)?.username ?? id;
   };
+  const teamName = (id: string) =>
+    teams.data?.find((team) => team.id === id)?.name ?? user?.teams?.find((team) => team.id === id)?.name ?? id;
   const todayOf = (id: string) => perToken.data?.rows.find((row) => row.key === id);
 
   return (
@@ -107,7 +118,12 @@ export function TokensPage() {
               </Space>
             ),
           },
-          ...(everyone ? [{ title: t('tokens.owner'), dataIndex: 'owner_user_id', render: usernameOf }] : []),
+          ...(showOwners ? [{ title: t('tokens.owner'), dataIndex: 'owner_user_id', render: usernameOf }] : []),
+          {
+            title: t('tokens.team'),
+            dataIndex: 'team_id',
+            render: (id?: string | null) => (id ? teamName(id) : <Typography.Text type="secondary">—</Typography.Text>),
+          },
           {
             title: t('tokens.allowedModels'),
             dataIndex: 'allowed_models',
@@ -206,6 +222,8 @@ export function TokensPage() {
           <TokenForm
             token={editing === 'new' ? undefined : editing}
             users={canRead(role, 'user') && role !== 'viewer' ? (users.data ?? []) : undefined}
+            teams={(teams.data?.length ?? 0) > 0 || (editing !== 'new' && editing.team_id) ? (teams.data ?? []) : undefined}
+            managedTeamIds={managedTeamIds}
             modelAliases={(models.data ?? []).map((model) => model.alias)}
             onCancel={() => setEditing(null)}
             onSubmit={async (body) => {

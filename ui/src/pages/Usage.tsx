@@ -7,7 +7,7 @@ import { useTranslation } from 'react-i18next';
 import { download } from '../api/client';
 import { csvPath, useBreakdown, useRequestLog, useSummary, useTimeseries, type AnalyticsFilters } from '../api/analytics';
 import { useAll } from '../api/hooks';
-import type { BreakdownBy, Model, Provider, RequestRow, Token, User } from '../api/types';
+import type { BreakdownBy, Model, Provider, RequestRow, Team, Token, User } from '../api/types';
 import { useSession } from '../auth/session';
 import { canRead, seesEveryone } from '../auth/permissions';
 import { ErrorAlert, errorText } from '../components/errors';
@@ -18,9 +18,19 @@ import { bucketFor } from '../components/range';
 import { formatMoney, formatMs, formatNumber, formatPercent, formatTime, money } from '../format';
 
 const OUTCOMES = ['success', 'error', 'cancelled'];
-const BREAKDOWNS: BreakdownBy[] = ['model', 'provider', 'provider_key', 'token', 'user', 'client_protocol', 'outcome', 'error_kind'];
+const BREAKDOWNS: BreakdownBy[] = [
+  'model',
+  'provider',
+  'provider_key',
+  'token',
+  'user',
+  'team',
+  'client_protocol',
+  'outcome',
+  'error_kind',
+];
 
-type Choice = { model?: string; provider?: string; token?: string; user?: string; outcome?: string };
+type Choice = { model?: string; provider?: string; token?: string; user?: string; team?: string; outcome?: string };
 
 export function RequestLogTable({
   rows,
@@ -36,7 +46,7 @@ export function RequestLogTable({
   loading?: boolean;
   page: { current: number; pageSize: number };
   onPage: (current: number, pageSize: number) => void;
-  label?: { token: (id: string) => string; provider: (id: string) => string };
+  label?: { token: (id: string) => string; provider: (id: string) => string; team?: (id: string) => string };
   /** Opens the config a request was served under (for those who may read the config). */
   onConfig?: (seq: number) => void;
 }) {
@@ -62,6 +72,9 @@ export function RequestLogTable({
             >{`${formatNumber(row.cache_read_tokens)} / ${formatNumber(row.cache_write_tokens)}`}</Descriptions.Item>
             <Descriptions.Item label={t('usage.ttfb')}>{formatMs(row.ttfb_ms)}</Descriptions.Item>
             <Descriptions.Item label={t('usage.user')}>{row.user_id}</Descriptions.Item>
+            <Descriptions.Item label={t('usage.team')}>
+              <span data-testid="usage-detail-team">{row.team_id ? (label?.team ? label.team(row.team_id) : row.team_id) : '—'}</span>
+            </Descriptions.Item>
             <Descriptions.Item label={t('usage.errorKind')}>{row.error_kind ?? '—'}</Descriptions.Item>
             <Descriptions.Item label={t('usage.traceId')}>
               {row.trace_id ? (
@@ -196,11 +209,19 @@ export function UsagePage() {
   const providers = useAll<Provider>('/providers', canRead(role, 'provider'));
   const tokens = useAll<Token>('/tokens');
   const users = useAll<User>('/users', everyone && canRead(role, 'user'));
+  const teams = useAll<Team>('/teams', canRead(role, 'team'));
   const tokenName = (id: string) => tokens.data?.find((token) => token.id === id)?.name ?? id;
   const providerName = (id: string) => providers.data?.find((provider) => provider.id === id)?.name ?? id;
   const userName = (id: string) => users.data?.find((candidate) => candidate.id === id)?.username ?? id;
-  const keyLabel = (key: string) =>
-    by === 'token' ? tokenName(key) : by === 'provider' ? providerName(key) : by === 'user' ? userName(key) : key || '—';
+  const teamName = (id: string) => teams.data?.find((team) => team.id === id)?.name ?? id;
+  const keyLabel = (key: string) => {
+    if (!key) return '—';
+    if (by === 'token') return tokenName(key);
+    if (by === 'provider') return providerName(key);
+    if (by === 'user') return userName(key);
+    if (by === 'team') return teamName(key);
+    return key;
+  };
 
   const set = (patch: Choice) => {
     setChoice({ ...choice, ...patch });
@@ -251,6 +272,12 @@ export function UsagePage() {
               'user',
               t('usage.user'),
               (users.data ?? []).map((candidate) => ({ value: candidate.id, label: candidate.username })),
+            )}
+          {canRead(role, 'team') &&
+            select(
+              'team',
+              t('usage.team'),
+              (teams.data ?? []).map((team) => ({ value: team.id, label: team.name })),
             )}
           {select(
             'outcome',
@@ -362,7 +389,7 @@ export function UsagePage() {
           loading={log.isFetching}
           page={page}
           onPage={(current, pageSize) => setPage({ current, pageSize })}
-          label={{ token: tokenName, provider: providerName }}
+          label={{ token: tokenName, provider: providerName, team: teamName }}
           onConfig={canRead(role, 'config') ? setConfigSeq : undefined}
         />
       </Card>

@@ -1,13 +1,14 @@
 import { useState } from 'react';
-import { App, Button, Form, Input, Modal, Popconfirm, Select, Space, Switch, Table, Tag } from 'antd';
+import { App, Button, Form, Input, Modal, Popconfirm, Select, Space, Switch, Table, Tag, Typography } from 'antd';
 import { PlusOutlined } from '@ant-design/icons';
 import { useTranslation } from 'react-i18next';
-import { useList, useResourceMutations } from '../api/hooks';
-import type { Role, User } from '../api/types';
+import { useAll, useList, useResourceMutations } from '../api/hooks';
+import type { Budget, Model, Role, User } from '../api/types';
 import { useSession } from '../auth/session';
+import { BudgetFields, budgetOf, budgetValues, type BudgetValues } from '../components/BudgetFields';
 import { ErrorAlert, useErrorReporter } from '../components/errors';
 import { PageCard } from '../components/PageCard';
-import { formatTime } from '../format';
+import { formatMoney, formatTime } from '../format';
 
 const ROLES: Role[] = ['admin', 'operator', 'viewer', 'member'];
 
@@ -17,29 +18,46 @@ export interface UserBody {
   role: Role;
   enabled: boolean;
   password?: string;
+  /** Sent when set, and as null when an existing budget is removed. */
+  budget?: Budget | null;
+  /** Sent when set, and empty when existing patterns are removed. */
+  allowed_models?: string[];
+}
+
+interface UserValues extends BudgetValues {
+  username: string;
+  display_name?: string;
+  role: Role;
+  enabled: boolean;
+  password?: string;
+  allowed_models?: string[];
 }
 
 export function UserForm({
   user,
+  modelAliases = [],
   onSubmit,
   onCancel,
 }: {
   user?: User;
+  modelAliases?: string[];
   onSubmit: (body: UserBody) => Promise<unknown>;
   onCancel?: () => void;
 }) {
   const { t } = useTranslation();
-  const [form] = Form.useForm<UserBody>();
+  const [form] = Form.useForm<UserValues>();
   const report = useErrorReporter();
   return (
     <Form
       form={form}
       layout="vertical"
-      initialValues={
-        user
+      initialValues={{
+        ...(user
           ? { username: user.username, display_name: user.display_name, role: user.role, enabled: user.enabled }
-          : { role: 'member', enabled: true }
-      }
+          : { role: 'member', enabled: true }),
+        allowed_models: user?.allowed_models ?? [],
+        ...budgetValues(user?.budget),
+      }}
       onFinish={async (values) => {
         const body: UserBody = {
           username: values.username.trim(),
@@ -48,6 +66,10 @@ export function UserForm({
           enabled: values.enabled,
         };
         if (values.password) body.password = values.password;
+        const budget = budgetOf(values);
+        if (budget || user?.budget) body.budget = budget;
+        const patterns = values.allowed_models ?? [];
+        if (patterns.length > 0 || (user?.allowed_models?.length ?? 0) > 0) body.allowed_models = patterns;
         try {
           await onSubmit(body);
         } catch (error) {
@@ -72,6 +94,10 @@ export function UserForm({
       >
         <Input.Password autoComplete="new-password" />
       </Form.Item>
+      <Form.Item name="allowed_models" label={t('users.allowedModels')} extra={t('users.allowedHelp')}>
+        <Select mode="tags" aria-label="user-allowed-models" options={modelAliases.map((alias) => ({ value: alias, label: alias }))} />
+      </Form.Item>
+      <BudgetFields label={t('users.budget')} />
       <Form.Item name="enabled" label={t('common.enabled')} valuePropName="checked">
         <Switch />
       </Form.Item>
@@ -94,6 +120,7 @@ export function UsersPage() {
   const [search, setSearch] = useState('');
   const list = useList<User>('/users', { q: search, limit: page.pageSize, offset: (page.current - 1) * page.pageSize });
   const { create, update, remove } = useResourceMutations<User>('/users');
+  const models = useAll<Model>('/models');
   const [editing, setEditing] = useState<User | 'new' | null>(null);
 
   return (
@@ -138,6 +165,22 @@ export function UsersPage() {
                 {t(`users.roles.${role}`)}
               </Tag>
             ),
+          },
+          {
+            title: t('users.allowedModels'),
+            dataIndex: 'allowed_models',
+            render: (patterns?: string[]) =>
+              patterns?.length ? (
+                patterns.map((pattern) => <Tag key={pattern}>{pattern}</Tag>)
+              ) : (
+                <Typography.Text type="secondary">*</Typography.Text>
+              ),
+          },
+          {
+            title: t('tokens.budget'),
+            dataIndex: 'budget',
+            render: (budget?: Budget | null) =>
+              budget ? `${formatMoney(budget.amount, budget.currency)} ${t(`tokens.periods.${budget.period}`)}` : '—',
           },
           {
             title: t('users.mustChange'),
@@ -194,6 +237,7 @@ export function UsersPage() {
         {editing !== null && (
           <UserForm
             user={editing === 'new' ? undefined : editing}
+            modelAliases={(models.data ?? []).map((model) => model.alias)}
             onCancel={() => setEditing(null)}
             onSubmit={async (body) => {
               if (editing === 'new') await create.mutateAsync(body);

@@ -39,10 +39,14 @@ export function page<T>(items: T[]) {
   return { items, total: items.length, limit: 50, offset: 0 };
 }
 
-export function renderWith(ui: ReactElement, { role = 'admin', path = '/' }: { role?: Role | null; path?: string } = {}) {
+/** Renders inside the app's providers, signed in with `role` (and `user`'s fields over the default, such as `teams`). */
+export function renderWith(
+  ui: ReactElement,
+  { role = 'admin', path = '/', user }: { role?: Role | null; path?: string; user?: Partial<Me> } = {},
+) {
   return render(
     <MemoryRouter initialEntries={[path]}>
-      <AppProviders client={newQueryClient()} initialUser={role ? me(role) : null}>
+      <AppProviders client={newQueryClient()} initialUser={role ? { ...me(role), ...user } : null}>
         {ui}
       </AppProviders>
     </MemoryRouter>,
