@@ -371,6 +371,20 @@ pub async fn login(
     if throttled_attempts > 0 {
         tracing::info!(username = %user.username, throttled_attempts, "throttled attempts before this sign-in");
     }
+    start_session(&state, &user, client_ip, "password").await
+}
+
+/// Opens a session for `user` (signed in by `method`: `password` or `oidc`), audits it, and
+/// answers with the session token and the user.
+///
+/// # Errors
+/// On a database or bus error.
+pub async fn start_session(
+    state: &AppState,
+    user: &User,
+    client_ip: Option<String>,
+    method: &str,
+) -> Result<Response, ApiError> {
     metrics::counter!("admin_api_logins_total", "outcome" => "succeeded").increment(1);
     let token = new_session_token();
     let expires_at = OffsetDateTime::now_utc() + state.session_ttl;
@@ -390,13 +404,14 @@ pub async fn login(
         user_id: user.id.clone(),
         username: user.username.clone(),
         client_ip,
+        method: Some(method.to_owned()),
     });
     state
         .bus
         .publish_audit(event, Some(&actor), &state.node_id)
         .await?;
-    tracing::info!(username = %user.username, "login succeeded");
-    let role = role_of(&state, &user.id).await?;
+    tracing::info!(username = %user.username, method, "login succeeded");
+    let role = role_of(state, &user.id).await?;
     Ok(axum::Json(json!({
         "token": token,
         "expires_at": rfc3339(expires_at),
@@ -531,6 +546,7 @@ pub async fn ensure_first_admin(state: &AppState, initial_password: &str) -> Res
             enabled: true,
             budget: None,
             allowed_models: Vec::new(),
+            sso_subject: None,
         };
         match state
             .bus

@@ -89,6 +89,49 @@ pub struct AdminConfig {
     /// The private key (PEM) of `tls_cert_path`.
     #[serde(default)]
     pub tls_key_path: Option<String>,
+    /// Single sign-on with OpenID Connect: the identity provider's issuer URL (its
+    /// `/.well-known/openid-configuration` is read). Unset: password sign-in only.
+    #[serde(default)]
+    pub oidc_issuer_url: Option<String>,
+    /// The client id registered at the identity provider.
+    #[serde(default)]
+    pub oidc_client_id: Option<String>,
+    /// The client secret, for a confidential client (sent as HTTP Basic); unset for a public
+    /// client, which PKCE alone protects.
+    #[serde(default)]
+    pub oidc_client_secret: Option<String>,
+    /// The callback URL registered at the provider: `https://<admin host>/api/v1/auth/oidc/callback`.
+    #[serde(default)]
+    pub oidc_redirect_url: Option<String>,
+    /// The scopes asked for.
+    #[serde(default = "default_oidc_scopes")]
+    pub oidc_scopes: String,
+    /// The ID token claim holding the user's groups.
+    #[serde(default = "default_oidc_groups_claim")]
+    pub oidc_groups_claim: String,
+    /// `group=role,…`: the role each group gives (admin, operator, viewer, member); a user in
+    /// several gets the most privileged. Applied at every sign-in.
+    #[serde(default)]
+    pub oidc_group_roles: String,
+    /// `group=team[:admin],…`: the team (by id) each group makes the user a member (or team
+    /// admin) of; a user leaves a mapped team when they leave its groups.
+    #[serde(default)]
+    pub oidc_group_teams: String,
+    /// The role of a user in no group of `oidc_group_roles`, or `none` to refuse them.
+    #[serde(default = "default_oidc_default_role")]
+    pub oidc_default_role: String,
+}
+
+fn default_oidc_scopes() -> String {
+    "openid profile email".into()
+}
+
+fn default_oidc_groups_claim() -> String {
+    "groups".into()
+}
+
+fn default_oidc_default_role() -> String {
+    "member".into()
 }
 
 fn default_audit_checkpoint_interval_secs() -> u64 {
@@ -203,6 +246,15 @@ impl ServiceConfig for AdminConfig {
         "login_throttle_step_ms",
         "tls_cert_path",
         "tls_key_path",
+        "oidc_issuer_url",
+        "oidc_client_id",
+        "oidc_client_secret",
+        "oidc_redirect_url",
+        "oidc_scopes",
+        "oidc_groups_claim",
+        "oidc_group_roles",
+        "oidc_group_teams",
+        "oidc_default_role",
     ];
 
     fn validate(&self) -> Result<(), String> {
@@ -256,6 +308,7 @@ impl ServiceConfig for AdminConfig {
         if self.read_your_writes_timeout_ms == 0 {
             return Err("read_your_writes_timeout_ms must be at least 1".into());
         }
+        crate::oidc::OidcSettings::from_config(self)?;
         // Loaded here once to check it, so a bad file stops the process before it binds.
         self.tls()?;
         Ok(())

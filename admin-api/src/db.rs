@@ -30,6 +30,9 @@ pub async fn migrate(pool: &Pool) -> Result<(), ApiError> {
     transaction
         .batch_execute(include_str!("../migrations/002_login_throttle.sql"))
         .await?;
+    transaction
+        .batch_execute(include_str!("../migrations/003_oidc.sql"))
+        .await?;
     transaction.commit().await?;
     Ok(())
 }
@@ -497,6 +500,93 @@ pub async fn token_usage(pool: &Pool, ids: &[String]) -> Result<HashMap<String, 
         );
     }
     Ok(usage)
+}
+
+/// Keeps a sign-in started at the identity provider (and drops those older than ten minutes).
+///
+/// # Errors
+/// When Postgres does not answer.
+pub async fn insert_oidc_login(
+    pool: &Pool,
+    state_hash: &str,
+    code_verifier: &str,
+    nonce: &str,
+) -> Result<(), ApiError> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "DELETE FROM admin_oidc_logins WHERE created_at < now() - interval '10 minutes'",
+            &[],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO admin_oidc_logins (state_hash, code_verifier, nonce) VALUES ($1, $2, $3)",
+            &[&state_hash, &code_verifier, &nonce],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Takes (once) the sign-in a callback's `state` names, if it is less than ten minutes old:
+/// its PKCE verifier and nonce.
+///
+/// # Errors
+/// When Postgres does not answer.
+pub async fn take_oidc_login(
+    pool: &Pool,
+    state_hash: &str,
+) -> Result<Option<(String, String)>, ApiError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            "DELETE FROM admin_oidc_logins WHERE state_hash = $1 \
+             RETURNING code_verifier, nonce, created_at > now() - interval '10 minutes'",
+            &[&state_hash],
+        )
+        .await?;
+    Ok(row
+        .filter(|row| row.get::<_, bool>(2))
+        .map(|row| (row.get(0), row.get(1))))
+}
+
+/// Keeps the one-time code of a finished sign-in (and drops those older than two minutes).
+///
+/// # Errors
+/// When Postgres does not answer.
+pub async fn insert_sso_code(pool: &Pool, code_hash: &str, user_id: &str) -> Result<(), ApiError> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "DELETE FROM admin_sso_codes WHERE created_at < now() - interval '2 minutes'",
+            &[],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO admin_sso_codes (code_hash, user_id) VALUES ($1, $2)",
+            &[&code_hash, &user_id],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Takes (once) the user a one-time sign-in code names, if it is less than two minutes old.
+///
+/// # Errors
+/// When Postgres does not answer.
+pub async fn take_sso_code(pool: &Pool, code_hash: &str) -> Result<Option<String>, ApiError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            "DELETE FROM admin_sso_codes WHERE code_hash = $1 \
+             RETURNING user_id, created_at > now() - interval '2 minutes'",
+            &[&code_hash],
+        )
+        .await?;
+    Ok(row
+        .filter(|row| row.get::<_, bool>(1))
+        .map(|row| row.get(0)))
 }
 
 /// The teams `user_id` belongs to: (id, name, role), by id.

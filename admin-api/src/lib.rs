@@ -33,6 +33,7 @@ pub mod error;
 pub mod extract;
 pub mod integrity;
 pub mod login_guard;
+pub mod oidc;
 pub mod permission;
 pub mod read_your_writes;
 pub mod rerate;
@@ -107,6 +108,9 @@ pub async fn connect(config: &AdminConfig) -> anyhow::Result<AppState> {
             Duration::from_millis(config.login_throttle_step_ms.max(1)),
         )
         .map_err(|error| anyhow::anyhow!("{error}"))?,
+        oidc: oidc::OidcSettings::from_config(config)
+            .map_err(|error| anyhow::anyhow!("{error}"))?
+            .map(|settings| Arc::new(oidc::Oidc::new(settings))),
     }))
 }
 

@@ -27,4 +27,6 @@ pub struct Inner {
     pub login_guard: LoginGuard,
     /// Request analytics (usage).
     pub clickhouse: clickhouse::Client,
+    /// Single sign-on, when `oidc_issuer_url` is set.
+    pub oidc: Option<Arc<crate::oidc::Oidc>>,
 }

@@ -12,6 +12,9 @@ pub struct LoginSucceeded {
     pub username: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ip: Option<String>,
+    /// How: `password` (absent on events before single sign-on) or `oidc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -498,6 +498,11 @@ pub struct User {
     /// Glob patterns over model aliases the user's tokens may call; empty allows all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_models: Vec<String>,
+    /// For a user who signs in with single sign-on: `<issuer>#<sub>`, the identity provider's
+    /// subject the account belongs to. Such a user has no password of their own
+    /// (`password_hash` is empty) unless an admin sets one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sso_subject: Option<String>,
 }
 
 /// The role a user holds. One binding per user; the subject id is the user id.

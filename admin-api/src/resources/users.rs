@@ -122,6 +122,19 @@ async fn bind_role(
     user_id: &str,
     role: Role,
 ) -> Result<Option<u64>, ApiError> {
+    bind_role_as(state, &caller.actor(), user_id, role).await
+}
+
+/// [`bind_role`] by any actor (single sign-on binds the role its groups give).
+///
+/// # Errors
+/// On a stale version or a bus error.
+pub async fn bind_role_as(
+    state: &AppState,
+    actor: &shared::Actor,
+    user_id: &str,
+    role: Role,
+) -> Result<Option<u64>, ApiError> {
     let current = db::get(&state.pool, BINDING, user_id).await?;
     let current_role = current
         .as_ref()
@@ -149,11 +162,7 @@ async fn bind_role(
     Ok(Some(
         state
             .bus
-            .publish_config(
-                ConfigEvent::RoleBindingPut(binding),
-                &caller.actor(),
-                expected,
-            )
+            .publish_config(ConfigEvent::RoleBindingPut(binding), actor, expected)
             .await?,
     ))
 }
@@ -227,6 +236,7 @@ pub async fn create(
         enabled: input.enabled,
         budget,
         allowed_models: input.allowed_models,
+        sso_subject: None,
     };
     let sequence = state
         .bus

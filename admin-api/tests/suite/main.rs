@@ -16,5 +16,6 @@ mod ready;
 mod rerate;
 mod resources;
 mod secrets;
+mod sso;
 mod teams;
 mod usage;

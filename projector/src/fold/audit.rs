@@ -162,6 +162,7 @@ mod tests {
                 user_id: "u1".into(),
                 username: "admin".into(),
                 client_ip: Some("10.0.0.1".into()),
+                method: None,
             }),
             admin(),
         );
@@ -287,6 +288,7 @@ mod tests {
                 user_id: "u1".into(),
                 username: "admin".into(),
                 client_ip: None,
+                method: None,
             }),
             admin(),
         );

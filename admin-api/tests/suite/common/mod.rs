@@ -113,6 +113,14 @@ pub fn spawn_projector(
 /// certificate).
 pub async fn spawn_admin_api(config: AdminConfig) -> (String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    spawn_admin_api_on(config, listener)
+}
+
+/// Serves `config` on `listener`; returns its base URL.
+pub fn spawn_admin_api_on(
+    config: AdminConfig,
+    listener: tokio::net::TcpListener,
+) -> (String, tokio::task::JoinHandle<()>) {
     let scheme = if config.tls_cert_path.is_some() {
         "https"
     } else {
@@ -149,14 +157,22 @@ impl Harness {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut AdminConfig)) -> Self {
+        Self::start_at(|config, _| tweak(config)).await
+    }
+
+    /// Like [`Harness::start_with`], the tweak also given the base URL admin-api will serve
+    /// at (plain HTTP), for settings that name it.
+    pub async fn start_at(tweak: impl FnOnce(&mut AdminConfig, &str)) -> Self {
         capture_logs();
         let nats = NatsServer::start().await;
         let postgres_url = fresh_postgres_database().await;
         let mut config = test_config(&nats.url, &postgres_url);
         config.clickhouse_database = unique_name("axg_admin_test");
-        tweak(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let planned = format!("http://{}", listener.local_addr().unwrap());
+        tweak(&mut config, &planned);
         let projector = spawn_projector(&nats.url, &postgres_url, &config.clickhouse_database);
-        let (base, admin) = spawn_admin_api(config.clone()).await;
+        let (base, admin) = spawn_admin_api_on(config.clone(), listener);
         let harness = Self {
             nats,
             postgres_url,

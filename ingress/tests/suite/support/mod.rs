@@ -413,6 +413,7 @@ impl Gateway {
             enabled,
             budget: None,
             allowed_models: Vec::new(),
+            sso_subject: None,
         }))
         .await
     }
