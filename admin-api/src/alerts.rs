@@ -1,9 +1,10 @@
-//! Spend alerts: when a token's spend in its budget period reaches a threshold of the
-//! `spend_alerts` setting, a `spend.threshold_crossed` audit event is recorded once, and a
-//! webhook (when set) receives it, signed and retried, each attempt audited.
+//! Spend alerts: when the spend of a budget in its period — a token's, a team's (its tokens'
+//! together) or a user's (their tokens' together) — reaches a threshold of the `spend_alerts`
+//! setting, a `spend.threshold_crossed` audit event is recorded once, and a webhook (when set)
+//! receives it, signed and retried, each attempt audited.
 //!
-//! [`scan_loop`] compares every budgeted token's period spend (the projector's
-//! `token_spend_daily`, adjustments included) with its budget every interval. An alert already
+//! [`scan_loop`] compares every budget's period spend (the projector's `token_spend_daily`,
+//! adjustments included) with the budget every interval. An alert already
 //! in the audit log, or published by this process, is not sent again; two admin-api processes
 //! scanning at once publish through the chained audit stream one after the other, and the
 //! second finds the first's event when it re-reads the log (the message id also dedups within
@@ -22,7 +23,7 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 use shared::audit::{AlertWebhookAttempt, AuditEvent, SpendThresholdCrossed};
-use shared::config::{SPEND_ALERTS_SETTING, Setting, SpendAlerts, UserToken};
+use shared::config::{Budget, SPEND_ALERTS_SETTING, Setting, SpendAlerts, Team, User, UserToken};
 use shared::money::Nanos;
 use shared::{Envelope, EventBody};
 use time::OffsetDateTime;
@@ -76,12 +77,15 @@ pub fn check_settings(value: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The alerts already recorded: (token, period start, threshold).
+/// The alerts already recorded: (budget key, period start, threshold), the key a token's id,
+/// `team:<id>` or `user:<id>`.
 async fn recorded(state: &AppState) -> Result<HashSet<(String, String, u32)>, ApiError> {
     let client = state.pool.get().await?;
     let rows = client
         .query(
-            "SELECT after->>'token_id', coalesce(after->>'period_start', ''), (after->>'threshold_pct')::int \
+            "SELECT CASE after->>'budget_of' WHEN 'team' THEN 'team:' || (after->>'team_id') \
+                    WHEN 'user' THEN 'user:' || (after->>'owner_user_id') ELSE after->>'token_id' END, \
+                    coalesce(after->>'period_start', ''), (after->>'threshold_pct')::int \
              FROM audit_log WHERE event_type = 'spend.threshold_crossed'",
             &[],
         )
@@ -96,32 +100,98 @@ async fn recorded(state: &AppState) -> Result<HashSet<(String, String, u32)>, Ap
         .collect())
 }
 
-/// Spend per token since `start` (all of it when `None`), in nano-units.
+/// The spend of these tokens together since `start` (all of it when `None`), in nano-units.
 async fn spend_since(
     state: &AppState,
-    token_id: &str,
+    token_ids: &[String],
     start: Option<time::Date>,
 ) -> Result<i64, ApiError> {
     let client = state.pool.get().await?;
-    let row = match start {
-        Some(start) => {
-            client
-                .query_one(
-                    "SELECT coalesce(sum(cost_nanos), 0)::bigint FROM token_spend_daily WHERE token_id = $1 AND day >= $2",
-                    &[&token_id, &start],
-                )
-                .await?
-        }
-        None => {
-            client
-                .query_one(
-                    "SELECT coalesce(sum(cost_nanos), 0)::bigint FROM token_spend_daily WHERE token_id = $1",
-                    &[&token_id],
-                )
-                .await?
-        }
-    };
+    let start = start.unwrap_or(time::Date::MIN);
+    let row = client
+        .query_one(
+            "SELECT coalesce(sum(cost_nanos), 0)::bigint FROM token_spend_daily \
+             WHERE token_id = ANY($1) AND day >= $2",
+            &[&token_ids, &start],
+        )
+        .await?;
     Ok(row.get(0))
+}
+
+/// A budget to watch: its key, whose it is (for the event) and the tokens that spend it.
+struct Watched {
+    key: String,
+    budget: Budget,
+    token_ids: Vec<String>,
+    token_id: String,
+    owner_user_id: String,
+    budget_of: Option<&'static str>,
+    team_id: Option<String>,
+}
+
+/// Every budget: each token's, each team's (the tokens charged to it) and each user's (the
+/// tokens they own).
+async fn watched(state: &AppState) -> Result<Vec<Watched>, ApiError> {
+    let tokens: Vec<UserToken> = db::all(&state.pool, "token")
+        .await?
+        .into_iter()
+        .filter_map(|stored| serde_json::from_value(stored.data).ok())
+        .collect();
+    let mut watched = Vec::new();
+    for token in &tokens {
+        if let Some(budget) = &token.budget {
+            watched.push(Watched {
+                key: token.id.clone(),
+                budget: budget.clone(),
+                token_ids: vec![token.id.clone()],
+                token_id: token.id.clone(),
+                owner_user_id: token.owner_user_id.clone(),
+                budget_of: None,
+                team_id: token.team_id.clone(),
+            });
+        }
+    }
+    for stored in db::all(&state.pool, "team").await? {
+        let Ok(team) = serde_json::from_value::<Team>(stored.data) else {
+            continue;
+        };
+        if let Some(budget) = team.budget {
+            watched.push(Watched {
+                key: format!("team:{}", team.id),
+                budget,
+                token_ids: tokens
+                    .iter()
+                    .filter(|token| token.team_id.as_deref() == Some(team.id.as_str()))
+                    .map(|token| token.id.clone())
+                    .collect(),
+                token_id: String::new(),
+                owner_user_id: String::new(),
+                budget_of: Some("team"),
+                team_id: Some(team.id),
+            });
+        }
+    }
+    for stored in db::all(&state.pool, "user").await? {
+        let Ok(user) = serde_json::from_value::<User>(stored.data) else {
+            continue;
+        };
+        if let Some(budget) = user.budget {
+            watched.push(Watched {
+                key: format!("user:{}", user.id),
+                budget,
+                token_ids: tokens
+                    .iter()
+                    .filter(|token| token.owner_user_id == user.id)
+                    .map(|token| token.id.clone())
+                    .collect(),
+                token_id: String::new(),
+                owner_user_id: user.id,
+                budget_of: Some("user"),
+                team_id: None,
+            });
+        }
+    }
+    Ok(watched)
 }
 
 /// One scan: the alerts published.
@@ -138,34 +208,31 @@ pub async fn scan_once(
     let already = recorded(state).await?;
     let now = OffsetDateTime::now_utc();
     let mut published = 0;
-    for stored in db::all(&state.pool, "token").await? {
-        let Ok(token) = serde_json::from_value::<UserToken>(stored.data) else {
-            continue;
-        };
-        let Some(budget) = &token.budget else {
-            continue;
-        };
-        if budget.amount.0 <= 0 {
+    let mut thresholds = alerts.thresholds.clone();
+    thresholds.sort_unstable();
+    thresholds.dedup();
+    for watch in watched(state).await? {
+        let budget = &watch.budget;
+        if budget.amount.0 <= 0 || watch.token_ids.is_empty() {
             continue;
         }
         let start = budget.period.start(now);
         let start_text = start.map(|day| day.to_string()).unwrap_or_default();
-        let spent = spend_since(state, &token.id, start).await?;
-        let mut thresholds = alerts.thresholds.clone();
-        thresholds.sort_unstable();
-        thresholds.dedup();
-        for pct in thresholds {
+        let spent = spend_since(state, &watch.token_ids, start).await?;
+        for &pct in &thresholds {
             let line = i128::from(budget.amount.0) * i128::from(pct) / 100;
             if i128::from(spent) < line {
                 break;
             }
-            let key = (token.id.clone(), start_text.clone(), pct);
+            let key = (watch.key.clone(), start_text.clone(), pct);
             if already.contains(&key) || sent.contains(&key) {
                 continue;
             }
             let event = AuditEvent::SpendThresholdCrossed(SpendThresholdCrossed {
-                token_id: token.id.clone(),
-                owner_user_id: token.owner_user_id.clone(),
+                token_id: watch.token_id.clone(),
+                owner_user_id: watch.owner_user_id.clone(),
+                budget_of: watch.budget_of.map(str::to_owned),
+                team_id: watch.team_id.clone(),
                 period: budget.period,
                 period_start: start.map(|day| day.to_string()),
                 threshold_pct: pct,
@@ -174,7 +241,7 @@ pub async fn scan_once(
                 currency: budget.currency.clone(),
             });
             state.bus.publish_audit(event, None, &state.node_id).await?;
-            tracing::info!(token = %token.id, threshold_pct = pct, period = budget.period.as_str(), "spend alert");
+            tracing::info!(budget = %watch.key, threshold_pct = pct, period = budget.period.as_str(), "spend alert");
             metrics::counter!("admin_api_spend_alerts_total").increment(1);
             sent.insert(key);
             published += 1;

@@ -108,8 +108,18 @@ pub struct SpendAdjustmentEntry {
 /// A token's spend in its budget period reached a threshold of the `spend_alerts` setting.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpendThresholdCrossed {
+    /// The token whose budget it is (empty for a team's or a user's budget).
+    #[serde(default)]
     pub token_id: String,
+    /// The token's owner, or the user whose budget it is (empty for a team's).
+    #[serde(default)]
     pub owner_user_id: String,
+    /// Whose budget: absent for a token's, `team` or `user`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_of: Option<String>,
+    /// The team whose budget it is, or the token is charged to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<String>,
     pub period: crate::config::BudgetPeriod,
     /// The period's first day (`YYYY-MM-DD`), absent for a total budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -278,6 +278,48 @@ async fn crossings_are_recorded_once_and_sent_signed_with_retries() {
     let (headers, body) = received.lock().unwrap().calls[2].clone();
     verify(&headers, &body);
 
+    // A team's budget is spent by its tokens together: a token without a budget of its own,
+    // charged to a team with 1 USD a month, spends 0.6 — the team's 50% alert.
+    let (status, team) = harness
+        .post(
+            "/api/v1/teams",
+            &admin,
+            json!({"id": "eng", "name": "Engineering", "members": [{"user_id": "admin"}],
+                   "budget": {"amount": "1", "currency": "USD", "period": "monthly"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{team}");
+    let (status, charged) = harness
+        .post(
+            "/api/v1/tokens",
+            &admin,
+            json!({"name": "team token", "team_id": "eng"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{charged}");
+    publish(
+        &harness,
+        &spend(charged["id"].as_str().unwrap(), 600_000_000),
+    )
+    .await;
+    let team_alert = wait_until(liveness(), "the team's 50% alert", || async {
+        audited(&harness, &admin, "spend.threshold_crossed")
+            .await
+            .into_iter()
+            .find(|row| row["after"]["budget_of"] == "team")
+    })
+    .await;
+    assert_eq!(team_alert["after"]["team_id"], "eng");
+    assert_eq!(team_alert["after"]["threshold_pct"], 50);
+    assert_eq!(team_alert["after"]["period"], "monthly");
+    assert_eq!(
+        audited(&harness, &admin, "spend.threshold_crossed")
+            .await
+            .len(),
+        3,
+        "the token without a budget has no alert of its own"
+    );
+
     // The audit chain still verifies with the alerts in it.
     let (status, verified) = harness.get("/api/v1/audit/verify", &admin).await;
     assert_eq!(status, 200, "{verified}");
