@@ -9,6 +9,7 @@ const ADMIN_PASSWORD = 'Admin-e2e-pass-1';
 const VIEWER_PASSWORD = 'Viewer-e2e-pass-1';
 const KEY_SECRET = 'sk-e2e-upstream-secret-7k3p';
 const MODEL_ALIAS = 'e2e-model';
+const TEAM_NAME = 'Platform';
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 
 export async function runFlows({ context, stack, screenshotDir }) {
@@ -24,14 +25,13 @@ export async function runFlows({ context, stack, screenshotDir }) {
     await page.screenshot({ path: path.join(screenshotDir, `${name}.png`), fullPage: true });
   };
   const modal = () => page.locator('.ant-modal-content:visible').last();
-  // Opens the Select of the form item labelled `label` and picks `option`, retrying while the
-  // options are still loading.
-  const pickOption = async (container, label, option) => {
-    const item = container.locator('.ant-form-item').filter({ has: page.locator('label', { hasText: new RegExp(`^${label}$`) }) });
+  // Opens the Select inside `field` and picks `option`, retrying while the options are still
+  // loading.
+  const pickIn = async (field, what, option) => {
     await waitFor(
-      `option ${option} of ${label}`,
+      `option ${option} of ${what}`,
       async () => {
-        await item.locator('.ant-select-selector').click();
+        await field.locator('.ant-select-selector').click();
         const choice = page.locator('.ant-select-dropdown:visible .ant-select-item-option', { hasText: option }).first();
         try {
           await choice.waitFor({ timeout: 3_000 });
@@ -46,6 +46,16 @@ export async function runFlows({ context, stack, screenshotDir }) {
       200,
     );
   };
+  // The Select of the form item labelled `label`.
+  const pickOption = (container, label, option) =>
+    pickIn(
+      container.locator('.ant-form-item').filter({ has: page.locator('label', { hasText: new RegExp(`^${label}$`) }) }),
+      label,
+      option,
+    );
+  // The Select whose combobox is named `name` (its aria-label), for fields without a label.
+  const pickNamed = (container, name, option) =>
+    pickIn(container.locator('.ant-select').filter({ has: page.getByRole('combobox', { name, exact: true }) }), name, option);
   // Opens the user menu (a hover dropdown) and picks `item`. The menu can close again before
   // the click lands (the header re-renders when the session is refetched), and a click would then
   // wait for an item that never shows: hover again instead.
@@ -459,6 +469,147 @@ export async function runFlows({ context, stack, screenshotDir }) {
       assert.equal(summary.requests, 0, 'a member sees the requests of tokens that are not theirs');
       await waitFor('the member usage summary', async () => (await page.getByTestId('usage-requests').textContent()) === '0', 20_000);
     });
+
+    await step(
+      'teams: a team with its admin and a budget, a token charged to it; the team admin edits only the members',
+      false,
+      async () => {
+        await userMenu('Sign out');
+        await page.getByText('Sign in to AxonGate').waitFor();
+        await page.getByLabel('Username').fill('admin');
+        await page.getByLabel('Password').fill(ADMIN_PASSWORD);
+        await page.getByRole('button', { name: 'Sign in' }).click();
+        // Users and roles is in an admin's menu only.
+        await page.getByRole('menuitem', { name: 'Users and roles' }).click();
+        await page.getByRole('button', { name: 'New user' }).click();
+        const userForm = modal();
+        await userForm.getByLabel('Username').fill('tessa');
+        await userForm.getByLabel('Password').fill('teamadmin-initial-1');
+        await userForm.getByRole('button', { name: 'Save' }).click();
+        await page.locator('tr', { hasText: 'tessa' }).getByText('member').waitFor();
+        const tessa = (await api('/users?q=tessa')).items.find((user) => user.username === 'tessa');
+        assert.ok(tessa, 'the new user is listed');
+
+        // An admin creates the team in the browser: tessa as its admin, a budget and an rpm.
+        await page.getByRole('menuitem', { name: 'Teams' }).click();
+        await page.getByRole('heading', { name: 'Teams' }).waitFor();
+        await page.getByRole('button', { name: 'New team' }).click();
+        const form = modal();
+        await form.getByLabel('team-name').fill(TEAM_NAME);
+        await form.getByRole('button', { name: 'Add a member' }).click();
+        await pickNamed(form, 'member-0-user', 'tessa');
+        await pickNamed(form, 'member-0-role', 'team admin');
+        await form.getByLabel('budget-amount').fill('25');
+        await form.getByLabel('team-rpm').fill('600');
+        await shot('18-team-form');
+        await form.getByRole('button', { name: 'Save' }).click();
+        const row = page.locator('tr', { hasText: TEAM_NAME });
+        await row.getByText('tessa · team admin').waitFor();
+        await row.getByText('1 members').waitFor();
+        await row.getByText('25.00 USD monthly', { exact: true }).waitFor();
+        await row.getByText('0.00 / 25.00 USD monthly', { exact: true }).waitFor();
+        await row.getByText('600 / ∞').waitFor();
+        await shot('19-teams');
+        const [team] = (await api('/teams')).items;
+        assert.equal(team.name, TEAM_NAME);
+        assert.deepEqual(team.members, [{ user_id: tessa.id, role: 'admin', username: 'tessa' }]);
+        assert.equal(Number(team.budget.amount), 25);
+        assert.equal(team.budget.currency, 'USD');
+        assert.equal(team.budget.period, 'monthly');
+        assert.equal(Number(team.spend.amount), 0);
+        state.teamId = team.id;
+
+        // A token charged to the team, owned by one of its members.
+        await page.getByRole('menuitem', { name: 'User tokens' }).click();
+        await page.getByRole('button', { name: 'New token' }).click();
+        const tokenForm = modal();
+        await tokenForm.getByLabel('Name').fill('platform ci');
+        await pickOption(tokenForm, 'Team', TEAM_NAME);
+        await pickOption(tokenForm, 'Owner', 'tessa');
+        await tokenForm.getByRole('button', { name: 'Save' }).click();
+        const secretInput = page.getByTestId('token-secret');
+        await secretInput.waitFor();
+        const teamSecret = await secretInput.inputValue();
+        await modal().locator('.ant-modal-footer').getByRole('button', { name: 'Close' }).click();
+        const tokenRow = page.locator('tr', { hasText: 'platform ci' });
+        await tokenRow.getByText(TEAM_NAME, { exact: true }).waitFor();
+        const charged = (await api('/tokens')).items.find((token) => token.name === 'platform ci');
+        assert.equal(charged.team_id, state.teamId);
+        assert.equal(charged.owner_user_id, tessa.id);
+        // Its traffic goes through ingress and is charged to the team.
+        await waitFor('ingress to accept the team token', async () => (await chat(teamSecret)).status === 200, 30_000, 300);
+        const spent = await waitFor(
+          'the projector to charge the team',
+          async () => {
+            const [current] = (await api('/teams')).items;
+            return Number(current.spend.amount) > 0 ? current.spend : null;
+          },
+          90_000,
+          1000,
+        );
+
+        // The team admin (a member) sees the team and its spend, and changes only its members.
+        await userMenu('Sign out');
+        await page.getByText('Sign in to AxonGate').waitFor();
+        await page.getByLabel('Username').fill('tessa');
+        await page.getByLabel('Password').fill('teamadmin-initial-1');
+        await page.getByRole('button', { name: 'Sign in' }).click();
+        await page.getByText('Choose a new password', { exact: true }).waitFor();
+        await page.getByLabel('Current password').fill('teamadmin-initial-1');
+        await page.getByLabel('New password', { exact: true }).fill('Teamadmin-e2e-pass-1');
+        await page.getByLabel('Repeat the new password').fill('Teamadmin-e2e-pass-1');
+        await page.getByRole('button', { name: 'Change password' }).click();
+        await page.getByTestId('user-menu').getByText('member').waitFor();
+        await page.getByRole('menuitem', { name: 'Teams' }).click();
+        await page.getByRole('heading', { name: 'Teams' }).waitFor();
+        // Money as the page formats it (format.ts), from the API's decimal.
+        const amount = Number(spent.amount);
+        const spendText = amount.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: amount < 1 ? 6 : 2 });
+        await row.getByText(`${spendText} / 25.00 USD monthly`, { exact: true }).waitFor();
+        assert.equal(await page.getByRole('button', { name: 'New team' }).count(), 0);
+        assert.equal(await row.getByRole('button', { name: 'Delete' }).count(), 0);
+        await row.getByRole('button', { name: 'Edit' }).click();
+        const edit = modal();
+        await edit.getByText("As a team admin you change the team's members").waitFor();
+        // Without the right to list users, members are shown and added by username.
+        const firstMember = edit.getByLabel('member-0-user', { exact: true });
+        await firstMember.waitFor();
+        assert.equal(await firstMember.inputValue(), 'tessa');
+        assert.ok(await firstMember.isEnabled());
+        assert.ok(await edit.getByRole('combobox', { name: 'member-0-role', exact: true }).isEnabled());
+        for (const field of ['team-name', 'budget-amount', 'budget-currency', 'team-rpm', 'team-tpm']) {
+          assert.ok(await edit.getByLabel(field, { exact: true }).isDisabled(), `${field} is editable for a team admin`);
+        }
+        for (const field of ['team-allowed-models', 'budget-period']) {
+          assert.ok(await edit.getByRole('combobox', { name: field, exact: true }).isDisabled(), `${field} is editable for a team admin`);
+        }
+        await edit.getByRole('button', { name: 'Add a member' }).click();
+        await edit.getByLabel('member-1-user', { exact: true }).fill('mia');
+        await shot('20-team-admin-form');
+        await edit.getByRole('button', { name: 'Save' }).click();
+        await row.getByText('2 members').waitFor();
+        await row.getByText('mia', { exact: true }).waitFor();
+        const [changed] = (await api('/teams')).items;
+        assert.deepEqual(
+          changed.members.map(({ username, role }) => ({ username, role })),
+          [
+            { username: 'tessa', role: 'admin' },
+            { username: 'mia', role: 'member' },
+          ],
+        );
+        // The API refuses a team admin's change of anything but the members.
+        const token = await page.evaluate(() => localStorage.getItem('axongate.session'));
+        const refused = await fetch(`${base}/api/v1/teams/${encodeURIComponent(state.teamId)}`, {
+          method: 'PATCH',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ version: changed.version, name: 'Renamed' }),
+        });
+        assert.equal(refused.status, 403);
+        // The team's token is on the team admin's Tokens page.
+        await page.getByRole('menuitem', { name: 'User tokens' }).click();
+        await page.locator('tr', { hasText: 'platform ci' }).getByText(TEAM_NAME, { exact: true }).waitFor();
+      },
+    );
   } catch (error) {
     if (!error.results) throw error;
   }
