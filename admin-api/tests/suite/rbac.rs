@@ -1,5 +1,6 @@
 //! The whole role × endpoint matrix over real HTTP: every endpoint of `routes::ENDPOINTS`,
-//! called by an admin, an operator, a viewer and a member, is allowed or denied (403) exactly
+//! called by an admin, an operator, a viewer, a member and a team admin (walked as a member: on
+//! what is not their team's they may do no more), is allowed or denied (403) exactly
 //! as the roles are specified — independently of the policy file, which this test checks.
 
 use crate::common;
@@ -62,11 +63,23 @@ async fn every_role_on_every_endpoint() {
     assert_eq!(status, 201);
     let admins_token_id = admins_token["id"].as_str().unwrap().to_owned();
 
+    // A team admin (a member who administers a team) gains nothing on what is not their team's:
+    // walked like a member.
+    let (tia_id, team_admin) = harness.user_session(&admin, "tia", "member").await;
+    let (status, squad) = harness
+        .post(
+            "/api/v1/teams",
+            &admin,
+            json!({"id": "squad", "name": "Squad", "members": [{"user_id": tia_id, "role": "admin"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{squad}");
     let sessions = [
         ("admin", &admin),
         ("operator", &operator),
         ("viewer", &viewer),
         ("member", &member),
+        ("team_admin", &team_admin),
     ];
     let mut walked = 0;
     let mut failures = Vec::new();
@@ -90,7 +103,8 @@ async fn every_role_on_every_endpoint() {
             let method = Method::from_bytes(endpoint.method.as_bytes()).unwrap();
             let body = endpoint.body.then(|| json!({}));
             let (status, body) = harness.call(method, &path, Some(token), body).await;
-            let expect_allowed = allowed(role, action.as_str(), kind.as_str(), &endpoint.path);
+            let as_role = if role == "team_admin" { "member" } else { role };
+            let expect_allowed = allowed(as_role, action.as_str(), kind.as_str(), &endpoint.path);
             let ok = if expect_allowed {
                 status != 403 && status != 401 && status != 405 && status < 500
             } else {
@@ -112,7 +126,7 @@ async fn every_role_on_every_endpoint() {
         failures.len(),
         failures.join("\n")
     );
-    assert!(walked >= 4 * 35, "walked only {walked}");
+    assert!(walked >= 5 * 35, "walked only {walked}");
 
     // What the admin's token endpoints deny a member, the member's own token allows.
     let (status, own) = harness

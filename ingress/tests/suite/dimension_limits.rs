@@ -361,10 +361,26 @@ async fn a_team_budget_models_and_limits_hold_across_nodes() {
 
     // 2. The team's budget: ann spends it on node a; bob, whose own token never spent
     //    anything, is refused on node b once b has a's report.
-    assert_ok(&chat(&a, &ann, "everyday", None).await, "ann on a");
+    let spent = chat(&a, &ann, "everyday", None).await;
+    assert_ok(&spent, "ann on a");
+    eprintln!(
+        "team Engineering (budget 1 nano-USD a month): ann-eng on node team-a -> {} ({} input + {} output tokens)",
+        spent.status,
+        spent.body["usage"]["prompt_tokens"],
+        spent.body["usage"]["completion_tokens"]
+    );
     gossiped(&[("team-a", &a), ("team-b", &b)]).await;
-    for (node, token, who) in [(&b, &bob, "bob on b"), (&a, &ann, "ann on a")] {
+    for (node, token, who) in [
+        (&b, &bob, "bob-eng on node team-b"),
+        (&a, &ann, "ann-eng on node team-a"),
+    ] {
         let refused = chat(node, token, "everyday", None).await;
+        eprintln!(
+            "{who} -> {} Retry-After {} {}",
+            refused.status,
+            refused.retry_after.as_deref().unwrap_or("-"),
+            refused.body["error"]
+        );
         assert_eq!(refused.status, 429, "{who}: {}", refused.body);
         assert_eq!(
             refused.body["error"]["code"], "insufficient_quota",
@@ -378,9 +394,81 @@ async fn a_team_budget_models_and_limits_hold_across_nodes() {
         );
         assert!(refused.retry_after.is_some(), "{who}: Retry-After");
     }
+    let outside = chat(&b, &cat, "everyday", None).await;
+    eprintln!("cat-own (no team) on node team-b -> {}", outside.status);
     assert_ok(
-        &chat(&b, &cat, "everyday", None).await,
+        &outside,
         "a token outside the team is not held by its budget",
+    );
+
+    // 2b. A budget worth a few requests, spent by two members on two nodes in turn: served
+    //     until the team's spend (counted on both nodes) reaches it, then refused on both.
+    let mut research = team(
+        "research",
+        "Research",
+        &[("ann", TeamRole::Member), ("bob", TeamRole::Member)],
+    );
+    let budget_nanos = 400_000;
+    research.budget = Some(Budget {
+        amount: shared::money::Nanos(budget_nanos),
+        currency: "USD".into(),
+        period: BudgetPeriod::Daily,
+    });
+    put_team(&gateway, &nodes, research).await;
+    let ann_research = gateway
+        .add_token("ann-research", charged("ann", "research"))
+        .await;
+    let bob_research = gateway
+        .add_token("bob-research", charged("bob", "research"))
+        .await;
+    let sequence = gateway
+        .publish_config(ConfigEvent::SettingPut(Setting {
+            key: "unrelated".into(),
+            value: json!(1),
+        }))
+        .await;
+    applied(&nodes, sequence).await;
+    let mut served = 0_i64;
+    let mut spent_nanos = 0_i64;
+    let refusal = loop {
+        let (node, name, token) = if served % 2 == 0 {
+            (&a, "team-a", &ann_research)
+        } else {
+            (&b, "team-b", &bob_research)
+        };
+        let answer = chat(node, token, "everyday", None).await;
+        if answer.status != 200 {
+            break (name, answer);
+        }
+        // The model's price: 3 USD per million input tokens, 15 per million output.
+        let usage = &answer.body["usage"];
+        spent_nanos += usage["prompt_tokens"].as_i64().expect("usage") * 3_000
+            + usage["completion_tokens"].as_i64().expect("usage") * 15_000;
+        served += 1;
+        assert!(served <= 20, "the budget never stopped the team");
+        gossiped(&[("team-a", &a), ("team-b", &b)]).await;
+    };
+    let (node, refused) = refusal;
+    eprintln!(
+        "team Research (budget {budget_nanos} nano-USD a day), requests alternating between two nodes: {served} served ({spent_nanos} nano-USD), then {} on node {node}: {}",
+        refused.status, refused.body["error"]["message"]
+    );
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert!(
+        spent_nanos >= budget_nanos && spent_nanos - budget_nanos < spent_nanos / served,
+        "served until the spend reached the budget, not one request more: {served} served, {spent_nanos} spent"
+    );
+    let other_node = if node == "team-a" {
+        (&b, &bob_research)
+    } else {
+        (&a, &ann_research)
+    };
+    assert_eq!(
+        chat(other_node.0, other_node.1, "everyday", None)
+            .await
+            .status,
+        429,
+        "refused on the other node too"
     );
 
     // 3. The request event names the team the spend was charged to.
