@@ -146,16 +146,21 @@ fn assert_limited_openai(answer: &Answer, whose: &str) {
     assert!((1..=60).contains(&after), "Retry-After {after}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn users_models_and_addresses_are_limited_across_nodes() {
+/// A gateway with one mock provider and two models on it, `everyday` and `scarce`.
+async fn two_models() -> Gateway {
     let gateway = Gateway::start().await;
     gateway.add_provider("openai-mock", Protocol::OpenAi).await;
+    for alias in ["everyday", "scarce"] {
+        gateway
+            .add_model(alias, vec![("openai-mock", "gpt-mock-1", 0)])
+            .await;
+    }
     gateway
-        .add_model("everyday", vec![("openai-mock", "gpt-mock-1", 0)])
-        .await;
-    gateway
-        .add_model("scarce", vec![("openai-mock", "gpt-mock-1", 0)])
-        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn users_models_and_addresses_are_limited_across_nodes() {
+    let gateway = two_models().await;
     let owned = |user: &'static str| {
         move |token: &mut shared::config::UserToken| {
             token.owner_user_id = user.into();
@@ -314,14 +319,7 @@ async fn put_team(gateway: &Gateway, nodes: &[&Node], team: Team) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_team_budget_models_and_limits_hold_across_nodes() {
-    let gateway = Gateway::start().await;
-    gateway.add_provider("openai-mock", Protocol::OpenAi).await;
-    gateway
-        .add_model("everyday", vec![("openai-mock", "gpt-mock-1", 0)])
-        .await;
-    gateway
-        .add_model("scarce", vec![("openai-mock", "gpt-mock-1", 0)])
-        .await;
+    let gateway = two_models().await;
     let charged = |user: &'static str, team: &'static str| {
         move |token: &mut shared::config::UserToken| {
             token.owner_user_id = user.into();
