@@ -112,6 +112,12 @@ export interface LoginResponse {
   user: Me;
 }
 
+/** `GET /auth/oidc`: whether single sign-on is configured, and where the browser starts it. */
+export interface OidcInfo {
+  enabled: boolean;
+  login_url?: string;
+}
+
 /** The wire protocol a provider speaks: OpenAI Chat Completions (and OpenAI-compatible servers), OpenAI Responses, Anthropic Messages or Gemini. */
 export type ProviderProtocol = Protocol;
 

@@ -7,6 +7,8 @@ interface Session {
   /** `undefined` while the stored session is being checked. */
   user: Me | null | undefined;
   login: (username: string, password: string) => Promise<Me>;
+  /** Signs in with the one-time code of a finished single sign-on (`/login#sso=<code>`). */
+  loginWithSso: (code: string) => Promise<Me>;
   logout: () => Promise<void>;
   changePassword: (currentPassword: string, newPassword: string) => Promise<void>;
   refresh: () => Promise<void>;
@@ -51,9 +53,10 @@ export function SessionProvider({ children, initialUser }: { children: ReactNode
     [queryClient],
   );
 
-  const login = useCallback(
-    async (username: string, password: string) => {
-      const response = await post<LoginResponse>('/auth/login', { username, password });
+  // The password and the single sign-on exchanges answer alike: a session token, then `/auth/me`.
+  const signIn = useCallback(
+    async (path: string, body: unknown) => {
+      const response = await post<LoginResponse>(path, body);
       setSessionToken(response.token);
       queryClient.clear();
       const me = await get<Me>('/auth/me');
@@ -62,6 +65,8 @@ export function SessionProvider({ children, initialUser }: { children: ReactNode
     },
     [queryClient],
   );
+  const login = useCallback((username: string, password: string) => signIn('/auth/login', { username, password }), [signIn]);
+  const loginWithSso = useCallback((code: string) => signIn('/auth/oidc/session', { code }), [signIn]);
 
   const logout = useCallback(async () => {
     try {
@@ -84,7 +89,10 @@ export function SessionProvider({ children, initialUser }: { children: ReactNode
     }
   }, []);
 
-  const value = useMemo(() => ({ user, login, logout, changePassword, refresh }), [user, login, logout, changePassword, refresh]);
+  const value = useMemo(
+    () => ({ user, login, loginWithSso, logout, changePassword, refresh }),
+    [user, login, loginWithSso, logout, changePassword, refresh],
+  );
   return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
 }
 

@@ -57,6 +57,10 @@ const en = {
     minLength: 'At least 8 characters',
     changeSubmit: 'Change password',
     changed: 'Password changed',
+    sso: 'Sign in with single sign-on',
+    or: 'or',
+    ssoSigningIn: 'Signing you in…',
+    ssoFailed: 'Single sign-on failed: {{message}}',
   },
   getStarted: {
     title: 'Get started',

@@ -59,6 +59,10 @@ const zh: Messages = {
     minLength: '至少 8 个字符',
     changeSubmit: '修改密码',
     changed: '密码已修改',
+    sso: '使用单点登录',
+    or: '或',
+    ssoSigningIn: '正在登录…',
+    ssoFailed: '单点登录失败：{{message}}',
   },
   getStarted: {
     title: '快速开始',

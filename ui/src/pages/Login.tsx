@@ -1,8 +1,11 @@
-import { useState } from 'react';
-import { App, Button, Card, Form, Input, Space, Typography } from 'antd';
-import { LockOutlined, UserOutlined } from '@ant-design/icons';
+import { useEffect, useState } from 'react';
+import { Alert, App, Button, Card, Divider, Form, Input, Space, Spin, Typography } from 'antd';
+import { LockOutlined, SafetyCertificateOutlined, UserOutlined } from '@ant-design/icons';
+import { useQuery } from '@tanstack/react-query';
 import { useNavigate, useLocation } from 'react-router-dom';
 import { useTranslation } from 'react-i18next';
+import { get } from '../api/client';
+import type { OidcInfo } from '../api/types';
 import { useSession } from '../auth/session';
 import { ErrorAlert } from '../components/errors';
 import { LanguageSelect } from '../components/LanguageSelect';
@@ -18,20 +21,52 @@ function Centered({ children }: { children: React.ReactNode }) {
   );
 }
 
+/**
+ * What the single sign-on callback left in the URL fragment: `#sso=<one-time code>` after a
+ * finished sign-in, `#sso_error=<form-urlencoded message>` after a failed one.
+ */
+function ssoFragment(): { code?: string; error?: string } | null {
+  const hash = window.location.hash;
+  if (!hash.startsWith('#sso=') && !hash.startsWith('#sso_error=')) return null;
+  const params = new URLSearchParams(hash.slice(1));
+  return { code: params.get('sso') ?? undefined, error: params.get('sso_error') ?? undefined };
+}
+
 export function LoginPage() {
   const { t } = useTranslation();
-  const { login } = useSession();
+  const { login, loginWithSso } = useSession();
   const navigate = useNavigate();
   const location = useLocation();
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const [sso] = useState(ssoFragment);
+  const [exchanging, setExchanging] = useState(sso?.code !== undefined);
+  const oidc = useQuery({ queryKey: ['/auth/oidc'], queryFn: () => get<OidcInfo>('/auth/oidc'), staleTime: Infinity, retry: false });
+  const ssoUrl = oidc.data?.enabled ? oidc.data.login_url : undefined;
+  const target = (location.state as { from?: string } | null)?.from ?? '/';
+
+  // The fragment leaves the URL (and the history) before the one-time code is used; it is read
+  // again here, so a second run of the effect finds nothing left to exchange.
+  useEffect(() => {
+    const fragment = ssoFragment();
+    if (!fragment) return;
+    window.history.replaceState(window.history.state, '', `${window.location.pathname}${window.location.search}`);
+    if (fragment.code === undefined) return;
+    loginWithSso(fragment.code).then(
+      () => navigate(target, { replace: true }),
+      (caught: unknown) => {
+        setError(caught);
+        setExchanging(false);
+      },
+    );
+  }, [loginWithSso, navigate, target]);
 
   const submit = async (values: { username: string; password: string }) => {
     setBusy(true);
     setError(null);
     try {
       await login(values.username, values.password);
-      navigate((location.state as { from?: string } | null)?.from ?? '/', { replace: true });
+      navigate(target, { replace: true });
     } catch (caught) {
       setError(caught);
     } finally {
@@ -39,9 +74,25 @@ export function LoginPage() {
     }
   };
 
+  if (exchanging) {
+    return (
+      <Centered>
+        <Card title={t('login.title')} style={{ width: 380 }}>
+          <Space>
+            <Spin />
+            {t('login.ssoSigningIn')}
+          </Space>
+        </Card>
+      </Centered>
+    );
+  }
+
   return (
     <Centered>
       <Card title={t('login.title')} style={{ width: 380 }}>
+        {sso?.error !== undefined && (
+          <Alert type="error" showIcon message={t('login.ssoFailed', { message: sso.error })} style={{ marginBottom: 16 }} role="alert" />
+        )}
         <ErrorAlert error={error} />
         <Form layout="vertical" onFinish={submit} requiredMark={false}>
           <Form.Item name="username" label={t('login.username')} rules={[{ required: true }]}>
@@ -54,6 +105,14 @@ export function LoginPage() {
             {t('login.submit')}
           </Button>
         </Form>
+        {ssoUrl && (
+          <>
+            <Divider plain>{t('login.or')}</Divider>
+            <Button block icon={<SafetyCertificateOutlined />} onClick={() => window.location.assign(ssoUrl)}>
+              {t('login.sso')}
+            </Button>
+          </>
+        )}
       </Card>
     </Centered>
   );
