@@ -502,10 +502,13 @@ pub async fn token_usage(pool: &Pool, ids: &[String]) -> Result<HashMap<String, 
     Ok(usage)
 }
 
+/// Sign-ins under way at most (started in the last ten minutes, not yet back).
+pub const MAX_PENDING_OIDC_LOGINS: i64 = 10_000;
+
 /// Keeps a sign-in started at the identity provider (and drops those older than ten minutes).
 ///
 /// # Errors
-/// When Postgres does not answer.
+/// 503 `sso_busy` past [`MAX_PENDING_OIDC_LOGINS`]; when Postgres does not answer.
 pub async fn insert_oidc_login(
     pool: &Pool,
     state_hash: &str,
@@ -519,6 +522,17 @@ pub async fn insert_oidc_login(
             &[],
         )
         .await?;
+    // Anyone may start a sign-in: a flood of them is bounded rather than kept.
+    let pending: i64 = client
+        .query_one("SELECT count(*) FROM admin_oidc_logins", &[])
+        .await?
+        .get(0);
+    if pending >= MAX_PENDING_OIDC_LOGINS {
+        return Err(ApiError::Unavailable {
+            code: "sso_busy",
+            message: "too many sign-ins are under way; try again in a few minutes".into(),
+        });
+    }
     client
         .execute(
             "INSERT INTO admin_oidc_logins (state_hash, code_verifier, nonce) VALUES ($1, $2, $3)",

@@ -724,7 +724,14 @@ pub async fn login(State(state): State<AppState>) -> Result<Response, ApiError> 
     };
     let (sign_in, verifier, nonce) = (random_b64(), random_b64(), random_b64());
     let challenge = b64(&Sha256::digest(verifier.as_bytes()));
-    db::insert_oidc_login(&state.pool, &sha256_hex(&sign_in), &verifier, &nonce).await?;
+    // A browser navigation: a failure goes back to the login page, said there.
+    match db::insert_oidc_login(&state.pool, &sha256_hex(&sign_in), &verifier, &nonce).await {
+        Ok(()) => {}
+        Err(ApiError::Unavailable { message, .. }) => {
+            return Ok(failed_redirect(&SsoError::new("busy", message)));
+        }
+        Err(error) => return Ok(failed_redirect(&SsoError::from(error))),
+    }
     let mut url = url::Url::parse(&provider.authorization_endpoint).map_err(|error| {
         ApiError::internal(format!("the authorization endpoint is not a URL: {error}"))
     })?;
