@@ -636,8 +636,10 @@ async fn account(state: &AppState, oidc: &Oidc, identity: &Identity) -> Result<U
                     ));
                 }
             }
+            // One id per subject, so two first sign-ins at once make one account.
+            let id = format!("sso-{}", &sha256_hex(&subject)[..32]);
             let user = User {
-                id: shared::ids::new_entity_id(),
+                id: id.clone(),
                 username,
                 display_name: identity.name.clone().unwrap_or_default(),
                 password_hash: String::new(),
@@ -647,9 +649,39 @@ async fn account(state: &AppState, oidc: &Oidc, identity: &Identity) -> Result<U
                 allowed_models: Vec::new(),
                 sso_subject: Some(subject),
             };
-            crate::resources::commit(state, ConfigEvent::UserPut(user.clone()), &actor, 0).await?;
-            tracing::info!(username = %user.username, "single sign-on created an account");
-            user
+            // After the subject's last event (a deleted account is made again: disable an
+            // account to keep its owner out).
+            let expected = state
+                .bus
+                .current_version(&shared::streams::config_subject(ConfigEntity::User, &id))
+                .await?;
+            match crate::resources::commit(
+                state,
+                ConfigEvent::UserPut(user.clone()),
+                &actor,
+                expected,
+            )
+            .await
+            {
+                Ok(_) => {
+                    tracing::info!(username = %user.username, "single sign-on created an account");
+                    user
+                }
+                // Another sign-in of the same subject made it a moment ago.
+                Err(ApiError::Conflict { .. }) => {
+                    let stored = db::get(&state.pool, ConfigEntity::User.as_str(), &id)
+                        .await?
+                        .ok_or_else(|| {
+                            SsoError::new(
+                                "unavailable",
+                                "sign-in is unavailable right now; try again",
+                            )
+                        })?;
+                    serde_json::from_value(stored.data)
+                        .map_err(|error| ApiError::internal(format!("a stored user: {error}")))?
+                }
+                Err(error) => return Err(error.into()),
+            }
         }
     };
     if let Some(sequence) =

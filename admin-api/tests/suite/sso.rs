@@ -5,8 +5,9 @@
 //!
 //! It shows: an account created on first sign-in with its role and team from the groups claim;
 //! the groups followed again at the next sign-in; the one-time code used once; a token with a
-//! wrong nonce, audience or signature refused; a replayed state refused; a disabled account
-//! refused; and the local admin still signing in with a password (break-glass).
+//! wrong nonce, audience or signature refused; a replayed state refused; a code injected into
+//! another sign-in refused by the provider (PKCE); a disabled account refused, a deleted one
+//! made again; and the local admin still signing in with a password (break-glass).
 
 #![allow(
     clippy::unwrap_used,
@@ -623,6 +624,17 @@ async fn sign_in_with_an_openid_provider_maps_groups_to_roles_and_teams() {
     assert!(message.contains("disabled"), "{message}");
     let (status, _) = harness.get("/api/v1/auth/me", &token).await;
     assert_eq!(status, 401, "the disabled account's sessions are gone");
+    // A deleted account (not a disabled one) is made again, with the same id, at the next
+    // sign-in.
+    let (status, _) = harness
+        .delete(&format!("/api/v1/users/{ann_id}"), &admin)
+        .await;
+    assert_eq!(status, 204);
+    sign_in_as(ann.clone());
+    let (status, session) = exchange(&harness, &browse_sign_in(&harness).await).await;
+    assert_eq!(status, 200, "{session}");
+    assert_eq!(session["user"]["id"], ann_id.as_str());
+    assert_eq!(session["user"]["role"], "operator");
     let local = harness.login("admin", common::ADMIN_PASSWORD).await;
     assert!(local["token"].is_string(), "{local}");
 }
