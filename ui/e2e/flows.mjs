@@ -3,13 +3,14 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { waitFor } from './stack.mjs';
+import { OIDC_TEAM_ID, waitFor } from './stack.mjs';
 
 const ADMIN_PASSWORD = 'Admin-e2e-pass-1';
 const VIEWER_PASSWORD = 'Viewer-e2e-pass-1';
 const KEY_SECRET = 'sk-e2e-upstream-secret-7k3p';
 const MODEL_ALIAS = 'e2e-model';
 const TEAM_NAME = 'Platform';
+const SSO_TEAM_NAME = 'Gateway leads';
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 
 export async function runFlows({ context, stack, screenshotDir }) {
@@ -80,11 +81,22 @@ export async function runFlows({ context, stack, screenshotDir }) {
   const confirmPopover = async () => {
     await page.locator('.ant-popover:visible .ant-btn-primary').click();
   };
-  const api = async (pathAndQuery) => {
-    const token = await page.evaluate(() => localStorage.getItem('axongate.session'));
+  // A GET with the page's session, or with `token`.
+  const api = async (pathAndQuery, token) => {
+    token ??= await page.evaluate(() => localStorage.getItem('axongate.session'));
     const response = await fetch(`${base}/api/v1${pathAndQuery}`, { headers: { authorization: `Bearer ${token}` } });
     if (!response.ok) throw new Error(`${pathAndQuery}: HTTP ${response.status} ${await response.text()}`);
     return response.headers.get('content-type')?.includes('json') ? response.json() : response.text();
+  };
+  // A session of a local account, for setup and checks through the API.
+  const passwordSession = async (username, password) => {
+    const response = await fetch(`${base}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username, password }),
+    });
+    assert.equal(response.status, 200, await response.clone().text());
+    return (await response.json()).token;
   };
   const chat = (secret, body = {}) =>
     fetch(`${stack.ingressUrl}/v1/chat/completions`, {
@@ -117,7 +129,8 @@ export async function runFlows({ context, stack, screenshotDir }) {
       await shot('01-login');
       await page.getByLabel('Username').fill('admin');
       await page.getByLabel('Password').fill('admin123');
-      await page.getByRole('button', { name: 'Sign in' }).click();
+      // Exactly: the page also has "Sign in with single sign-on".
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
       await page.getByText('Choose a new password', { exact: true }).waitFor();
       await shot('02-change-password');
       await page.getByLabel('Current password').fill('admin123');
@@ -394,7 +407,7 @@ export async function runFlows({ context, stack, screenshotDir }) {
       await page.getByText('Sign in to AxonGate').waitFor();
       await page.getByLabel('Username').fill('vic');
       await page.getByLabel('Password').fill('viewer-initial-1');
-      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
       await page.getByText('Choose a new password', { exact: true }).waitFor();
       await page.getByLabel('Current password').fill('viewer-initial-1');
       await page.getByLabel('New password', { exact: true }).fill(VIEWER_PASSWORD);
@@ -436,7 +449,7 @@ export async function runFlows({ context, stack, screenshotDir }) {
       await page.getByText('Sign in to AxonGate').waitFor();
       await page.getByLabel('Username').fill('mia');
       await page.getByLabel('Password').fill('member-initial-1');
-      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
       await page.getByText('Choose a new password', { exact: true }).waitFor();
       await page.getByLabel('Current password').fill('member-initial-1');
       await page.getByLabel('New password', { exact: true }).fill('Member-e2e-pass-1');
@@ -478,7 +491,7 @@ export async function runFlows({ context, stack, screenshotDir }) {
         await page.getByText('Sign in to AxonGate').waitFor();
         await page.getByLabel('Username').fill('admin');
         await page.getByLabel('Password').fill(ADMIN_PASSWORD);
-        await page.getByRole('button', { name: 'Sign in' }).click();
+        await page.getByRole('button', { name: 'Sign in', exact: true }).click();
         // Users and roles is in an admin's menu only.
         await page.getByRole('menuitem', { name: 'Users and roles' }).click();
         await page.getByRole('button', { name: 'New user' }).click();
@@ -553,7 +566,7 @@ export async function runFlows({ context, stack, screenshotDir }) {
         await page.getByText('Sign in to AxonGate').waitFor();
         await page.getByLabel('Username').fill('tessa');
         await page.getByLabel('Password').fill('teamadmin-initial-1');
-        await page.getByRole('button', { name: 'Sign in' }).click();
+        await page.getByRole('button', { name: 'Sign in', exact: true }).click();
         await page.getByText('Choose a new password', { exact: true }).waitFor();
         await page.getByLabel('Current password').fill('teamadmin-initial-1');
         await page.getByLabel('New password', { exact: true }).fill('Teamadmin-e2e-pass-1');
@@ -610,6 +623,108 @@ export async function runFlows({ context, stack, screenshotDir }) {
         await page.locator('tr', { hasText: 'platform ci' }).getByText(TEAM_NAME, { exact: true }).waitFor();
       },
     );
+
+    await step(
+      'single sign-on: sam signs in at the OpenID provider with the role and team of their groups; the local admin still signs in with a password',
+      false,
+      async () => {
+        // Setup through the API: the team that the provider's group `gateway-leads` maps to.
+        const adminToken = await passwordSession('admin', ADMIN_PASSWORD);
+        const created = await fetch(`${base}/api/v1/teams`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ id: OIDC_TEAM_ID, name: SSO_TEAM_NAME, members: [] }),
+        });
+        assert.equal(created.status, 201, await created.text());
+
+        await userMenu('Sign out');
+        await page.getByText('Sign in to AxonGate').waitFor();
+        await page.getByRole('button', { name: 'Sign in with single sign-on' }).click();
+        // The provider's own login page.
+        await page.waitForURL((url) => url.origin === stack.oidcIssuer && url.pathname === '/authorize');
+        await page.getByRole('heading', { name: 'E2E identity provider' }).waitFor();
+        await page.getByLabel('Username').fill('sam');
+        await shot('21-sso-provider');
+        await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+        // Back through admin-api's callback to /login#sso=…, which the UI exchanges for a session,
+        // then to the home page.
+        await page.getByRole('heading', { name: 'Get started' }).waitFor();
+        const landed = new URL(page.url());
+        assert.equal(`${landed.origin}${landed.pathname}${landed.hash}`, `${base}/`);
+        const menu = page.getByTestId('user-menu');
+        await menu.getByText('Sam Rivera', { exact: true }).waitFor();
+        await menu.getByText('operator', { exact: true }).waitFor();
+        const me = await api('/auth/me');
+        assert.equal(me.username, 'sam');
+        assert.equal(me.role, 'operator');
+        assert.equal(me.must_change_password, false);
+        assert.deepEqual(me.teams, [{ id: OIDC_TEAM_ID, name: SSO_TEAM_NAME, role: 'admin' }]);
+
+        // The profile shows the account the provider's claims made.
+        await userMenu('Profile and settings');
+        const account = (label) =>
+          page
+            .locator('.ant-descriptions-row')
+            .filter({ has: page.locator('.ant-descriptions-item-label', { hasText: new RegExp(`^${label}$`) }) })
+            .locator('.ant-descriptions-item-content');
+        await account('Username').getByText('sam', { exact: true }).waitFor();
+        await account('Display name').getByText('Sam Rivera', { exact: true }).waitFor();
+        await account('Role').getByText('operator', { exact: true }).waitFor();
+        await page.mouse.move(0, 0); // the user menu closes before the picture
+        await shot('22-sso-profile');
+
+        // The group made sam the team's admin.
+        await page.getByRole('menuitem', { name: 'Teams' }).click();
+        await page.getByRole('heading', { name: 'Teams' }).waitFor();
+        const row = page.locator('tr', { hasText: SSO_TEAM_NAME });
+        await row.getByText('sam · team admin', { exact: true }).waitFor();
+        await row.getByText('1 members').waitFor();
+        await shot('23-sso-teams');
+
+        // Break-glass: the local admin signs in with the password, and finds sam's account.
+        await userMenu('Sign out');
+        await page.getByText('Sign in to AxonGate').waitFor();
+        await page.getByLabel('Username').fill('admin');
+        await page.getByLabel('Password').fill(ADMIN_PASSWORD);
+        await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+        await page.getByRole('menuitem', { name: 'Users and roles' }).click();
+        await page.locator('tr', { hasText: 'Sam Rivera' }).getByText('operator', { exact: true }).waitFor();
+        const admin = await api('/auth/me');
+        assert.equal(admin.username, 'admin');
+        assert.equal(admin.role, 'admin');
+        const [sam] = (await api('/users?q=sam')).items.filter((user) => user.username === 'sam');
+        assert.equal(sam.sso_subject, `${stack.oidcIssuer}#e2e-00u-sam`);
+      },
+    );
+
+    await step('single sign-on: a refusal at the provider is shown on the login page', false, async () => {
+      await userMenu('Sign out');
+      await page.getByText('Sign in to AxonGate').waitFor();
+      await page.getByRole('button', { name: 'Sign in with single sign-on' }).click();
+      await page.getByRole('heading', { name: 'E2E identity provider' }).waitFor();
+      await page.getByRole('button', { name: 'Cancel', exact: true }).click();
+      // The provider answers `error=access_denied`; admin-api sends the browser to
+      // /login#sso_error=…, and the page shows it.
+      await page
+        .getByRole('alert')
+        .getByText('Single sign-on failed: the identity provider did not sign you in (access_denied) The user cancelled the sign-in', {
+          exact: true,
+        })
+        .waitFor();
+      await page.getByRole('button', { name: 'Sign in with single sign-on' }).waitFor();
+      const landed = new URL(page.url());
+      assert.equal(`${landed.pathname}${landed.hash}`, '/login', 'the error left the URL');
+      assert.equal(await page.evaluate(() => localStorage.getItem('axongate.session')), null);
+      await shot('24-sso-refused');
+      // The refusal is audited.
+      const adminToken = await passwordSession('admin', ADMIN_PASSWORD);
+      await waitFor(
+        'the refused sign-in in the audit log',
+        async () => JSON.stringify(await api('/audit?type=login.failed', adminToken)).includes('sso_provider_refused'),
+        60_000,
+        1000,
+      );
+    });
   } catch (error) {
     if (!error.results) throw error;
   }

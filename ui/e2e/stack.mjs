@@ -1,16 +1,21 @@
 // Starts a private AxonGate stack for one e2e run: the shared services come from
 // `compose/local up`; this run gets its own Postgres database, ClickHouse database, NATS server
-// (JetStream in a temporary directory) and its own projector, admin-api, ingress and mock
-// upstream on free ports. `stop()` ends every process it started and drops the databases.
+// (JetStream in a temporary directory), its own projector, admin-api, ingress and mock upstream
+// on free ports, and a small OpenID provider (oidc-provider.mjs) that admin-api's single sign-on
+// is configured against. `stop()` ends every process it started, stops the provider and drops the
+// databases.
 import { spawn, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { startOidcProvider } from './oidc-provider.mjs';
 
 export const UI_DIR = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 export const REPO = path.resolve(UI_DIR, '..');
+/** The team that the provider's group `gateway-leads` makes its members admins of (the flow creates it). */
+export const OIDC_TEAM_ID = 'gateway-leads';
 
 function log(message) {
   console.log(`[e2e] ${message}`);
@@ -179,6 +184,21 @@ export async function startStack({ build = true } = {}) {
       20_000,
     );
 
+    // The OpenID provider first: admin-api reads its discovery document at the first sign-in.
+    // The secret has characters that the client must form-encode in its HTTP Basic credentials.
+    const adminUrl = `http://127.0.0.1:${ports.admin}`;
+    const oidcClient = {
+      clientId: 'axongate-e2e',
+      clientSecret: `e2e/${randomBytes(12).toString('hex')}+%:=`,
+      redirectUri: `${adminUrl}/api/v1/auth/oidc/callback`,
+    };
+    const oidcLog = createWriteStream(path.join(runDir, 'oidc-provider.log'));
+    const oidc = await startOidcProvider({ ...oidcClient, log: (line) => oidcLog.write(`${new Date().toISOString()} ${line}\n`) });
+    cleanups.push(async () => {
+      await oidc.stop();
+      oidcLog.end();
+    });
+
     launch('mock', bin('mock-upstream'), ['--listen', `127.0.0.1:${ports.mock}`]);
     launch('projector', bin('projector'), ['run'], { ...common, AXONGATE_LISTEN: `127.0.0.1:${ports.projector}` });
     const ready = (port) => async () => (await fetch(`http://127.0.0.1:${port}/ready`)).ok;
@@ -191,6 +211,14 @@ export async function startStack({ build = true } = {}) {
       AXONGATE_NODE_ID: 'e2e-admin',
       // Writes wait for the projector up to a liveness deadline, not 5 s: the machine is shared.
       AXONGATE_READ_YOUR_WRITES_TIMEOUT_MS: '60000',
+      AXONGATE_OIDC_ISSUER_URL: oidc.issuer,
+      AXONGATE_OIDC_CLIENT_ID: oidcClient.clientId,
+      AXONGATE_OIDC_CLIENT_SECRET: oidcClient.clientSecret,
+      AXONGATE_OIDC_REDIRECT_URL: oidcClient.redirectUri,
+      // The groups of the provider's users (OIDC_USERS there).
+      AXONGATE_OIDC_GROUP_ROLES: 'gw-ops=operator',
+      AXONGATE_OIDC_GROUP_TEAMS: `gateway-leads=${OIDC_TEAM_ID}:admin`,
+      AXONGATE_OIDC_DEFAULT_ROLE: 'member',
     });
     launch('ingress', bin('ingress'), [], {
       ...common,
@@ -212,11 +240,14 @@ export async function startStack({ build = true } = {}) {
     );
 
     Object.assign(stack, {
-      adminUrl: `http://127.0.0.1:${ports.admin}`,
+      adminUrl,
       ingressUrl: `http://127.0.0.1:${ports.ingress}`,
       mockBaseUrl: `http://127.0.0.1:${ports.mock}/v1`,
+      oidcIssuer: oidc.issuer,
     });
-    log(`stack up: admin ${stack.adminUrl}, ingress ${stack.ingressUrl}, mock ${stack.mockBaseUrl}, logs ${runDir}`);
+    log(
+      `stack up: admin ${stack.adminUrl}, ingress ${stack.ingressUrl}, mock ${stack.mockBaseUrl}, OpenID provider ${oidc.issuer}, logs ${runDir}`,
+    );
     const originalStop = stop;
     stack.stop = async () => {
       stack.stopping = true;
