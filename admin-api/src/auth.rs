@@ -270,6 +270,8 @@ fn me_json(caller: &Caller) -> Value {
         "must_change_password": caller.must_change_password,
         "session_expires_at": rfc3339(caller.session_expires_at),
         "teams": caller.teams.iter().map(|(id, name, role)| json!({"id": id, "name": name, "role": role.as_str()})).collect::<Vec<_>>(),
+        // Signs in with single sign-on: no password of its own unless an admin set one.
+        "sso": caller.user.sso_subject.is_some(),
     })
 }
 

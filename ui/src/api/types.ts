@@ -54,6 +54,8 @@ export interface Me {
   session_expires_at?: string | null;
   /** The teams the user belongs to, with their role in each (a team admin manages its members and tokens). */
   teams?: MeTeam[];
+  /** The account signs in with single sign-on (it has no password unless an admin set one). */
+  sso?: boolean;
 }
 
 /** A team's role for one of its members: an admin manages the team's members and the tokens charged to it. */

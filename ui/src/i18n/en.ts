@@ -412,7 +412,14 @@ const en = {
     priority: 'priority',
     weight: 'weight',
   },
-  profile: { title: 'Profile and settings', account: 'Account', changePassword: 'Change password', languageHelp: 'Stored in this browser' },
+  profile: {
+    title: 'Profile and settings',
+    account: 'Account',
+    changePassword: 'Change password',
+    languageHelp: 'Stored in this browser',
+    session: 'Session',
+    ssoPassword: "This account signs in with single sign-on: its password is the identity provider's.",
+  },
 };
 
 export default en;

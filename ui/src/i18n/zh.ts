@@ -410,7 +410,14 @@ const zh: Messages = {
     priority: '优先级',
     weight: '权重',
   },
-  profile: { title: '个人资料与设置', account: '账户', changePassword: '修改密码', languageHelp: '保存在此浏览器中' },
+  profile: {
+    title: '个人资料与设置',
+    account: '账户',
+    changePassword: '修改密码',
+    languageHelp: '保存在此浏览器中',
+    session: '会话',
+    ssoPassword: '此账户通过单点登录登录：密码由身份提供方管理。',
+  },
 };
 
 export default zh;

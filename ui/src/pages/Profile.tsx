@@ -16,7 +16,7 @@ export function ProfilePage() {
             <Descriptions.Item label={t('users.username')}>{user?.username}</Descriptions.Item>
             <Descriptions.Item label={t('users.displayName')}>{user?.display_name || '—'}</Descriptions.Item>
             <Descriptions.Item label={t('users.role')}>{user && <Tag>{t(`users.roles.${user.role}`)}</Tag>}</Descriptions.Item>
-            <Descriptions.Item label="Session">{formatTime(user?.session_expires_at)}</Descriptions.Item>
+            <Descriptions.Item label={t('profile.session')}>{formatTime(user?.session_expires_at)}</Descriptions.Item>
           </Descriptions>
           <Space direction="vertical" style={{ marginTop: 24 }}>
             <Typography.Text strong>{t('app.language')}</Typography.Text>
@@ -27,7 +27,7 @@ export function ProfilePage() {
       </Col>
       <Col xs={24} lg={12}>
         <Card title={t('profile.changePassword')}>
-          <ChangePasswordForm />
+          {user?.sso ? <Typography.Text type="secondary">{t('profile.ssoPassword')}</Typography.Text> : <ChangePasswordForm />}
         </Card>
       </Col>
     </Row>
