@@ -533,6 +533,9 @@ pub async fn seed_limits(
                 if let Some(user_id) = &finished.user_id {
                     limiter.seed(&format!("user:{user_id}"), admitted, ended, tokens);
                 }
+                if let Some(team_id) = &finished.team_id {
+                    limiter.seed(&format!("team:{team_id}"), admitted, ended, tokens);
+                }
                 limiter.seed(
                     &format!("model:{}", finished.model_alias),
                     admitted,
