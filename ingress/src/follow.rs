@@ -273,7 +273,19 @@ pub async fn load_spend_baseline(
     snapshot: &Snapshot,
     limiter: &crate::limits::Limiter,
 ) -> anyhow::Result<usize> {
-    let holders = snapshot.budget_holders();
+    load_baselines(postgres_url, &snapshot.budget_holders(), limiter).await
+}
+
+/// Seeds the limiter with the spend `token_spend_daily` holds for these budgets' current
+/// periods (never lowering what the limiter already counts). Returns how many were seeded.
+///
+/// # Errors
+/// When Postgres does not answer.
+pub async fn load_baselines(
+    postgres_url: &str,
+    holders: &[crate::state::BudgetHolder],
+    limiter: &crate::limits::Limiter,
+) -> anyhow::Result<usize> {
     if holders.is_empty() {
         return Ok(0);
     }
@@ -300,7 +312,7 @@ pub async fn load_spend_baseline(
             .push((row.get(1), row.get(2)));
     }
     let now = time::OffsetDateTime::now_utc();
-    for holder in &holders {
+    for holder in holders {
         let current = crate::limits::period_key(holder.budget.period, now);
         let spent: i64 = holder
             .token_ids
@@ -318,6 +330,75 @@ pub async fn load_spend_baseline(
     drop(client);
     let _ = connection.await;
     Ok(holders.len())
+}
+
+/// What a budget counts: its period and its tokens.
+type BudgetShape = (shared::config::BudgetPeriod, Vec<String>);
+
+/// Watches the config for budgets that are new or count other tokens than before (a budget set
+/// on a team that already spent this month, a token moved into a team) and seeds each from
+/// `token_spend_daily`, so a budget set on a running cluster counts the period's spend at once
+/// rather than from the moment it was set. Runs until the process ends.
+pub async fn watch_budgets(
+    postgres_url: String,
+    store: Arc<ConfigStore>,
+    limiter: Arc<crate::limits::Limiter>,
+) {
+    let shape =
+        |holders: &[crate::state::BudgetHolder]| -> std::collections::HashMap<String, BudgetShape> {
+            holders
+                .iter()
+                .map(|holder| {
+                    (
+                        holder.key.clone(),
+                        (holder.budget.period, holder.token_ids.clone()),
+                    )
+                })
+                .collect()
+        };
+    let snapshot = store.load();
+    let mut known = shape(&snapshot.budget_holders());
+    let mut seen = snapshot.sequence;
+    let mut failing = false;
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let snapshot = store.load();
+        if snapshot.sequence == seen {
+            continue;
+        }
+        let holders = snapshot.budget_holders();
+        let changed: Vec<crate::state::BudgetHolder> = holders
+            .iter()
+            .filter(|holder| {
+                known.get(&holder.key) != Some(&(holder.budget.period, holder.token_ids.clone()))
+            })
+            .cloned()
+            .collect();
+        if changed.is_empty() {
+            seen = snapshot.sequence;
+            known = shape(&holders);
+            continue;
+        }
+        match load_baselines(&postgres_url, &changed, &limiter).await {
+            Ok(count) => {
+                tracing::info!(budgets = count, "spend of new or changed budgets loaded");
+                metrics::counter!("ingress_budget_baselines_loaded_total")
+                    .increment(u64::try_from(count).unwrap_or(u64::MAX));
+                seen = snapshot.sequence;
+                known = shape(&holders);
+                failing = false;
+            }
+            // Tried again at the next tick (said once per outage).
+            Err(error) => {
+                if !failing {
+                    tracing::warn!(error = %format!("{error:#}"), "spend view unavailable; a new budget counts from now until it answers");
+                }
+                failing = true;
+            }
+        }
+    }
 }
 
 /// Seeds budget spend from the request events of each budget's current period still in

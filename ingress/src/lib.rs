@@ -127,6 +127,11 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
             }
         }
     });
+    tokio::spawn(follow::watch_budgets(
+        config.postgres_url.clone(),
+        store.clone(),
+        limiter.clone(),
+    ));
     start_limit_gossip(client.clone(), limiter.clone(), store.clone()).await?;
     let spool = Arc::new(
         publish::Spool::open(Path::new(&config.spool_dir), config.spool_max_bytes)

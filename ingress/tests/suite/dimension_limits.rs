@@ -469,6 +469,75 @@ async fn a_team_budget_models_and_limits_hold_across_nodes() {
         "refused on the other node too"
     );
 
+    // 2c. A budget set on a team that already spent this period counts that spend at once,
+    //     on a node that never served the team.
+    put_team(
+        &gateway,
+        &nodes,
+        team("late", "Late", &[("ann", TeamRole::Member)]),
+    )
+    .await;
+    let ann_late = gateway.add_token("ann-late", charged("ann", "late")).await;
+    let sequence = gateway
+        .publish_config(ConfigEvent::SettingPut(Setting {
+            key: "unrelated".into(),
+            value: json!(3),
+        }))
+        .await;
+    applied(&nodes, sequence).await;
+    for _ in 0..2 {
+        assert_ok(
+            &chat(&a, &ann_late, "everyday", None).await,
+            "ann late on a",
+        );
+    }
+    let pg = gateway.postgres_url.clone();
+    wait_until(liveness(), "the team's spend in the view", || {
+        let pg = pg.clone();
+        async move {
+            let (client, connection) = tokio_postgres::connect(&pg, tokio_postgres::NoTls)
+                .await
+                .ok()?;
+            tokio::spawn(connection);
+            let row = client
+                .query_opt(
+                    "SELECT requests FROM token_spend_daily WHERE token_id = 'ann-late'",
+                    &[],
+                )
+                .await
+                .ok()??;
+            (row.get::<_, i64>(0) >= 2).then_some(())
+        }
+    })
+    .await;
+    let mut late = team("late", "Late", &[("ann", TeamRole::Member)]);
+    late.budget = Some(Budget {
+        amount: shared::money::Nanos(100_000),
+        currency: "USD".into(),
+        period: BudgetPeriod::Daily,
+    });
+    let loaded = metric(&b, "ingress_budget_baselines_loaded_total")
+        .await
+        .unwrap_or(0.0);
+    put_team(&gateway, &nodes, late).await;
+    wait_until(
+        liveness(),
+        "node b to load the new budget's spend",
+        || async {
+            (metric(&b, "ingress_budget_baselines_loaded_total").await? > loaded).then_some(())
+        },
+    )
+    .await;
+    // The first request after it: b has counted nothing of the team itself.
+    let refused = chat(&b, &ann_late, "everyday", None).await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    let text = refused.body["error"]["message"].as_str().expect("message");
+    assert!(text.contains("budget exhausted for team Late"), "{text}");
+    eprintln!(
+        "team Late: spent 2 requests before it had a budget; a budget below that, set later -> node team-b answers {}: {text}",
+        refused.status
+    );
+
     // 3. The request event names the team the spend was charged to.
     let events = support::finished_events(&gateway, 1).await;
     let spent = events
