@@ -885,6 +885,22 @@ pub async fn callback(
 ) -> Result<Response, ApiError> {
     let oidc = configured(&state)?;
     let outcome = async {
+        // The sign-in this callback ends, taken once; a callback naming none we started is
+        // answered but not audited, since anyone can send one.
+        let Some(sign_in) = params.state.as_ref().filter(|state| state.len() <= 256) else {
+            return Err(SsoError::new(
+                "bad_callback",
+                "the sign-in came back without its state",
+            ));
+        };
+        let (verifier, nonce) = db::take_oidc_login(&state.pool, &sha256_hex(sign_in))
+            .await?
+            .ok_or_else(|| {
+                SsoError::new(
+                    "unknown_state",
+                    "this sign-in is unknown, expired or already used; start again",
+                )
+            })?;
         if let Some(error) = &params.error {
             let code: String = error.chars().take(64).collect();
             let description: String = params
@@ -902,26 +918,12 @@ pub async fn callback(
                     .to_owned(),
             ));
         }
-        let (Some(code), Some(sign_in)) = (&params.code, &params.state) else {
+        let Some(code) = params.code.as_ref().filter(|code| code.len() <= 4096) else {
             return Err(SsoError::new(
                 "bad_callback",
                 "the sign-in came back without its code",
             ));
         };
-        if code.len() > 4096 || sign_in.len() > 256 {
-            return Err(SsoError::new(
-                "bad_callback",
-                "the sign-in came back malformed",
-            ));
-        }
-        let (verifier, nonce) = db::take_oidc_login(&state.pool, &sha256_hex(sign_in))
-            .await?
-            .ok_or_else(|| {
-                SsoError::new(
-                    "unknown_state",
-                    "this sign-in is unknown, expired or already used; start again",
-                )
-            })?;
         let identity = identity(oidc, code, &verifier, &nonce).await?;
         let user = account(&state, oidc, &identity).await?;
         Ok(user)
@@ -936,13 +938,17 @@ pub async fn callback(
         Err(error) => {
             metrics::counter!("admin_api_logins_total", "outcome" => "failed").increment(1);
             tracing::info!(reason = error.reason, "single sign-on failed");
-            let event = AuditEvent::LoginFailed(LoginFailed {
-                username: "sso".into(),
-                reason: format!("sso_{}", error.reason),
-                client_ip,
-                throttled_attempts: None,
-            });
-            state.bus.publish_audit(event, None, &state.node_id).await?;
+            // Only the failures of a sign-in the gateway started are audited: a stray or
+            // forged callback costs the audit stream nothing.
+            if !matches!(error.reason, "unknown_state" | "bad_callback") {
+                let event = AuditEvent::LoginFailed(LoginFailed {
+                    username: "sso".into(),
+                    reason: format!("sso_{}", error.reason),
+                    client_ip,
+                    throttled_attempts: None,
+                });
+                state.bus.publish_audit(event, None, &state.node_id).await?;
+            }
             Ok(failed_redirect(&error))
         }
     }

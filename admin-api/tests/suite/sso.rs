@@ -31,6 +31,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::common;
 use common::Harness;
+use kit::testing::{liveness, wait_until};
 
 const CLIENT_ID: &str = "axongate-admin";
 const CLIENT_SECRET: &str = "s3cret-of-the-client";
@@ -564,10 +565,58 @@ async fn sign_in_with_an_openid_provider_maps_groups_to_roles_and_teams() {
     let callback_url = location(&browser.get(&to_provider).send().await.unwrap());
     let first = location(&browser.get(&callback_url).send().await.unwrap());
     assert!(first.starts_with("/login#sso="), "{first}");
+    let failures = async || {
+        let (status, page) = harness
+            .get("/api/v1/audit?type=login.failed&limit=200", &admin)
+            .await;
+        assert_eq!(status, 200, "{page}");
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| {
+                row["after"]["reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect::<Vec<_>>()
+    };
+    // The failures audited so far are in the log (the three refused tokens above).
+    let audited_before = wait_until(
+        liveness(),
+        "the refused tokens in the audit log",
+        || async {
+            let reasons = failures().await;
+            (reasons
+                .iter()
+                .filter(|reason| *reason == "sso_invalid_token")
+                .count()
+                == 3)
+                .then_some(reasons)
+        },
+    )
+    .await;
     let replay = location(&browser.get(&callback_url).send().await.unwrap());
     assert!(
         error_of(replay.strip_prefix("/login#").unwrap()).contains("already used"),
         "{replay}"
+    );
+    // A callback naming no sign-in the gateway started (replayed, or forged by anyone) is
+    // answered but costs the audit stream nothing.
+    let forged = location(
+        &browser
+            .get(format!(
+                "{}/api/v1/auth/oidc/callback?state=forged&error=access_denied",
+                harness.base
+            ))
+            .send()
+            .await
+            .unwrap(),
+    );
+    assert!(
+        error_of(forged.strip_prefix("/login#").unwrap()).contains("unknown"),
+        "{forged}"
     );
     // A code injected into another sign-in (its own state, someone else's code): admin-api
     //    sends that sign-in's verifier, which is not the code's challenge, and the provider
@@ -604,6 +653,26 @@ async fn sign_in_with_an_openid_provider_maps_groups_to_roles_and_teams() {
     assert_eq!(
         *provider.refusals.lock().unwrap(),
         ["PKCE verifier does not match the challenge"]
+    );
+    let audited = wait_until(
+        liveness(),
+        "the refused sign-in in the audit log",
+        || async {
+            let reasons = failures().await;
+            (reasons.len() > audited_before.len()).then_some(reasons)
+        },
+    )
+    .await;
+    // The audit stream is in order: with the refused code's event in the log, the replayed
+    // and forged callbacks before it would be too, had they been audited.
+    assert_eq!(
+        audited.len(),
+        audited_before.len() + 1,
+        "only the refused code was audited: {audited:?}"
+    );
+    assert!(
+        audited.contains(&"sso_code_refused".to_owned()),
+        "{audited:?}"
     );
 
     // 6. A disabled account is refused at the callback; the local admin still signs in with
