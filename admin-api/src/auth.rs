@@ -133,18 +133,14 @@ impl Caller {
             .in_teams(self.teams.iter().map(|(id, _, role)| (id.as_str(), *role)))
     }
 
-    /// Whether the caller is an admin of `team`.
-    #[must_use]
-    pub fn admin_of(&self, team: &str) -> bool {
-        self.teams
-            .iter()
-            .any(|(id, _, role)| id == team && *role == shared::config::TeamRole::Admin)
-    }
-
     /// The teams the caller is an admin of.
     #[must_use]
     pub fn admin_teams(&self) -> Vec<String> {
-        self.principal().admin_teams
+        self.teams
+            .iter()
+            .filter(|(_, _, role)| *role == shared::config::TeamRole::Admin)
+            .map(|(id, _, _)| id.clone())
+            .collect()
     }
 
     #[must_use]

@@ -630,6 +630,25 @@ pub async fn teams_of(
         .collect())
 }
 
+/// The usernames of these users (those that exist), by id, in one query.
+///
+/// # Errors
+/// When Postgres does not answer.
+pub async fn usernames(pool: &Pool, ids: &[String]) -> Result<HashMap<String, String>, ApiError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT id, coalesce(data->>'username', '') FROM config_entities \
+             WHERE entity = 'user' AND id = ANY($1)",
+            &[&ids],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+}
+
 /// How many tokens are charged to a team.
 ///
 /// # Errors

@@ -176,23 +176,12 @@ async fn render_teams(state: &AppState, rows: &[Stored]) -> Result<Vec<Value>, A
         .map(|team| (team.id.clone(), period(team).start(now)))
         .collect();
     let spend = db::team_spend(&state.pool, &starts).await?;
-    let mut usernames: HashMap<String, String> = HashMap::new();
-    for team in teams.iter().flatten() {
-        for member in &team.members {
-            if !usernames.contains_key(&member.user_id)
-                && let Some(user) =
-                    db::get(&state.pool, ConfigEntity::User.as_str(), &member.user_id).await?
-            {
-                let username = user
-                    .data
-                    .get("username")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                usernames.insert(member.user_id.clone(), username);
-            }
-        }
-    }
+    let member_ids: Vec<String> = teams
+        .iter()
+        .flatten()
+        .flat_map(|team| team.members.iter().map(|member| member.user_id.clone()))
+        .collect();
+    let usernames = db::usernames(&state.pool, &member_ids).await?;
     Ok(rows
         .iter()
         .zip(&teams)

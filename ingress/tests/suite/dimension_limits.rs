@@ -69,6 +69,18 @@ async fn gossiped(nodes: &[(&str, &Node)]) {
     }
 }
 
+/// Waits until every node has applied everything published so far (the events a test
+/// published without waiting, such as tokens), by publishing one more and waiting for it.
+async fn settled(gateway: &Gateway, nodes: &[&Node]) {
+    let sequence = gateway
+        .publish_config(ConfigEvent::SettingPut(Setting {
+            key: "unrelated".into(),
+            value: json!(true),
+        }))
+        .await;
+    applied(nodes, sequence).await;
+}
+
 async fn set_limits(gateway: &Gateway, nodes: &[&Node], value: Value) {
     let sequence = gateway
         .publish_config(ConfigEvent::SettingPut(Setting {
@@ -280,13 +292,7 @@ async fn users_models_and_addresses_are_limited_across_nodes() {
             id: RATE_LIMITS_SETTING.into(),
         }))
         .await;
-    let sequence = gateway
-        .publish_config(ConfigEvent::SettingPut(Setting {
-            key: "unrelated".into(),
-            value: json!(1),
-        }))
-        .await;
-    applied(&all, sequence).await;
+    settled(&gateway, &all).await;
     assert_ok(
         &chat(&a, &ann_laptop, "scarce", Some(client)).await,
         "no limit by dimension left",
@@ -419,13 +425,7 @@ async fn a_team_budget_models_and_limits_hold_across_nodes() {
     let bob_research = gateway
         .add_token("bob-research", charged("bob", "research"))
         .await;
-    let sequence = gateway
-        .publish_config(ConfigEvent::SettingPut(Setting {
-            key: "unrelated".into(),
-            value: json!(1),
-        }))
-        .await;
-    applied(&nodes, sequence).await;
+    settled(&gateway, &nodes).await;
     let mut served = 0_i64;
     let mut spent_nanos = 0_i64;
     let refusal = loop {
@@ -478,13 +478,7 @@ async fn a_team_budget_models_and_limits_hold_across_nodes() {
     )
     .await;
     let ann_late = gateway.add_token("ann-late", charged("ann", "late")).await;
-    let sequence = gateway
-        .publish_config(ConfigEvent::SettingPut(Setting {
-            key: "unrelated".into(),
-            value: json!(3),
-        }))
-        .await;
-    applied(&nodes, sequence).await;
+    settled(&gateway, &nodes).await;
     for _ in 0..2 {
         assert_ok(
             &chat(&a, &ann_late, "everyday", None).await,
@@ -557,13 +551,7 @@ async fn a_team_budget_models_and_limits_hold_across_nodes() {
     put_team(&gateway, &nodes, ops.clone()).await;
     let ann_ops = gateway.add_token("ann-ops", charged("ann", "ops")).await;
     let bob_ops = gateway.add_token("bob-ops", charged("bob", "ops")).await;
-    let sequence = gateway
-        .publish_config(ConfigEvent::SettingPut(Setting {
-            key: "unrelated".into(),
-            value: json!(2),
-        }))
-        .await;
-    applied(&nodes, sequence).await;
+    settled(&gateway, &nodes).await;
     assert_ok(&chat(&a, &ann_ops, "everyday", None).await, "ann ops on a");
     assert_ok(&chat(&a, &ann_ops, "everyday", None).await, "ann ops on a");
     assert_ok(&chat(&b, &bob_ops, "everyday", None).await, "bob ops on b");
